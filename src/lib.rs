@@ -1,0 +1,5 @@
+//! corelog: a Kafka-wire-compatible message broker, thread-per-core on io_uring.
+//!
+//! Every core runs one pinned executor that owns a disjoint set of partitions, their
+//! segment files, their connections' work and their coordinators; cores talk only
+//! through bounded cross-core channels. See `README.md` for the architecture map.
