@@ -5,4 +5,5 @@
 //! over-allocates on hostile bytes: every length and count is checked against the bytes
 //! that remain before anything is reserved.
 
+pub mod records;
 pub mod wire;
