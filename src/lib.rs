@@ -5,3 +5,4 @@
 //! through bounded cross-core channels. See `README.md` for the architecture map.
 pub mod config;
 pub mod protocol;
+pub mod server;
