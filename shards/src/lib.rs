@@ -19,7 +19,7 @@ pub mod runtime;
 pub mod table;
 
 pub use cpus::CpuList;
-pub use mesh::{Inbox, LocalBoxFuture, MeshStats, Shard, ShardGone, ShardId};
+pub use mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
 pub use runtime::{Runtime, RuntimeConfig, StartError, start};
 pub use table::{ShardTable, TableUpdate};
 

@@ -21,6 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 /// Index of a shard: 0..count, in the order the runtime started them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -179,6 +180,13 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
 
     /// Runs `req` on shard `to` and returns its reply.
     pub async fn call(&self, to: ShardId, req: Req) -> Result<Resp, ShardGone> {
+        self.start_call(to, req).await?.await
+    }
+
+    /// Hands `req` to shard `to` and returns once it is queued there (or, for a call to
+    /// this shard, once the handler has been invoked): calls started one after another
+    /// from one shard reach the handler in that order. The reply is awaited separately.
+    pub async fn start_call(&self, to: ShardId, req: Req) -> Result<Reply<'_, Resp>, ShardGone> {
         assert!(
             to.0 < self.count,
             "{to} does not exist ({} shards)",
@@ -191,13 +199,16 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
                 .borrow()
                 .clone()
                 .unwrap_or_else(|| panic!("{} called itself before serving", self.id));
-            return Ok(handler(self.id, req).await);
+            return Ok(Reply(ReplyState::Local(handler(self.id, req))));
         }
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let (sender, receiver) = oneshot::channel();
         self.pending.borrow_mut().insert(id, sender);
-        let _forget_on_drop = PendingGuard { shard: self, id };
+        let guard = PendingGuard {
+            pending: &self.pending,
+            id,
+        };
         self.stats.calls_sent.set(self.stats.calls_sent.get() + 1);
         if self
             .senders
@@ -207,17 +218,50 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
         {
             return Err(ShardGone(to));
         }
-        receiver.await.map_err(|_| ShardGone(to))
+        Ok(Reply(ReplyState::Remote {
+            receiver,
+            to,
+            _guard: guard,
+        }))
     }
 }
 
-struct PendingGuard<'a, Req: Send + 'static, Resp: Send + 'static> {
-    shard: &'a Shard<Req, Resp>,
+/// The reply to a started call. Dropping it forgets the call; its reply is discarded.
+pub struct Reply<'a, Resp>(ReplyState<'a, Resp>);
+
+enum ReplyState<'a, Resp> {
+    Local(LocalBoxFuture<Resp>),
+    Remote {
+        receiver: oneshot::Receiver<Resp>,
+        to: ShardId,
+        _guard: PendingGuard<'a, Resp>,
+    },
+}
+
+impl<Resp> Future for Reply<'_, Resp> {
+    type Output = Result<Resp, ShardGone>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every part of the state is Unpin: the local future is boxed and pinned.
+        match &mut self.get_mut().0 {
+            ReplyState::Local(future) => future.as_mut().poll(cx).map(Ok),
+            ReplyState::Remote { receiver, to, .. } => {
+                let to = *to;
+                Pin::new(receiver)
+                    .poll(cx)
+                    .map(|r| r.map_err(|_| ShardGone(to)))
+            }
+        }
+    }
+}
+
+struct PendingGuard<'a, Resp> {
+    pending: &'a RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
     id: u64,
 }
 
-impl<Req: Send + 'static, Resp: Send + 'static> Drop for PendingGuard<'_, Req, Resp> {
+impl<Resp> Drop for PendingGuard<'_, Resp> {
     fn drop(&mut self) {
-        self.shard.pending.borrow_mut().remove(&self.id);
+        self.pending.borrow_mut().remove(&self.id);
     }
 }
