@@ -2,8 +2,9 @@
 //! single-consumer channel per ordered pair of shards.
 //!
 //! A shard `call`s another with a request and awaits its reply; the callee runs the
-//! handler it registered with `serve`. A call to the shard itself runs the handler
-//! directly, so callers route every operation to its owner the same way.
+//! handler it registered with `serve`. A call to the shard itself runs the same handler
+//! the same way (without the channel), so callers route every operation to its owner
+//! alike.
 //!
 //! Ordering: the handler is *invoked* synchronously, in arrival order, and only the
 //! future it returns is spawned. Whatever the handler does before its first `.await`
@@ -199,7 +200,12 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
                 .borrow()
                 .clone()
                 .unwrap_or_else(|| panic!("{} called itself before serving", self.id));
-            return Ok(Reply(ReplyState::Local(handler(self.id, req))));
+            // Like a remote call: invoked now, run as its own task (first polled in
+            // the order calls were started), finished even if the caller goes away.
+            let work = handler(self.id, req);
+            let (sender, receiver) = oneshot::channel();
+            glommio::spawn_local(async move { sender.send(work.await) }).detach();
+            return Ok(Reply(ReplyState::Local { receiver, to }));
         }
         let id = self.next_call.get();
         self.next_call.set(id + 1);
@@ -230,7 +236,10 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
 pub struct Reply<'a, Resp>(ReplyState<'a, Resp>);
 
 enum ReplyState<'a, Resp> {
-    Local(LocalBoxFuture<Resp>),
+    Local {
+        receiver: oneshot::Receiver<Resp>,
+        to: ShardId,
+    },
     Remote {
         receiver: oneshot::Receiver<Resp>,
         to: ShardId,
@@ -242,10 +251,8 @@ impl<Resp> Future for Reply<'_, Resp> {
     type Output = Result<Resp, ShardGone>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // Every part of the state is Unpin: the local future is boxed and pinned.
         match &mut self.get_mut().0 {
-            ReplyState::Local(future) => future.as_mut().poll(cx).map(Ok),
-            ReplyState::Remote { receiver, to, .. } => {
+            ReplyState::Local { receiver, to } | ReplyState::Remote { receiver, to, .. } => {
                 let to = *to;
                 Pin::new(receiver)
                     .poll(cx)
