@@ -5,5 +5,6 @@
 //! through bounded cross-core channels. See `README.md` for the architecture map.
 pub mod cli;
 pub mod config;
+pub mod metadata;
 pub mod protocol;
 pub mod server;
