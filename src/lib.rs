@@ -4,3 +4,4 @@
 //! segment files, their connections' work and their coordinators; cores talk only
 //! through bounded cross-core channels. See `README.md` for the architecture map.
 pub mod protocol;
+pub mod storage;
