@@ -8,3 +8,4 @@ pub mod config;
 pub mod metadata;
 pub mod protocol;
 pub mod server;
+pub mod storage;

@@ -1,0 +1,179 @@
+//! Small asynchronous file-system helpers for the storage layer, all off the shard's
+//! thread or on io_uring.
+//!
+//! Owns: whole-file reads, atomic small-file replacement (write a `.tmp`, fdatasync, rename,
+//! fsync the directory, as Kafka does for its checkpoint files), directory listing,
+//! creation and file removal. Syscalls io_uring cannot do (readdir, unlink, mkdir -p) run
+//! on glommio's blocking thread pool through `spawn_blocking`, so the shard never blocks.
+//! Runs on the shard that owns the partition whose files it touches.
+
+use std::path::{Path, PathBuf};
+
+use glommio::io::{BufferedFile, Directory, OpenOptions};
+
+use super::error::{Result, StorageError};
+
+/// Runs a blocking file-system call on glommio's blocking pool.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    glommio::executor().spawn_blocking(f).await
+}
+
+/// Reads a whole file; `None` if it does not exist.
+pub async fn read_file(path: &Path) -> Result<Option<Vec<u8>>> {
+    let file = match BufferedFile::open(path).await {
+        Ok(file) => file,
+        Err(e) => {
+            let e: std::io::Error = e.into();
+            if e.kind() == std::io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            return Err(StorageError::io("open", path, e));
+        }
+    };
+    let size = file
+        .file_size()
+        .await
+        .map_err(|e| StorageError::glommio("stat", path, e))?;
+    let bytes = read_range(&file, path, 0, size as usize).await?;
+    file.close()
+        .await
+        .map_err(|e| StorageError::glommio("close", path, e))?;
+    Ok(Some(bytes))
+}
+
+/// Reads `len` bytes at `position` (fewer if the file ends first).
+pub async fn read_range(
+    file: &BufferedFile,
+    path: &Path,
+    position: u64,
+    len: usize,
+) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        let want = (len - out.len()).min(8 << 20);
+        let chunk = file
+            .read_at(position + out.len() as u64, want)
+            .await
+            .map_err(|e| StorageError::glommio("read", path, e))?;
+        if chunk.is_empty() {
+            break;
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Writes all of `bytes` at `position`. glommio consumes the buffer, so a short write
+/// (which for a regular file means the disk filled up or the file hit a size limit) cannot
+/// be retried and is reported as the environment failure it is.
+pub async fn write_all_at(
+    file: &BufferedFile,
+    path: &Path,
+    bytes: Vec<u8>,
+    position: u64,
+) -> Result<()> {
+    let len = bytes.len();
+    let written = file
+        .write_at(bytes, position)
+        .await
+        .map_err(|e| StorageError::glommio("write", path, e))?;
+    if written != len {
+        return Err(StorageError::io(
+            "write",
+            path,
+            std::io::Error::other(format!(
+                "short write at {position}: {written} of {len} bytes (disk full?)"
+            )),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens (creating if needed) a file for reading and writing through the page cache.
+pub async fn open_read_write(path: &Path, create: bool) -> Result<BufferedFile> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .buffered_open(path)
+        .await
+        .map_err(|e| StorageError::glommio("open", path, e))
+}
+
+/// Replaces `path` with `bytes` atomically and durably: write `<path>.tmp`, fdatasync it,
+/// rename it over `path`, fsync the directory.
+pub async fn write_atomically(path: &Path, bytes: Vec<u8>) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut file = BufferedFile::create(&tmp)
+        .await
+        .map_err(|e| StorageError::glommio("create", &tmp, e))?;
+    if !bytes.is_empty() {
+        write_all_at(&file, &tmp, bytes, 0).await?;
+    }
+    file.fdatasync()
+        .await
+        .map_err(|e| StorageError::glommio("fdatasync", &tmp, e))?;
+    file.rename(path)
+        .await
+        .map_err(|e| StorageError::glommio("rename", &tmp, e))?;
+    file.close()
+        .await
+        .map_err(|e| StorageError::glommio("close", path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new("."))).await
+}
+
+/// fsyncs a directory so that file creations, renames and removals in it are durable.
+pub async fn sync_dir(dir: &Path) -> Result<()> {
+    let handle = Directory::open(dir)
+        .await
+        .map_err(|e| StorageError::glommio("open directory", dir, e))?;
+    handle
+        .sync()
+        .await
+        .map_err(|e| StorageError::glommio("sync directory", dir, e))?;
+    handle
+        .close()
+        .await
+        .map_err(|e| StorageError::glommio("close directory", dir, e))
+}
+
+/// The names and sizes of the regular files in `dir`.
+pub async fn list_dir(dir: &Path) -> Result<Vec<(String, u64)>> {
+    let owned = dir.to_owned();
+    blocking(move || -> std::io::Result<Vec<(String, u64)>> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&owned)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if !meta.is_file() {
+                continue;
+            }
+            if let Ok(name) = entry.file_name().into_string() {
+                files.push((name, meta.len()));
+            }
+        }
+        Ok(files)
+    })
+    .await
+    .map_err(|e| StorageError::io("list directory", dir, e))
+}
+
+/// `mkdir -p`.
+pub async fn create_dir_all(dir: &Path) -> Result<()> {
+    let owned = dir.to_owned();
+    blocking(move || std::fs::create_dir_all(owned))
+        .await
+        .map_err(|e| StorageError::io("create directory", dir, e))
+}
+
+/// Removes a file; a file that is already gone is not an error.
+pub async fn remove_file(path: &Path) -> Result<()> {
+    let owned = path.to_owned();
+    match blocking(move || std::fs::remove_file(owned)).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io("remove", path, e)),
+    }
+}

@@ -1,0 +1,196 @@
+//! Offsets, epochs and timestamps in Kafka's vocabulary, as distinct types.
+//!
+//! Owns the newtypes the rest of the broker uses to talk about a partition's position:
+//! [`Offset`] (one record's position), and the three positions of a partition log that
+//! must never be confused: [`LogStartOffset`] ≤ [`HighWatermark`] ≤ [`LogEndOffset`].
+//! Each wraps an `Offset`; comparing two different kinds needs an explicit `.offset()`,
+//! so a high watermark cannot silently be passed where a log end offset is meant.
+//! Also [`LeaderEpoch`], [`Timestamp`] (milliseconds since the epoch) and
+//! [`TopicPartition`] with Kafka's directory naming.
+//!
+//! Pure values: usable on any shard.
+
+use std::fmt;
+
+/// The position of one record in a partition (Kafka's "offset").
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Offset(pub i64);
+
+impl Offset {
+    pub const ZERO: Offset = Offset(0);
+
+    pub const fn value(self) -> i64 {
+        self.0
+    }
+
+    /// The offset right after this one.
+    pub const fn next(self) -> Offset {
+        Offset(self.0 + 1)
+    }
+
+    pub const fn plus(self, delta: i64) -> Offset {
+        Offset(self.0 + delta)
+    }
+}
+
+impl fmt::Debug for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for Offset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+macro_rules! log_position {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(pub Offset);
+
+        impl $name {
+            pub const fn offset(self) -> Offset {
+                self.0
+            }
+
+            pub const fn value(self) -> i64 {
+                self.0 .0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.0 .0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.0 .0)
+            }
+        }
+    };
+}
+
+log_position!(
+    /// The first offset a consumer can read; everything below it was deleted (retention)
+    /// or never existed.
+    LogStartOffset
+);
+log_position!(
+    /// The offset below which records are committed and visible to consumers. Advanced
+    /// explicitly by whoever decides that the ack condition holds (single node: after the
+    /// append, or after the fdatasync for acks=all); never above the log end offset.
+    HighWatermark
+);
+log_position!(
+    /// The offset the next appended record will get: one past the last record whose write
+    /// has completed. Readers never see a hole below it.
+    LogEndOffset
+);
+
+/// A leader epoch (Kafka's `partitionLeaderEpoch`), stamped into every appended batch.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct LeaderEpoch(pub i32);
+
+impl LeaderEpoch {
+    /// Kafka's "no epoch" (-1), as in batches written before epochs existed.
+    pub const UNKNOWN: LeaderEpoch = LeaderEpoch(-1);
+}
+
+impl fmt::Display for LeaderEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, as in Kafka's record timestamps.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Kafka's `RecordBatch.NO_TIMESTAMP` (-1).
+    pub const NONE: Timestamp = Timestamp(-1);
+
+    /// The wall clock now.
+    pub fn now() -> Timestamp {
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(since_epoch.as_millis() as i64)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A topic name and partition index; names the partition's directory
+/// `<topic>-<partition>` under a log dir.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// Kafka's directory name for the partition: `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// Parses a directory name; the partition follows the last `-` (topics may contain
+    /// dashes themselves).
+    pub fn from_dir_name(name: &str) -> Option<TopicPartition> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if topic.is_empty() || partition.is_empty() || partition.starts_with('+') {
+            return None;
+        }
+        let partition: i32 = partition.parse().ok()?;
+        if partition < 0 {
+            return None;
+        }
+        Some(TopicPartition::new(topic, partition))
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_dir_names_split_at_the_last_dash() {
+        let tp = TopicPartition::from_dir_name("my-topic-12").unwrap();
+        assert_eq!(tp, TopicPartition::new("my-topic", 12));
+        assert_eq!(tp.dir_name(), "my-topic-12");
+        assert_eq!(TopicPartition::from_dir_name("nodash"), None);
+        assert_eq!(TopicPartition::from_dir_name("t-+1"), None);
+        assert_eq!(TopicPartition::from_dir_name("-3"), None);
+    }
+
+    #[test]
+    fn log_positions_are_distinct_types_over_offsets() {
+        let hw = HighWatermark(Offset(5));
+        let leo = LogEndOffset(Offset(7));
+        assert!(hw.offset() <= leo.offset());
+        assert_eq!(format!("{hw:?}"), "HighWatermark(5)");
+    }
+}
