@@ -18,37 +18,10 @@ pub mod store;
 
 use crate::config::{ConfigError, TopicConfig, TopicDefaults};
 use crate::protocol::wire::Uuid;
+pub use crate::storage::TopicPartition;
 use shards::{ShardId, ShardTable, TableUpdate};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::rc::Rc;
-
-/// A partition of a topic, by name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-
-    /// The partition's directory name under a log dir: `<topic>-<partition>`.
-    pub fn dir_name(&self) -> String {
-        format!("{}-{}", self.topic, self.partition)
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
 
 /// A topic as the controller records it; what travels in deltas and is persisted.
 #[derive(Debug, Clone, PartialEq, Eq)]
