@@ -235,3 +235,22 @@ fn every_response_frame_round_trips_with_its_header_version() {
         }
     }
 }
+
+#[test]
+fn strings_too_long_for_their_length_prefix_are_refused() {
+    use crate::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
+    let request = FindCoordinatorRequest {
+        key: "k".repeat(40_000),
+        ..Default::default()
+    };
+    // Classic strings carry an int16 length; compact ones a varint.
+    let e = request.encode(&mut Encoder::new(), 1).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "FindCoordinatorRequest v1: key: length 40000 exceeds 32767"
+    );
+    assert_eq!(request.encoded_len(1).unwrap_err(), e);
+    let mut w = Encoder::new();
+    request.encode(&mut w, 3).unwrap();
+    assert_eq!(w.len(), request.encoded_len(3).unwrap());
+}
