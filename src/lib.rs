@@ -5,7 +5,12 @@
 //! through bounded cross-core channels. See `README.md` for the architecture map.
 pub mod cli;
 pub mod config;
+pub mod futures;
+pub mod handlers;
 pub mod metadata;
+pub mod partition;
 pub mod protocol;
+pub mod routing;
 pub mod server;
+pub mod shard;
 pub mod storage;

@@ -94,6 +94,10 @@ impl MetadataImage {
         self.revision
     }
 
+    pub fn set_cluster_id(&mut self, cluster_id: String) {
+        self.cluster_id = cluster_id;
+    }
+
     pub fn cluster_id(&self) -> &str {
         &self.cluster_id
     }

@@ -6,16 +6,16 @@
 //!   Kafka keeps this in its replicated metadata log; a single node keeps a file that is
 //!   replaced atomically (write, fdatasync, rename, fsync the directory) on every change.
 //!
-//! These are small and rare writes made with blocking calls: the controller runs them on
-//! glommio's blocking thread pool, never on a shard.
+//! Both are small, rare writes through the storage layer's io_uring file helpers, on
+//! shard 0.
 
 use super::TopicRecord;
 use crate::protocol::wire::Uuid;
+use crate::storage::{StorageError, fs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::path::Path;
 
 pub const META_PROPERTIES: &str = "meta.properties";
 pub const TOPICS_FILE: &str = "corelog-topics.json";
@@ -30,10 +30,11 @@ pub struct MetaProperties {
 
 /// Reads `meta.properties` in `dir`, or writes a new one (new cluster id) when there is
 /// none. A file written for another node id is an error: the data belongs elsewhere.
-pub fn load_or_init_meta(dir: &Path, node_id: i32) -> io::Result<MetaProperties> {
+pub async fn load_or_init_meta(dir: &Path, node_id: i32) -> Result<MetaProperties, StorageError> {
     let path = dir.join(META_PROPERTIES);
-    match fs::read_to_string(&path) {
-        Ok(text) => {
+    fs::create_dir_all(dir).await?;
+    match read_text(&path).await? {
+        Some(text) => {
             let mut values = BTreeMap::new();
             for line in text.lines().map(str::trim) {
                 if line.starts_with('#') || line.is_empty() {
@@ -43,12 +44,7 @@ pub fn load_or_init_meta(dir: &Path, node_id: i32) -> io::Result<MetaProperties>
                     values.insert(k.trim().to_string(), v.trim().to_string());
                 }
             }
-            let invalid = |what: &str| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{} {what}", path.display()),
-                )
-            };
+            let invalid = |what: &str| invalid_data(&path, what.to_string());
             let stored_node: i32 = values
                 .get("node.id")
                 .and_then(|v| v.parse().ok())
@@ -72,7 +68,7 @@ pub fn load_or_init_meta(dir: &Path, node_id: i32) -> io::Result<MetaProperties>
                 directory_id,
             })
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        None => {
             let meta = MetaProperties {
                 cluster_id: Uuid::random().to_string(),
                 node_id,
@@ -82,10 +78,26 @@ pub fn load_or_init_meta(dir: &Path, node_id: i32) -> io::Result<MetaProperties>
                 "#\n#Written by corelog\nversion=1\nnode.id={}\ncluster.id={}\ndirectory.id={}\n",
                 meta.node_id, meta.cluster_id, meta.directory_id
             );
-            write_atomically(&path, text.as_bytes())?;
+            fs::write_atomically(&path, text.into_bytes()).await?;
             Ok(meta)
         }
-        Err(e) => Err(e),
+    }
+}
+
+async fn read_text(path: &Path) -> Result<Option<String>, StorageError> {
+    match fs::read_file(path).await? {
+        None => Ok(None),
+        Some(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| invalid_data(path, "is not UTF-8".to_string())),
+    }
+}
+
+fn invalid_data(path: &Path, why: String) -> StorageError {
+    StorageError::Io {
+        op: "read",
+        path: path.to_path_buf(),
+        source: std::sync::Arc::new(io::Error::new(io::ErrorKind::InvalidData, why)),
     }
 }
 
@@ -107,19 +119,12 @@ struct TopicJson {
 }
 
 /// The topics persisted in `dir` (none if the file does not exist yet).
-pub fn load_topics(dir: &Path) -> io::Result<Vec<TopicRecord>> {
+pub async fn load_topics(dir: &Path) -> Result<Vec<TopicRecord>, StorageError> {
     let path = dir.join(TOPICS_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(text) = read_text(&path).await? else {
+        return Ok(Vec::new());
     };
-    let invalid = |why: String| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{}: {why}", path.display()),
-        )
-    };
+    let invalid = |why: String| invalid_data(&path, why);
     let file: TopicsFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
     if file.version != 1 {
         return Err(invalid(format!("unknown version {}", file.version)));
@@ -139,10 +144,10 @@ pub fn load_topics(dir: &Path) -> io::Result<Vec<TopicRecord>> {
 }
 
 /// Replaces the persisted topic list.
-pub fn save_topics<'a>(
+pub async fn save_topics<'a>(
     dir: &Path,
     topics: impl IntoIterator<Item = &'a TopicRecord>,
-) -> io::Result<()> {
+) -> Result<(), StorageError> {
     let file = TopicsFile {
         version: 1,
         topics: topics
@@ -156,46 +161,34 @@ pub fn save_topics<'a>(
             })
             .collect(),
     };
-    let text = serde_json::to_vec_pretty(&file).map_err(io::Error::other)?;
-    write_atomically(&dir.join(TOPICS_FILE), &text)
-}
-
-/// Writes `path` so that after a crash it holds either the old or the new contents.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    fs::create_dir_all(&dir)?;
-    let tmp = path.with_extension("tmp");
-    {
-        let mut file = fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_data()?;
-    }
-    fs::rename(&tmp, path)?;
-    fs::File::open(&dir)?.sync_all()
+    let text = serde_json::to_vec_pretty(&file).expect("topics serialize to JSON");
+    fs::write_atomically(&dir.join(TOPICS_FILE), text).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::storage::testing::block_on;
+
     #[test]
     fn meta_properties_are_created_once_and_then_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_init_meta(dir.path(), 1).unwrap();
-        let again = load_or_init_meta(dir.path(), 1).unwrap();
-        assert_eq!(first, again);
-        assert_eq!(first.cluster_id.len(), 22);
-        let err = load_or_init_meta(dir.path(), 2).unwrap_err();
-        assert!(err.to_string().contains("belongs to node.id 1"), "{err}");
+        let path = dir.path().to_path_buf();
+        block_on(async move {
+            let first = load_or_init_meta(&path, 1).await.unwrap();
+            let again = load_or_init_meta(&path, 1).await.unwrap();
+            assert_eq!(first, again);
+            assert_eq!(first.cluster_id.len(), 22);
+            let err = load_or_init_meta(&path, 2).await.unwrap_err();
+            assert!(err.to_string().contains("belongs to node.id 1"), "{err}");
+        });
     }
 
     #[test]
     fn topics_survive_a_save_and_load() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(load_topics(dir.path()).unwrap().is_empty());
+        let path = dir.path().to_path_buf();
         let topics = vec![TopicRecord {
             name: "orders".into(),
             id: Uuid::random(),
@@ -203,7 +196,10 @@ mod tests {
             configs: [("retention.ms".to_string(), "1000".to_string())].into(),
             internal: false,
         }];
-        save_topics(dir.path(), &topics).unwrap();
-        assert_eq!(load_topics(dir.path()).unwrap(), topics);
+        block_on(async move {
+            assert!(load_topics(&path).await.unwrap().is_empty());
+            save_topics(&path, &topics).await.unwrap();
+            assert_eq!(load_topics(&path).await.unwrap(), topics);
+        });
     }
 }

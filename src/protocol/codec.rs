@@ -64,6 +64,13 @@ pub trait Decodable: Sized {
     fn decode(r: &mut Reader, version: i16) -> Result<Self, DecodeError>;
 }
 
+/// Resets the fields a version does not carry to their defaults (recursively), so that a
+/// value filled in for the newest version encodes at an older one: how handlers answer
+/// every client version without a version check per field, as Kafka's handlers make.
+pub trait Truncate {
+    fn truncate_to_version(&mut self, version: i16);
+}
+
 /// A request body, tied to its API key and response type.
 pub trait Request: Message + Encodable + Decodable {
     const API_KEY: ApiKey;

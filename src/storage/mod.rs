@@ -26,7 +26,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod error;
-mod fs;
+pub(crate) mod fs;
 pub mod index;
 mod log;
 mod notify;
@@ -40,7 +40,7 @@ mod sequencer;
 pub mod testing;
 
 /// The record batch API the storage layer is written against.
-pub use records_shim as records;
+pub use crate::protocol::records;
 
 pub use checkpoint::{
     EpochEntry, LEADER_EPOCH_CHECKPOINT, LeaderEpochCache, LeaderEpochCheckpoint, OffsetCheckpoint,

@@ -441,8 +441,102 @@ impl<'a> Emitter<'a> {
         }
 
         self.emit_codec_impl(out, s, &infos, top);
+        self.emit_truncate(out, s, &infos);
         self.emit_random(out, s, &infos);
         Ok(())
+    }
+
+    /// `truncate_to_version`: resets every field `version` does not carry to its default,
+    /// recursing into nested structs, so a handler can fill a response for the newest
+    /// version and still answer an older client (as Kafka's handlers do field by field).
+    fn emit_truncate(&self, out: &mut String, s: &Struct, infos: &[FieldInfo]) {
+        let mut code = String::new();
+        writeln!(
+            code,
+            "impl codec::Truncate for {} {{\nfn truncate_to_version(&mut self, version: i16) {{",
+            s.name
+        )
+        .unwrap();
+        for i in infos {
+            let present = match (&i.regular, &i.tagged) {
+                (Cond::Always, _) | (_, Cond::Always) => Cond::Always,
+                (Cond::Never, Cond::Never) => Cond::Never,
+                (Cond::Expr(a), Cond::Never) | (Cond::Never, Cond::Expr(a)) => {
+                    Cond::Expr(a.clone())
+                }
+                (Cond::Expr(a), Cond::Expr(b)) => Cond::Expr(format!("(({a}) || ({b}))")),
+            };
+            let place = format!("self.{}", i.ident);
+            let recurse = self.truncate_nested(&i.f.ty, i.optional, &place);
+            match (&present, recurse) {
+                (Cond::Never, _) => writeln!(code, "{place} = {};", i.default.expr).unwrap(),
+                (Cond::Always, Some(r)) => code.push_str(&r),
+                (Cond::Always, None) => {}
+                (Cond::Expr(c), r) => {
+                    let absent = Cond::negate(c);
+                    writeln!(code, "if {absent} {{ {place} = {}; }}", i.default.expr).unwrap();
+                    if let Some(r) = r {
+                        writeln!(code, "else {{ {r} }}").unwrap();
+                    }
+                }
+            }
+            // A null the version cannot carry becomes the empty value it can.
+            if i.optional {
+                let present = i.f.versions.intersect(&self.valid);
+                let nullable = i.f.nullable_versions.intersect(&present);
+                let not_nullable = if nullable.is_empty() {
+                    present
+                } else if nullable.hi >= present.hi {
+                    Versions {
+                        lo: present.lo,
+                        hi: nullable.lo - 1,
+                    }
+                } else {
+                    panic!(
+                        "{}.{}: nullable in the middle of its versions",
+                        s.name, i.f.name
+                    )
+                };
+                let is_null = format!("{place}.is_none()");
+                let cond = match Cond::of(not_nullable, self.valid) {
+                    Cond::Never => None,
+                    Cond::Always => Some(is_null),
+                    Cond::Expr(c) => Some(format!("{c} && {is_null}")),
+                };
+                if let Some(cond) = cond {
+                    writeln!(code, "if {cond} {{ {place} = Some(Default::default()); }}").unwrap();
+                }
+            }
+        }
+        match &self.flexible {
+            Cond::Always => {}
+            Cond::Never => code.push_str("self.unknown_tagged_fields.clear();\n"),
+            Cond::Expr(c) => writeln!(
+                code,
+                "if {} {{ self.unknown_tagged_fields.clear(); }}",
+                Cond::negate(c)
+            )
+            .unwrap(),
+        }
+        code.push_str("}\n}\n\n");
+        out.push_str(&mark_unused_version(&code));
+    }
+
+    /// Statements that truncate the structs inside a field, if it holds any.
+    fn truncate_nested(&self, ty: &Type, optional: bool, place: &str) -> Option<String> {
+        match (ty, optional) {
+            (Type::Struct(_), false) => Some(format!("{place}.truncate_to_version(version);\n")),
+            (Type::Struct(_), true) => Some(format!(
+                "if let Some(v) = {place}.as_mut() {{ v.truncate_to_version(version); }}\n"
+            )),
+            (Type::Array(e), false) if matches!(**e, Type::Struct(_)) => Some(format!(
+                "for v in {place}.iter_mut() {{ v.truncate_to_version(version); }}\n"
+            )),
+            (Type::Array(e), true) if matches!(**e, Type::Struct(_)) => Some(format!(
+                "for v in {place}.iter_mut().flatten() {{ v.truncate_to_version(version); }}\n"
+            )),
+            _ => None,
+        }
     }
 
     fn flexible_binding(&self) -> String {

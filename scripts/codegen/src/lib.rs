@@ -279,7 +279,7 @@ fn visitor(c: &mut String, specs: &[Spec]) {
     c.push_str(
         "/// Visits every message type (tests only).\n#[cfg(test)]\npub(crate) trait MessageVisitor {\n\
          fn visit<M>(&mut self)\nwhere\nM: Message + Encodable + Decodable + crate::protocol::testing::Random \
-         + PartialEq + std::fmt::Debug + Clone;\n}\n\n\
+         + crate::protocol::codec::Truncate + PartialEq + std::fmt::Debug + Clone;\n}\n\n\
          #[cfg(test)]\npub(crate) fn visit_all_messages(v: &mut impl MessageVisitor) {\n",
     );
     for s in specs {
@@ -339,7 +339,22 @@ fn body_enum(c: &mut String, name: &str, what: &str, specs: &BTreeMap<i16, &Spec
         )
         .unwrap();
     }
-    c.push_str("})\n}\n}\n\n");
+    c.push_str("})\n}\n\n");
+    writeln!(
+        c,
+        "/// Resets the fields `version` does not carry (see each message's \
+         `truncate_to_version`).\npub fn truncate_to_version(&mut self, version: i16) {{\nmatch self {{"
+    )
+    .unwrap();
+    for s in specs.values() {
+        writeln!(
+            c,
+            "{name}::{}(body) => crate::protocol::codec::Truncate::truncate_to_version(body, version),",
+            variant(s)
+        )
+        .unwrap();
+    }
+    c.push_str("}\n}\n}\n\n");
     writeln!(
         c,
         "impl Encodable for {name} {{\nfn encode(&self, w: &mut Encoder, version: i16) -> Result<(), EncodeError> {{\nmatch self {{"

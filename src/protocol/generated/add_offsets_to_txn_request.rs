@@ -108,6 +108,14 @@ impl Encodable for AddOffsetsToTxnRequest {
     }
 }
 
+impl codec::Truncate for AddOffsetsToTxnRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddOffsetsToTxnRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

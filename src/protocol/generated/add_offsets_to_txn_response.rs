@@ -96,6 +96,14 @@ impl Encodable for AddOffsetsToTxnResponse {
     }
 }
 
+impl codec::Truncate for AddOffsetsToTxnResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddOffsetsToTxnResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

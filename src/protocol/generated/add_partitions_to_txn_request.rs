@@ -190,6 +190,37 @@ impl Encodable for AddPartitionsToTxnRequest {
     }
 }
 
+impl codec::Truncate for AddPartitionsToTxnRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.transactions = Vec::new();
+        } else {
+            for v in self.transactions.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version > 3 {
+            self.v3_and_below_transactional_id = String::new();
+        }
+        if version > 3 {
+            self.v3_and_below_producer_id = 0;
+        }
+        if version > 3 {
+            self.v3_and_below_producer_epoch = 0;
+        }
+        if version > 3 {
+            self.v3_and_below_topics = Vec::new();
+        } else {
+            for v in self.v3_and_below_topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddPartitionsToTxnRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -381,6 +412,33 @@ impl Encodable for AddPartitionsToTxnTransaction {
     }
 }
 
+impl codec::Truncate for AddPartitionsToTxnTransaction {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.transactional_id = String::new();
+        }
+        if version < 4 {
+            self.producer_id = 0;
+        }
+        if version < 4 {
+            self.producer_epoch = 0;
+        }
+        if version < 4 {
+            self.verify_only = false;
+        }
+        if version < 4 {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddPartitionsToTxnTransaction {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -486,6 +544,14 @@ impl Encodable for AddPartitionsToTxnTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AddPartitionsToTxnTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -158,6 +158,31 @@ impl Encodable for AddPartitionsToTxnResponse {
     }
 }
 
+impl codec::Truncate for AddPartitionsToTxnResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.error_code = 0;
+        }
+        if version < 4 {
+            self.results_by_transaction = Vec::new();
+        } else {
+            for v in self.results_by_transaction.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version > 3 {
+            self.results_by_topic_v3_and_below = Vec::new();
+        } else {
+            for v in self.results_by_topic_v3_and_below.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddPartitionsToTxnResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -292,6 +317,24 @@ impl Encodable for AddPartitionsToTxnResult {
     }
 }
 
+impl codec::Truncate for AddPartitionsToTxnResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.transactional_id = String::new();
+        }
+        if version < 4 {
+            self.topic_results = Vec::new();
+        } else {
+            for v in self.topic_results.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddPartitionsToTxnResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -402,6 +445,17 @@ impl Encodable for AddPartitionsToTxnTopicResult {
     }
 }
 
+impl codec::Truncate for AddPartitionsToTxnTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results_by_partition.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddPartitionsToTxnTopicResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -493,6 +547,14 @@ impl Encodable for AddPartitionsToTxnPartitionResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AddPartitionsToTxnPartitionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -123,6 +123,14 @@ impl Encodable for AddRaftVoterRequest {
     }
 }
 
+impl codec::Truncate for AddRaftVoterRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.listeners.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AddRaftVoterRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -211,6 +219,10 @@ impl Encodable for Listener {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for Listener {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

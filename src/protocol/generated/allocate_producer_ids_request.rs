@@ -99,6 +99,10 @@ impl Encodable for AllocateProducerIdsRequest {
     }
 }
 
+impl codec::Truncate for AllocateProducerIdsRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AllocateProducerIdsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

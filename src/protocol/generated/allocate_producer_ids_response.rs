@@ -101,6 +101,10 @@ impl Encodable for AllocateProducerIdsResponse {
     }
 }
 
+impl codec::Truncate for AllocateProducerIdsResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AllocateProducerIdsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -99,6 +99,17 @@ impl Encodable for AlterClientQuotasRequest {
     }
 }
 
+impl codec::Truncate for AlterClientQuotasRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entries.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterClientQuotasRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -204,6 +215,14 @@ impl Encodable for EntityData {
     }
 }
 
+impl codec::Truncate for EntityData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EntityData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -303,6 +322,14 @@ impl Encodable for OpData {
     }
 }
 
+impl codec::Truncate for OpData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OpData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -396,6 +423,20 @@ impl Encodable for EntryData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for EntryData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entity.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.ops.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

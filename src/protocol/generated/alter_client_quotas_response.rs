@@ -99,6 +99,17 @@ impl Encodable for AlterClientQuotasResponse {
     }
 }
 
+impl codec::Truncate for AlterClientQuotasResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entries.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterClientQuotasResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -201,6 +212,14 @@ impl Encodable for EntityData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for EntityData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -315,6 +334,17 @@ impl Encodable for EntryData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for EntryData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entity.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

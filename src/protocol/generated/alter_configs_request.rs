@@ -100,6 +100,17 @@ impl Encodable for AlterConfigsRequest {
     }
 }
 
+impl codec::Truncate for AlterConfigsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.resources.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterConfigsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -203,6 +214,14 @@ impl Encodable for AlterableConfig {
     }
 }
 
+impl codec::Truncate for AlterableConfig {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterableConfig {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -302,6 +321,17 @@ impl Encodable for AlterConfigsResource {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AlterConfigsResource {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.configs.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -101,6 +101,17 @@ impl Encodable for AlterConfigsResponse {
     }
 }
 
+impl codec::Truncate for AlterConfigsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterConfigsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -217,6 +228,14 @@ impl Encodable for AlterConfigsResourceResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AlterConfigsResourceResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

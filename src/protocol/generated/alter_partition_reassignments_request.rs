@@ -100,6 +100,14 @@ impl Encodable for AlterPartitionReassignmentsRequest {
     }
 }
 
+impl codec::Truncate for AlterPartitionReassignmentsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterPartitionReassignmentsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -186,6 +194,10 @@ impl Encodable for ReassignablePartition {
     }
 }
 
+impl codec::Truncate for ReassignablePartition {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ReassignablePartition {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -268,6 +280,14 @@ impl Encodable for ReassignableTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReassignableTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -120,6 +120,14 @@ impl Encodable for AlterPartitionReassignmentsResponse {
     }
 }
 
+impl codec::Truncate for AlterPartitionReassignmentsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterPartitionReassignmentsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -222,6 +230,10 @@ impl Encodable for ReassignablePartitionResponse {
     }
 }
 
+impl codec::Truncate for ReassignablePartitionResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ReassignablePartitionResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -306,6 +318,14 @@ impl Encodable for ReassignableTopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReassignableTopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -107,6 +107,14 @@ impl Encodable for AlterPartitionRequest {
     }
 }
 
+impl codec::Truncate for AlterPartitionRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterPartitionRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -220,6 +228,17 @@ impl Encodable for BrokerState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for BrokerState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.broker_id = 0;
+        }
+        if version < 3 {
+            self.broker_epoch = -1;
+        }
     }
 }
 
@@ -373,6 +392,24 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 2 {
+            self.new_isr = Vec::new();
+        }
+        if version < 3 {
+            self.new_isr_with_epochs = Vec::new();
+        } else {
+            for v in self.new_isr_with_epochs.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 1 {
+            self.leader_recovery_state = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -488,6 +525,20 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 1 {
+            self.topic_name = String::new();
+        }
+        if version < 2 {
+            self.topic_id = Uuid::ZERO;
+        }
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

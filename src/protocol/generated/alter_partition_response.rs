@@ -96,6 +96,14 @@ impl Encodable for AlterPartitionResponse {
     }
 }
 
+impl codec::Truncate for AlterPartitionResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterPartitionResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -220,6 +228,14 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.leader_recovery_state = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -328,6 +344,20 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 1 {
+            self.topic_name = String::new();
+        }
+        if version < 2 {
+            self.topic_id = Uuid::ZERO;
+        }
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

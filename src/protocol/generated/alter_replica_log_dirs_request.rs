@@ -91,6 +91,17 @@ impl Encodable for AlterReplicaLogDirsRequest {
     }
 }
 
+impl codec::Truncate for AlterReplicaLogDirsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.dirs.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterReplicaLogDirsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -184,6 +195,14 @@ impl Encodable for AlterReplicaLogDirTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AlterReplicaLogDirTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -281,6 +300,17 @@ impl Encodable for AlterReplicaLogDir {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AlterReplicaLogDir {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

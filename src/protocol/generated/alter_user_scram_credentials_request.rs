@@ -97,6 +97,17 @@ impl Encodable for AlterUserScramCredentialsRequest {
     }
 }
 
+impl codec::Truncate for AlterUserScramCredentialsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.deletions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.upsertions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterUserScramCredentialsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -176,6 +187,10 @@ impl Encodable for ScramCredentialDeletion {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for ScramCredentialDeletion {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -275,6 +290,10 @@ impl Encodable for ScramCredentialUpsertion {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for ScramCredentialUpsertion {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

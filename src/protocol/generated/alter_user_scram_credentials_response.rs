@@ -92,6 +92,14 @@ impl Encodable for AlterUserScramCredentialsResponse {
     }
 }
 
+impl codec::Truncate for AlterUserScramCredentialsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterUserScramCredentialsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -190,6 +198,10 @@ impl Encodable for AlterUserScramCredentialsResult {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for AlterUserScramCredentialsResult {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

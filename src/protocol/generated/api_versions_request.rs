@@ -116,6 +116,20 @@ impl Encodable for ApiVersionsRequest {
     }
 }
 
+impl codec::Truncate for ApiVersionsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.client_software_name = String::new();
+        }
+        if version < 3 {
+            self.client_software_version = String::new();
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ApiVersionsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

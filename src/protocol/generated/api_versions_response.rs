@@ -281,6 +281,40 @@ impl Encodable for ApiVersionsResponse {
     }
 }
 
+impl codec::Truncate for ApiVersionsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.api_keys.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 3 {
+            self.supported_features = Vec::new();
+        } else {
+            for v in self.supported_features.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.finalized_features_epoch = -1;
+        }
+        if version < 3 {
+            self.finalized_features = Vec::new();
+        } else {
+            for v in self.finalized_features.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.zk_migration_ready = false;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ApiVersionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -398,6 +432,14 @@ impl Encodable for ApiVersion {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ApiVersion {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -534,6 +576,23 @@ impl Encodable for SupportedFeatureKey {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for SupportedFeatureKey {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.name = String::new();
+        }
+        if version < 3 {
+            self.min_version = 0;
+        }
+        if version < 3 {
+            self.max_version = 0;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -674,6 +733,23 @@ impl Encodable for FinalizedFeatureKey {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for FinalizedFeatureKey {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.name = String::new();
+        }
+        if version < 3 {
+            self.max_version_level = 0;
+        }
+        if version < 3 {
+            self.min_version_level = 0;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -109,6 +109,14 @@ impl Encodable for AssignReplicasToDirsRequest {
     }
 }
 
+impl codec::Truncate for AssignReplicasToDirsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.directories.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AssignReplicasToDirsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -183,6 +191,10 @@ impl Encodable for PartitionData {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -268,6 +280,14 @@ impl Encodable for TopicData {
     }
 }
 
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TopicData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -347,6 +367,14 @@ impl Encodable for DirectoryData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DirectoryData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

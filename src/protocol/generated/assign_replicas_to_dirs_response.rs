@@ -98,6 +98,14 @@ impl Encodable for AssignReplicasToDirsResponse {
     }
 }
 
+impl codec::Truncate for AssignReplicasToDirsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.directories.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AssignReplicasToDirsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -178,6 +186,10 @@ impl Encodable for PartitionData {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -264,6 +276,14 @@ impl Encodable for TopicData {
     }
 }
 
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TopicData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -343,6 +363,14 @@ impl Encodable for DirectoryData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DirectoryData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

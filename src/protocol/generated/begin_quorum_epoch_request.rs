@@ -144,6 +144,27 @@ impl Encodable for BeginQuorumEpochRequest {
     }
 }
 
+impl codec::Truncate for BeginQuorumEpochRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.voter_id = -1;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.leader_endpoints = Vec::new();
+        } else {
+            for v in self.leader_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BeginQuorumEpochRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -263,6 +284,17 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.voter_directory_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -358,6 +390,17 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -493,6 +536,23 @@ impl Encodable for LeaderEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.name = String::new();
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 1 {
+            self.port = 0;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -154,6 +154,24 @@ impl Encodable for BeginQuorumEpochResponse {
     }
 }
 
+impl codec::Truncate for BeginQuorumEpochResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.node_endpoints = Vec::new();
+        } else {
+            for v in self.node_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BeginQuorumEpochResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -264,6 +282,14 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -359,6 +385,17 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -494,6 +531,23 @@ impl Encodable for NodeEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.node_id = 0;
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 1 {
+            self.port = 0;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -175,6 +175,14 @@ impl Encodable for BrokerHeartbeatRequest {
     }
 }
 
+impl codec::Truncate for BrokerHeartbeatRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.offline_log_dirs = Vec::new();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BrokerHeartbeatRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

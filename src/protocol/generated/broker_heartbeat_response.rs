@@ -120,6 +120,10 @@ impl Encodable for BrokerHeartbeatResponse {
     }
 }
 
+impl codec::Truncate for BrokerHeartbeatResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BrokerHeartbeatResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -185,6 +185,26 @@ impl Encodable for BrokerRegistrationRequest {
     }
 }
 
+impl codec::Truncate for BrokerRegistrationRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.listeners.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.features.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.is_migrating_zk_broker = false;
+        }
+        if version < 2 {
+            self.log_dirs = Vec::new();
+        }
+        if version < 3 {
+            self.previous_broker_epoch = -1;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BrokerRegistrationRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -289,6 +309,10 @@ impl Encodable for Listener {
     }
 }
 
+impl codec::Truncate for Listener {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Listener {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -376,6 +400,10 @@ impl Encodable for Feature {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for Feature {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -106,6 +106,10 @@ impl Encodable for BrokerRegistrationResponse {
     }
 }
 
+impl codec::Truncate for BrokerRegistrationResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for BrokerRegistrationResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

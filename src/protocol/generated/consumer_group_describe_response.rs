@@ -90,6 +90,14 @@ impl Encodable for ConsumerGroupDescribeResponse {
     }
 }
 
+impl codec::Truncate for ConsumerGroupDescribeResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.groups.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupDescribeResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -231,6 +239,13 @@ impl Encodable for Member {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Member {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.assignment.truncate_to_version(version);
+        self.target_assignment.truncate_to_version(version);
     }
 }
 
@@ -385,6 +400,14 @@ impl Encodable for DescribedGroup {
     }
 }
 
+impl codec::Truncate for DescribedGroup {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.members.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribedGroup {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -483,6 +506,10 @@ impl Encodable for TopicPartitions {
     }
 }
 
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TopicPartitions {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -560,6 +587,14 @@ impl Encodable for Assignment {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Assignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topic_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

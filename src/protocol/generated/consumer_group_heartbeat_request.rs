@@ -191,6 +191,17 @@ impl Encodable for ConsumerGroupHeartbeatRequest {
     }
 }
 
+impl codec::Truncate for ConsumerGroupHeartbeatRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.subscribed_topic_regex = None;
+        }
+        for v in self.topic_partitions.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupHeartbeatRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -288,6 +299,10 @@ impl Encodable for TopicPartitions {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

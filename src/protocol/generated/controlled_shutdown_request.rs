@@ -114,6 +114,17 @@ impl Encodable for ControlledShutdownRequest {
     }
 }
 
+impl codec::Truncate for ControlledShutdownRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.broker_epoch = -1;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ControlledShutdownRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

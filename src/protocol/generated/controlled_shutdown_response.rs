@@ -104,6 +104,17 @@ impl Encodable for ControlledShutdownResponse {
     }
 }
 
+impl codec::Truncate for ControlledShutdownResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.remaining_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ControlledShutdownResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -195,6 +206,14 @@ impl Encodable for RemainingPartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for RemainingPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

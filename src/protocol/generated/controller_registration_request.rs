@@ -112,6 +112,17 @@ impl Encodable for ControllerRegistrationRequest {
     }
 }
 
+impl codec::Truncate for ControllerRegistrationRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.listeners.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.features.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ControllerRegistrationRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -208,6 +219,10 @@ impl Encodable for Listener {
     }
 }
 
+impl codec::Truncate for Listener {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Listener {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -295,6 +310,10 @@ impl Encodable for Feature {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for Feature {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

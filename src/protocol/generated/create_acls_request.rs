@@ -93,6 +93,17 @@ impl Encodable for CreateAclsRequest {
     }
 }
 
+impl codec::Truncate for CreateAclsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.creations.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreateAclsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -239,6 +250,17 @@ impl Encodable for AclCreation {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AclCreation {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.resource_pattern_type = 3;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

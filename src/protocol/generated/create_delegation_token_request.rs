@@ -167,6 +167,23 @@ impl Encodable for CreateDelegationTokenRequest {
     }
 }
 
+impl codec::Truncate for CreateDelegationTokenRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.owner_principal_type = Some(String::new());
+        }
+        if version < 3 {
+            self.owner_principal_name = Some(String::new());
+        }
+        for v in self.renewers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreateDelegationTokenRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -267,6 +284,14 @@ impl Encodable for CreatableRenewers {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableRenewers {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -178,6 +178,20 @@ impl Encodable for CreateDelegationTokenResponse {
     }
 }
 
+impl codec::Truncate for CreateDelegationTokenResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.token_requester_principal_type = String::new();
+        }
+        if version < 3 {
+            self.token_requester_principal_name = String::new();
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreateDelegationTokenResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -101,6 +101,17 @@ impl Encodable for CreatePartitionsResponse {
     }
 }
 
+impl codec::Truncate for CreatePartitionsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreatePartitionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,14 @@ impl Encodable for CreatePartitionsTopicResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatePartitionsTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -127,6 +127,20 @@ impl Encodable for CreateTopicsRequest {
     }
 }
 
+impl codec::Truncate for CreateTopicsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.validate_only = false;
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreateTopicsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -222,6 +236,14 @@ impl Encodable for CreatableReplicaAssignment {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableReplicaAssignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -325,6 +347,14 @@ impl Encodable for CreatableTopicConfig {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableTopicConfig {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -445,6 +475,20 @@ impl Encodable for CreatableTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.assignments.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.configs.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

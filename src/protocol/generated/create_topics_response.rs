@@ -107,6 +107,20 @@ impl Encodable for CreateTopicsResponse {
     }
 }
 
+impl codec::Truncate for CreateTopicsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for CreateTopicsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -284,6 +298,29 @@ impl Encodable for CreatableTopicConfigs {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableTopicConfigs {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.name = String::new();
+        }
+        if version < 5 {
+            self.value = Some(String::new());
+        }
+        if version < 5 {
+            self.read_only = false;
+        }
+        if version < 5 {
+            self.config_source = -1;
+        }
+        if version < 5 {
+            self.is_sensitive = false;
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -526,6 +563,36 @@ impl Encodable for CreatableTopicResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for CreatableTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 7 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.error_message = Some(String::new());
+        }
+        if version < 5 {
+            self.topic_config_error_code = 0;
+        }
+        if version < 5 {
+            self.num_partitions = -1;
+        }
+        if version < 5 {
+            self.replication_factor = -1;
+        }
+        if version < 5 {
+            self.configs = Some(Vec::new());
+        } else {
+            for v in self.configs.iter_mut().flatten() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -93,6 +93,17 @@ impl Encodable for DeleteAclsRequest {
     }
 }
 
+impl codec::Truncate for DeleteAclsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.filters.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteAclsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -246,6 +257,17 @@ impl Encodable for DeleteAclsFilter {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteAclsFilter {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.pattern_type_filter = 3;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -103,6 +103,17 @@ impl Encodable for DeleteAclsResponse {
     }
 }
 
+impl codec::Truncate for DeleteAclsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.filter_results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteAclsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -269,6 +280,17 @@ impl Encodable for DeleteAclsMatchingAcl {
     }
 }
 
+impl codec::Truncate for DeleteAclsMatchingAcl {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.pattern_type = 3;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteAclsMatchingAcl {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -392,6 +414,17 @@ impl Encodable for DeleteAclsFilterResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteAclsFilterResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.matching_acls.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

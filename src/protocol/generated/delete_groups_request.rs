@@ -97,6 +97,14 @@ impl Encodable for DeleteGroupsRequest {
     }
 }
 
+impl codec::Truncate for DeleteGroupsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteGroupsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -100,6 +100,17 @@ impl Encodable for DeleteGroupsResponse {
     }
 }
 
+impl codec::Truncate for DeleteGroupsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteGroupsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -190,6 +201,14 @@ impl Encodable for DeletableGroupResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeletableGroupResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -100,6 +100,17 @@ impl Encodable for DeleteRecordsResponse {
     }
 }
 
+impl codec::Truncate for DeleteRecordsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteRecordsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,14 @@ impl Encodable for DeleteRecordsPartitionResult {
     }
 }
 
+impl codec::Truncate for DeleteRecordsPartitionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteRecordsPartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -295,6 +314,17 @@ impl Encodable for DeleteRecordsTopicResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteRecordsTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

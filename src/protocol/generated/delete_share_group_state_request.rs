@@ -90,6 +90,14 @@ impl Encodable for DeleteShareGroupStateRequest {
     }
 }
 
+impl codec::Truncate for DeleteShareGroupStateRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteShareGroupStateRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -163,6 +171,10 @@ impl Encodable for PartitionData {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -245,6 +257,14 @@ impl Encodable for DeleteStateData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteStateData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

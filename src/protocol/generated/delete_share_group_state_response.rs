@@ -84,6 +84,14 @@ impl Encodable for DeleteShareGroupStateResponse {
     }
 }
 
+impl codec::Truncate for DeleteShareGroupStateResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteShareGroupStateResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -172,6 +180,10 @@ impl Encodable for PartitionResult {
     }
 }
 
+impl codec::Truncate for PartitionResult {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -254,6 +266,14 @@ impl Encodable for DeleteStateResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteStateResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -132,6 +132,24 @@ impl Encodable for DeleteTopicsRequest {
     }
 }
 
+impl codec::Truncate for DeleteTopicsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 6 {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version > 5 {
+            self.topic_names = Vec::new();
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteTopicsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -255,6 +273,20 @@ impl Encodable for DeleteTopicState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeleteTopicState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 6 {
+            self.name = None;
+        }
+        if version < 6 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

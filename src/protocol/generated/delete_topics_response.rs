@@ -108,6 +108,20 @@ impl Encodable for DeleteTopicsResponse {
     }
 }
 
+impl codec::Truncate for DeleteTopicsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DeleteTopicsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -240,6 +254,23 @@ impl Encodable for DeletableTopicResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DeletableTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version <= 5 && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if version < 6 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 5 {
+            self.error_message = None;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

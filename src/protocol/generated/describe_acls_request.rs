@@ -160,6 +160,17 @@ impl Encodable for DescribeAclsRequest {
     }
 }
 
+impl codec::Truncate for DescribeAclsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.pattern_type_filter = 3;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeAclsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -126,6 +126,17 @@ impl Encodable for DescribeAclsResponse {
     }
 }
 
+impl codec::Truncate for DescribeAclsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.resources.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeAclsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -230,6 +241,14 @@ impl Encodable for AclDescription {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AclDescription {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -362,6 +381,20 @@ impl Encodable for DescribeAclsResource {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeAclsResource {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.pattern_type = 3;
+        }
+        for v in self.acls.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -99,6 +99,17 @@ impl Encodable for DescribeClientQuotasRequest {
     }
 }
 
+impl codec::Truncate for DescribeClientQuotasRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.components.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeClientQuotasRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -206,6 +217,14 @@ impl Encodable for ComponentData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ComponentData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -130,6 +130,17 @@ impl Encodable for DescribeClientQuotasResponse {
     }
 }
 
+impl codec::Truncate for DescribeClientQuotasResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entries.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeClientQuotasResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -239,6 +250,14 @@ impl Encodable for EntityData {
     }
 }
 
+impl codec::Truncate for EntityData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EntityData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -329,6 +348,14 @@ impl Encodable for ValueData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ValueData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -426,6 +453,20 @@ impl Encodable for EntryData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for EntryData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.entity.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.values.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

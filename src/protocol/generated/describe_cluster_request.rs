@@ -112,6 +112,14 @@ impl Encodable for DescribeClusterRequest {
     }
 }
 
+impl codec::Truncate for DescribeClusterRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.endpoint_type = 1;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeClusterRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

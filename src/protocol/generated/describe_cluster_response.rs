@@ -156,6 +156,17 @@ impl Encodable for DescribeClusterResponse {
     }
 }
 
+impl codec::Truncate for DescribeClusterResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.endpoint_type = 1;
+        }
+        for v in self.brokers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeClusterResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -253,6 +264,10 @@ impl Encodable for DescribeClusterBroker {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for DescribeClusterBroker {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -131,6 +131,23 @@ impl Encodable for DescribeConfigsRequest {
     }
 }
 
+impl codec::Truncate for DescribeConfigsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.resources.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.include_synonyms = false;
+        }
+        if version < 3 {
+            self.include_documentation = false;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeConfigsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -251,6 +268,14 @@ impl Encodable for DescribeConfigsResource {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeConfigsResource {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -101,6 +101,17 @@ impl Encodable for DescribeConfigsResponse {
     }
 }
 
+impl codec::Truncate for DescribeConfigsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeConfigsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -244,6 +255,23 @@ impl Encodable for DescribeConfigsSynonym {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeConfigsSynonym {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.name = String::new();
+        }
+        if version < 1 {
+            self.value = Some(String::new());
+        }
+        if version < 1 {
+            self.source = 0;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -459,6 +487,33 @@ impl Encodable for DescribeConfigsResourceResult {
     }
 }
 
+impl codec::Truncate for DescribeConfigsResourceResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.is_default = false;
+        }
+        if version < 1 {
+            self.config_source = -1;
+        }
+        if version < 1 {
+            self.synonyms = Vec::new();
+        } else {
+            for v in self.synonyms.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.config_type = 0;
+        }
+        if version < 3 {
+            self.documentation = Some(String::new());
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeConfigsResourceResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -602,6 +657,17 @@ impl Encodable for DescribeConfigsResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeConfigsResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.configs.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -108,6 +108,17 @@ impl Encodable for DescribeDelegationTokenRequest {
     }
 }
 
+impl codec::Truncate for DescribeDelegationTokenRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.owners.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeDelegationTokenRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,14 @@ impl Encodable for DescribeDelegationTokenOwner {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeDelegationTokenOwner {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -106,6 +106,17 @@ impl Encodable for DescribeDelegationTokenResponse {
     }
 }
 
+impl codec::Truncate for DescribeDelegationTokenResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.tokens.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeDelegationTokenResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -197,6 +208,14 @@ impl Encodable for DescribedDelegationTokenRenewer {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribedDelegationTokenRenewer {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -371,6 +390,23 @@ impl Encodable for DescribedDelegationToken {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribedDelegationToken {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.token_requester_principal_type = String::new();
+        }
+        if version < 3 {
+            self.token_requester_principal_name = String::new();
+        }
+        for v in self.renewers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -113,6 +113,17 @@ impl Encodable for DescribeGroupsRequest {
     }
 }
 
+impl codec::Truncate for DescribeGroupsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.include_authorized_operations = false;
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeGroupsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -106,6 +106,20 @@ impl Encodable for DescribeGroupsResponse {
     }
 }
 
+impl codec::Truncate for DescribeGroupsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.groups.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeGroupsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -230,6 +244,17 @@ impl Encodable for DescribedGroupMember {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribedGroupMember {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.group_instance_id = None;
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -392,6 +417,20 @@ impl Encodable for DescribedGroup {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribedGroup {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.members.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.authorized_operations = -2147483648;
+        }
+        if version < 5 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -108,6 +108,17 @@ impl Encodable for DescribeLogDirsRequest {
     }
 }
 
+impl codec::Truncate for DescribeLogDirsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeLogDirsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -203,6 +214,14 @@ impl Encodable for DescribableLogDirTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribableLogDirTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -115,6 +115,20 @@ impl Encodable for DescribeLogDirsResponse {
     }
 }
 
+impl codec::Truncate for DescribeLogDirsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.error_code = 0;
+        }
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeLogDirsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -221,6 +235,14 @@ impl Encodable for DescribeLogDirsPartition {
     }
 }
 
+impl codec::Truncate for DescribeLogDirsPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeLogDirsPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -318,6 +340,17 @@ impl Encodable for DescribeLogDirsTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeLogDirsTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -461,6 +494,23 @@ impl Encodable for DescribeLogDirsResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeLogDirsResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.total_bytes = -1;
+        }
+        if version < 4 {
+            self.usable_bytes = -1;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

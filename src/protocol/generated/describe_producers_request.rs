@@ -84,6 +84,14 @@ impl Encodable for DescribeProducersRequest {
     }
 }
 
+impl codec::Truncate for DescribeProducersRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeProducersRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -167,6 +175,10 @@ impl Encodable for TopicRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

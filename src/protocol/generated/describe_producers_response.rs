@@ -90,6 +90,14 @@ impl Encodable for DescribeProducersResponse {
     }
 }
 
+impl codec::Truncate for DescribeProducersResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeProducersResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -209,6 +217,10 @@ impl Encodable for ProducerState {
     }
 }
 
+impl codec::Truncate for ProducerState {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ProducerState {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -312,6 +324,14 @@ impl Encodable for PartitionResponse {
     }
 }
 
+impl codec::Truncate for PartitionResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.active_producers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -395,6 +415,14 @@ impl Encodable for TopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

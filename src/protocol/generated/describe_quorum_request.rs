@@ -84,6 +84,14 @@ impl Encodable for DescribeQuorumRequest {
     }
 }
 
+impl codec::Truncate for DescribeQuorumRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeQuorumRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -156,6 +164,10 @@ impl Encodable for PartitionData {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -238,6 +250,14 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -136,6 +136,24 @@ impl Encodable for DescribeQuorumResponse {
     }
 }
 
+impl codec::Truncate for DescribeQuorumResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.error_message = Some(String::new());
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.nodes = Vec::new();
+        } else {
+            for v in self.nodes.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeQuorumResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -295,6 +313,20 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.error_message = Some(String::new());
+        }
+        for v in self.current_voters.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.observers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -386,6 +418,14 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 
@@ -512,6 +552,20 @@ impl Encodable for Listener {
     }
 }
 
+impl codec::Truncate for Listener {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.name = String::new();
+        }
+        if version < 2 {
+            self.host = String::new();
+        }
+        if version < 2 {
+            self.port = 0;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Listener {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -625,6 +679,21 @@ impl Encodable for Node {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Node {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.node_id = 0;
+        }
+        if version < 2 {
+            self.listeners = Vec::new();
+        } else {
+            for v in self.listeners.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
     }
 }
 
@@ -769,6 +838,20 @@ impl Encodable for ReplicaState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReplicaState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.replica_directory_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.last_fetch_timestamp = -1;
+        }
+        if version < 1 {
+            self.last_caught_up_timestamp = -1;
+        }
     }
 }
 

@@ -110,6 +110,17 @@ impl Encodable for DescribeTopicPartitionsRequest {
     }
 }
 
+impl codec::Truncate for DescribeTopicPartitionsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if let Some(v) = self.cursor.as_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTopicPartitionsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -186,6 +197,10 @@ impl Encodable for TopicRequest {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -266,6 +281,10 @@ impl Encodable for Cursor {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for Cursor {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

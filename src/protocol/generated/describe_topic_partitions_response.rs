@@ -103,6 +103,17 @@ impl Encodable for DescribeTopicPartitionsResponse {
     }
 }
 
+impl codec::Truncate for DescribeTopicPartitionsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if let Some(v) = self.next_cursor.as_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTopicPartitionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -277,6 +288,10 @@ impl Encodable for DescribeTopicPartitionsResponsePartition {
     }
 }
 
+impl codec::Truncate for DescribeTopicPartitionsResponsePartition {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTopicPartitionsResponsePartition {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -408,6 +423,14 @@ impl Encodable for DescribeTopicPartitionsResponseTopic {
     }
 }
 
+impl codec::Truncate for DescribeTopicPartitionsResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTopicPartitionsResponseTopic {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -491,6 +514,10 @@ impl Encodable for Cursor {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for Cursor {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -90,6 +90,10 @@ impl Encodable for DescribeTransactionsRequest {
     }
 }
 
+impl codec::Truncate for DescribeTransactionsRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTransactionsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

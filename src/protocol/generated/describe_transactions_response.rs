@@ -95,6 +95,14 @@ impl Encodable for DescribeTransactionsResponse {
     }
 }
 
+impl codec::Truncate for DescribeTransactionsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.transaction_states.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeTransactionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -179,6 +187,10 @@ impl Encodable for TopicData {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -296,6 +308,14 @@ impl Encodable for TransactionState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TransactionState {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -99,6 +99,14 @@ impl Encodable for DescribeUserScramCredentialsRequest {
     }
 }
 
+impl codec::Truncate for DescribeUserScramCredentialsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.users.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeUserScramCredentialsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -173,6 +181,10 @@ impl Encodable for UserName {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for UserName {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -118,6 +118,14 @@ impl Encodable for DescribeUserScramCredentialsResponse {
     }
 }
 
+impl codec::Truncate for DescribeUserScramCredentialsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DescribeUserScramCredentialsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +207,10 @@ impl Encodable for CredentialInfo {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for CredentialInfo {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -309,6 +321,14 @@ impl Encodable for DescribeUserScramCredentialsResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for DescribeUserScramCredentialsResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.credential_infos.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

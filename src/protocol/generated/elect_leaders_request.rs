@@ -138,6 +138,20 @@ impl Encodable for ElectLeadersRequest {
     }
 }
 
+impl codec::Truncate for ElectLeadersRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.election_type = 0;
+        }
+        for v in self.topic_partitions.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ElectLeadersRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -235,6 +249,14 @@ impl Encodable for TopicPartitions {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -123,6 +123,20 @@ impl Encodable for ElectLeadersResponse {
     }
 }
 
+impl codec::Truncate for ElectLeadersResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.error_code = 0;
+        }
+        for v in self.replica_election_results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ElectLeadersResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -237,6 +251,14 @@ impl Encodable for PartitionResult {
     }
 }
 
+impl codec::Truncate for PartitionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -334,6 +356,17 @@ impl Encodable for ReplicaElectionResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReplicaElectionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partition_result.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

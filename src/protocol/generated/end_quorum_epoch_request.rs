@@ -118,6 +118,24 @@ impl Encodable for EndQuorumEpochRequest {
     }
 }
 
+impl codec::Truncate for EndQuorumEpochRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.leader_endpoints = Vec::new();
+        } else {
+            for v in self.leader_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EndQuorumEpochRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -237,6 +255,20 @@ impl Encodable for ReplicaInfo {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReplicaInfo {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.candidate_id = 0;
+        }
+        if version < 1 {
+            self.candidate_directory_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -379,6 +411,24 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.preferred_successors = Vec::new();
+        }
+        if version < 1 {
+            self.preferred_candidates = Vec::new();
+        } else {
+            for v in self.preferred_candidates.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -483,6 +533,17 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -618,6 +679,23 @@ impl Encodable for LeaderEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.name = String::new();
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 1 {
+            self.port = 0;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -108,6 +108,14 @@ impl Encodable for EndTxnRequest {
     }
 }
 
+impl codec::Truncate for EndTxnRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EndTxnRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

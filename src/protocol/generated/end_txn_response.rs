@@ -136,6 +136,20 @@ impl Encodable for EndTxnResponse {
     }
 }
 
+impl codec::Truncate for EndTxnResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.producer_id = -1;
+        }
+        if version < 5 {
+            self.producer_epoch = -1;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EndTxnResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -91,6 +91,10 @@ impl Encodable for EnvelopeResponse {
     }
 }
 
+impl codec::Truncate for EnvelopeResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EnvelopeResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -323,6 +323,50 @@ impl Encodable for FetchRequest {
     }
 }
 
+impl codec::Truncate for FetchRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 12 {
+            self.cluster_id = None;
+        }
+        if version > 14 {
+            self.replica_id = -1;
+        }
+        if version < 15 {
+            self.replica_state = ReplicaState::default();
+        } else {
+            self.replica_state.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.max_bytes = 2147483647;
+        }
+        if version < 4 {
+            self.isolation_level = 0;
+        }
+        if version < 7 {
+            self.session_id = 0;
+        }
+        if version < 7 {
+            self.session_epoch = -1;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 7 {
+            self.forgotten_topics_data = Vec::new();
+        } else {
+            for v in self.forgotten_topics_data.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 11 {
+            self.rack_id = String::new();
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -473,6 +517,20 @@ impl Encodable for ReplicaState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReplicaState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 15 {
+            self.replica_id = -1;
+        }
+        if version < 15 {
+            self.replica_epoch = -1;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -677,6 +735,26 @@ impl Encodable for FetchPartition {
     }
 }
 
+impl codec::Truncate for FetchPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 9 {
+            self.current_leader_epoch = -1;
+        }
+        if version < 12 {
+            self.last_fetched_epoch = -1;
+        }
+        if version < 5 {
+            self.log_start_offset = -1;
+        }
+        if version < 17 {
+            self.replica_directory_id = Uuid::ZERO;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -801,6 +879,23 @@ impl Encodable for FetchTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for FetchTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 12 {
+            self.topic = String::new();
+        }
+        if version < 13 {
+            self.topic_id = Uuid::ZERO;
+        }
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -941,6 +1036,23 @@ impl Encodable for ForgottenTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ForgottenTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if !(7..=12).contains(&version) {
+            self.topic = String::new();
+        }
+        if version < 13 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 7 {
+            self.partitions = Vec::new();
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

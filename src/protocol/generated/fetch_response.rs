@@ -197,6 +197,33 @@ impl Encodable for FetchResponse {
     }
 }
 
+impl codec::Truncate for FetchResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 7 {
+            self.error_code = 0;
+        }
+        if version < 7 {
+            self.session_id = 0;
+        }
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 16 {
+            self.node_endpoints = Vec::new();
+        } else {
+            for v in self.node_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -331,6 +358,20 @@ impl Encodable for EpochEndOffset {
     }
 }
 
+impl codec::Truncate for EpochEndOffset {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 12 {
+            self.epoch = -1;
+        }
+        if version < 12 {
+            self.end_offset = -1;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EpochEndOffset {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -458,6 +499,20 @@ impl Encodable for LeaderIdAndEpoch {
     }
 }
 
+impl codec::Truncate for LeaderIdAndEpoch {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 12 {
+            self.leader_id = -1;
+        }
+        if version < 12 {
+            self.leader_epoch = -1;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderIdAndEpoch {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -558,6 +613,14 @@ impl Encodable for SnapshotId {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for SnapshotId {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -675,6 +738,20 @@ impl Encodable for AbortedTransaction {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AbortedTransaction {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.producer_id = 0;
+        }
+        if version < 4 {
+            self.first_offset = 0;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -1013,6 +1090,45 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.last_stable_offset = -1;
+        }
+        if version < 5 {
+            self.log_start_offset = -1;
+        }
+        if version < 12 {
+            self.diverging_epoch = EpochEndOffset::default();
+        } else {
+            self.diverging_epoch.truncate_to_version(version);
+        }
+        if version < 12 {
+            self.current_leader = LeaderIdAndEpoch::default();
+        } else {
+            self.current_leader.truncate_to_version(version);
+        }
+        if version < 12 {
+            self.snapshot_id = SnapshotId::default();
+        } else {
+            self.snapshot_id.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.aborted_transactions = Some(Vec::new());
+        } else {
+            for v in self.aborted_transactions.iter_mut().flatten() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 11 {
+            self.preferred_read_replica = -1;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -1155,6 +1271,23 @@ impl Encodable for FetchableTopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for FetchableTopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 12 {
+            self.topic = String::new();
+        }
+        if version < 13 {
+            self.topic_id = Uuid::ZERO;
+        }
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -1317,6 +1450,26 @@ impl Encodable for NodeEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 16 {
+            self.node_id = 0;
+        }
+        if version < 16 {
+            self.host = String::new();
+        }
+        if version < 16 {
+            self.port = 0;
+        }
+        if version < 16 {
+            self.rack = None;
+        }
+        if version < 12 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

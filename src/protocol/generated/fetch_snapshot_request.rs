@@ -152,6 +152,14 @@ impl Encodable for FetchSnapshotRequest {
     }
 }
 
+impl codec::Truncate for FetchSnapshotRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchSnapshotRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -237,6 +245,10 @@ impl Encodable for SnapshotId {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for SnapshotId {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -373,6 +385,15 @@ impl Encodable for PartitionSnapshot {
     }
 }
 
+impl codec::Truncate for PartitionSnapshot {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.snapshot_id.truncate_to_version(version);
+        if version < 1 {
+            self.replica_directory_id = Uuid::ZERO;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionSnapshot {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -461,6 +482,14 @@ impl Encodable for TopicSnapshot {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicSnapshot {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

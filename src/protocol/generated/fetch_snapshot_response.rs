@@ -148,6 +148,21 @@ impl Encodable for FetchSnapshotResponse {
     }
 }
 
+impl codec::Truncate for FetchSnapshotResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.node_endpoints = Vec::new();
+        } else {
+            for v in self.node_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchSnapshotResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -235,6 +250,10 @@ impl Encodable for SnapshotId {
     }
 }
 
+impl codec::Truncate for SnapshotId {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SnapshotId {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -314,6 +333,10 @@ impl Encodable for LeaderIdAndEpoch {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for LeaderIdAndEpoch {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -473,6 +496,16 @@ impl Encodable for PartitionSnapshot {
     }
 }
 
+impl codec::Truncate for PartitionSnapshot {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.snapshot_id.truncate_to_version(version);
+        self.current_leader.truncate_to_version(version);
+        if self.unaligned_records.is_none() {
+            self.unaligned_records = Some(Default::default());
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionSnapshot {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -563,6 +596,14 @@ impl Encodable for TopicSnapshot {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicSnapshot {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 
@@ -686,6 +727,20 @@ impl Encodable for NodeEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.node_id = 0;
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 1 {
+            self.port = 0;
+        }
     }
 }
 

@@ -145,6 +145,23 @@ impl Encodable for FindCoordinatorRequest {
     }
 }
 
+impl codec::Truncate for FindCoordinatorRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 3 {
+            self.key = String::new();
+        }
+        if version < 1 {
+            self.key_type = 0;
+        }
+        if version < 4 {
+            self.coordinator_keys = Vec::new();
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FindCoordinatorRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -222,6 +222,39 @@ impl Encodable for FindCoordinatorResponse {
     }
 }
 
+impl codec::Truncate for FindCoordinatorResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version > 3 {
+            self.error_code = 0;
+        }
+        if !(1..=3).contains(&version) {
+            self.error_message = Some(String::new());
+        }
+        if version > 3 {
+            self.node_id = 0;
+        }
+        if version > 3 {
+            self.host = String::new();
+        }
+        if version > 3 {
+            self.port = 0;
+        }
+        if version < 4 {
+            self.coordinators = Vec::new();
+        } else {
+            for v in self.coordinators.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FindCoordinatorResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -437,6 +470,32 @@ impl Encodable for Coordinator {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Coordinator {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.key = String::new();
+        }
+        if version < 4 {
+            self.node_id = 0;
+        }
+        if version < 4 {
+            self.host = String::new();
+        }
+        if version < 4 {
+            self.port = 0;
+        }
+        if version < 4 {
+            self.error_code = 0;
+        }
+        if version < 4 {
+            self.error_message = Some(String::new());
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -83,6 +83,10 @@ impl Encodable for GetTelemetrySubscriptionsRequest {
     }
 }
 
+impl codec::Truncate for GetTelemetrySubscriptionsRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for GetTelemetrySubscriptionsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

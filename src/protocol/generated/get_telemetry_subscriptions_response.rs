@@ -144,6 +144,10 @@ impl Encodable for GetTelemetrySubscriptionsResponse {
     }
 }
 
+impl codec::Truncate for GetTelemetrySubscriptionsResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for GetTelemetrySubscriptionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

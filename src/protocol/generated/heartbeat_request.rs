@@ -122,6 +122,17 @@ impl Encodable for HeartbeatRequest {
     }
 }
 
+impl codec::Truncate for HeartbeatRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.group_instance_id = None;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for HeartbeatRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

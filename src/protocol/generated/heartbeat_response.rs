@@ -104,6 +104,17 @@ impl Encodable for HeartbeatResponse {
     }
 }
 
+impl codec::Truncate for HeartbeatResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for HeartbeatResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -100,6 +100,17 @@ impl Encodable for IncrementalAlterConfigsRequest {
     }
 }
 
+impl codec::Truncate for IncrementalAlterConfigsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.resources.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for IncrementalAlterConfigsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -210,6 +221,14 @@ impl Encodable for AlterableConfig {
     }
 }
 
+impl codec::Truncate for AlterableConfig {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AlterableConfig {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -310,6 +329,17 @@ impl Encodable for AlterConfigsResource {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AlterConfigsResource {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.configs.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

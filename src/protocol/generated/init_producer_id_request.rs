@@ -146,6 +146,20 @@ impl Encodable for InitProducerIdRequest {
     }
 }
 
+impl codec::Truncate for InitProducerIdRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.producer_id = -1;
+        }
+        if version < 3 {
+            self.producer_epoch = -1;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for InitProducerIdRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -120,6 +120,14 @@ impl Encodable for InitProducerIdResponse {
     }
 }
 
+impl codec::Truncate for InitProducerIdResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for InitProducerIdResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -84,6 +84,14 @@ impl Encodable for InitializeShareGroupStateResponse {
     }
 }
 
+impl codec::Truncate for InitializeShareGroupStateResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for InitializeShareGroupStateResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -172,6 +180,10 @@ impl Encodable for PartitionResult {
     }
 }
 
+impl codec::Truncate for PartitionResult {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -254,6 +266,14 @@ impl Encodable for InitializeStateResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for InitializeStateResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -183,6 +183,26 @@ impl Encodable for JoinGroupRequest {
     }
 }
 
+impl codec::Truncate for JoinGroupRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.rebalance_timeout_ms = -1;
+        }
+        if version < 5 {
+            self.group_instance_id = None;
+        }
+        for v in self.protocols.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.reason = None;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for JoinGroupRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -287,6 +307,14 @@ impl Encodable for JoinGroupRequestProtocol {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for JoinGroupRequestProtocol {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

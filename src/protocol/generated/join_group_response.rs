@@ -193,6 +193,29 @@ impl Encodable for JoinGroupResponse {
     }
 }
 
+impl codec::Truncate for JoinGroupResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 7 {
+            self.protocol_type = None;
+        }
+        if version <= 6 && self.protocol_name.is_none() {
+            self.protocol_name = Some(Default::default());
+        }
+        if version < 9 {
+            self.skip_assignment = false;
+        }
+        for v in self.members.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for JoinGroupResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -310,6 +333,17 @@ impl Encodable for JoinGroupResponseMember {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for JoinGroupResponseMember {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.group_instance_id = None;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -219,6 +219,40 @@ impl Encodable for LeaderAndIsrRequest {
     }
 }
 
+impl codec::Truncate for LeaderAndIsrRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 7 {
+            self.is_k_raft_controller = false;
+        }
+        if version < 2 {
+            self.broker_epoch = -1;
+        }
+        if version < 5 {
+            self.r#type = 0;
+        }
+        if version > 1 {
+            self.ungrouped_partition_states = Vec::new();
+        } else {
+            for v in self.ungrouped_partition_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 2 {
+            self.topic_states = Vec::new();
+        } else {
+            for v in self.topic_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        for v in self.live_leaders.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderAndIsrRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -371,6 +405,27 @@ impl Encodable for LeaderAndIsrTopicState {
     }
 }
 
+impl codec::Truncate for LeaderAndIsrTopicState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.topic_name = String::new();
+        }
+        if version < 5 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 2 {
+            self.partition_states = Vec::new();
+        } else {
+            for v in self.partition_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderAndIsrTopicState {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -476,6 +531,14 @@ impl Encodable for LeaderAndIsrLiveLeader {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderAndIsrLiveLeader {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -692,6 +755,29 @@ impl Encodable for LeaderAndIsrPartitionState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderAndIsrPartitionState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 1 {
+            self.topic_name = String::new();
+        }
+        if version < 3 {
+            self.adding_replicas = Vec::new();
+        }
+        if version < 3 {
+            self.removing_replicas = Vec::new();
+        }
+        if version < 1 {
+            self.is_new = false;
+        }
+        if version < 6 {
+            self.leader_recovery_state = 0;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

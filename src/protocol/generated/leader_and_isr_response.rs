@@ -138,6 +138,28 @@ impl Encodable for LeaderAndIsrResponse {
     }
 }
 
+impl codec::Truncate for LeaderAndIsrResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 4 {
+            self.partition_errors = Vec::new();
+        } else {
+            for v in self.partition_errors.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 5 {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderAndIsrResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -271,6 +293,24 @@ impl Encodable for LeaderAndIsrTopicError {
     }
 }
 
+impl codec::Truncate for LeaderAndIsrTopicError {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 5 {
+            self.partition_errors = Vec::new();
+        } else {
+            for v in self.partition_errors.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderAndIsrTopicError {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -379,6 +419,17 @@ impl Encodable for LeaderAndIsrPartitionError {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderAndIsrPartitionError {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 4 {
+            self.topic_name = String::new();
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

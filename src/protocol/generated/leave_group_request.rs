@@ -129,6 +129,24 @@ impl Encodable for LeaveGroupRequest {
     }
 }
 
+impl codec::Truncate for LeaveGroupRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 2 {
+            self.member_id = String::new();
+        }
+        if version < 3 {
+            self.members = Vec::new();
+        } else {
+            for v in self.members.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaveGroupRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -268,6 +286,23 @@ impl Encodable for MemberIdentity {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MemberIdentity {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.member_id = String::new();
+        }
+        if version < 3 {
+            self.group_instance_id = None;
+        }
+        if version < 5 {
+            self.reason = None;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

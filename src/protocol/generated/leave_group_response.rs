@@ -125,6 +125,24 @@ impl Encodable for LeaveGroupResponse {
     }
 }
 
+impl codec::Truncate for LeaveGroupResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 3 {
+            self.members = Vec::new();
+        } else {
+            for v in self.members.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaveGroupResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -283,6 +301,23 @@ impl Encodable for MemberResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MemberResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.member_id = String::new();
+        }
+        if version < 3 {
+            self.group_instance_id = Some(String::new());
+        }
+        if version < 3 {
+            self.error_code = 0;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

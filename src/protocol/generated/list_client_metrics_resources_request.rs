@@ -77,6 +77,10 @@ impl Encodable for ListClientMetricsResourcesRequest {
     }
 }
 
+impl codec::Truncate for ListClientMetricsResourcesRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListClientMetricsResourcesRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

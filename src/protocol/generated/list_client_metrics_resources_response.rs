@@ -103,6 +103,14 @@ impl Encodable for ListClientMetricsResourcesResponse {
     }
 }
 
+impl codec::Truncate for ListClientMetricsResourcesResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.client_metrics_resources.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListClientMetricsResourcesResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -178,6 +186,10 @@ impl Encodable for ClientMetricsResource {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for ClientMetricsResource {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

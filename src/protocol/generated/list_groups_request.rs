@@ -134,6 +134,20 @@ impl Encodable for ListGroupsRequest {
     }
 }
 
+impl codec::Truncate for ListGroupsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.states_filter = Vec::new();
+        }
+        if version < 5 {
+            self.types_filter = Vec::new();
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListGroupsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

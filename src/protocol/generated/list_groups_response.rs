@@ -112,6 +112,20 @@ impl Encodable for ListGroupsResponse {
     }
 }
 
+impl codec::Truncate for ListGroupsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.groups.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListGroupsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -231,6 +245,20 @@ impl Encodable for ListedGroup {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ListedGroup {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.group_state = String::new();
+        }
+        if version < 5 {
+            self.group_type = String::new();
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -130,6 +130,23 @@ impl Encodable for ListOffsetsRequest {
     }
 }
 
+impl codec::Truncate for ListOffsetsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.isolation_level = 0;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 10 {
+            self.timeout_ms = 0;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListOffsetsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -269,6 +286,20 @@ impl Encodable for ListOffsetsPartition {
     }
 }
 
+impl codec::Truncate for ListOffsetsPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.current_leader_epoch = -1;
+        }
+        if version > 0 {
+            self.max_num_offsets = 1;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListOffsetsPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -366,6 +397,17 @@ impl Encodable for ListOffsetsTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ListOffsetsTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -108,6 +108,20 @@ impl Encodable for ListOffsetsResponse {
     }
 }
 
+impl codec::Truncate for ListOffsetsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListOffsetsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -292,6 +306,26 @@ impl Encodable for ListOffsetsPartitionResponse {
     }
 }
 
+impl codec::Truncate for ListOffsetsPartitionResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.old_style_offsets = Vec::new();
+        }
+        if version < 1 {
+            self.timestamp = -1;
+        }
+        if version < 1 {
+            self.offset = -1;
+        }
+        if version < 4 {
+            self.leader_epoch = -1;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListOffsetsPartitionResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -395,6 +429,17 @@ impl Encodable for ListOffsetsTopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ListOffsetsTopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -108,6 +108,14 @@ impl Encodable for ListPartitionReassignmentsRequest {
     }
 }
 
+impl codec::Truncate for ListPartitionReassignmentsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListPartitionReassignmentsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -194,6 +202,10 @@ impl Encodable for ListPartitionReassignmentsTopics {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for ListPartitionReassignmentsTopics {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

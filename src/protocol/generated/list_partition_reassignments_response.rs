@@ -117,6 +117,14 @@ impl Encodable for ListPartitionReassignmentsResponse {
     }
 }
 
+impl codec::Truncate for ListPartitionReassignmentsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListPartitionReassignmentsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -226,6 +234,10 @@ impl Encodable for OngoingPartitionReassignment {
     }
 }
 
+impl codec::Truncate for OngoingPartitionReassignment {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OngoingPartitionReassignment {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -311,6 +323,14 @@ impl Encodable for OngoingTopicReassignment {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OngoingTopicReassignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -129,6 +129,14 @@ impl Encodable for ListTransactionsRequest {
     }
 }
 
+impl codec::Truncate for ListTransactionsRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.duration_filter = -1;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListTransactionsRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

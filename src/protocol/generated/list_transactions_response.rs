@@ -114,6 +114,14 @@ impl Encodable for ListTransactionsResponse {
     }
 }
 
+impl codec::Truncate for ListTransactionsResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.transaction_states.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ListTransactionsResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -202,6 +210,10 @@ impl Encodable for TransactionState {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TransactionState {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -173,6 +173,29 @@ impl Encodable for MetadataRequest {
     }
 }
 
+impl codec::Truncate for MetadataRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version <= 0 && self.topics.is_none() {
+            self.topics = Some(Default::default());
+        }
+        if version < 4 {
+            self.allow_auto_topic_creation = true;
+        }
+        if !(8..=10).contains(&version) {
+            self.include_cluster_authorized_operations = false;
+        }
+        if version < 8 {
+            self.include_topic_authorized_operations = false;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for MetadataRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -289,6 +312,20 @@ impl Encodable for MetadataRequestTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MetadataRequestTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 10 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version <= 9 && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

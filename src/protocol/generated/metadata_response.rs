@@ -181,6 +181,32 @@ impl Encodable for MetadataResponse {
     }
 }
 
+impl codec::Truncate for MetadataResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.brokers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.cluster_id = None;
+        }
+        if version < 1 {
+            self.controller_id = -1;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if !(8..=10).contains(&version) {
+            self.cluster_authorized_operations = -2147483648;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for MetadataResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -303,6 +329,17 @@ impl Encodable for MetadataResponseBroker {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MetadataResponseBroker {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.rack = None;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -480,6 +517,20 @@ impl Encodable for MetadataResponsePartition {
     }
 }
 
+impl codec::Truncate for MetadataResponsePartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 7 {
+            self.leader_epoch = -1;
+        }
+        if version < 5 {
+            self.offline_replicas = Vec::new();
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for MetadataResponsePartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -650,6 +701,29 @@ impl Encodable for MetadataResponseTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MetadataResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version <= 11 && self.name.is_none() {
+            self.name = Some(Default::default());
+        }
+        if version < 10 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.is_internal = false;
+        }
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.topic_authorized_operations = -2147483648;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

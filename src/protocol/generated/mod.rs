@@ -1271,6 +1271,276 @@ ApiKey::DeleteShareGroupState => RequestBody::DeleteShareGroupState(delete_share
 ApiKey::ReadShareGroupStateSummary => RequestBody::ReadShareGroupStateSummary(read_share_group_state_summary_request::ReadShareGroupStateSummaryRequest::decode(r, version)?),
 })
     }
+
+    /// Resets the fields `version` does not carry (see each message's `truncate_to_version`).
+    pub fn truncate_to_version(&mut self, version: i16) {
+        match self {
+            RequestBody::Produce(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::Fetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ListOffsets(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::Metadata(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::LeaderAndIsr(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::StopReplica(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::UpdateMetadata(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ControlledShutdown(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::OffsetCommit(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::OffsetFetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::FindCoordinator(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::JoinGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::Heartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::LeaveGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::SyncGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ListGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::SaslHandshake(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ApiVersions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::CreateTopics(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DeleteTopics(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DeleteRecords(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::InitProducerId(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::OffsetForLeaderEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AddPartitionsToTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AddOffsetsToTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::EndTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::WriteTxnMarkers(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::TxnOffsetCommit(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::CreateAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DeleteAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterReplicaLogDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeLogDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::SaslAuthenticate(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::CreatePartitions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::CreateDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::RenewDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ExpireDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DeleteGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ElectLeaders(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::IncrementalAlterConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterPartitionReassignments(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ListPartitionReassignments(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::OffsetDelete(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeClientQuotas(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterClientQuotas(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeUserScramCredentials(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterUserScramCredentials(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::Vote(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::BeginQuorumEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::EndQuorumEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeQuorum(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AlterPartition(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::UpdateFeatures(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::Envelope(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::FetchSnapshot(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeCluster(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeProducers(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::BrokerRegistration(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::BrokerHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::UnregisterBroker(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeTransactions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ListTransactions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AllocateProducerIds(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ConsumerGroupHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ConsumerGroupDescribe(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ControllerRegistration(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::GetTelemetrySubscriptions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::PushTelemetry(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AssignReplicasToDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ListClientMetricsResources(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DescribeTopicPartitions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ShareGroupHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ShareGroupDescribe(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ShareFetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ShareAcknowledge(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::AddRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::RemoveRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::UpdateRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::InitializeShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ReadShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::WriteShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::DeleteShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            RequestBody::ReadShareGroupStateSummary(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+        }
+    }
 }
 
 impl Encodable for RequestBody {
@@ -2403,6 +2673,276 @@ ApiKey::DeleteShareGroupState => ResponseBody::DeleteShareGroupState(delete_shar
 ApiKey::ReadShareGroupStateSummary => ResponseBody::ReadShareGroupStateSummary(read_share_group_state_summary_response::ReadShareGroupStateSummaryResponse::decode(r, version)?),
 })
     }
+
+    /// Resets the fields `version` does not carry (see each message's `truncate_to_version`).
+    pub fn truncate_to_version(&mut self, version: i16) {
+        match self {
+            ResponseBody::Produce(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::Fetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ListOffsets(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::Metadata(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::LeaderAndIsr(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::StopReplica(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::UpdateMetadata(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ControlledShutdown(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::OffsetCommit(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::OffsetFetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::FindCoordinator(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::JoinGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::Heartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::LeaveGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::SyncGroup(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ListGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::SaslHandshake(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ApiVersions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::CreateTopics(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DeleteTopics(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DeleteRecords(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::InitProducerId(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::OffsetForLeaderEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AddPartitionsToTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AddOffsetsToTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::EndTxn(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::WriteTxnMarkers(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::TxnOffsetCommit(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::CreateAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DeleteAcls(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterReplicaLogDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeLogDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::SaslAuthenticate(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::CreatePartitions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::CreateDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::RenewDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ExpireDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeDelegationToken(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DeleteGroups(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ElectLeaders(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::IncrementalAlterConfigs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterPartitionReassignments(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ListPartitionReassignments(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::OffsetDelete(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeClientQuotas(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterClientQuotas(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeUserScramCredentials(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterUserScramCredentials(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::Vote(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::BeginQuorumEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::EndQuorumEpoch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeQuorum(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AlterPartition(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::UpdateFeatures(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::Envelope(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::FetchSnapshot(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeCluster(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeProducers(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::BrokerRegistration(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::BrokerHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::UnregisterBroker(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeTransactions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ListTransactions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AllocateProducerIds(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ConsumerGroupHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ConsumerGroupDescribe(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ControllerRegistration(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::GetTelemetrySubscriptions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::PushTelemetry(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AssignReplicasToDirs(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ListClientMetricsResources(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DescribeTopicPartitions(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ShareGroupHeartbeat(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ShareGroupDescribe(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ShareFetch(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ShareAcknowledge(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::AddRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::RemoveRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::UpdateRaftVoter(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::InitializeShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ReadShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::WriteShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::DeleteShareGroupState(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+            ResponseBody::ReadShareGroupStateSummary(body) => {
+                crate::protocol::codec::Truncate::truncate_to_version(body, version)
+            }
+        }
+    }
 }
 
 impl Encodable for ResponseBody {
@@ -3262,6 +3802,7 @@ pub(crate) trait MessageVisitor {
             + Encodable
             + Decodable
             + crate::protocol::testing::Random
+            + crate::protocol::codec::Truncate
             + PartialEq
             + std::fmt::Debug
             + Clone;

@@ -176,6 +176,29 @@ impl Encodable for OffsetCommitRequest {
     }
 }
 
+impl codec::Truncate for OffsetCommitRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.generation_id_or_member_epoch = -1;
+        }
+        if version < 1 {
+            self.member_id = String::new();
+        }
+        if version < 7 {
+            self.group_instance_id = None;
+        }
+        if !(2..=4).contains(&version) {
+            self.retention_time_ms = -1;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetCommitRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -339,6 +362,20 @@ impl Encodable for OffsetCommitRequestPartition {
     }
 }
 
+impl codec::Truncate for OffsetCommitRequestPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 6 {
+            self.committed_leader_epoch = -1;
+        }
+        if version != 1 {
+            self.commit_timestamp = -1;
+        }
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetCommitRequestPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -437,6 +474,17 @@ impl Encodable for OffsetCommitRequestTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetCommitRequestTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

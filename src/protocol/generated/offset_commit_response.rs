@@ -108,6 +108,20 @@ impl Encodable for OffsetCommitResponse {
     }
 }
 
+impl codec::Truncate for OffsetCommitResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetCommitResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -198,6 +212,14 @@ impl Encodable for OffsetCommitResponsePartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetCommitResponsePartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -296,6 +318,17 @@ impl Encodable for OffsetCommitResponseTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetCommitResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 8 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

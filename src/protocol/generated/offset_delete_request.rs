@@ -76,6 +76,15 @@ impl Encodable for OffsetDeleteRequest {
     }
 }
 
+impl codec::Truncate for OffsetDeleteRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetDeleteRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -132,6 +141,12 @@ impl Encodable for OffsetDeleteRequestPartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetDeleteRequestPartition {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
     }
 }
 
@@ -201,6 +216,15 @@ impl Encodable for OffsetDeleteRequestTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetDeleteRequestTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.unknown_tagged_fields.clear();
     }
 }
 

@@ -82,6 +82,15 @@ impl Encodable for OffsetDeleteResponse {
     }
 }
 
+impl codec::Truncate for OffsetDeleteResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetDeleteResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -145,6 +154,12 @@ impl Encodable for OffsetDeleteResponsePartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetDeleteResponsePartition {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
     }
 }
 
@@ -215,6 +230,15 @@ impl Encodable for OffsetDeleteResponseTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetDeleteResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.unknown_tagged_fields.clear();
     }
 }
 

@@ -182,6 +182,37 @@ impl Encodable for OffsetFetchRequest {
     }
 }
 
+impl codec::Truncate for OffsetFetchRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 7 {
+            self.group_id = String::new();
+        }
+        if version > 7 {
+            self.topics = Some(Vec::new());
+        } else {
+            for v in self.topics.iter_mut().flatten() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version <= 1 && self.topics.is_none() {
+            self.topics = Some(Default::default());
+        }
+        if version < 8 {
+            self.groups = Vec::new();
+        } else {
+            for v in self.groups.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 7 {
+            self.require_stable = false;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetFetchRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -320,6 +351,20 @@ impl Encodable for OffsetFetchRequestTopic {
     }
 }
 
+impl codec::Truncate for OffsetFetchRequestTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 7 {
+            self.name = String::new();
+        }
+        if version > 7 {
+            self.partition_indexes = Vec::new();
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetFetchRequestTopic {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -447,6 +492,20 @@ impl Encodable for OffsetFetchRequestTopics {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetFetchRequestTopics {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.name = String::new();
+        }
+        if version < 8 {
+            self.partition_indexes = Vec::new();
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -623,6 +682,30 @@ impl Encodable for OffsetFetchRequestGroup {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetFetchRequestGroup {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.group_id = String::new();
+        }
+        if version < 9 {
+            self.member_id = None;
+        }
+        if version < 9 {
+            self.member_epoch = -1;
+        }
+        if version < 8 {
+            self.topics = Some(Vec::new());
+        } else {
+            for v in self.topics.iter_mut().flatten() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

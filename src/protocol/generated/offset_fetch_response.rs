@@ -158,6 +158,34 @@ impl Encodable for OffsetFetchResponse {
     }
 }
 
+impl codec::Truncate for OffsetFetchResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.throttle_time_ms = 0;
+        }
+        if version > 7 {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if !(2..=7).contains(&version) {
+            self.error_code = 0;
+        }
+        if version < 8 {
+            self.groups = Vec::new();
+        } else {
+            for v in self.groups.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetFetchResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -353,6 +381,29 @@ impl Encodable for OffsetFetchResponsePartition {
     }
 }
 
+impl codec::Truncate for OffsetFetchResponsePartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 7 {
+            self.partition_index = 0;
+        }
+        if version > 7 {
+            self.committed_offset = 0;
+        }
+        if !(5..=7).contains(&version) {
+            self.committed_leader_epoch = -1;
+        }
+        if version > 7 {
+            self.metadata = Some(String::new());
+        }
+        if version > 7 {
+            self.error_code = 0;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetFetchResponsePartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -483,6 +534,24 @@ impl Encodable for OffsetFetchResponseTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetFetchResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 7 {
+            self.name = String::new();
+        }
+        if version > 7 {
+            self.partitions = Vec::new();
+        } else {
+            for v in self.partitions.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -675,6 +744,29 @@ impl Encodable for OffsetFetchResponsePartitions {
     }
 }
 
+impl codec::Truncate for OffsetFetchResponsePartitions {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.partition_index = 0;
+        }
+        if version < 8 {
+            self.committed_offset = 0;
+        }
+        if version < 8 {
+            self.committed_leader_epoch = -1;
+        }
+        if version < 8 {
+            self.metadata = Some(String::new());
+        }
+        if version < 8 {
+            self.error_code = 0;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetFetchResponsePartitions {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -801,6 +893,24 @@ impl Encodable for OffsetFetchResponseTopics {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetFetchResponseTopics {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.name = String::new();
+        }
+        if version < 8 {
+            self.partitions = Vec::new();
+        } else {
+            for v in self.partitions.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -949,6 +1059,27 @@ impl Encodable for OffsetFetchResponseGroup {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetFetchResponseGroup {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.group_id = String::new();
+        }
+        if version < 8 {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 8 {
+            self.error_code = 0;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

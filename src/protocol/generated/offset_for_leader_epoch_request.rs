@@ -117,6 +117,20 @@ impl Encodable for OffsetForLeaderEpochRequest {
     }
 }
 
+impl codec::Truncate for OffsetForLeaderEpochRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.replica_id = -2;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetForLeaderEpochRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -235,6 +249,17 @@ impl Encodable for OffsetForLeaderPartition {
     }
 }
 
+impl codec::Truncate for OffsetForLeaderPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.current_leader_epoch = -1;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetForLeaderPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -331,6 +356,17 @@ impl Encodable for OffsetForLeaderTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetForLeaderTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

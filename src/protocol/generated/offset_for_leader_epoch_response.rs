@@ -108,6 +108,20 @@ impl Encodable for OffsetForLeaderEpochResponse {
     }
 }
 
+impl codec::Truncate for OffsetForLeaderEpochResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.throttle_time_ms = 0;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetForLeaderEpochResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -233,6 +247,17 @@ impl Encodable for EpochEndOffset {
     }
 }
 
+impl codec::Truncate for EpochEndOffset {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.leader_epoch = -1;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for EpochEndOffset {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -328,6 +353,17 @@ impl Encodable for OffsetForLeaderTopicResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for OffsetForLeaderTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -126,6 +126,20 @@ impl Encodable for ProduceRequest {
     }
 }
 
+impl codec::Truncate for ProduceRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.transactional_id = None;
+        }
+        for v in self.topic_data.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ProduceRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -225,6 +239,14 @@ impl Encodable for PartitionProduceData {
     }
 }
 
+impl codec::Truncate for PartitionProduceData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionProduceData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -321,6 +343,17 @@ impl Encodable for TopicProduceData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicProduceData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partition_data.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -164,6 +164,27 @@ impl Encodable for ProduceResponse {
     }
 }
 
+impl codec::Truncate for ProduceResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 10 {
+            self.node_endpoints = Vec::new();
+        } else {
+            for v in self.node_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ProduceResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -285,6 +306,20 @@ impl Encodable for BatchIndexAndErrorMessage {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for BatchIndexAndErrorMessage {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.batch_index = 0;
+        }
+        if version < 8 {
+            self.batch_index_error_message = None;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -416,6 +451,20 @@ impl Encodable for LeaderIdAndEpoch {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for LeaderIdAndEpoch {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 10 {
+            self.leader_id = -1;
+        }
+        if version < 10 {
+            self.leader_epoch = -1;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -656,6 +705,35 @@ impl Encodable for PartitionProduceResponse {
     }
 }
 
+impl codec::Truncate for PartitionProduceResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.log_append_time_ms = -1;
+        }
+        if version < 5 {
+            self.log_start_offset = -1;
+        }
+        if version < 8 {
+            self.record_errors = Vec::new();
+        } else {
+            for v in self.record_errors.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 8 {
+            self.error_message = None;
+        }
+        if version < 10 {
+            self.current_leader = LeaderIdAndEpoch::default();
+        } else {
+            self.current_leader.truncate_to_version(version);
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionProduceResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -773,6 +851,17 @@ impl Encodable for TopicProduceResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicProduceResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partition_responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -927,6 +1016,26 @@ impl Encodable for NodeEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 10 {
+            self.node_id = 0;
+        }
+        if version < 10 {
+            self.host = String::new();
+        }
+        if version < 10 {
+            self.port = 0;
+        }
+        if version < 10 {
+            self.rack = None;
+        }
+        if version < 9 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

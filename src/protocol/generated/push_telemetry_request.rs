@@ -107,6 +107,10 @@ impl Encodable for PushTelemetryRequest {
     }
 }
 
+impl codec::Truncate for PushTelemetryRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PushTelemetryRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -89,6 +89,10 @@ impl Encodable for PushTelemetryResponse {
     }
 }
 
+impl codec::Truncate for PushTelemetryResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PushTelemetryResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -84,6 +84,14 @@ impl Encodable for ReadShareGroupStateResponse {
     }
 }
 
+impl codec::Truncate for ReadShareGroupStateResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ReadShareGroupStateResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -174,6 +182,10 @@ impl Encodable for StateBatch {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for StateBatch {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -288,6 +300,14 @@ impl Encodable for PartitionResult {
     }
 }
 
+impl codec::Truncate for PartitionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.state_batches.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -373,6 +393,14 @@ impl Encodable for ReadStateResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReadStateResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

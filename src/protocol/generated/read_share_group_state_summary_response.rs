@@ -85,6 +85,14 @@ impl Encodable for ReadShareGroupStateSummaryResponse {
     }
 }
 
+impl codec::Truncate for ReadShareGroupStateSummaryResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.results.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ReadShareGroupStateSummaryResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -185,6 +193,10 @@ impl Encodable for PartitionResult {
     }
 }
 
+impl codec::Truncate for PartitionResult {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionResult {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -269,6 +281,14 @@ impl Encodable for ReadStateSummaryResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ReadStateSummaryResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

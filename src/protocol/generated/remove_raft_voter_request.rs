@@ -106,6 +106,10 @@ impl Encodable for RemoveRaftVoterRequest {
     }
 }
 
+impl codec::Truncate for RemoveRaftVoterRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for RemoveRaftVoterRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

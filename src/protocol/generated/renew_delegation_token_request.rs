@@ -96,6 +96,14 @@ impl Encodable for RenewDelegationTokenRequest {
     }
 }
 
+impl codec::Truncate for RenewDelegationTokenRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for RenewDelegationTokenRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -102,6 +102,14 @@ impl Encodable for RenewDelegationTokenResponse {
     }
 }
 
+impl codec::Truncate for RenewDelegationTokenResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for RenewDelegationTokenResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -129,6 +129,17 @@ impl Encodable for RequestHeader {
     }
 }
 
+impl codec::Truncate for RequestHeader {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.client_id = Some(String::new());
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for RequestHeader {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

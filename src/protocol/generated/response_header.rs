@@ -90,6 +90,14 @@ impl Encodable for ResponseHeader {
     }
 }
 
+impl codec::Truncate for ResponseHeader {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ResponseHeader {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

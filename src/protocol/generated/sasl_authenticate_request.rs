@@ -90,6 +90,14 @@ impl Encodable for SaslAuthenticateRequest {
     }
 }
 
+impl codec::Truncate for SaslAuthenticateRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SaslAuthenticateRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

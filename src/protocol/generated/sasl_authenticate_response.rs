@@ -130,6 +130,17 @@ impl Encodable for SaslAuthenticateResponse {
     }
 }
 
+impl codec::Truncate for SaslAuthenticateResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.session_lifetime_ms = 0;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SaslAuthenticateResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

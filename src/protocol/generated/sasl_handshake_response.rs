@@ -78,6 +78,12 @@ impl Encodable for SaslHandshakeResponse {
     }
 }
 
+impl codec::Truncate for SaslHandshakeResponse {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SaslHandshakeResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -114,6 +114,14 @@ impl Encodable for ShareAcknowledgeRequest {
     }
 }
 
+impl codec::Truncate for ShareAcknowledgeRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareAcknowledgeRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -208,6 +216,10 @@ impl Encodable for AcknowledgementBatch {
     }
 }
 
+impl codec::Truncate for AcknowledgementBatch {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AcknowledgementBatch {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -298,6 +310,14 @@ impl Encodable for AcknowledgePartition {
     }
 }
 
+impl codec::Truncate for AcknowledgePartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.acknowledgement_batches.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AcknowledgePartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -381,6 +401,14 @@ impl Encodable for AcknowledgeTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for AcknowledgeTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

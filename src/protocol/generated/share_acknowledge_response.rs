@@ -117,6 +117,17 @@ impl Encodable for ShareAcknowledgeResponse {
     }
 }
 
+impl codec::Truncate for ShareAcknowledgeResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.node_endpoints.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareAcknowledgeResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,10 @@ impl Encodable for LeaderIdAndEpoch {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for LeaderIdAndEpoch {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -301,6 +316,12 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.current_leader.truncate_to_version(version);
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -384,6 +405,14 @@ impl Encodable for ShareAcknowledgeTopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ShareAcknowledgeTopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 
@@ -478,6 +507,10 @@ impl Encodable for NodeEndpoint {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -150,6 +150,17 @@ impl Encodable for ShareFetchRequest {
     }
 }
 
+impl codec::Truncate for ShareFetchRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.forgotten_topics_data.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareFetchRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -249,6 +260,10 @@ impl Encodable for AcknowledgementBatch {
     }
 }
 
+impl codec::Truncate for AcknowledgementBatch {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for AcknowledgementBatch {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -345,6 +360,14 @@ impl Encodable for FetchPartition {
     }
 }
 
+impl codec::Truncate for FetchPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.acknowledgement_batches.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -431,6 +454,14 @@ impl Encodable for FetchTopic {
     }
 }
 
+impl codec::Truncate for FetchTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for FetchTopic {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -514,6 +545,10 @@ impl Encodable for ForgottenTopic {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for ForgottenTopic {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -117,6 +117,17 @@ impl Encodable for ShareFetchResponse {
     }
 }
 
+impl codec::Truncate for ShareFetchResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.responses.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.node_endpoints.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareFetchResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,10 @@ impl Encodable for LeaderIdAndEpoch {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for LeaderIdAndEpoch {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -286,6 +301,10 @@ impl Encodable for AcquiredRecords {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for AcquiredRecords {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -420,6 +439,15 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.current_leader.truncate_to_version(version);
+        for v in self.acquired_records.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -507,6 +535,14 @@ impl Encodable for ShareFetchableTopicResponse {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ShareFetchableTopicResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 
@@ -601,6 +637,10 @@ impl Encodable for NodeEndpoint {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -94,6 +94,10 @@ impl Encodable for ShareGroupDescribeRequest {
     }
 }
 
+impl codec::Truncate for ShareGroupDescribeRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupDescribeRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -119,6 +119,10 @@ impl Encodable for ShareGroupHeartbeatRequest {
     }
 }
 
+impl codec::Truncate for ShareGroupHeartbeatRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupHeartbeatRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

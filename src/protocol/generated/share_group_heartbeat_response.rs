@@ -126,6 +126,14 @@ impl Encodable for ShareGroupHeartbeatResponse {
     }
 }
 
+impl codec::Truncate for ShareGroupHeartbeatResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if let Some(v) = self.assignment.as_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupHeartbeatResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -212,6 +220,14 @@ impl Encodable for Assignment {
     }
 }
 
+impl codec::Truncate for Assignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topic_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Assignment {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -294,6 +310,10 @@ impl Encodable for TopicPartitions {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

@@ -233,6 +233,44 @@ impl Encodable for StopReplicaRequest {
     }
 }
 
+impl codec::Truncate for StopReplicaRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.is_k_raft_controller = false;
+        }
+        if version < 1 {
+            self.broker_epoch = -1;
+        }
+        if version > 2 {
+            self.delete_partitions = false;
+        }
+        if version > 0 {
+            self.ungrouped_partitions = Vec::new();
+        } else {
+            for v in self.ungrouped_partitions.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if !(1..=2).contains(&version) {
+            self.topics = Vec::new();
+        } else {
+            for v in self.topics.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 3 {
+            self.topic_states = Vec::new();
+        } else {
+            for v in self.topic_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for StopReplicaRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -368,6 +406,20 @@ impl Encodable for StopReplicaPartitionV0 {
     }
 }
 
+impl codec::Truncate for StopReplicaPartitionV0 {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.topic_name = String::new();
+        }
+        if version > 0 {
+            self.partition_index = 0;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for StopReplicaPartitionV0 {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -491,6 +543,20 @@ impl Encodable for StopReplicaTopicV1 {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for StopReplicaTopicV1 {
+    fn truncate_to_version(&mut self, version: i16) {
+        if !(1..=2).contains(&version) {
+            self.name = String::new();
+        }
+        if !(1..=2).contains(&version) {
+            self.partition_indexes = Vec::new();
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -648,6 +714,23 @@ impl Encodable for StopReplicaPartitionState {
     }
 }
 
+impl codec::Truncate for StopReplicaPartitionState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.partition_index = 0;
+        }
+        if version < 3 {
+            self.leader_epoch = -1;
+        }
+        if version < 3 {
+            self.delete_partition = false;
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for StopReplicaPartitionState {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -770,6 +853,24 @@ impl Encodable for StopReplicaTopicState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for StopReplicaTopicState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.topic_name = String::new();
+        }
+        if version < 3 {
+            self.partition_states = Vec::new();
+        } else {
+            for v in self.partition_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -103,6 +103,17 @@ impl Encodable for StopReplicaResponse {
     }
 }
 
+impl codec::Truncate for StopReplicaResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partition_errors.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for StopReplicaResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -199,6 +210,14 @@ impl Encodable for StopReplicaPartitionError {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for StopReplicaPartitionError {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

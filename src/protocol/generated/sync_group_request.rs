@@ -165,6 +165,26 @@ impl Encodable for SyncGroupRequest {
     }
 }
 
+impl codec::Truncate for SyncGroupRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.group_instance_id = None;
+        }
+        if version < 5 {
+            self.protocol_type = None;
+        }
+        if version < 5 {
+            self.protocol_name = None;
+        }
+        for v in self.assignments.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SyncGroupRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -272,6 +292,14 @@ impl Encodable for SyncGroupRequestAssignment {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for SyncGroupRequestAssignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -142,6 +142,23 @@ impl Encodable for SyncGroupResponse {
     }
 }
 
+impl codec::Truncate for SyncGroupResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.throttle_time_ms = 0;
+        }
+        if version < 5 {
+            self.protocol_type = None;
+        }
+        if version < 5 {
+            self.protocol_name = None;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SyncGroupResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -190,6 +190,26 @@ impl Encodable for TxnOffsetCommitRequest {
     }
 }
 
+impl codec::Truncate for TxnOffsetCommitRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.generation_id = -1;
+        }
+        if version < 3 {
+            self.member_id = String::new();
+        }
+        if version < 3 {
+            self.group_instance_id = None;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TxnOffsetCommitRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -332,6 +352,17 @@ impl Encodable for TxnOffsetCommitRequestPartition {
     }
 }
 
+impl codec::Truncate for TxnOffsetCommitRequestPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.committed_leader_epoch = -1;
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TxnOffsetCommitRequestPartition {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -429,6 +460,17 @@ impl Encodable for TxnOffsetCommitRequestTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TxnOffsetCommitRequestTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -100,6 +100,17 @@ impl Encodable for TxnOffsetCommitResponse {
     }
 }
 
+impl codec::Truncate for TxnOffsetCommitResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TxnOffsetCommitResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -190,6 +201,14 @@ impl Encodable for TxnOffsetCommitResponsePartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TxnOffsetCommitResponsePartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -288,6 +307,17 @@ impl Encodable for TxnOffsetCommitResponseTopic {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TxnOffsetCommitResponseTopic {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 3 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

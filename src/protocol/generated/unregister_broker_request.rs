@@ -83,6 +83,10 @@ impl Encodable for UnregisterBrokerRequest {
     }
 }
 
+impl codec::Truncate for UnregisterBrokerRequest {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UnregisterBrokerRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -108,6 +108,10 @@ impl Encodable for UnregisterBrokerResponse {
     }
 }
 
+impl codec::Truncate for UnregisterBrokerResponse {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UnregisterBrokerResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -122,6 +122,17 @@ impl Encodable for UpdateFeaturesRequest {
     }
 }
 
+impl codec::Truncate for UpdateFeaturesRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.feature_updates.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.validate_only = false;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateFeaturesRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -249,6 +260,17 @@ impl Encodable for FeatureUpdateKey {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for FeatureUpdateKey {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.allow_downgrade = false;
+        }
+        if version < 1 {
+            self.upgrade_type = 1;
+        }
     }
 }
 

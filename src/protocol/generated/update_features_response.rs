@@ -126,6 +126,18 @@ impl Encodable for UpdateFeaturesResponse {
     }
 }
 
+impl codec::Truncate for UpdateFeaturesResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 1 {
+            self.results = Vec::new();
+        } else {
+            for v in self.results.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateFeaturesResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -230,6 +242,10 @@ impl Encodable for UpdatableFeatureResult {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for UpdatableFeatureResult {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

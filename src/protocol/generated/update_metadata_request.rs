@@ -251,6 +251,40 @@ impl Encodable for UpdateMetadataRequest {
     }
 }
 
+impl codec::Truncate for UpdateMetadataRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 8 {
+            self.is_k_raft_controller = false;
+        }
+        if version < 8 {
+            self.r#type = 0;
+        }
+        if version < 5 {
+            self.broker_epoch = -1;
+        }
+        if version > 4 {
+            self.ungrouped_partition_states = Vec::new();
+        } else {
+            for v in self.ungrouped_partition_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 5 {
+            self.topic_states = Vec::new();
+        } else {
+            for v in self.topic_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        for v in self.live_brokers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateMetadataRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -404,6 +438,27 @@ impl Encodable for UpdateMetadataTopicState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for UpdateMetadataTopicState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 5 {
+            self.topic_name = String::new();
+        }
+        if version < 7 {
+            self.topic_id = Uuid::ZERO;
+        }
+        if version < 5 {
+            self.partition_states = Vec::new();
+        } else {
+            for v in self.partition_states.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -562,6 +617,26 @@ impl Encodable for UpdateMetadataEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for UpdateMetadataEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.port = 0;
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 3 {
+            self.listener = String::new();
+        }
+        if version < 1 {
+            self.security_protocol = 0;
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -733,6 +808,30 @@ impl Encodable for UpdateMetadataBroker {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for UpdateMetadataBroker {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 0 {
+            self.v0_host = String::new();
+        }
+        if version > 0 {
+            self.v0_port = 0;
+        }
+        if version < 1 {
+            self.endpoints = Vec::new();
+        } else {
+            for v in self.endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 2 {
+            self.rack = Some(String::new());
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -912,6 +1011,20 @@ impl Encodable for UpdateMetadataPartitionState {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for UpdateMetadataPartitionState {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version > 4 {
+            self.topic_name = String::new();
+        }
+        if version < 4 {
+            self.offline_replicas = Vec::new();
+        }
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

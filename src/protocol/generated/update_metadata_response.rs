@@ -90,6 +90,14 @@ impl Encodable for UpdateMetadataResponse {
     }
 }
 
+impl codec::Truncate for UpdateMetadataResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 6 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateMetadataResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -136,6 +136,15 @@ impl Encodable for UpdateRaftVoterRequest {
     }
 }
 
+impl codec::Truncate for UpdateRaftVoterRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.listeners.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.k_raft_version_feature.truncate_to_version(version);
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateRaftVoterRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -227,6 +236,10 @@ impl Encodable for Listener {
     }
 }
 
+impl codec::Truncate for Listener {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Listener {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -307,6 +320,10 @@ impl Encodable for KRaftVersionFeature {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for KRaftVersionFeature {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

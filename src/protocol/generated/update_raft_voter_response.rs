@@ -138,6 +138,12 @@ impl Encodable for UpdateRaftVoterResponse {
     }
 }
 
+impl codec::Truncate for UpdateRaftVoterResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        self.current_leader.truncate_to_version(version);
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for UpdateRaftVoterResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -246,6 +252,10 @@ impl Encodable for CurrentLeader {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for CurrentLeader {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

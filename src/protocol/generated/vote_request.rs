@@ -115,6 +115,17 @@ impl Encodable for VoteRequest {
     }
 }
 
+impl codec::Truncate for VoteRequest {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.voter_id = -1;
+        }
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for VoteRequest {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -243,6 +254,17 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.candidate_directory_id = Uuid::ZERO;
+        }
+        if version < 1 {
+            self.voter_directory_id = Uuid::ZERO;
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -329,6 +351,14 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -142,6 +142,21 @@ impl Encodable for VoteResponse {
     }
 }
 
+impl codec::Truncate for VoteResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.node_endpoints = Vec::new();
+        } else {
+            for v in self.node_endpoints.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for VoteResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -246,6 +261,10 @@ impl Encodable for PartitionData {
     }
 }
 
+impl codec::Truncate for PartitionData {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for PartitionData {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -330,6 +349,14 @@ impl Encodable for TopicData {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicData {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 
@@ -453,6 +480,20 @@ impl Encodable for NodeEndpoint {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for NodeEndpoint {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.node_id = 0;
+        }
+        if version < 1 {
+            self.host = String::new();
+        }
+        if version < 1 {
+            self.port = 0;
+        }
     }
 }
 

@@ -95,6 +95,17 @@ impl Encodable for WriteTxnMarkersResponse {
     }
 }
 
+impl codec::Truncate for WriteTxnMarkersResponse {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.markers.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for WriteTxnMarkersResponse {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -184,6 +195,14 @@ impl Encodable for WritableTxnMarkerPartitionResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for WritableTxnMarkerPartitionResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 
@@ -285,6 +304,17 @@ impl Encodable for WritableTxnMarkerTopicResult {
     }
 }
 
+impl codec::Truncate for WritableTxnMarkerTopicResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for WritableTxnMarkerTopicResult {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -379,6 +409,17 @@ impl Encodable for WritableTxnMarkerResult {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for WritableTxnMarkerResult {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -368,7 +368,14 @@ fn our_encoding_matches_kafka_protocol_byte_for_byte() {
     impl MessageVisitor for Names {
         fn visit<M>(&mut self)
         where
-            M: Message + Encodable + Decodable + Random + PartialEq + Debug + Clone,
+            M: Message
+                + Encodable
+                + Decodable
+                + Random
+                + crate::protocol::codec::Truncate
+                + PartialEq
+                + Debug
+                + Clone,
         {
             self.0.push(M::NAME);
         }

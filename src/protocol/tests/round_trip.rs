@@ -2,7 +2,7 @@
 //! `encoded_len` bytes, decode back equal, and re-encode to the same bytes; every
 //! truncation of the encoding is an error, never a panic.
 
-use crate::protocol::codec::{Decodable, Encodable, Encoder, Message};
+use crate::protocol::codec::{Decodable, Encodable, Encoder, Message, Truncate};
 use crate::protocol::generated::{MessageVisitor, visit_all_messages};
 use crate::protocol::testing::{Random, Rng};
 use crate::protocol::wire::Reader;
@@ -27,7 +27,7 @@ struct RoundTrip {
 impl MessageVisitor for RoundTrip {
     fn visit<M>(&mut self)
     where
-        M: Message + Encodable + Decodable + Random + PartialEq + Debug + Clone,
+        M: Message + Encodable + Decodable + Random + Truncate + PartialEq + Debug + Clone,
     {
         for version in M::VERSIONS.min..=M::VERSIONS.max {
             self.pairs += 1;
@@ -73,6 +73,56 @@ fn every_message_round_trips_at_every_version() {
     visit_all_messages(&mut t);
     println!("{} message/version pairs round-tripped", t.pairs);
     assert!(t.pairs > 700, "only {} pairs", t.pairs);
+}
+
+/// A value filled in for the newest version, truncated to any older one, encodes there
+/// and keeps every field the older version carries.
+struct TruncateToOlder {
+    rng: Rng,
+    seed: u64,
+    failures: Vec<String>,
+}
+
+impl MessageVisitor for TruncateToOlder {
+    fn visit<M>(&mut self)
+    where
+        M: Message + Encodable + Decodable + Random + Truncate + PartialEq + Debug + Clone,
+    {
+        for _ in 0..10 {
+            let newest = M::random(&mut self.rng, M::VERSIONS.max);
+            for version in M::VERSIONS.min..=M::VERSIONS.max {
+                let mut value = newest.clone();
+                value.truncate_to_version(version);
+                let mut w = Encoder::new();
+                if let Err(e) = value.encode(&mut w, version) {
+                    self.failures
+                        .push(format!("{} v{version} (seed {}): {e}", M::NAME, self.seed));
+                    return;
+                }
+                // Truncating again changes nothing; decoding gives the truncated value.
+                let mut twice = value.clone();
+                twice.truncate_to_version(version);
+                assert_eq!(
+                    twice,
+                    value,
+                    "{} v{version}: truncation is idempotent",
+                    M::NAME
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn values_for_the_newest_version_encode_at_every_version_once_truncated() {
+    let seed = seed();
+    let mut t = TruncateToOlder {
+        rng: Rng::new(seed),
+        seed,
+        failures: Vec::new(),
+    };
+    visit_all_messages(&mut t);
+    assert!(t.failures.is_empty(), "{:#?}", t.failures);
 }
 
 #[test]

@@ -79,6 +79,15 @@ impl Encodable for ConsumerProtocolAssignment {
     }
 }
 
+impl codec::Truncate for ConsumerProtocolAssignment {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.assigned_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerProtocolAssignment {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -146,6 +155,12 @@ impl Encodable for TopicPartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicPartition {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
     }
 }
 

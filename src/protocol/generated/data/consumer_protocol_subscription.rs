@@ -138,6 +138,25 @@ impl Encodable for ConsumerProtocolSubscription {
     }
 }
 
+impl codec::Truncate for ConsumerProtocolSubscription {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.owned_partitions = Vec::new();
+        } else {
+            for v in self.owned_partitions.iter_mut() {
+                v.truncate_to_version(version);
+            }
+        }
+        if version < 2 {
+            self.generation_id = -1;
+        }
+        if version < 3 {
+            self.rack_id = None;
+        }
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerProtocolSubscription {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -239,6 +258,18 @@ impl Encodable for TopicPartition {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicPartition {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.topic = String::new();
+        }
+        if version < 1 {
+            self.partitions = Vec::new();
+        }
+        self.unknown_tagged_fields.clear();
     }
 }
 

@@ -95,6 +95,10 @@ impl Encodable for DefaultPrincipalData {
     }
 }
 
+impl codec::Truncate for DefaultPrincipalData {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for DefaultPrincipalData {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

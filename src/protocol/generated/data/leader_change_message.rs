@@ -104,6 +104,17 @@ impl Encodable for LeaderChangeMessage {
     }
 }
 
+impl codec::Truncate for LeaderChangeMessage {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.voters.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.granting_voters.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for LeaderChangeMessage {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -196,6 +207,14 @@ impl Encodable for Voter {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Voter {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.voter_directory_id = Uuid::ZERO;
+        }
     }
 }
 

@@ -83,6 +83,10 @@ impl Encodable for SnapshotFooterRecord {
     }
 }
 
+impl codec::Truncate for SnapshotFooterRecord {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SnapshotFooterRecord {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -89,6 +89,10 @@ impl Encodable for SnapshotHeaderRecord {
     }
 }
 
+impl codec::Truncate for SnapshotHeaderRecord {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for SnapshotHeaderRecord {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -89,6 +89,14 @@ impl Encodable for VotersRecord {
     }
 }
 
+impl codec::Truncate for VotersRecord {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.voters.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for VotersRecord {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -176,6 +184,10 @@ impl Encodable for Endpoint {
     }
 }
 
+impl codec::Truncate for Endpoint {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for Endpoint {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -256,6 +268,10 @@ impl Encodable for KRaftVersionFeature {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for KRaftVersionFeature {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -357,6 +373,15 @@ impl Encodable for Voter {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for Voter {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.endpoints.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        self.k_raft_version_feature.truncate_to_version(version);
     }
 }
 

@@ -121,6 +121,17 @@ impl Encodable for ConsumerGroupCurrentMemberAssignmentValue {
     }
 }
 
+impl codec::Truncate for ConsumerGroupCurrentMemberAssignmentValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.assigned_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.partitions_pending_revocation.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupCurrentMemberAssignmentValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -209,6 +220,10 @@ impl Encodable for TopicPartitions {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

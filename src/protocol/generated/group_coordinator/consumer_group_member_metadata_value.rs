@@ -207,6 +207,14 @@ impl Encodable for ConsumerGroupMemberMetadataValue {
     }
 }
 
+impl codec::Truncate for ConsumerGroupMemberMetadataValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        if let Some(v) = self.classic_member_metadata.as_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupMemberMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -301,6 +309,10 @@ impl Encodable for ClassicProtocol {
     }
 }
 
+impl codec::Truncate for ClassicProtocol {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ClassicProtocol {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -385,6 +397,14 @@ impl Encodable for ClassicMemberMetadata {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for ClassicMemberMetadata {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.supported_protocols.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -67,6 +67,12 @@ impl Encodable for ConsumerGroupMetadataKey {
     }
 }
 
+impl codec::Truncate for ConsumerGroupMetadataKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupMetadataKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

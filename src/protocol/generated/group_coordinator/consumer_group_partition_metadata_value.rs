@@ -84,6 +84,14 @@ impl Encodable for ConsumerGroupPartitionMetadataValue {
     }
 }
 
+impl codec::Truncate for ConsumerGroupPartitionMetadataValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupPartitionMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -163,6 +171,10 @@ impl Encodable for PartitionMetadata {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for PartitionMetadata {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]
@@ -261,6 +273,14 @@ impl Encodable for TopicMetadata {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for TopicMetadata {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.partition_metadata.iter_mut() {
+            v.truncate_to_version(version);
+        }
     }
 }
 

@@ -73,6 +73,12 @@ impl Encodable for ConsumerGroupTargetAssignmentMemberKey {
     }
 }
 
+impl codec::Truncate for ConsumerGroupTargetAssignmentMemberKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupTargetAssignmentMemberKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

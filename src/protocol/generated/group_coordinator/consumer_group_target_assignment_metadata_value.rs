@@ -83,6 +83,10 @@ impl Encodable for ConsumerGroupTargetAssignmentMetadataValue {
     }
 }
 
+impl codec::Truncate for ConsumerGroupTargetAssignmentMetadataValue {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ConsumerGroupTargetAssignmentMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

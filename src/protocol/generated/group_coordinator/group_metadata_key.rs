@@ -67,6 +67,12 @@ impl Encodable for GroupMetadataKey {
     }
 }
 
+impl codec::Truncate for GroupMetadataKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for GroupMetadataKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

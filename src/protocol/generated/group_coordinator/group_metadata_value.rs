@@ -145,6 +145,20 @@ impl Encodable for GroupMetadataValue {
     }
 }
 
+impl codec::Truncate for GroupMetadataValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 2 {
+            self.current_state_timestamp = -1;
+        }
+        for v in self.members.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for GroupMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -309,6 +323,20 @@ impl Encodable for MemberMetadata {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for MemberMetadata {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.group_instance_id = None;
+        }
+        if version < 1 {
+            self.rebalance_timeout = -1;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

@@ -79,6 +79,12 @@ impl Encodable for OffsetCommitKey {
     }
 }
 
+impl codec::Truncate for OffsetCommitKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetCommitKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -143,6 +143,20 @@ impl Encodable for OffsetCommitValue {
     }
 }
 
+impl codec::Truncate for OffsetCommitValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 3 {
+            self.leader_epoch = -1;
+        }
+        if version != 1 {
+            self.expire_timestamp = -1;
+        }
+        if version < 4 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for OffsetCommitValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {

@@ -73,6 +73,12 @@ impl Encodable for ShareGroupCurrentMemberAssignmentKey {
     }
 }
 
+impl codec::Truncate for ShareGroupCurrentMemberAssignmentKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupCurrentMemberAssignmentKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

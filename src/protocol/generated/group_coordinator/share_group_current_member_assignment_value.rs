@@ -107,6 +107,14 @@ impl Encodable for ShareGroupCurrentMemberAssignmentValue {
     }
 }
 
+impl codec::Truncate for ShareGroupCurrentMemberAssignmentValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.assigned_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupCurrentMemberAssignmentValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -193,6 +201,10 @@ impl Encodable for TopicPartitions {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicPartitions {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

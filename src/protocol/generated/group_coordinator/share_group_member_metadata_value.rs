@@ -120,6 +120,10 @@ impl Encodable for ShareGroupMemberMetadataValue {
     }
 }
 
+impl codec::Truncate for ShareGroupMemberMetadataValue {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupMemberMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

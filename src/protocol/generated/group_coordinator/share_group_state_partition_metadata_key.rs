@@ -67,6 +67,12 @@ impl Encodable for ShareGroupStatePartitionMetadataKey {
     }
 }
 
+impl codec::Truncate for ShareGroupStatePartitionMetadataKey {
+    fn truncate_to_version(&mut self, _version: i16) {
+        self.unknown_tagged_fields.clear();
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupStatePartitionMetadataKey {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {

@@ -98,6 +98,17 @@ impl Encodable for ShareGroupStatePartitionMetadataValue {
     }
 }
 
+impl codec::Truncate for ShareGroupStatePartitionMetadataValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.initialized_topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+        for v in self.deleting_topics.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupStatePartitionMetadataValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -190,6 +201,10 @@ impl Encodable for TopicPartitionsInfo {
     }
 }
 
+impl codec::Truncate for TopicPartitionsInfo {
+    fn truncate_to_version(&mut self, _version: i16) {}
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TopicPartitionsInfo {
     fn random(rng: &mut crate::protocol::testing::Rng, _version: i16) -> Self {
@@ -270,6 +285,10 @@ impl Encodable for TopicInfo {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicInfo {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

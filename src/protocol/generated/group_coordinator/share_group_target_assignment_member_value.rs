@@ -87,6 +87,14 @@ impl Encodable for ShareGroupTargetAssignmentMemberValue {
     }
 }
 
+impl codec::Truncate for ShareGroupTargetAssignmentMemberValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        for v in self.topic_partitions.iter_mut() {
+            v.truncate_to_version(version);
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for ShareGroupTargetAssignmentMemberValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -169,6 +177,10 @@ impl Encodable for TopicPartition {
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
     }
+}
+
+impl codec::Truncate for TopicPartition {
+    fn truncate_to_version(&mut self, _version: i16) {}
 }
 
 #[cfg(test)]

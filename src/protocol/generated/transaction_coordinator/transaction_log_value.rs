@@ -279,6 +279,26 @@ impl Encodable for TransactionLogValue {
     }
 }
 
+impl codec::Truncate for TransactionLogValue {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.previous_producer_id = -1;
+        }
+        if version < 1 {
+            self.next_producer_id = -1;
+        }
+        for v in self.transaction_partitions.iter_mut().flatten() {
+            v.truncate_to_version(version);
+        }
+        if version < 1 {
+            self.client_transaction_version = 0;
+        }
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 impl crate::protocol::testing::Random for TransactionLogValue {
     fn random(rng: &mut crate::protocol::testing::Rng, version: i16) -> Self {
@@ -396,6 +416,14 @@ impl Encodable for PartitionsSchema {
 
     fn encoded_len(&self, version: i16) -> Result<usize, EncodeError> {
         self.fields_len(version)
+    }
+}
+
+impl codec::Truncate for PartitionsSchema {
+    fn truncate_to_version(&mut self, version: i16) {
+        if version < 1 {
+            self.unknown_tagged_fields.clear();
+        }
     }
 }
 

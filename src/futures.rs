@@ -1,0 +1,91 @@
+//! Two future combinators the broker needs and glommio does not provide.
+//!
+//! `join_all` polls every future in order on each poll, so all of them are first polled
+//! together, in order: appends started by one request take their places in their logs
+//! before any later request's. `race` resolves with the first of several futures.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Waits for every future; results in input order.
+pub async fn join_all<'a, T: 'a>(futures: Vec<Boxed<'a, T>>) -> Vec<T> {
+    let mut pending: Vec<Option<Boxed<'a, T>>> = futures.into_iter().map(Some).collect();
+    let mut results: Vec<Option<T>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        let mut done = true;
+        for (slot, result) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(future) = slot {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => {
+                        *result = Some(value);
+                        *slot = None;
+                    }
+                    Poll::Pending => done = false,
+                }
+            }
+        }
+        if done {
+            Poll::Ready(
+                results
+                    .iter_mut()
+                    .map(|r| r.take().expect("every future finished"))
+                    .collect(),
+            )
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+/// Resolves with the output of whichever future finishes first (the earliest in the
+/// list when several are ready). Never resolves for an empty list.
+pub async fn race<'a, T: 'a>(mut futures: Vec<Boxed<'a, T>>) -> T {
+    std::future::poll_fn(move |cx: &mut Context<'_>| {
+        for future in futures.iter_mut() {
+            if let Poll::Ready(value) = future.as_mut().poll(cx) {
+                return Poll::Ready(value);
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[test]
+    fn join_all_starts_every_future_in_order_and_keeps_result_order() {
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let futures: Vec<Boxed<'_, usize>> = (0..3usize)
+            .map(|i| {
+                let order = order.clone();
+                Box::pin(async move {
+                    order.borrow_mut().push(i);
+                    futures_lite::future::yield_now().await;
+                    i * 10
+                }) as Boxed<'_, usize>
+            })
+            .collect();
+        let results = futures_lite::future::block_on(join_all(futures));
+        assert_eq!(results, vec![0, 10, 20]);
+        assert_eq!(*order.borrow(), vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn race_returns_the_first_ready() {
+        let futures: Vec<Boxed<'_, u8>> = vec![
+            Box::pin(std::future::pending()),
+            Box::pin(async { 2 }),
+            Box::pin(async { 3 }),
+        ];
+        assert_eq!(futures_lite::future::block_on(race(futures)), 2);
+    }
+}

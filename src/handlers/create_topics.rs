@@ -1,0 +1,147 @@
+//! CreateTopics (key 19): forwarded to the controller on shard 0, which validates each
+//! topic as Kafka does, places its partitions on shards, persists the topic list and
+//! has every shard open its partitions before answering.
+
+use super::{Handler, RequestContext, newest};
+use crate::config::TOPIC_CONFIGS;
+use crate::metadata::TopicRecord;
+use crate::metadata::controller::NewTopic;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::create_topics_request::CreateTopicsRequest;
+use crate::protocol::generated::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
+};
+use crate::routing::ShardRequest;
+use shards::ShardId;
+
+/// Kafka's config sources, as DescribeConfigs and CreateTopics report them.
+const SOURCE_TOPIC: i8 = 1;
+const SOURCE_STATIC_BROKER: i8 = 4;
+const SOURCE_DEFAULT: i8 = 5;
+
+pub struct CreateTopics;
+
+impl Handler for CreateTopics {
+    type Request = CreateTopicsRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 2,
+        max: newest(ApiKey::CreateTopics),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: CreateTopicsRequest,
+    ) -> Option<CreateTopicsResponse> {
+        let topics: Vec<NewTopic> = request
+            .topics
+            .iter()
+            .map(|t| NewTopic {
+                name: t.name.clone(),
+                num_partitions: t.num_partitions,
+                replication_factor: t.replication_factor,
+                assignments: t
+                    .assignments
+                    .iter()
+                    .map(|a| (a.partition_index, a.broker_ids.clone()))
+                    .collect(),
+                configs: t
+                    .configs
+                    .iter()
+                    .map(|c| (c.name.clone(), c.value.clone()))
+                    .collect(),
+            })
+            .collect();
+        let reply = ctx
+            .shard
+            .mesh
+            .call(
+                ShardId(0),
+                ShardRequest::CreateTopics {
+                    topics,
+                    validate_only: request.validate_only,
+                },
+            )
+            .await
+            .expect("shard 0 runs for the life of the broker");
+        let results = crate::expect_reply!(reply, Created);
+        let topics = request
+            .topics
+            .iter()
+            .zip(results)
+            .map(|(requested, result)| match result {
+                Ok(record) => {
+                    if !request.validate_only {
+                        tracing::info!(
+                            "created topic {} ({}) with {} partitions for {}",
+                            record.name,
+                            record.id,
+                            record.partitions,
+                            ctx.peer
+                        );
+                    }
+                    CreatableTopicResult {
+                        name: record.name.clone(),
+                        topic_id: if request.validate_only {
+                            Default::default()
+                        } else {
+                            record.id
+                        },
+                        error_code: 0,
+                        num_partitions: record.partitions,
+                        replication_factor: 1,
+                        configs: Some(effective_configs(ctx, &record)),
+                        ..CreatableTopicResult::default()
+                    }
+                }
+                Err(e) => CreatableTopicResult {
+                    name: requested.name.clone(),
+                    error_code: e.code.code(),
+                    error_message: Some(e.message),
+                    num_partitions: -1,
+                    replication_factor: -1,
+                    configs: None,
+                    ..CreatableTopicResult::default()
+                },
+            })
+            .collect();
+        Some(CreateTopicsResponse {
+            throttle_time_ms: 0,
+            topics,
+            ..CreateTopicsResponse::default()
+        })
+    }
+}
+
+/// Every topic config with its value and where the value comes from.
+fn effective_configs(ctx: &RequestContext, record: &TopicRecord) -> Vec<CreatableTopicConfigs> {
+    let defaults = &ctx.shard.config.topic_defaults;
+    TOPIC_CONFIGS
+        .iter()
+        .map(|def| {
+            let (value, source) = match record.configs.get(def.name) {
+                Some(value) => (value.clone(), SOURCE_TOPIC),
+                None => {
+                    let value = defaults
+                        .get(def.name)
+                        .cloned()
+                        .unwrap_or_else(|| def.default.to_string());
+                    let source = if value == def.default {
+                        SOURCE_DEFAULT
+                    } else {
+                        SOURCE_STATIC_BROKER
+                    };
+                    (value, source)
+                }
+            };
+            CreatableTopicConfigs {
+                name: def.name.to_string(),
+                value: Some(value),
+                read_only: false,
+                config_source: source,
+                is_sensitive: false,
+                ..CreatableTopicConfigs::default()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,275 @@
+//! Fetch (key 1): record batches from each partition's owner, sent to the client from
+//! the segment files with sendfile (`server::sendfile`), never copied on the hot path.
+//!
+//! Partitions this shard owns are read directly (the response holds their file
+//! ranges); those of other shards are read there and come back as duplicated file
+//! descriptors. The response's `max_bytes` is spent in request order, with the first
+//! non-empty partition always included whole (KIP-74). Below `min_bytes`, the fetch
+//! waits — woken by an append to any of its partitions, never by polling — until
+//! `max_wait_ms`. No fetch sessions: session id 0 tells clients to send full requests.
+
+use super::{Handler, RequestContext, SpliceSource, newest};
+use crate::futures::race;
+use crate::metadata::TopicPartition;
+use crate::partition::PartitionError;
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::{Records, VersionRange};
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::fetch_request::FetchRequest;
+use crate::protocol::generated::fetch_response::{
+    FetchResponse, FetchableTopicResponse, PartitionData,
+};
+use crate::routing::{FetchPartition, ShardRequest};
+use crate::shard::bump;
+use crate::storage::Offset;
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+/// Kafka's isolation level READ_COMMITTED.
+const READ_COMMITTED: i8 = 1;
+
+pub struct Fetch;
+
+/// One requested partition.
+struct Slot {
+    topic_index: usize,
+    partition: i32,
+    tp: Option<TopicPartition>,
+    offset: Offset,
+    max_bytes: usize,
+    error: Option<ErrorCode>,
+}
+
+/// What a read round found for one partition.
+struct Found {
+    high_watermark: i64,
+    log_start_offset: i64,
+    data: Option<(u64, SpliceSource)>,
+}
+
+impl Handler for Fetch {
+    type Request = FetchRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 4,
+        max: newest(ApiKey::Fetch),
+    };
+
+    async fn handle(ctx: &RequestContext, request: FetchRequest) -> Option<FetchResponse> {
+        // A fetch changes nothing: the next request need not wait for it.
+        ctx.issued();
+        let by_id = ctx.version >= 13;
+        let mut topics = Vec::with_capacity(request.topics.len());
+        let mut slots = Vec::new();
+        {
+            let metadata = ctx.shard.metadata.borrow();
+            for (topic_index, topic) in request.topics.iter().enumerate() {
+                let known = if by_id {
+                    metadata.topic_by_id(&topic.topic_id)
+                } else {
+                    metadata.topic(&topic.topic)
+                };
+                topics.push(FetchableTopicResponse {
+                    topic: topic.topic.clone(),
+                    topic_id: topic.topic_id,
+                    ..FetchableTopicResponse::default()
+                });
+                for p in &topic.partitions {
+                    let (tp, error) = match known {
+                        None if by_id => (None, Some(ErrorCode::UnknownTopicId)),
+                        None => (None, Some(ErrorCode::UnknownTopicOrPartition)),
+                        Some(t) if p.partition < 0 || p.partition >= t.partitions => {
+                            (None, Some(ErrorCode::UnknownTopicOrPartition))
+                        }
+                        Some(t) => (Some(TopicPartition::new(t.name.clone(), p.partition)), None),
+                    };
+                    slots.push(Slot {
+                        topic_index,
+                        partition: p.partition,
+                        tp,
+                        offset: Offset(p.fetch_offset),
+                        max_bytes: p.partition_max_bytes.max(0) as usize,
+                        error,
+                    });
+                }
+            }
+        }
+
+        let max_bytes = request.max_bytes.max(0) as usize;
+        let min_bytes = request.min_bytes.max(0) as usize;
+        let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        let found = loop {
+            let found = read_round(ctx, &slots).await;
+            let total: u64 = found
+                .iter()
+                .filter_map(|f| f.as_ref().ok().and_then(|f| f.data.as_ref().map(|d| d.0)))
+                .sum();
+            let failed =
+                slots.iter().any(|s| s.error.is_some()) || found.iter().any(|f| f.is_err());
+            let now = Instant::now();
+            if total as usize >= min_bytes || failed || now >= deadline {
+                break found;
+            }
+            drop(found);
+            wait_for_appends(ctx, &slots, deadline - now).await;
+        };
+
+        let mut spent = 0u64;
+        for (slot, found) in slots.iter().zip(found) {
+            let mut data = PartitionData {
+                partition_index: slot.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                preferred_read_replica: -1,
+                aborted_transactions: (request.isolation_level == READ_COMMITTED).then(Vec::new),
+                records: Some(Records::Bytes(Bytes::new())),
+                ..PartitionData::default()
+            };
+            match (slot.error, found) {
+                (Some(code), _) => data.error_code = code.code(),
+                (None, Err(e)) => data.error_code = e.code.code(),
+                (None, Ok(found)) => {
+                    data.high_watermark = found.high_watermark;
+                    data.last_stable_offset = found.high_watermark;
+                    data.log_start_offset = found.log_start_offset;
+                    if let Some((len, source)) = found.data
+                        && (spent == 0 || spent + len <= max_bytes as u64)
+                    {
+                        spent += len;
+                        let id = ctx.add_splice(source);
+                        data.records = Some(Records::Spliced {
+                            len: len as u32,
+                            id,
+                        });
+                    }
+                }
+            }
+            topics[slot.topic_index].partitions.push(data);
+        }
+        bump(&ctx.shard.stats.fetch_bytes, spent);
+        Some(FetchResponse {
+            throttle_time_ms: 0,
+            error_code: 0,
+            session_id: 0,
+            responses: topics,
+            ..FetchResponse::default()
+        })
+    }
+}
+
+/// Reads every partition without an error once, on its owner.
+async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, PartitionError>> {
+    let mut results: Vec<Option<Result<Found, PartitionError>>> =
+        slots.iter().map(|_| None).collect();
+    let wanted = slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.error.is_none())
+        .map(|(i, s)| {
+            (
+                s.tp.clone()
+                    .expect("a slot without error names a partition"),
+                i,
+            )
+        });
+    let (owned, unknown) = ctx.by_owner(wanted);
+    for (tp, i) in unknown {
+        results[i] = Some(Err(crate::shard::not_here(&tp)));
+    }
+    let me = ctx.shard.id();
+    let mut remote = Vec::new();
+    for (owner, partitions) in owned {
+        if owner == me {
+            for (tp, i) in partitions {
+                let slot = &slots[i];
+                results[i] = Some(match ctx.shard.partition(&tp) {
+                    None => Err(crate::shard::not_here(&tp)),
+                    Some(partition) => partition
+                        .fetch(slot.offset, slot.max_bytes, true)
+                        .await
+                        .map(|f| Found {
+                            high_watermark: f.high_watermark.0,
+                            log_start_offset: f.log_start_offset.0,
+                            data: f.range.map(|r| (r.length, SpliceSource::Local(r))),
+                        }),
+                });
+            }
+        } else {
+            let indexes: Vec<usize> = partitions.iter().map(|(_, i)| *i).collect();
+            let request = ShardRequest::Fetch {
+                partitions: partitions
+                    .into_iter()
+                    .map(|(tp, i)| FetchPartition {
+                        tp,
+                        offset: slots[i].offset,
+                        max_bytes: slots[i].max_bytes,
+                    })
+                    .collect(),
+            };
+            let reply = ctx
+                .shard
+                .mesh
+                .start_call(owner, request)
+                .await
+                .expect("shards run for the life of the broker");
+            remote.push((indexes, reply));
+        }
+    }
+    for (indexes, reply) in remote {
+        let fetched = crate::expect_reply!(
+            reply.await.expect("shards run for the life of the broker"),
+            Fetched
+        );
+        for (i, result) in indexes.into_iter().zip(fetched) {
+            results[i] = Some(result.map(|f| Found {
+                high_watermark: f.high_watermark.0,
+                log_start_offset: f.log_start_offset.0,
+                data: f.range.map(|r| (r.length, SpliceSource::Remote(r))),
+            }));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every partition was read"))
+        .collect()
+}
+
+/// Waits until an append moves any requested partition past its fetch offset, or for
+/// `timeout`.
+async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duration) {
+    let wanted = slots.iter().filter(|s| s.error.is_none()).map(|s| {
+        (
+            s.tp.clone()
+                .expect("a slot without error names a partition"),
+            s.offset,
+        )
+    });
+    let (owned, _) = ctx.by_owner(wanted);
+    let me = ctx.shard.id();
+    let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
+    for (owner, partitions) in owned {
+        let shard = ctx.shard.clone();
+        if owner == me {
+            waits.push(Box::pin(async move {
+                shard.wait_for_data(&partitions, timeout).await;
+            }));
+        } else {
+            waits.push(Box::pin(async move {
+                let _ = shard
+                    .mesh
+                    .call(
+                        owner,
+                        ShardRequest::WaitForData {
+                            partitions,
+                            timeout,
+                        },
+                    )
+                    .await;
+            }));
+        }
+    }
+    waits.push(Box::pin(glommio::timer::sleep(timeout)));
+    race(waits).await;
+}

@@ -1,0 +1,129 @@
+//! ListOffsets (key 2): the offset for a timestamp in each partition — latest (-1, the
+//! high watermark), earliest (-2, the log start offset), the record with the largest
+//! timestamp (-3), or the first record at or after a timestamp — looked up on the shard
+//! that owns the partition.
+
+use super::{Handler, RequestContext, newest};
+use crate::metadata::TopicPartition;
+use crate::partition::PartitionError;
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::list_offsets_request::ListOffsetsRequest;
+use crate::protocol::generated::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
+};
+use crate::routing::ShardRequest;
+use crate::storage::TimestampAndOffset;
+
+pub struct ListOffsets;
+
+impl Handler for ListOffsets {
+    type Request = ListOffsetsRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 1,
+        max: newest(ApiKey::ListOffsets),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: ListOffsetsRequest,
+    ) -> Option<ListOffsetsResponse> {
+        ctx.issued();
+        let mut results: Vec<Option<Result<Option<TimestampAndOffset>, PartitionError>>> =
+            Vec::new();
+        let mut wanted = Vec::new();
+        {
+            let metadata = ctx.shard.metadata.borrow();
+            for topic in &request.topics {
+                let known = metadata.topic(&topic.name);
+                for p in &topic.partitions {
+                    if known
+                        .is_some_and(|t| p.partition_index >= 0 && p.partition_index < t.partitions)
+                    {
+                        wanted.push((
+                            TopicPartition::new(topic.name.clone(), p.partition_index),
+                            (results.len(), p.timestamp),
+                        ));
+                        results.push(None);
+                    } else {
+                        results.push(Some(Err(PartitionError::new(
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("{}-{} does not exist", topic.name, p.partition_index),
+                        ))));
+                    }
+                }
+            }
+        }
+        let (owned, unknown) = ctx.by_owner(wanted);
+        for (tp, (i, _)) in unknown {
+            results[i] = Some(Err(crate::shard::not_here(&tp)));
+        }
+        let mut pending = Vec::new();
+        for (owner, partitions) in owned {
+            let indexes: Vec<usize> = partitions.iter().map(|(_, (i, _))| *i).collect();
+            let request = ShardRequest::ListOffsets {
+                partitions: partitions
+                    .into_iter()
+                    .map(|(tp, (_, ts))| (tp, ts))
+                    .collect(),
+            };
+            pending.push((
+                indexes,
+                ctx.shard
+                    .mesh
+                    .start_call(owner, request)
+                    .await
+                    .expect("shards run for the life of the broker"),
+            ));
+        }
+        for (indexes, reply) in pending {
+            let listed = crate::expect_reply!(
+                reply.await.expect("shards run for the life of the broker"),
+                Listed
+            );
+            for (i, result) in indexes.into_iter().zip(listed) {
+                results[i] = Some(result);
+            }
+        }
+
+        let mut results = results.into_iter();
+        let topics = request
+            .topics
+            .iter()
+            .map(|topic| ListOffsetsTopicResponse {
+                name: topic.name.clone(),
+                partitions: topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let mut response = ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            timestamp: -1,
+                            offset: -1,
+                            leader_epoch: -1,
+                            ..ListOffsetsPartitionResponse::default()
+                        };
+                        match results.next().flatten().expect("one result per partition") {
+                            Ok(Some(found)) => {
+                                response.timestamp = found.timestamp.0;
+                                response.offset = found.offset.0;
+                                response.leader_epoch = found.leader_epoch.0;
+                            }
+                            // No record at or after the timestamp: Kafka answers -1/-1.
+                            Ok(None) => {}
+                            Err(e) => response.error_code = e.code.code(),
+                        }
+                        response
+                    })
+                    .collect(),
+                ..ListOffsetsTopicResponse::default()
+            })
+            .collect();
+        Some(ListOffsetsResponse {
+            throttle_time_ms: 0,
+            topics,
+            ..ListOffsetsResponse::default()
+        })
+    }
+}

@@ -1,0 +1,241 @@
+//! One handler per Kafka API, and the one registry that lists them.
+//!
+//! A handler declares its API (through its request type) and the versions corelog
+//! serves; the `registry!` below turns the list into dispatch, the version check the
+//! connection makes, and the ApiVersions answer — one list, one truth, checked by a
+//! test. Handlers run on the shard that owns the connection and reach other shards only
+//! through `ShardState` (the mesh).
+
+mod api_versions;
+mod create_topics;
+mod delete_topics;
+mod describe_cluster;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use crate::metadata::TopicPartition;
+use crate::protocol::codec::{Request, VersionRange};
+use crate::protocol::generated::api_versions_response::ApiVersion;
+use crate::protocol::generated::{ApiKey, RequestBody, ResponseBody};
+use crate::routing::SharedRange;
+use crate::shard::ShardState;
+use crate::storage::{FileRange, Notify};
+use shards::ShardId;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// One Kafka API as corelog serves it.
+pub trait Handler {
+    type Request: Request;
+    /// Versions served: Kafka 4.x's minimum up to the newest in the specs.
+    const VERSIONS: VersionRange;
+
+    /// Answers a request; `None` sends no response (acks=0 produce).
+    fn handle(
+        ctx: &RequestContext,
+        request: Self::Request,
+    ) -> impl Future<Output = Option<<Self::Request as Request>::Response>>;
+}
+
+/// Record data a response sends straight from a segment file.
+pub enum SpliceSource {
+    /// A range of a partition this shard owns.
+    Local(FileRange),
+    /// A range handed over by another shard (a duplicated descriptor).
+    Remote(SharedRange),
+}
+
+/// Signals the connection that a request's ordered effects have started, so the next
+/// request may be dispatched (see `RequestContext::issued`).
+#[derive(Default)]
+pub struct Gate {
+    open: Cell<bool>,
+    opened: Notify,
+}
+
+impl Gate {
+    pub fn open(&self) {
+        if !self.open.replace(true) {
+            self.opened.notify_all();
+        }
+    }
+
+    pub async fn wait(&self) {
+        while !self.open.get() {
+            let opened = self.opened.listen();
+            if self.open.get() {
+                break;
+            }
+            opened.await;
+        }
+    }
+}
+
+/// Items grouped by owning shard, and the items whose partition has no owner.
+pub type ByOwner<T> = (
+    BTreeMap<ShardId, Vec<(TopicPartition, T)>>,
+    Vec<(TopicPartition, T)>,
+);
+
+/// What a handler knows about the request it answers.
+pub struct RequestContext {
+    pub shard: Rc<ShardState>,
+    pub api_key: ApiKey,
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<String>,
+    pub peer: SocketAddr,
+    splices: RefCell<Vec<SpliceSource>>,
+    gate: Rc<Gate>,
+    close_connection: Cell<bool>,
+}
+
+impl RequestContext {
+    pub fn new(
+        shard: Rc<ShardState>,
+        api_key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        client_id: Option<String>,
+        peer: SocketAddr,
+        gate: Rc<Gate>,
+    ) -> RequestContext {
+        RequestContext {
+            shard,
+            api_key,
+            version,
+            correlation_id,
+            client_id,
+            peer,
+            splices: RefCell::new(Vec::new()),
+            gate,
+            close_connection: Cell::new(false),
+        }
+    }
+
+    /// Adds record data to send from a file; the id goes into `Records::Spliced`.
+    pub fn add_splice(&self, source: SpliceSource) -> u32 {
+        let mut splices = self.splices.borrow_mut();
+        splices.push(source);
+        (splices.len() - 1) as u32
+    }
+
+    pub fn take_splices(&self) -> Vec<SpliceSource> {
+        std::mem::take(&mut self.splices.borrow_mut())
+    }
+
+    /// Lets the connection dispatch its next request before this one finishes. Until a
+    /// handler calls it (or finishes), requests on a connection run one after another,
+    /// as Kafka runs them; produce calls it once its appends hold their places in the
+    /// logs, so pipelined produce requests wait for their acks concurrently yet land in
+    /// order.
+    pub fn issued(&self) {
+        self.gate.open();
+    }
+
+    /// Asks the connection to close after this request (Kafka's answer to a failed
+    /// acks=0 produce, which has no response to carry the error).
+    pub fn close_connection(&self) {
+        self.close_connection.set(true);
+    }
+
+    pub fn should_close(&self) -> bool {
+        self.close_connection.get()
+    }
+
+    /// Groups items by the shard that owns their partition; items whose partition has no
+    /// owner (unknown topic or partition) are returned apart, in order.
+    pub fn by_owner<T>(&self, items: impl IntoIterator<Item = (TopicPartition, T)>) -> ByOwner<T> {
+        let metadata = self.shard.metadata.borrow();
+        let mut owned: BTreeMap<ShardId, Vec<(TopicPartition, T)>> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (tp, item) in items {
+            match metadata.owner(&tp) {
+                Some(shard) => owned.entry(shard).or_default().push((tp, item)),
+                None => unknown.push((tp, item)),
+            }
+        }
+        (owned, unknown)
+    }
+}
+
+macro_rules! registry {
+    ($($variant:ident => $handler:ty),* $(,)?) => {
+        /// Every API corelog serves, with its versions: what ApiVersions advertises.
+        pub fn supported_apis() -> Vec<ApiVersion> {
+            vec![$(ApiVersion {
+                api_key: ApiKey::$variant as i16,
+                min_version: <$handler as Handler>::VERSIONS.min,
+                max_version: <$handler as Handler>::VERSIONS.max,
+                ..ApiVersion::default()
+            }),*]
+        }
+
+        /// The versions corelog serves for an API, `None` for an API it does not serve.
+        pub fn served_versions(api_key: ApiKey) -> Option<VersionRange> {
+            match api_key {
+                $(ApiKey::$variant => Some(<$handler as Handler>::VERSIONS),)*
+                _ => None,
+            }
+        }
+
+        /// Runs the handler of a request whose API and version `served_versions` accepts.
+        pub async fn dispatch(ctx: &RequestContext, body: RequestBody) -> Option<ResponseBody> {
+            match body {
+                $(RequestBody::$variant(request) => {
+                    <$handler as Handler>::handle(ctx, request).await.map(ResponseBody::$variant)
+                })*
+                other => panic!("dispatch of {:?}, which the registry does not serve", other.api_key()),
+            }
+        }
+    };
+}
+
+registry! {
+    Produce => produce::Produce,
+    Fetch => fetch::Fetch,
+    ListOffsets => list_offsets::ListOffsets,
+    Metadata => metadata::Metadata,
+    ApiVersions => api_versions::ApiVersions,
+    CreateTopics => create_topics::CreateTopics,
+    DeleteTopics => delete_topics::DeleteTopics,
+    DescribeCluster => describe_cluster::DescribeCluster,
+}
+
+/// The codec's range for an API, for handlers to declare "up to the newest".
+pub const fn newest(api_key: ApiKey) -> i16 {
+    api_key.valid_versions().max
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_version_is_one_the_codec_knows() {
+        for api in supported_apis() {
+            let key = ApiKey::from_i16(api.api_key).unwrap();
+            let codec = key.valid_versions();
+            assert!(
+                codec.min <= api.min_version
+                    && api.max_version <= codec.max
+                    && api.min_version <= api.max_version,
+                "{key:?} serves {}-{} but the codec knows {codec}",
+                api.min_version,
+                api.max_version
+            );
+            assert_eq!(
+                served_versions(key),
+                Some(VersionRange {
+                    min: api.min_version,
+                    max: api.max_version
+                })
+            );
+        }
+    }
+}

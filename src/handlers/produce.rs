@@ -1,0 +1,190 @@
+//! Produce (key 0): record batches to partitions, each appended on the shard that owns
+//! the partition; acks 0, 1 and all as DESIGN.md defines them.
+//!
+//! The appends of one request are queued to their owners in request order before the
+//! connection may dispatch its next request (`RequestContext::issued`), so pipelined
+//! produce requests land in the order they were sent while waiting for their acks
+//! concurrently. acks=0 has no response: a failure closes the connection, as in Kafka.
+
+use super::{Handler, RequestContext, newest};
+use crate::metadata::TopicPartition;
+use crate::partition::PartitionError;
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::{Records, VersionRange};
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::produce_request::ProduceRequest;
+use crate::protocol::generated::produce_response::{
+    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+};
+use crate::routing::ShardRequest;
+use crate::storage::AppendInfo;
+use bytes::Bytes;
+
+pub struct Produce;
+
+/// One partition of the request, in request order, and what became of it.
+struct Slot {
+    topic_index: usize,
+    partition: i32,
+    result: Option<Result<AppendInfo, PartitionError>>,
+}
+
+impl Handler for Produce {
+    type Request = ProduceRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 3,
+        max: newest(ApiKey::Produce),
+    };
+
+    async fn handle(ctx: &RequestContext, request: ProduceRequest) -> Option<ProduceResponse> {
+        let acks = request.acks;
+        // One slot per partition of the request, in request order.
+        let mut slots: Vec<Slot> = Vec::new();
+        let mut work: Vec<(usize, TopicPartition, Bytes)> = Vec::new();
+        {
+            let metadata = ctx.shard.metadata.borrow();
+            for (topic_index, topic) in request.topic_data.iter().enumerate() {
+                let known = metadata.topic(&topic.name).cloned();
+                for data in &topic.partition_data {
+                    let slot = slots.len();
+                    let immediate = if !matches!(acks, -1..=1) {
+                        Some(PartitionError::new(
+                            ErrorCode::InvalidRequiredAcks,
+                            format!("acks must be -1, 0 or 1, not {acks}"),
+                        ))
+                    } else if known
+                        .as_ref()
+                        .is_none_or(|t| data.index < 0 || data.index >= t.partitions)
+                    {
+                        Some(PartitionError::new(
+                            ErrorCode::UnknownTopicOrPartition,
+                            format!("{}-{} does not exist", topic.name, data.index),
+                        ))
+                    } else if known.as_ref().is_some_and(|t| t.internal) {
+                        Some(PartitionError::new(
+                            ErrorCode::InvalidTopicException,
+                            format!(
+                                "clients may not produce to the internal topic {}",
+                                topic.name
+                            ),
+                        ))
+                    } else {
+                        match &data.records {
+                            Some(Records::Bytes(bytes)) => {
+                                work.push((
+                                    slot,
+                                    TopicPartition::new(topic.name.clone(), data.index),
+                                    bytes.clone(),
+                                ));
+                                None
+                            }
+                            _ => Some(PartitionError::new(
+                                ErrorCode::InvalidRecord,
+                                "the record set is null",
+                            )),
+                        }
+                    };
+                    slots.push(Slot {
+                        topic_index,
+                        partition: data.index,
+                        result: immediate.map(Err),
+                    });
+                }
+            }
+        }
+
+        // Queue every owner's appends, in order, before the next request may start.
+        let (owned, unknown) = ctx.by_owner(
+            work.into_iter()
+                .map(|(slot, tp, bytes)| (tp, (slot, bytes))),
+        );
+        for (tp, (slot, _)) in unknown {
+            slots[slot].result = Some(Err(crate::shard::not_here(&tp)));
+        }
+        let mut pending = Vec::new();
+        for (owner, partitions) in owned {
+            let order: Vec<usize> = partitions.iter().map(|(_, (slot, _))| *slot).collect();
+            let request = ShardRequest::Produce {
+                partitions: partitions
+                    .into_iter()
+                    .map(|(tp, (_, bytes))| (tp, bytes))
+                    .collect(),
+                durable: acks == -1,
+            };
+            let reply = ctx
+                .shard
+                .mesh
+                .start_call(owner, request)
+                .await
+                .expect("shards run for the life of the broker");
+            pending.push((order, reply));
+        }
+        ctx.issued();
+        for (order, reply) in pending {
+            let results = crate::expect_reply!(
+                reply.await.expect("shards run for the life of the broker"),
+                Produced
+            );
+            for (slot, result) in order.into_iter().zip(results) {
+                slots[slot].result = Some(result);
+            }
+        }
+
+        if acks == 0 {
+            if let Some(error) = slots
+                .iter()
+                .find_map(|s| s.result.as_ref().and_then(|r| r.as_ref().err()))
+            {
+                tracing::info!(
+                    "closing the connection of {}: acks=0 produce failed: {}",
+                    ctx.peer,
+                    error.message
+                );
+                ctx.close_connection();
+            }
+            return None;
+        }
+
+        let mut responses: Vec<TopicProduceResponse> = request
+            .topic_data
+            .iter()
+            .map(|t| TopicProduceResponse {
+                name: t.name.clone(),
+                ..TopicProduceResponse::default()
+            })
+            .collect();
+        for Slot {
+            topic_index,
+            partition,
+            result,
+        } in slots
+        {
+            let result = result.expect("every partition has a result");
+            let response = match result {
+                Ok(info) => PartitionProduceResponse {
+                    index: partition,
+                    error_code: 0,
+                    base_offset: info.first_offset.0,
+                    log_append_time_ms: info.log_append_time.map_or(-1, |t| t.0),
+                    log_start_offset: info.log_start_offset.value(),
+                    ..PartitionProduceResponse::default()
+                },
+                Err(e) => PartitionProduceResponse {
+                    index: partition,
+                    error_code: e.code.code(),
+                    base_offset: -1,
+                    log_append_time_ms: -1,
+                    log_start_offset: -1,
+                    error_message: Some(e.message),
+                    ..PartitionProduceResponse::default()
+                },
+            };
+            responses[topic_index].partition_responses.push(response);
+        }
+        Some(ProduceResponse {
+            responses,
+            throttle_time_ms: 0,
+            ..ProduceResponse::default()
+        })
+    }
+}

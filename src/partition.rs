@@ -1,0 +1,319 @@
+//! A partition this broker leads: its log, its topic's configuration and its leader
+//! epoch, with the produce-side checks Kafka makes before anything is appended.
+//!
+//! Owned by the shard the shard table assigns the partition to; `!Send`. Single node:
+//! this broker is the only replica, so the ISR is {self}, the leader epoch is fixed for
+//! the life of the topic, and the high watermark follows the log end offset as soon as
+//! an append is in the page cache. acks=all additionally waits for the fdatasync that
+//! covers the append (group-committed with every other waiter).
+//!
+//! Invariant: every batch appended passed `RecordBatch::validate` (CRC, codec, record
+//! count) and the topic's size and timestamp limits.
+
+use crate::config::{CompressionType, TimestampType, TopicConfig};
+use crate::metadata::{Topic, TopicPartition};
+use crate::protocol::ErrorCode;
+use crate::protocol::records::{BatchBuilder, BatchError, RecordBatch, batches};
+use crate::storage::{
+    AppendInfo, FileRange, LeaderEpoch, LogConfig, MessageTimestampType, Offset, PartitionLog,
+    PartitionMetadata, StorageError, Timestamp, TimestampAndOffset,
+};
+use bytes::Bytes;
+use std::path::Path;
+use std::rc::Rc;
+
+/// The leader epoch of every partition of a single node.
+pub const LEADER_EPOCH: LeaderEpoch = LeaderEpoch(0);
+
+/// A client-visible failure of a partition operation: Kafka's code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl PartitionError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> PartitionError {
+        PartitionError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// How a storage failure reaches the client. Environment failures (I/O errors, a failed
+/// log) also stop the broker: see `server::fatal`.
+pub fn storage_error_code(error: &StorageError) -> ErrorCode {
+    match error {
+        StorageError::Io { .. } | StorageError::LogFailed { .. } => ErrorCode::KafkaStorageError,
+        StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        StorageError::InvalidBatch { .. } => ErrorCode::CorruptMessage,
+        StorageError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
+        StorageError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+    }
+}
+
+/// Kafka's code for a batch that fails validation.
+pub fn batch_error_code(error: &BatchError) -> ErrorCode {
+    match error {
+        BatchError::Truncated { .. }
+        | BatchError::InvalidLength(_)
+        | BatchError::CrcMismatch { .. }
+        | BatchError::Decompression { .. } => ErrorCode::CorruptMessage,
+        BatchError::UnsupportedMagic(_) => ErrorCode::UnsupportedForMessageFormat,
+        BatchError::UnsupportedCompression(_) => ErrorCode::UnsupportedCompressionType,
+        BatchError::InvalidRecordCount { .. }
+        | BatchError::InvalidRecord { .. }
+        | BatchError::DecompressedTooLarge { .. } => ErrorCode::InvalidRecord,
+    }
+}
+
+impl From<StorageError> for PartitionError {
+    fn from(error: StorageError) -> PartitionError {
+        if error.is_environment() {
+            crate::server::fatal(&format!("storage failed: {error}"));
+        }
+        PartitionError::new(storage_error_code(&error), error.to_string())
+    }
+}
+
+/// The log configuration a topic's configuration asks for.
+pub fn log_config(config: &TopicConfig) -> LogConfig {
+    let clamp_u32 = |v: i32| v.max(0) as u32;
+    let clamp_u64 = |v: i64| v.max(0) as u64;
+    LogConfig {
+        segment_bytes: clamp_u32(config.segment_bytes),
+        segment_ms: clamp_u64(config.segment_ms),
+        segment_index_bytes: clamp_u32(config.segment_index_bytes),
+        index_interval_bytes: clamp_u32(config.index_interval_bytes),
+        flush_messages: clamp_u64(config.flush_messages),
+        flush_ms: clamp_u64(config.flush_ms),
+        message_timestamp_type: match config.message_timestamp_type {
+            TimestampType::CreateTime => MessageTimestampType::CreateTime,
+            TimestampType::LogAppendTime => MessageTimestampType::LogAppendTime,
+        },
+        max_message_bytes: clamp_u32(config.max_message_bytes),
+    }
+}
+
+/// What a fetch found in one partition.
+#[derive(Debug)]
+pub struct FetchedRange {
+    pub high_watermark: Offset,
+    pub log_start_offset: Offset,
+    /// Whole batches from the fetch offset, or nothing when no data is available.
+    pub range: Option<FileRange>,
+}
+
+pub struct Partition {
+    pub tp: TopicPartition,
+    pub topic: Rc<Topic>,
+    log: PartitionLog,
+}
+
+impl Partition {
+    /// Opens (creating or recovering) the partition's log in `dir` and makes everything
+    /// that survived recovery visible: on a single node, all of it is committed.
+    pub async fn open(
+        dir: &Path,
+        tp: TopicPartition,
+        topic: Rc<Topic>,
+        recovery_point: Offset,
+    ) -> Result<Partition, StorageError> {
+        let log = PartitionLog::open(dir, log_config(&topic.config), recovery_point).await?;
+        let metadata_path = dir.join(crate::storage::PARTITION_METADATA);
+        match PartitionMetadata::read(&metadata_path).await? {
+            Some(existing) if existing.topic_id == topic.id => {}
+            _ => {
+                PartitionMetadata { topic_id: topic.id }
+                    .write(&metadata_path)
+                    .await?;
+            }
+        }
+        log.advance_high_watermark(log.log_end_offset().offset());
+        Ok(Partition { tp, topic, log })
+    }
+
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
+    pub fn high_watermark(&self) -> Offset {
+        self.log.high_watermark().offset()
+    }
+
+    pub fn log_start_offset(&self) -> Offset {
+        self.log.log_start_offset().offset()
+    }
+
+    pub fn log_end_offset(&self) -> Offset {
+        self.log.log_end_offset().offset()
+    }
+
+    /// Checks a producer's record data as Kafka's log validator does and splits it into
+    /// batches. No await: the caller appends right after, in request order.
+    pub fn validate_produce(&self, records: Bytes) -> Result<Vec<RecordBatch>, PartitionError> {
+        let config = &self.topic.config;
+        let now = Timestamp::now().0;
+        let mut out = Vec::new();
+        for batch in batches(records) {
+            let batch =
+                batch.map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
+            if batch.size() > config.max_message_bytes.max(0) as usize {
+                return Err(PartitionError::new(
+                    ErrorCode::MessageTooLarge,
+                    format!(
+                        "batch of {} bytes exceeds max.message.bytes {}",
+                        batch.size(),
+                        config.max_message_bytes
+                    ),
+                ));
+            }
+            batch
+                .validate()
+                .map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
+            let h = batch.header();
+            if h.is_control() {
+                return Err(PartitionError::new(
+                    ErrorCode::InvalidRecord,
+                    "clients may not write control batches",
+                ));
+            }
+            if config.message_timestamp_type == TimestampType::CreateTime {
+                // Kafka checks every record; the batch's first and largest timestamps
+                // bound what a producer can have set without reading each record.
+                let too_old = h.base_timestamp >= 0
+                    && now.saturating_sub(h.base_timestamp)
+                        > config.message_timestamp_before_max_ms;
+                let too_new =
+                    h.max_timestamp.saturating_sub(now) > config.message_timestamp_after_max_ms;
+                if too_old || too_new {
+                    return Err(PartitionError::new(
+                        ErrorCode::InvalidTimestamp,
+                        format!(
+                            "timestamps {}..{} are outside the allowed range around {now} \
+                             (message.timestamp.before.max.ms {}, message.timestamp.after.max.ms {})",
+                            h.base_timestamp,
+                            h.max_timestamp,
+                            config.message_timestamp_before_max_ms,
+                            config.message_timestamp_after_max_ms
+                        ),
+                    ));
+                }
+            }
+            out.push(match config.compression_type {
+                CompressionType::Codec(codec) if h.compression() != Ok(codec) => {
+                    recompress(&batch, codec)?
+                }
+                _ => batch,
+            });
+        }
+        if out.is_empty() {
+            return Err(PartitionError::new(
+                ErrorCode::InvalidRecord,
+                "the record set holds no batch",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Appends validated batches. Returns once they are in the page cache and visible
+    /// to consumers (the high watermark covers them); with `durable`, once an fdatasync
+    /// also covers them.
+    pub async fn append(
+        &self,
+        batches: &[RecordBatch],
+        durable: bool,
+    ) -> Result<AppendInfo, PartitionError> {
+        let info = self.log.append(batches, LEADER_EPOCH).await?;
+        self.log.advance_high_watermark(info.last_offset.next());
+        if durable {
+            self.log.wait_durable(info.last_offset).await?;
+        }
+        Ok(info)
+    }
+
+    /// Whole batches from `offset`, at most `max_bytes` (but at least one batch when
+    /// `min_one_batch`, as Kafka serves the first partition of a fetch), never above the
+    /// high watermark.
+    pub async fn fetch(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        min_one_batch: bool,
+    ) -> Result<FetchedRange, PartitionError> {
+        let high_watermark = self.high_watermark();
+        let log_start_offset = self.log_start_offset();
+        if offset < log_start_offset || offset > self.log_end_offset() {
+            return Err(PartitionError::new(
+                ErrorCode::OffsetOutOfRange,
+                format!(
+                    "offset {offset} is outside [{log_start_offset}, {}] of {}",
+                    self.log_end_offset(),
+                    self.tp
+                ),
+            ));
+        }
+        let range = if offset >= high_watermark {
+            None
+        } else {
+            self.log
+                .read(offset, max_bytes, high_watermark, min_one_batch)
+                .await?
+        };
+        Ok(FetchedRange {
+            high_watermark,
+            log_start_offset,
+            range,
+        })
+    }
+
+    /// ListOffsets: -1 latest (high watermark), -2 earliest (log start offset), -3 the
+    /// record with the largest timestamp, else the first record at or after `timestamp`.
+    pub async fn list_offset(
+        &self,
+        timestamp: i64,
+    ) -> Result<Option<TimestampAndOffset>, PartitionError> {
+        let at = |offset: Offset| TimestampAndOffset {
+            timestamp: Timestamp::NONE,
+            offset,
+            leader_epoch: LEADER_EPOCH,
+        };
+        Ok(match timestamp {
+            -1 => Some(at(self.high_watermark())),
+            -2 => Some(at(self.log_start_offset())),
+            -3 => self.log.max_timestamp_offset().await?,
+            ts if ts >= 0 => self.log.offset_for_timestamp(Timestamp(ts)).await?,
+            other => {
+                return Err(PartitionError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("timestamp {other} is not a ListOffsets target"),
+                ));
+            }
+        })
+    }
+}
+
+/// Rewrites a batch with the topic's codec (`compression.type` other than `producer`),
+/// keeping producer id, epoch, sequence, flags and record timestamps.
+fn recompress(
+    batch: &RecordBatch,
+    codec: crate::protocol::records::Compression,
+) -> Result<RecordBatch, PartitionError> {
+    let invalid = |e: BatchError| PartitionError::new(batch_error_code(&e), e.to_string());
+    let h = batch.header();
+    let mut builder = BatchBuilder::new(codec)
+        .producer(h.producer_id, h.producer_epoch, h.base_sequence)
+        .transactional(h.is_transactional())
+        .partition_leader_epoch(h.partition_leader_epoch);
+    for record in batch.records().map_err(invalid)? {
+        let record = record.map_err(invalid)?;
+        builder.push(
+            batch.timestamp_of(&record),
+            record.key.as_deref(),
+            record.value.as_deref(),
+            &record.headers,
+        );
+    }
+    RecordBatch::parse(builder.build(h.base_offset)).map_err(invalid)
+}

@@ -1,0 +1,332 @@
+//! One client connection, on the shard that accepted it.
+//!
+//! A reader task cuts the byte stream into frames (refusing any above
+//! `socket.request.max.bytes` by closing, as Kafka does), decodes each, and dispatches
+//! it to its handler as a task of its own. The next frame is dispatched once the handler
+//! says its ordered part is done (`RequestContext::issued`) or finishes, so pipelined
+//! requests overlap where Kafka allows it. A writer task takes the handlers' results in
+//! request order and writes them: response bytes from memory, record data straight
+//! from segment files (sendfile).
+//!
+//! Bad input — an unknown API key, an unsupported version, a malformed request — is
+//! logged once with the client address and answered as Kafka answers it: the v0
+//! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
+//! the connection. Nothing a client sends can disturb another connection.
+
+use crate::handlers::{self, Gate, RequestContext, SpliceSource};
+use crate::protocol::codec::Encoder;
+use crate::protocol::frame::{
+    FrameStatus, RequestError, api_versions_fallback_response, check_frame, decode_request,
+    encode_response,
+};
+use crate::protocol::generated::ApiKey;
+use crate::server::sendfile::{RangeSource, send_range};
+use crate::shard::{ShardState, bump};
+use crate::storage::FileRange;
+use bytes::{Buf, BytesMut};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel;
+use glommio::io::BufferedFile;
+use glommio::net::TcpStream;
+use std::cell::Cell;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Requests of one connection in flight at once (dispatched, response not yet written).
+const MAX_IN_FLIGHT: usize = 64;
+/// Bytes read from the socket at a time when no larger frame is expected.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A response ready to be written, or nothing to write (acks=0).
+struct Outgoing {
+    encoder: Option<Encoder>,
+    splices: Vec<SpliceSource>,
+    close_after: bool,
+}
+
+impl RangeSource for FileRange {
+    fn raw_fd(&self) -> RawFd {
+        FileRange::raw_fd(self)
+    }
+
+    async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        RangeSource::read_at(&self.file().file, position, len).await
+    }
+}
+
+/// Serves one connection until the client closes it, it idles past
+/// `connections.max.idle.ms`, or it misbehaves.
+pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
+    bump(&shard.stats.connections, 1);
+    bump(&shard.stats.connections_total, 1);
+    tracing::info!("connection from {peer} opened on {}", shard.id());
+    let reason = run(&shard, stream, peer).await;
+    shard
+        .stats
+        .connections
+        .set(shard.stats.connections.get() - 1);
+    tracing::info!("connection from {peer} closed: {reason}");
+}
+
+async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> String {
+    let _ = stream.set_nodelay(true);
+    let idle = Duration::from_millis(shard.config.connections_max_idle_ms.max(1) as u64);
+    if let Err(e) = stream.set_read_timeout(Some(idle)) {
+        return format!("cannot set the idle timeout: {e}");
+    }
+    // A second descriptor for the writer, so reading and writing proceed independently.
+    // SAFETY: dup returns a new descriptor we own, handed to the TcpStream that closes it.
+    let writer_fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if writer_fd < 0 {
+        return format!(
+            "cannot duplicate the socket: {}",
+            io::Error::last_os_error()
+        );
+    }
+    // SAFETY: `writer_fd` is a fresh, open socket descriptor nobody else owns.
+    let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
+    let (sender, receiver) = local_channel::new_bounded::<glommio::Task<Outgoing>>(MAX_IN_FLIGHT);
+    let closing = Rc::new(Cell::new(false));
+    let write_shard = shard.clone();
+    let write_closing = closing.clone();
+    let writer_task = glommio::spawn_local(async move {
+        write_responses(&write_shard, writer, receiver, &write_closing).await
+    });
+    let read_result = read_requests(shard, stream, peer, sender, &closing).await;
+    let write_result = writer_task.await;
+    match (read_result, write_result) {
+        (Err(e), _) | (Ok(()), Err(e)) => e,
+        (Ok(()), Ok(())) => "client closed the connection".to_string(),
+    }
+}
+
+async fn read_requests(
+    shard: &Rc<ShardState>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    sender: local_channel::LocalSender<glommio::Task<Outgoing>>,
+    closing: &Cell<bool>,
+) -> Result<(), String> {
+    let max = shard.config.socket_request_max_bytes.max(0) as usize;
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    loop {
+        // Dispatch every whole frame received so far.
+        let needed = loop {
+            if closing.get() {
+                return Ok(());
+            }
+            match check_frame(&buf, max) {
+                Ok(FrameStatus::Complete { size }) => {
+                    let mut frame = buf.split_to(4 + size);
+                    frame.advance(4);
+                    bump(&shard.stats.requests, 1);
+                    dispatch(shard, frame.freeze(), peer, &sender).await?;
+                }
+                Ok(FrameStatus::NeedMore { needed }) => break needed,
+                Err(e) => {
+                    tracing::warn!("closing the connection of {peer}: {e}");
+                    return Err(e.to_string());
+                }
+            }
+        };
+        // Read at least what the pending frame needs, in one buffer (no copy later).
+        let want = needed.saturating_sub(buf.len()).max(READ_CHUNK);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let read = stream.read(&mut buf[start..]).await;
+        match read {
+            Ok(0) => {
+                buf.truncate(start);
+                return Ok(());
+            }
+            Ok(n) => {
+                buf.truncate(start + n);
+                bump(&shard.stats.bytes_in, n as u64);
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err("idle longer than connections.max.idle.ms".to_string());
+            }
+            Err(e) => return Err(format!("read failed: {e}")),
+        }
+    }
+}
+
+/// Decodes one frame and starts its handler; returns once the next frame may start.
+async fn dispatch(
+    shard: &Rc<ShardState>,
+    frame: bytes::Bytes,
+    peer: SocketAddr,
+    sender: &local_channel::LocalSender<glommio::Task<Outgoing>>,
+) -> Result<(), String> {
+    let request = match decode_request(frame) {
+        Ok(request) => request,
+        Err(RequestError::UnsupportedVersion {
+            api_key: ApiKey::ApiVersions,
+            version,
+            correlation_id,
+        }) => {
+            tracing::info!(
+                "{peer} asked for ApiVersions v{version}: answering with the v0 fallback"
+            );
+            return queue_fallback(sender, correlation_id).await;
+        }
+        Err(e) => {
+            tracing::warn!("closing the connection of {peer}: {e}");
+            return Err(e.to_string());
+        }
+    };
+    let (api_key, version) = (request.api_key, request.version);
+    let correlation_id = request.correlation_id();
+    match handlers::served_versions(api_key) {
+        Some(range) if range.contains(version) => {}
+        _ if api_key == ApiKey::ApiVersions => return queue_fallback(sender, correlation_id).await,
+        served => {
+            let why = match served {
+                Some(range) => format!(
+                    "{} v{version} is not served (versions {range})",
+                    api_key.name()
+                ),
+                None => format!("{} is not served", api_key.name()),
+            };
+            tracing::warn!("closing the connection of {peer}: {why}");
+            return Err(why);
+        }
+    }
+    let gate = Rc::new(Gate::default());
+    let ctx = RequestContext::new(
+        shard.clone(),
+        api_key,
+        version,
+        correlation_id,
+        request.header.client_id.clone(),
+        peer,
+        gate.clone(),
+    );
+    let body = request.body;
+    let task = glommio::spawn_local(async move {
+        let response = handlers::dispatch(&ctx, body).await;
+        ctx.issued();
+        let encoded = response.map(|mut body| {
+            // Handlers fill responses for the newest version; the client's may be older.
+            body.truncate_to_version(version);
+            encode_response(ctx.correlation_id, api_key, version, &body)
+        });
+        let encoder = match encoded {
+            None => None,
+            Some(encoded) => match encoded {
+                Ok(encoder) => Some(encoder),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot encode the {} v{version} response for {}: {e}",
+                        api_key.name(),
+                        ctx.peer
+                    );
+                    return Outgoing {
+                        encoder: None,
+                        splices: Vec::new(),
+                        close_after: true,
+                    };
+                }
+            },
+        };
+        Outgoing {
+            encoder,
+            splices: ctx.take_splices(),
+            close_after: ctx.should_close(),
+        }
+    });
+    sender
+        .send(task)
+        .await
+        .map_err(|_| "the writer stopped".to_string())?;
+    gate.wait().await;
+    Ok(())
+}
+
+async fn queue_fallback(
+    sender: &local_channel::LocalSender<glommio::Task<Outgoing>>,
+    correlation_id: i32,
+) -> Result<(), String> {
+    let encoder = api_versions_fallback_response(correlation_id, &handlers::supported_apis());
+    let task = glommio::spawn_local(async move {
+        Outgoing {
+            encoder: Some(encoder),
+            splices: Vec::new(),
+            close_after: false,
+        }
+    });
+    sender
+        .send(task)
+        .await
+        .map_err(|_| "the writer stopped".to_string())
+}
+
+async fn write_responses(
+    shard: &ShardState,
+    mut stream: TcpStream,
+    receiver: local_channel::LocalReceiver<glommio::Task<Outgoing>>,
+    closing: &Cell<bool>,
+) -> Result<(), String> {
+    while let Some(task) = receiver.recv().await {
+        let outgoing = task.await;
+        if let Some(encoder) = outgoing.encoder {
+            write_response(shard, &mut stream, encoder, outgoing.splices)
+                .await
+                .map_err(|e| format!("write failed: {e}"))?;
+        }
+        if outgoing.close_after {
+            closing.set(true);
+            let _ = stream.shutdown(std::net::Shutdown::Both).await;
+            return Err("closed after a failed request".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Writes the encoded bytes with each splice's file range at its place.
+async fn write_response(
+    shard: &ShardState,
+    stream: &mut TcpStream,
+    encoder: Encoder,
+    sources: Vec<SpliceSource>,
+) -> io::Result<()> {
+    let (bytes, splices) = encoder.into_parts();
+    let mut sources: Vec<Option<SpliceSource>> = sources.into_iter().map(Some).collect();
+    let mut at = 0;
+    let stats = &shard.stats;
+    for splice in splices {
+        stream.write_all(&bytes[at..splice.position]).await?;
+        at = splice.position;
+        let len = splice.len as usize;
+        let source = sources[splice.id as usize]
+            .take()
+            .expect("each splice is sent once");
+        match source {
+            SpliceSource::Local(range) => {
+                assert_eq!(
+                    range.length as usize, len,
+                    "a spliced range has its announced length"
+                );
+                send_range(stream, &range, range.position, len, &stats.send).await?;
+            }
+            SpliceSource::Remote(range) => {
+                assert_eq!(
+                    range.length as usize, len,
+                    "a spliced range has its announced length"
+                );
+                // SAFETY: the descriptor was duplicated for us; the file takes ownership.
+                let file = unsafe { BufferedFile::from_raw_fd(range.fd.into_raw_fd()) };
+                let result = send_range(stream, &file, range.position, len, &stats.send).await;
+                let _ = file.close().await;
+                result?;
+            }
+        }
+        bump(&stats.bytes_out, len as u64);
+    }
+    stream.write_all(&bytes[at..]).await?;
+    bump(&stats.bytes_out, (bytes.len()) as u64);
+    Ok(())
+}
