@@ -73,6 +73,7 @@ pub struct ShardState {
     controller: Option<ControllerState>,
     pub stats: ShardStats,
     listener: RefCell<Option<glommio::Task<()>>>,
+    metrics: RefCell<Option<glommio::Task<()>>>,
     exit: Notify,
     exiting: Cell<bool>,
 }
@@ -107,6 +108,7 @@ impl ShardState {
             controller,
             stats: ShardStats::default(),
             listener: RefCell::new(None),
+            metrics: RefCell::new(None),
             exit: Notify::new(),
             exiting: Cell::new(false),
         })
@@ -364,6 +366,7 @@ impl ShardState {
     async fn shutdown(&self) {
         // Dropping the accept loop stops accepting; open connections end with the process.
         self.listener.borrow_mut().take();
+        self.metrics.borrow_mut().take();
         let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
         for partition in partitions {
             if let Err(e) = partition.log().close().await {
@@ -432,6 +435,7 @@ impl ShardState {
             self.mesh.count()
         );
         self.broadcast(|| ShardRequest::StartListening).await;
+        *self.metrics.borrow_mut() = crate::metrics::start(self.clone());
     }
 
     /// Sends a request to every shard (this one included) and waits for every reply.
