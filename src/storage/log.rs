@@ -126,6 +126,10 @@ impl FileRange {
     }
 }
 
+/// A segment's max timestamp, its offset, and its time index entries (tests).
+#[cfg(test)]
+pub(crate) type TimeInfo = (Timestamp, Offset, Vec<(Timestamp, Offset)>);
+
 /// One buffer waiting for the writer task.
 struct WriteChunk {
     segment_base: Offset,
@@ -371,9 +375,9 @@ fn stamp_log_append_time(batch: &mut [u8], now: Timestamp) {
 }
 
 /// Runs `futures` concurrently; the first error wins (all still run to completion).
-type Job<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+pub(crate) type Job<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
-async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
+pub(crate) async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
     let mut pending: Vec<_> = futures.into_iter().map(Some).collect();
     let mut first_error = None;
     future::poll_fn(|cx| {
@@ -407,6 +411,8 @@ async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
 /// Everything one sync makes durable, captured under the state borrow.
 struct SyncPlan {
     target: Offset,
+    /// Base offset of the active segment when the plan was made.
+    active_base: Offset,
     logs: Vec<(Offset, Rc<LogFile>, u32)>,
     indexes: Vec<IndexPersist>,
     dir: Option<(PathBuf, Vec<Offset>)>,
@@ -450,6 +456,7 @@ impl SyncPlan {
         });
         SyncPlan {
             target,
+            active_base,
             logs,
             indexes,
             dir,
@@ -497,7 +504,6 @@ impl SyncPlan {
                 segment.durable_size = segment.durable_size.max(*written).min(segment.written_size);
             }
         }
-        let active_base = st.active().base_offset;
         for plan in &self.indexes {
             if let Some(segment) = st.segments.get_mut(&plan.base_offset.0) {
                 let same = segment
@@ -507,10 +513,10 @@ impl SyncPlan {
                     .is_some_and(|f| Rc::ptr_eq(f, &plan.files));
                 if same {
                     plan.apply(&mut segment.index_files);
-                    let finished = segment.base_offset != active_base
-                        && segment.durable_size >= segment.written_size;
-                    if finished {
-                        // Trimmed and durable: close the files of the inactive segment.
+                    // Trimmed (planned as inactive) and durable: close the files. A segment
+                    // that rolled while this sync ran was planned as active and keeps them
+                    // open for the next sync, which trims it.
+                    if !plan.active && segment.durable_size >= segment.written_size {
                         segment.index_files.files = None;
                     }
                 }
@@ -519,7 +525,15 @@ impl SyncPlan {
         if let Some((_, created)) = &self.dir {
             st.entries_not_durable.retain(|b| !created.contains(b));
         }
-        st.recovery_point = st.recovery_point.max(self.target.min(st.log_end.offset()));
+        // If the segment that was active rolled meanwhile, its index files were synced in
+        // their active form (preallocated, without the final time index entry): the next
+        // open must still recover it, so the recovery point stays at its base until the next
+        // sync trims it.
+        let mut target = self.target.min(st.log_end.offset());
+        if st.active().base_offset != self.active_base {
+            target = target.min(self.active_base);
+        }
+        st.recovery_point = st.recovery_point.max(target);
     }
 }
 
@@ -1300,7 +1314,8 @@ impl PartitionLog {
             let mut candidate = None;
             let mut past_upper = false;
             let scan = scan_headers(log, position, end, |pos, h| {
-                if h.base_offset >= upper.0 {
+                // Only whole batches below the bound are visible, as in reads.
+                if h.last_offset() >= upper.0 {
                     past_upper = true;
                     return ControlFlow::Break(());
                 }
@@ -1377,8 +1392,8 @@ impl PartitionLog {
             return Ok(None);
         };
         let upper = self.high_watermark().offset();
-        // Fast path: the batch the segment's bookkeeping names carries the max, and its
-        // first record with that timestamp is visible.
+        // Fast path: the batch the segment's bookkeeping names carries the max and is
+        // visible (whole batches below the high watermark, as in reads).
         if offset_of_max < upper
             && let Some((position, h)) = self.find_batch(base, offset_of_max, 0).await?
             && h.max_timestamp == max.0
@@ -1417,7 +1432,7 @@ impl PartitionLog {
             };
             let mut local: Option<(Timestamp, u32, u32)> = None;
             scan_headers(&log, 0, written_size, |position, h| {
-                if h.base_offset >= upper.0 {
+                if h.last_offset() >= upper.0 {
                     return ControlFlow::Break(());
                 }
                 let max = Timestamp(h.max_timestamp);
@@ -1717,6 +1732,23 @@ impl PartitionLog {
         result
     }
 
+    /// Waits until no write, sync or maintenance runs in the background (tests simulate a
+    /// crash at such a point; the torn tail covers what was in flight).
+    #[doc(hidden)]
+    pub async fn quiesce(&self) {
+        loop {
+            let written = self.inner.written.listen();
+            let durable = self.inner.durable.listen();
+            {
+                let st = self.inner.state.borrow();
+                if !st.writer_running && !st.maintenance_busy {
+                    return;
+                }
+            }
+            future::or(written, durable).await;
+        }
+    }
+
     /// For the crash simulation in tests: every file of the log with the length a
     /// completed fdatasync covers.
     #[doc(hidden)]
@@ -1771,6 +1803,30 @@ impl PartitionLog {
                     .collect();
                 (offsets, times)
             }))
+    }
+
+    /// For tests: per segment, its max timestamp, offset of max and time index entries (when
+    /// loaded).
+    #[cfg(test)]
+    pub(crate) fn time_info(&self) -> Vec<(i64, Option<TimeInfo>)> {
+        let st = self.inner.state.borrow();
+        st.segments
+            .iter()
+            .map(|(base, s)| {
+                (
+                    *base,
+                    s.indexes.as_ref().map(|i| {
+                        let entries = i
+                            .time
+                            .entries()
+                            .iter()
+                            .map(|e| (e.timestamp, Offset(*base + e.relative_offset as i64)))
+                            .collect();
+                        (i.max_timestamp, i.offset_of_max_timestamp, entries)
+                    }),
+                )
+            })
+            .collect()
     }
 
     /// How many sync passes (each one set of fdatasyncs shared by every waiter) completed.

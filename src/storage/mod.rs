@@ -56,4 +56,6 @@ pub use offsets::{
 pub use segment::{LogFile, segment_file_name};
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;

@@ -238,6 +238,8 @@ pub(crate) struct IndexPersist {
     pub offset_entries: usize,
     pub time_entries: usize,
     pub sync: bool,
+    /// Planned for the active segment (preallocated files that will change again).
+    pub active: bool,
 }
 
 impl IndexPersist {
@@ -313,6 +315,7 @@ impl IndexPersist {
             offset_entries,
             time_entries,
             sync: true,
+            active,
         })
     }
 
@@ -461,8 +464,14 @@ pub(crate) struct Recovered {
 const RECOVERY_CHUNK: usize = 1 << 20;
 
 /// Validates batches from `position` (a batch boundary) to `file_len`: each must parse,
-/// carry a matching CRC, have offsets at or after `next_offset` and within the segment's
-/// relative range. Stops at the first that does not. `on_batch` sees every valid batch
+/// carry a matching CRC, start exactly at `next_offset` (the first one at or after it when
+/// `first_may_skip`: a scan that starts at an index entry does not know that batch's base)
+/// and stay within the segment's relative range. Stops at the first that does not.
+///
+/// Contiguity matters because the CRC does not cover the base offset: a corrupted base
+/// offset would otherwise pass. corelog writes contiguous offsets; when compaction (whose
+/// segments have gaps) lands, segments it produced must be recovered with a gap-tolerant
+/// check instead. `on_batch` sees every valid batch
 /// (for rebuilding indices and the leader epoch cache).
 pub(crate) async fn recover_batches(
     log: &LogFile,
@@ -470,9 +479,11 @@ pub(crate) async fn recover_batches(
     mut position: u32,
     file_len: u64,
     mut next_offset: Offset,
+    first_may_skip: bool,
     mut on_batch: impl FnMut(u32, &BatchHeader),
 ) -> Result<Recovered> {
     let file_len = file_len.min(i32::MAX as u64) as u32;
+    let mut may_skip = first_may_skip;
     let mut truncated = false;
     'chunks: while position < file_len {
         let want = ((file_len - position) as usize).min(RECOVERY_CHUNK);
@@ -502,10 +513,11 @@ pub(crate) async fn recover_batches(
                         truncated = true;
                         break 'chunks;
                     };
-                    if !accept(&batch, base_offset, next_offset) {
+                    if !accept(&batch, base_offset, next_offset, may_skip) {
                         truncated = true;
                         break 'chunks;
                     }
+                    may_skip = false;
                     let h = batch.header();
                     on_batch(position, h);
                     next_offset = Offset(h.last_offset() + 1);
@@ -513,10 +525,11 @@ pub(crate) async fn recover_batches(
                     continue 'chunks;
                 }
             };
-            if !accept(&batch, base_offset, next_offset) {
+            if !accept(&batch, base_offset, next_offset, may_skip) {
                 truncated = true;
                 break 'chunks;
             }
+            may_skip = false;
             let h = batch.header();
             on_batch(position, h);
             next_offset = Offset(h.last_offset() + 1);
@@ -532,12 +545,17 @@ pub(crate) async fn recover_batches(
 }
 
 /// The checks recovery applies to a batch read back from disk.
-fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset) -> bool {
+fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset, may_skip: bool) -> bool {
     let h = batch.header();
+    let offset_ok = if may_skip {
+        h.base_offset >= next_offset.0
+    } else {
+        h.base_offset == next_offset.0
+    };
     h.magic == 2
         && h.last_offset_delta >= 0
         && h.record_count >= 0
-        && h.base_offset >= next_offset.0
+        && offset_ok
         && h.base_offset >= base_offset.0
         && h.last_offset() - base_offset.0 <= i32::MAX as i64
         && batch.verify_crc().is_ok()
