@@ -3,5 +3,9 @@
 //! Every core runs one pinned executor that owns a disjoint set of partitions, their
 //! segment files, their connections' work and their coordinators; cores talk only
 //! through bounded cross-core channels. See `README.md` for the architecture map.
+pub mod cli;
+pub mod config;
+pub mod metadata;
 pub mod protocol;
+pub mod server;
 pub mod storage;

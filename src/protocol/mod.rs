@@ -5,4 +5,8 @@
 //! over-allocates on hostile bytes: every length and count is checked against the bytes
 //! that remain before anything is reserved.
 
+pub mod error_code;
+pub mod records;
 pub mod wire;
+
+pub use error_code::ErrorCode;

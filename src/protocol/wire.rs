@@ -24,12 +24,97 @@ impl Uuid {
     }
 }
 
+impl Uuid {
+    /// A random (version 4) uuid that is neither zero nor Kafka's reserved metadata
+    /// topic id (1), as Kafka's `Uuid.randomUuid` guarantees.
+    pub fn random() -> Uuid {
+        loop {
+            let mut bytes = [0u8; 16];
+            let mut filled = 0;
+            while filled < bytes.len() {
+                // SAFETY: getrandom writes at most the requested bytes into the buffer.
+                let n = unsafe {
+                    libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+                };
+                assert!(
+                    n > 0,
+                    "getrandom failed: {}",
+                    std::io::Error::last_os_error()
+                );
+                filled += n as usize;
+            }
+            bytes[6] = (bytes[6] & 0x0f) | 0x40;
+            bytes[8] = (bytes[8] & 0x3f) | 0x80;
+            let id = Uuid(bytes);
+            if !id.is_zero() && id != Uuid::METADATA_TOPIC_ID {
+                return id;
+            }
+        }
+    }
+
+    /// Kafka's id of its `__cluster_metadata` topic, never given to another topic.
+    pub const METADATA_TOPIC_ID: Uuid = Uuid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+}
+
+const BASE64URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Kafka writes uuids as URL-safe base64 without padding: 22 characters.
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = [0u8; 22];
+        let mut bits: u32 = 0;
+        let mut nbits = 0;
+        let mut i = 0;
+        for byte in self.0 {
+            bits = (bits << 8) | u32::from(byte);
+            nbits += 8;
+            while nbits >= 6 {
+                nbits -= 6;
+                out[i] = BASE64URL[((bits >> nbits) & 63) as usize];
+                i += 1;
+            }
+        }
+        out[i] = BASE64URL[((bits << (6 - nbits)) & 63) as usize];
+        f.write_str(std::str::from_utf8(&out).expect("base64 is ASCII"))
+    }
+}
+
 impl fmt::Debug for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for Uuid {
+    type Err = String;
+
+    /// Parses Kafka's 22-character URL-safe base64 form.
+    fn from_str(text: &str) -> Result<Uuid, String> {
+        let bad = || format!("'{text}' is not a Kafka uuid (22 characters of URL-safe base64)");
+        if text.len() != 22 {
+            return Err(bad());
         }
-        Ok(())
+        let mut bytes = [0u8; 16];
+        let mut bits: u32 = 0;
+        let mut nbits = 0;
+        let mut i = 0;
+        for c in text.bytes() {
+            let value = BASE64URL.iter().position(|&b| b == c).ok_or_else(bad)? as u32;
+            bits = (bits << 6) | value;
+            nbits += 6;
+            if nbits >= 8 {
+                nbits -= 8;
+                if i < 16 {
+                    bytes[i] = (bits >> nbits) as u8;
+                }
+                i += 1;
+            }
+        }
+        // 22 characters carry 132 bits: the last 4 must be zero.
+        if bits & ((1 << nbits) - 1) != 0 {
+            return Err(bad());
+        }
+        Ok(Uuid(bytes))
     }
 }
 
@@ -325,6 +410,27 @@ mod tests {
             assert_eq!(buf.len(), unsigned_varint_len(value));
             assert_eq!(reader(&buf).unsigned_varint(), Ok(value));
         }
+    }
+
+    #[test]
+    fn uuids_print_and_parse_as_kafka_does() {
+        let id = Uuid([
+            0x72, 0xca, 0x1e, 0x7b, 0x81, 0x66, 0x4f, 0xad, 0xa8, 0xf8, 0x35, 0x25, 0x31, 0x22,
+            0x19, 0x73,
+        ]);
+        let text = id.to_string();
+        assert_eq!(text.len(), 22);
+        assert_eq!(text.parse::<Uuid>(), Ok(id));
+        assert_eq!(Uuid::ZERO.to_string(), "AAAAAAAAAAAAAAAAAAAAAA");
+        assert_eq!(
+            Uuid::METADATA_TOPIC_ID.to_string(),
+            "AAAAAAAAAAAAAAAAAAAAAQ"
+        );
+        assert!("AAAAAAAAAAAAAAAAAAAAAB".parse::<Uuid>().is_err());
+        assert!("short".parse::<Uuid>().is_err());
+        let random = Uuid::random();
+        assert_ne!(random, Uuid::random());
+        assert_eq!(random.to_string().parse::<Uuid>(), Ok(random));
     }
 
     #[test]

@@ -54,10 +54,12 @@ use super::error::{Result, StorageError};
 use super::fs;
 use super::notify::{Notified, Notify};
 use super::offsets::{HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
-use super::records::{RecordBatch, batches, set_base_offset, set_partition_leader_epoch};
+use super::records::{
+    RecordBatch, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+};
 use super::segment::{
     self, INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, LogFile, ScanEnd, Segment,
-    SegmentIndexes, TIME_INDEX_SUFFIX, record_timestamp, scan_headers, segment_file_name,
+    SegmentIndexes, TIME_INDEX_SUFFIX, scan_headers, segment_file_name,
 };
 use super::sequencer::Sequencer;
 use super::testing::FileDurability;
@@ -357,21 +359,6 @@ fn check_batches(batches: &[RecordBatch], config: &LogConfig) -> Result<(u64, i6
         total_offsets += h.last_offset_delta as i64 + 1;
     }
     Ok((total_bytes, total_offsets))
-}
-
-/// Marks a batch as LogAppendTime with `now` as its max timestamp; the CRC covers both, so
-/// it is recomputed (Kafka's `setMaxTimestamp`).
-fn stamp_log_append_time(batch: &mut [u8], now: Timestamp) {
-    const CRC_AT: usize = 17;
-    const ATTRIBUTES_AT: usize = 21;
-    const MAX_TIMESTAMP_AT: usize = 35;
-    const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-    let attributes =
-        i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | TIMESTAMP_TYPE_BIT;
-    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now.0.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
-    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Runs `futures` concurrently; the first error wins (all still run to completion).
@@ -714,7 +701,7 @@ impl PartitionLog {
             set_partition_leader_epoch(bytes, leader_epoch.0);
             let batch_max_timestamp = match append_time {
                 Some(now) => {
-                    stamp_log_append_time(bytes, now);
+                    set_log_append_time(bytes, now.0);
                     now
                 }
                 None => Timestamp(h.max_timestamp),
@@ -1341,8 +1328,8 @@ impl PartitionLog {
             if let Ok(records) = batch.records() {
                 for record in records {
                     let Ok(record) = record else { break };
-                    let offset = Offset(h.base_offset + record.offset_delta as i64);
-                    let timestamp = record_timestamp(&h, record.timestamp_delta);
+                    let offset = Offset(batch.offset_of(&record));
+                    let timestamp = Timestamp(batch.timestamp_of(&record));
                     if offset >= min_offset && offset < upper && wanted(timestamp) {
                         return Ok(Some(TimestampAndOffset {
                             timestamp,

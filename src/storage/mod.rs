@@ -32,15 +32,12 @@ mod log;
 mod notify;
 pub mod offsets;
 mod recovery;
-// TEMPORARY until `protocol::records` lands on main: same names as the lead's module.
-#[doc(hidden)]
-pub mod records_shim;
 mod segment;
 mod sequencer;
 pub mod testing;
 
-/// The record batch API the storage layer is written against.
-pub use records_shim as records;
+/// Record batches (magic 2), as the protocol layer parses and builds them.
+pub use crate::protocol::records;
 
 pub use checkpoint::{
     EpochEntry, LEADER_EPOCH_CHECKPOINT, LeaderEpochCache, LeaderEpochCheckpoint, OffsetCheckpoint,

@@ -14,7 +14,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use tempfile::TempDir;
@@ -27,6 +26,7 @@ use super::*;
 struct BatchSpec {
     timestamps: Vec<i64>,
     value_len: usize,
+    compression: Compression,
 }
 
 #[derive(Clone, Debug)]
@@ -66,12 +66,23 @@ enum Op {
 }
 
 fn batch_spec() -> impl Strategy<Value = BatchSpec> {
-    (prop::collection::vec(0i64..1000, 1..5), 0usize..200).prop_map(|(timestamps, value_len)| {
-        BatchSpec {
+    let compression = prop_oneof![
+        6 => Just(Compression::None),
+        1 => Just(Compression::Gzip),
+        1 => Just(Compression::Snappy),
+        1 => Just(Compression::Lz4),
+        1 => Just(Compression::Zstd),
+    ];
+    (
+        prop::collection::vec(0i64..1000, 1..5),
+        0usize..200,
+        compression,
+    )
+        .prop_map(|(timestamps, value_len, compression)| BatchSpec {
             timestamps,
             value_len,
-        }
-    })
+            compression,
+        })
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -201,16 +212,13 @@ impl Model {
 }
 
 fn build_batch(spec: &BatchSpec, tag: u64) -> RecordBatch {
-    let mut builder = BatchBuilder::new(Compression::None);
+    let mut builder = BatchBuilder::new(spec.compression);
     for (i, ts) in spec.timestamps.iter().enumerate() {
         builder.push(
             *ts,
-            Some(Bytes::copy_from_slice(&tag.to_be_bytes())),
-            Some(Bytes::from(vec![
-                (tag as u8).wrapping_add(i as u8);
-                spec.value_len
-            ])),
-            vec![],
+            Some(&tag.to_be_bytes()),
+            Some(&vec![(tag as u8).wrapping_add(i as u8); spec.value_len]),
+            &[],
         );
     }
     batches(builder.build(0)).next().unwrap().unwrap()
@@ -668,9 +676,9 @@ fn check_batch(batch: &RecordBatch, expected: &ModelBatch) {
     for (i, record) in batch.records().unwrap().enumerate() {
         let record = record.unwrap();
         assert_eq!(record.key.as_deref(), Some(&expected.tag.to_be_bytes()[..]));
-        let ts = segment::record_timestamp(h, record.timestamp_delta);
+        let ts = batch.timestamp_of(&record);
         assert_eq!(
-            ts.0,
+            ts,
             expected.timestamps[i],
             "timestamp of offset {}",
             expected.base + i as i64

@@ -25,7 +25,7 @@ use glommio::io::BufferedFile;
 use super::error::{Result, StorageError};
 use super::index::{OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TIME_INDEX_ENTRY_BYTES, TimeIndex};
 use super::offsets::{LeaderEpoch, Offset, Timestamp};
-use super::records::{BATCH_HEADER_LEN, BatchHeader, RecordBatch, TimestampType, batches};
+use super::records::{BATCH_HEADER_LEN, BatchHeader, RecordBatch, batches};
 use super::{LogConfig, fs};
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
@@ -57,6 +57,11 @@ pub struct LogFile {
 impl LogFile {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The glommio file, for the server's `sendfile` / io_uring send path.
+    pub fn buffered_file(&self) -> &BufferedFile {
+        &self.file
     }
 }
 
@@ -565,15 +570,6 @@ async fn read_bytes_or_short(log: &LogFile, position: u32, len: usize) -> Result
     Ok(Bytes::from(
         fs::read_range(&log.file, &log.path, position as u64, len).await?,
     ))
-}
-
-/// The timestamp Kafka gives a record of a batch: the batch's max timestamp under
-/// LogAppendTime, the base timestamp plus the record's delta otherwise.
-pub(crate) fn record_timestamp(header: &BatchHeader, timestamp_delta: i64) -> Timestamp {
-    match header.timestamp_type() {
-        TimestampType::LogAppendTime => Timestamp(header.max_timestamp),
-        TimestampType::CreateTime => Timestamp(header.base_timestamp + timestamp_delta),
-    }
 }
 
 /// The leader epoch stamped in a batch.

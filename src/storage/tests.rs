@@ -16,9 +16,9 @@ pub(crate) fn batch_with(timestamps: &[i64], value_len: usize, tag: u8) -> Recor
     for (i, ts) in timestamps.iter().enumerate() {
         builder.push(
             *ts,
-            Some(Bytes::from(vec![tag; 3])),
-            Some(Bytes::from(vec![tag.wrapping_add(i as u8); value_len])),
-            vec![],
+            Some(&[tag; 3]),
+            Some(&vec![tag.wrapping_add(i as u8); value_len]),
+            &[],
         );
     }
     batches(builder.build(0)).next().unwrap().unwrap()

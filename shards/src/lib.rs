@@ -1,0 +1,113 @@
+//! shards: corelog's thread-per-core runtime. It knows nothing about Kafka.
+//!
+//! - `runtime`: one glommio `LocalExecutor` per shard, each on its own thread pinned to
+//!   its own CPU with its own io_uring rings; locked memory sized (or raised) so the
+//!   default fits an 8 MiB `ulimit -l`; a clear error when a shard cannot start.
+//! - `mesh`: calls between shards over bounded single-producer single-consumer
+//!   channels, one per ordered pair of shards; the only way shards interact.
+//! - `table`: the shard table (key → owning shard, with a revision), authoritative on
+//!   shard 0 and replicated to every shard by update messages.
+//!
+//! Shard-local state is `!Send` (`Rc`, `RefCell`, `Cell`); whatever crosses the mesh is
+//! `Send` and owned by the message. No locks, no shared atomics on any hot path.
+
+pub mod cpus;
+pub mod memlock;
+pub mod mesh;
+mod oneshot;
+pub mod runtime;
+pub mod table;
+
+pub use cpus::CpuList;
+pub use mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
+pub use runtime::{Runtime, RuntimeConfig, StartError, start};
+pub use table::{ShardTable, TableUpdate};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    fn config(shards: usize) -> RuntimeConfig {
+        // Tests may run on a one-CPU machine: place every shard on the first CPU.
+        let cpu = CpuList::from_affinity().unwrap().as_slice()[0];
+        RuntimeConfig {
+            shards: Some(shards),
+            cpuset: Some(CpuList::new(vec![cpu])),
+            io_memory_bytes: Some(memlock::MIN_IO_MEMORY_BYTES),
+            ..RuntimeConfig::default()
+        }
+    }
+
+    #[test]
+    fn more_shards_than_cpus_is_a_placement_error() {
+        let err = start::<(), (), (), _, _>(&config(3), |_, _| async {})
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("3 shards need 3 CPUs"), "{err}");
+    }
+
+    #[test]
+    fn a_single_shard_calls_itself_through_its_own_handler() {
+        let runtime = start(&config(1), |shard: Rc<Shard<u32, u32>>, inbox| async move {
+            shard.serve(inbox, |_, n| Box::pin(async move { n * 2 }));
+            shard.call(ShardId(0), 21).await.unwrap()
+        })
+        .unwrap();
+        assert_eq!(runtime.join().unwrap(), vec![42]);
+    }
+
+    #[test]
+    fn shards_call_each_other_and_calls_start_in_the_order_sent() {
+        const CALLS: u32 = 500;
+        let cpus = CpuList::from_affinity().unwrap();
+        let mut cfg = config(2);
+        if cpus.len() >= 2 {
+            cfg.cpuset = Some(cpus);
+        }
+        let runtime = start(
+            &cfg,
+            |shard: Rc<Shard<(ShardId, u32), u32>>, inbox| async move {
+                // Record the order in which calls reach the handler.
+                let seen = Rc::new(RefCell::new(Vec::new()));
+                let record = seen.clone();
+                let me = shard.id();
+                shard.serve(inbox, move |from, (sender, n)| {
+                    assert_eq!(from, sender);
+                    record.borrow_mut().push(n);
+                    Box::pin(async move {
+                        glommio::yield_if_needed().await;
+                        n + 1
+                    })
+                });
+                let peer = ShardId(1 - me.0);
+                // Pipeline calls: start them all, then await them.
+                let tasks: Vec<_> = (0..CALLS)
+                    .map(|n| {
+                        let shard = shard.clone();
+                        glommio::spawn_local(
+                            async move { shard.call(peer, (me, n)).await.unwrap() },
+                        )
+                    })
+                    .collect();
+                let mut replies = Vec::new();
+                for task in tasks {
+                    replies.push(task.await);
+                }
+                assert_eq!(replies, (1..=CALLS).collect::<Vec<_>>());
+                // Stop only once every call from the peer has been answered.
+                while shard.stats().replies_sent.get() < u64::from(CALLS) {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                let seen = seen.borrow().clone();
+                (shard.stats().calls_sent.get(), seen)
+            },
+        )
+        .unwrap();
+        for (sent, seen) in runtime.join().unwrap() {
+            assert_eq!(sent, u64::from(CALLS));
+            assert_eq!(seen, (0..CALLS).collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! The broker's configuration: Kafka's property names and defaults, precedence rules
+//! (`log.retention.ms` over `.minutes` over `.hours`, `log.dirs` over `log.dir`, …), and
+//! corelog's own keys (`shards`, `cpuset`). Built once at start-up, then read-only and
+//! copied to every shard.
+
+use super::ConfigError;
+use super::topic::{Kind, TOPIC_CONFIGS, TopicDefaults, check_value, kafka_topic_defaults};
+use shards::CpuList;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// A `listeners` / `advertised.listeners` entry: `NAME://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    /// Empty means every interface.
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.name, self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub delete_topic_enable: bool,
+    pub socket_request_max_bytes: i32,
+    pub connections_max_idle_ms: i64,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_retention_minutes: i32,
+    pub group_initial_rebalance_delay_ms: i32,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    /// Broker defaults for topic configs, keyed by topic config name.
+    pub topic_defaults: TopicDefaults,
+    /// Number of shards (`None`: one per CPU of `cpuset`).
+    pub shards: Option<usize>,
+    /// CPUs to run shards on (`None`: the process's affinity mask).
+    pub cpuset: Option<CpuList>,
+}
+
+/// Kafka broker properties corelog accepts and ignores: they configure pieces corelog
+/// does not have (KRaft controller wiring, thread pools, socket buffers) or that one
+/// node makes moot.
+const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+    "broker.rack",
+    "controller.listener.names",
+    "controller.quorum.bootstrap.servers",
+    "controller.quorum.voters",
+    "group.coordinator.rebalance.protocols",
+    "inter.broker.listener.name",
+    "listener.security.protocol.map",
+    "log.cleaner.enable",
+    "log.cleaner.threads",
+    "log.flush.offset.checkpoint.interval.ms",
+    "log.retention.check.interval.ms",
+    "num.io.threads",
+    "num.network.threads",
+    "num.recovery.threads.per.data.dir",
+    "num.replica.fetchers",
+    "offsets.topic.replication.factor",
+    "process.roles",
+    "share.coordinator.state.topic.min.isr",
+    "share.coordinator.state.topic.replication.factor",
+    "socket.receive.buffer.bytes",
+    "socket.send.buffer.bytes",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.replication.factor",
+];
+
+/// What loading the configuration noticed without failing.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ConfigNotes {
+    pub unknown_keys: Vec<String>,
+    pub ignored_keys: Vec<String>,
+}
+
+struct Entries(BTreeMap<String, String>);
+
+impl Entries {
+    fn take(&mut self, key: &str) -> Option<String> {
+        self.0.remove(key).map(|v| v.trim().to_string())
+    }
+
+    fn typed<T: std::str::FromStr>(
+        &mut self,
+        key: &str,
+        default: T,
+        kind: Kind,
+    ) -> Result<T, ConfigError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(value) => {
+                check_value(key, kind, &value)?;
+                value
+                    .parse()
+                    .map_err(|_| ConfigError::new(key, &value, "is out of range".into()))
+            }
+        }
+    }
+
+    fn bool(&mut self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.take(key) {
+            None => Ok(default),
+            Some(value) => {
+                check_value(key, Kind::Bool, &value)?;
+                Ok(value.eq_ignore_ascii_case("true"))
+            }
+        }
+    }
+}
+
+fn parse_listeners(key: &str, value: &str) -> Result<Vec<Listener>, ConfigError> {
+    let mut listeners = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let bad = |why: &str| ConfigError::new(key, value, format!("'{item}' {why}"));
+        let (name, address) = item
+            .split_once("://")
+            .ok_or_else(|| bad("must look like NAME://host:port"))?;
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| bad("must look like NAME://host:port"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| bad("has an invalid port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        listeners.push(Listener {
+            name: name.to_string(),
+            host: host.to_string(),
+            port,
+        });
+    }
+    if listeners.is_empty() {
+        return Err(ConfigError::new(key, value, "names no listener".into()));
+    }
+    Ok(listeners)
+}
+
+/// The name a client should use to reach a listener bound to every interface.
+fn machine_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into buf.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(name) if rc == 0 && !name.is_empty() => name.to_string(),
+        _ => "localhost".to_string(),
+    }
+}
+
+impl BrokerConfig {
+    /// Kafka's defaults, with corelog's single-node embedded choices: listening on
+    /// localhost:9092, data in `./data`, node id 1.
+    pub fn defaults() -> BrokerConfig {
+        Self::from_entries(Vec::new())
+            .expect("the defaults are valid")
+            .0
+    }
+
+    /// Builds the configuration from `key=value` entries (a properties file, then
+    /// `--set` overrides, later entries winning). Unknown keys are returned as notes;
+    /// invalid values are errors naming the key.
+    pub fn from_entries(
+        entries: Vec<(String, String)>,
+    ) -> Result<(BrokerConfig, ConfigNotes), ConfigError> {
+        let mut e = Entries(entries.into_iter().collect());
+        let node_id = match e.take("node.id") {
+            Some(v) => v,
+            None => e.take("broker.id").unwrap_or_else(|| "1".to_string()),
+        };
+        check_value("node.id", Kind::Int { min: 0 }, &node_id)?;
+        let node_id = node_id.parse().expect("checked");
+
+        let listeners_text = e
+            .take("listeners")
+            .unwrap_or_else(|| "PLAINTEXT://localhost:9092".to_string());
+        let listeners = parse_listeners("listeners", &listeners_text)?;
+        for listener in &listeners {
+            if listener.name != "PLAINTEXT" {
+                return Err(ConfigError::new(
+                    "listeners",
+                    &listeners_text,
+                    format!(
+                        "listener {} is not supported: corelog serves PLAINTEXT listeners only",
+                        listener.name
+                    ),
+                ));
+            }
+        }
+        let advertised_listeners = match e.take("advertised.listeners") {
+            Some(text) => parse_listeners("advertised.listeners", &text)?,
+            None => listeners
+                .iter()
+                .map(|l| Listener {
+                    host: if l.host.is_empty() || l.host == "0.0.0.0" {
+                        machine_hostname()
+                    } else {
+                        l.host.clone()
+                    },
+                    ..l.clone()
+                })
+                .collect(),
+        };
+
+        let log_dirs_text = match e.take("log.dirs") {
+            Some(dirs) => {
+                e.take("log.dir");
+                dirs
+            }
+            None => e.take("log.dir").unwrap_or_else(|| "data".to_string()),
+        };
+        let log_dirs: Vec<PathBuf> = log_dirs_text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        if log_dirs.is_empty() {
+            return Err(ConfigError::new(
+                "log.dirs",
+                &log_dirs_text,
+                "names no directory".into(),
+            ));
+        }
+
+        // Topic-config defaults, including Kafka's precedence among the time keys.
+        let mut topic_defaults = kafka_topic_defaults();
+        let retention_ms = first_time_key(
+            &mut e,
+            &[
+                ("log.retention.ms", 1),
+                ("log.retention.minutes", 60_000),
+                ("log.retention.hours", 3_600_000),
+            ],
+        )?;
+        if let Some(ms) = retention_ms {
+            topic_defaults.insert("retention.ms", ms.to_string());
+        }
+        let roll_ms = first_time_key(&mut e, &[("log.roll.ms", 1), ("log.roll.hours", 3_600_000)])?;
+        if let Some(ms) = roll_ms {
+            topic_defaults.insert("segment.ms", ms.to_string());
+        }
+        if !e.0.contains_key("log.flush.interval.ms") {
+            if let Some(ms) = e.take("log.flush.scheduler.interval.ms") {
+                check_value(
+                    "log.flush.scheduler.interval.ms",
+                    Kind::Long { min: 0 },
+                    &ms,
+                )?;
+                topic_defaults.insert("flush.ms", ms);
+            }
+        } else {
+            e.take("log.flush.scheduler.interval.ms");
+        }
+        for def in TOPIC_CONFIGS {
+            if let Some(value) = e.take(def.broker_key) {
+                check_value(def.broker_key, def.kind, &value)?;
+                topic_defaults.insert(def.name, value);
+            }
+        }
+
+        let shards = match e.take("shards") {
+            None => None,
+            Some(v) => {
+                check_value("shards", Kind::Int { min: 1 }, &v)?;
+                Some(v.parse().expect("checked"))
+            }
+        };
+        let cpuset = match e.take("cpuset") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<CpuList>()
+                    .map_err(|why| ConfigError::new("cpuset", &v, why))?,
+            ),
+        };
+
+        let config = BrokerConfig {
+            node_id,
+            listeners,
+            advertised_listeners,
+            log_dirs,
+            num_partitions: e.typed("num.partitions", 1, Kind::Int { min: 1 })?,
+            default_replication_factor: e.typed(
+                "default.replication.factor",
+                1,
+                Kind::Int { min: 1 },
+            )?,
+            auto_create_topics_enable: e.bool("auto.create.topics.enable", true)?,
+            delete_topic_enable: e.bool("delete.topic.enable", true)?,
+            socket_request_max_bytes: e.typed(
+                "socket.request.max.bytes",
+                104_857_600,
+                Kind::Int { min: 1 },
+            )?,
+            connections_max_idle_ms: e.typed(
+                "connections.max.idle.ms",
+                600_000,
+                Kind::Long { min: 0 },
+            )?,
+            offsets_topic_num_partitions: e.typed(
+                "offsets.topic.num.partitions",
+                50,
+                Kind::Int { min: 1 },
+            )?,
+            offsets_retention_minutes: e.typed(
+                "offsets.retention.minutes",
+                10_080,
+                Kind::Int { min: 1 },
+            )?,
+            group_initial_rebalance_delay_ms: e.typed(
+                "group.initial.rebalance.delay.ms",
+                3_000,
+                Kind::Int { min: 0 },
+            )?,
+            group_min_session_timeout_ms: e.typed(
+                "group.min.session.timeout.ms",
+                6_000,
+                Kind::Int { min: 0 },
+            )?,
+            group_max_session_timeout_ms: e.typed(
+                "group.max.session.timeout.ms",
+                1_800_000,
+                Kind::Int { min: 0 },
+            )?,
+            topic_defaults,
+            shards,
+            cpuset,
+        };
+        if config.default_replication_factor != 1 {
+            return Err(ConfigError::new(
+                "default.replication.factor",
+                &config.default_replication_factor.to_string(),
+                "must be 1 on a single-node corelog".into(),
+            ));
+        }
+
+        let mut notes = ConfigNotes::default();
+        for key in e.0.into_keys() {
+            if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) {
+                notes.ignored_keys.push(key);
+            } else {
+                notes.unknown_keys.push(key);
+            }
+        }
+        Ok((config, notes))
+    }
+
+    /// The broker default of a topic config.
+    pub fn topic_default(&self, name: &str) -> Option<&str> {
+        self.topic_defaults.get(name).map(String::as_str)
+    }
+}
+
+/// The first of `keys` that is set, converted to milliseconds; the rest are consumed.
+fn first_time_key(e: &mut Entries, keys: &[(&str, i64)]) -> Result<Option<i64>, ConfigError> {
+    let mut found = None;
+    for (key, ms_per_unit) in keys {
+        if let Some(value) = e.take(key) {
+            check_value(key, Kind::Long { min: -1 }, &value)?;
+            let units: i64 = value.parse().expect("checked");
+            if found.is_none() {
+                // -1 means unlimited in every unit.
+                found = Some(if units < 0 {
+                    -1
+                } else {
+                    units.saturating_mul(*ms_per_unit)
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<(BrokerConfig, ConfigNotes), ConfigError> {
+        BrokerConfig::from_entries(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_embedded_default_is_a_single_node_on_localhost_9092_with_data_in_data() {
+        let config = BrokerConfig::defaults();
+        assert_eq!(
+            config.listeners[0].to_string(),
+            "PLAINTEXT://localhost:9092"
+        );
+        assert_eq!(config.advertised_listeners, config.listeners);
+        assert_eq!(config.log_dirs, vec![PathBuf::from("data")]);
+        assert_eq!(config.num_partitions, 1);
+        assert_eq!(config.socket_request_max_bytes, 104_857_600);
+        assert!(config.auto_create_topics_enable);
+        assert_eq!(config.topic_default("retention.ms"), Some("604800000"));
+    }
+
+    #[test]
+    fn kafka_precedence_rules_hold() {
+        let (config, _) = load(&[
+            ("log.retention.hours", "1"),
+            ("log.retention.minutes", "2"),
+            ("log.dir", "/ignored"),
+            ("log.dirs", "/a, /b"),
+            ("log.roll.hours", "2"),
+            ("log.segment.bytes", "2097152"),
+        ])
+        .unwrap();
+        assert_eq!(config.topic_default("retention.ms"), Some("120000"));
+        assert_eq!(config.topic_default("segment.ms"), Some("7200000"));
+        assert_eq!(config.topic_default("segment.bytes"), Some("2097152"));
+        assert_eq!(
+            config.log_dirs,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_noted_and_controller_keys_ignored() {
+        let (_, notes) = load(&[
+            ("process.roles", "broker,controller"),
+            ("num.partitons", "3"),
+        ])
+        .unwrap();
+        assert_eq!(notes.unknown_keys, vec!["num.partitons".to_string()]);
+        assert_eq!(notes.ignored_keys, vec!["process.roles".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (key, value, expect) in [
+            ("num.partitions", "0", "at least 1"),
+            ("num.partitions", "three", "integer"),
+            ("auto.create.topics.enable", "yes", "true or false"),
+            ("listeners", "localhost:9092", "NAME://host:port"),
+            ("listeners", "SSL://:9093", "PLAINTEXT"),
+            ("log.segment.bytes", "100", "at least"),
+            ("cpuset", "x", "not a CPU number"),
+            ("shards", "0", "at least 1"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains(key) && text.contains(expect),
+                "{key}={value}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unbound_host_is_advertised_by_machine_name() {
+        let (config, _) = load(&[("listeners", "PLAINTEXT://:19092")]).unwrap();
+        assert_eq!(config.listeners[0].host, "");
+        assert!(!config.advertised_listeners[0].host.is_empty());
+        assert_eq!(config.advertised_listeners[0].port, 19092);
+    }
+}

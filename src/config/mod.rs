@@ -1,0 +1,54 @@
+//! Configuration with Kafka's property names and defaults, so a Kafka user's
+//! `server.properties` carries over: the broker's settings (`broker`), topic-level
+//! configs with their broker defaults (`topic`), and the file format (`properties`).
+//!
+//! Loaded once at start-up on the main thread, validated completely (an invalid value
+//! stops start-up with a message naming the key; an unknown key is a warning), then
+//! copied to every shard and never changed.
+
+mod broker;
+mod properties;
+mod topic;
+
+pub use broker::{BrokerConfig, ConfigNotes, Listener};
+pub use properties::{parse_override, parse_properties};
+pub use topic::{
+    CompressionType, Kind, TOPIC_CONFIGS, TimestampType, TopicConfig, TopicConfigDef,
+    TopicDefaults, check_value, kafka_topic_defaults, topic_config_def,
+};
+
+use std::fmt;
+
+/// An invalid configuration value; says which key, what value and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub key: String,
+    pub value: String,
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub fn new(key: &str, value: &str, reason: String) -> ConfigError {
+        ConfigError {
+            key: key.to_string(),
+            value: value.to_string(),
+            reason,
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "invalid configuration '{}': {}", self.value, self.reason)
+        } else {
+            write!(
+                f,
+                "invalid value '{}' for configuration key '{}': {}",
+                self.value, self.key, self.reason
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,217 @@
+//! Cluster metadata: which topics exist (name, topic id, partition count, config
+//! overrides) and which shard owns each partition.
+//!
+//! - `controller` runs on shard 0 only. It validates CreateTopics/DeleteTopics as Kafka
+//!   does, places partitions on shards, persists the topic list (`store`) and produces a
+//!   `MetadataDelta` for every change.
+//! - `MetadataImage` is the copy every shard keeps. Shard 0 sends each delta to every
+//!   shard over the mesh, and each shard applies them in revision order; reads (Metadata
+//!   requests, routing a produce) are local lookups with no cross-shard traffic.
+//!
+//! Invariants: revisions increase by one per delta on every shard; a topic name and a
+//! topic id map to each other one-to-one; every partition of every topic has exactly
+//! one owning shard.
+
+pub mod controller;
+pub mod names;
+pub mod store;
+
+use crate::config::{ConfigError, TopicConfig, TopicDefaults};
+use crate::protocol::wire::Uuid;
+use shards::{ShardId, ShardTable, TableUpdate};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::rc::Rc;
+
+/// A partition of a topic, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// The partition's directory name under a log dir: `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A topic as the controller records it; what travels in deltas and is persisted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+    /// Topic-level config overrides, as given at creation.
+    pub configs: BTreeMap<String, String>,
+    pub internal: bool,
+}
+
+/// A topic as a shard sees it: the record plus its resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    pub partitions: i32,
+    pub config: TopicConfig,
+    pub internal: bool,
+}
+
+/// One change to the metadata, sent from the controller to every shard.
+#[derive(Debug, Clone)]
+pub struct MetadataDelta {
+    pub revision: u64,
+    pub created: Vec<TopicRecord>,
+    pub deleted: Vec<TopicRecord>,
+    /// Ownership changes at the same revision.
+    pub owners: TableUpdate<TopicPartition>,
+}
+
+/// What applying a delta changed for the shard that applied it.
+#[derive(Debug, Default)]
+pub struct LocalChanges {
+    /// Partitions this shard now owns and must open.
+    pub opened: Vec<(TopicPartition, Rc<Topic>)>,
+    /// Partitions this shard no longer owns because their topic was deleted.
+    pub deleted: Vec<TopicPartition>,
+}
+
+/// Every shard's copy of the cluster metadata.
+#[derive(Debug)]
+pub struct MetadataImage {
+    shard: ShardId,
+    cluster_id: String,
+    node_id: i32,
+    defaults: TopicDefaults,
+    revision: u64,
+    topics: BTreeMap<String, Rc<Topic>>,
+    ids: HashMap<Uuid, String>,
+    owners: ShardTable<TopicPartition>,
+}
+
+impl MetadataImage {
+    pub fn new(shard: ShardId, cluster_id: String, node_id: i32, defaults: TopicDefaults) -> Self {
+        MetadataImage {
+            shard,
+            cluster_id,
+            node_id,
+            defaults,
+            revision: 0,
+            topics: BTreeMap::new(),
+            ids: HashMap::new(),
+            owners: ShardTable::new(),
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    pub fn node_id(&self) -> i32 {
+        self.node_id
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&Rc<Topic>> {
+        self.topics.get(name)
+    }
+
+    pub fn topic_by_id(&self, id: &Uuid) -> Option<&Rc<Topic>> {
+        self.ids.get(id).and_then(|name| self.topics.get(name))
+    }
+
+    pub fn topics(&self) -> impl Iterator<Item = &Rc<Topic>> {
+        self.topics.values()
+    }
+
+    pub fn owner(&self, tp: &TopicPartition) -> Option<ShardId> {
+        self.owners.owner(tp)
+    }
+
+    /// Partitions owned by each shard.
+    pub fn partitions_per_shard(&self, shards: usize) -> Vec<usize> {
+        self.owners.counts(shards)
+    }
+
+    pub fn owners(&self) -> impl Iterator<Item = (&TopicPartition, ShardId)> {
+        self.owners.iter()
+    }
+
+    /// Applies the next delta and says what this shard must open or drop.
+    pub fn apply(&mut self, delta: &MetadataDelta) -> Result<LocalChanges, ConfigError> {
+        assert_eq!(
+            delta.revision,
+            self.revision + 1,
+            "metadata delta out of order on {}: at revision {}, got {}",
+            self.shard,
+            self.revision,
+            delta.revision
+        );
+        assert_eq!(
+            delta.owners.revision, delta.revision,
+            "a delta's ownership update carries its revision"
+        );
+        let mut changes = LocalChanges::default();
+        for record in &delta.deleted {
+            let removed = self.topics.remove(&record.name);
+            assert!(
+                removed.as_ref().is_some_and(|t| t.id == record.id),
+                "deleting topic {} ({}) that this shard does not have",
+                record.name,
+                record.id
+            );
+            self.ids.remove(&record.id);
+            for partition in 0..record.partitions {
+                let tp = TopicPartition::new(record.name.clone(), partition);
+                if self.owners.owner(&tp) == Some(self.shard) {
+                    changes.deleted.push(tp);
+                }
+            }
+        }
+        self.owners.apply(&delta.owners);
+        for record in &delta.created {
+            let config = TopicConfig::resolve(&self.defaults, &record.configs)?;
+            let topic = Rc::new(Topic {
+                name: record.name.clone(),
+                id: record.id,
+                partitions: record.partitions,
+                config,
+                internal: record.internal,
+            });
+            let previous = self.ids.insert(record.id, record.name.clone());
+            assert!(previous.is_none(), "topic id {} used twice", record.id);
+            let previous = self.topics.insert(record.name.clone(), topic.clone());
+            assert!(previous.is_none(), "topic {} created twice", record.name);
+            for partition in 0..record.partitions {
+                let tp = TopicPartition::new(record.name.clone(), partition);
+                let owner = self.owners.owner(&tp);
+                assert!(
+                    owner.is_some(),
+                    "partition {tp} was created without an owner"
+                );
+                if owner == Some(self.shard) {
+                    changes.opened.push((tp, topic.clone()));
+                }
+            }
+        }
+        self.revision = delta.revision;
+        Ok(changes)
+    }
+}

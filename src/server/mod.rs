@@ -1,0 +1,3 @@
+//! The network side of a shard: listeners, connections, and the zero-copy send path.
+
+pub mod sendfile;

@@ -1,0 +1,218 @@
+//! Shared by the integration tests: start the real `corelog` binary on a free port with
+//! a temporary data directory, and run real clients (kcat, kafka-python) against it.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running broker process. Killed when dropped; its log is printed if the test fails.
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Keeps the temporary directory alive for the broker's lifetime (and restarts).
+    _tmp: Option<tempfile::TempDir>,
+    extra_args: Vec<String>,
+    log_path: PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    pub fn start() -> Broker {
+        Self::start_with(&[])
+    }
+
+    /// Starts a broker with extra `corelog serve` arguments (e.g. `--shards 2`,
+    /// `--set num.partitions=6`).
+    pub fn start_with(args: &[&str]) -> Broker {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            data_dir,
+            log_path: tmp.path().join("broker.log"),
+            _tmp: Some(tmp),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+        cmd.arg("serve")
+            .arg("--set")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
+            .arg("--set")
+            .arg(format!("log.dirs={}", self.data_dir.display()))
+            .args(&self.extra_args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let child = cmd.spawn().expect("start corelog");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("corelog exited during start-up ({status}):\n{}", self.logs());
+            }
+            if Instant::now() > deadline {
+                panic!("corelog did not listen within 60 s:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        child.wait().unwrap()
+    }
+
+    /// Starts the broker again on the same port and data directory.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- corelog log ----\n{}\n---- end ----", self.logs());
+        }
+    }
+}
+
+/// Runs a command with a deadline; kills it when the deadline passes.
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd:?} timed out after {timeout:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs kcat against the broker; panics with its output when it fails.
+pub fn kcat(broker: &Broker, args: &[&str]) -> String {
+    kcat_with_input(broker, args, None)
+}
+
+pub fn kcat_with_input(broker: &Broker, args: &[&str], input: Option<&str>) -> String {
+    let mut cmd = Command::new("kcat");
+    cmd.arg("-b").arg(broker.bootstrap()).args(args);
+    let output = match input {
+        None => run_with_timeout(cmd, Duration::from_secs(60)),
+        Some(text) => {
+            let path = broker.data_dir.with_extension(format!("kcat-in-{}", free_port()));
+            std::fs::write(&path, text).unwrap();
+            cmd.stdin(std::fs::File::open(&path).unwrap());
+            let child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("kcat is installed by scripts/setup");
+            child.wait_with_output().unwrap()
+        }
+    };
+    assert!(
+        output.status.success(),
+        "kcat {args:?} failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The Python of the test virtual environment (kafka-python installed by scripts/setup).
+pub fn python() -> PathBuf {
+    if let Ok(path) = std::env::var("CORELOG_PYTHON") {
+        return PathBuf::from(path);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+}
+
+/// Runs a Python script with the broker's address as its first argument.
+pub fn run_python(broker: &Broker, script: &str) -> String {
+    let mut cmd = Command::new(python());
+    cmd.arg("-c").arg(script).arg(broker.bootstrap());
+    let output = run_with_timeout(cmd, Duration::from_secs(120));
+    assert!(
+        output.status.success(),
+        "python script failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
