@@ -45,13 +45,15 @@ pub use checkpoint::{
 };
 pub use config::{LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
-pub use log::{AppendInfo, FileRange, PartitionLog, TimestampAndOffset};
+pub use log::{AppendInfo, FileRange, PartitionLog, RecoveryStats, TimestampAndOffset};
 pub use notify::{Notified, Notify};
 pub use offsets::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,
 };
 pub use segment::{LogFile, segment_file_name};
 
+#[cfg(test)]
+mod large_tests;
 #[cfg(test)]
 mod model_tests;
 #[cfg(test)]

@@ -236,6 +236,7 @@ impl PartitionLog {
         }
 
         let now = Instant::now();
+        let started = now;
         let mut next_offset = found[0].base;
         let mut truncated_at: Option<usize> = None;
         for (i, f) in found.iter().enumerate() {
@@ -308,6 +309,9 @@ impl PartitionLog {
             )
             .await?;
             state.epochs_dirty |= epochs_changed;
+            state.recovery_stats.segments_scanned += 1;
+            state.recovery_stats.bytes_scanned += (f.log_len - start as u64).min(f.log_len);
+            state.recovery_stats.bytes_truncated += f.log_len - recovered.valid_end as u64;
             if recovered.valid_end as u64 != f.log_len {
                 log.file
                     .truncate(recovered.valid_end as u64)
@@ -441,6 +445,8 @@ impl PartitionLog {
         state.log_end = LogEndOffset(log_end);
         state.next_offset = log_end;
         state.recovery_point = log_end;
+        state.recovery_stats.segments = state.segments.len();
+        state.recovery_stats.duration = started.elapsed();
         if state.epochs.truncate_from_end(log_end) {
             state.epochs_dirty = true;
         }
