@@ -87,7 +87,8 @@ fn reopening_costs_time_proportional_to_the_tail_not_the_log() {
         }
         log.flush().await.unwrap();
         let write_time = started.elapsed();
-        let checkpoint = log.recovery_point();
+        // What the server writes to recovery-point-offset-checkpoint.
+        let checkpoint = log.checkpoint().await.unwrap();
         // An unflushed tail, then a process crash (the page cache keeps the tail).
         let tail = 16 * batch_bytes;
         for _ in 0..16 {

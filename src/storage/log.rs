@@ -23,17 +23,20 @@
 //!
 //! [`PartitionLog::wait_durable`] and [`PartitionLog::flush`] share fdatasyncs: if no sync
 //! runs, the caller starts one (in its own task) covering everything written so far; if one
-//! runs, callers wait for it and the next one covers all of them. A sync writes new index
-//! entries, fdatasyncs every segment file with unsynced bytes and its index files, the
-//! directory after segment creation, and the leader epoch checkpoint if it changed; only
-//! then the recovery point (Kafka's name for the durable offset) moves. A failed fdatasync
-//! takes the log offline ([`StorageError::LogFailed`]): the kernel may have dropped the dirty
+//! runs, callers wait for it and the next one covers all of them. Such a sync fdatasyncs
+//! every segment file with unsynced bytes, finalizes the indices of rolled segments, syncs
+//! the directory after segment creation and the leader epoch checkpoint if it changed; then
+//! the durable offset moves. A *full* sync (at a roll, at close, after a truncation, and
+//! on [`PartitionLog::checkpoint`]) also writes and fdatasyncs the active segment's indices
+//! and moves the recovery point, from which the next open validates. So a flush for acks=all
+//! costs one fdatasync, and Kafka's recovery point semantics hold. A failed fdatasync takes
+//! the log offline ([`StorageError::LogFailed`]): the kernel may have dropped the dirty
 //! pages, so nothing written can be trusted any more.
 //!
 //! ## Invariants (asserted in release builds)
 //!
 //! log start offset ≤ high watermark ≤ log end offset ≤ reserved next offset; recovery
-//! point ≤ log end offset; every write lands exactly at the segment's written size; index
+//! point ≤ durable offset ≤ log end offset; every write lands exactly at the segment's written size; index
 //! entries strictly increase.
 
 use std::cell::RefCell;
@@ -170,6 +173,9 @@ pub(crate) struct LogState {
     /// One past the last offset handed to an appender.
     pub next_offset: Offset,
     /// Every offset below is covered by a completed fdatasync.
+    pub durable: Offset,
+    /// Every offset below is durable and so are the index entries describing it: where the
+    /// next open may start validating (Kafka's recovery point).
     pub recovery_point: Offset,
     write_queue: VecDeque<WriteChunk>,
     writer_running: bool,
@@ -222,6 +228,7 @@ impl std::fmt::Debug for PartitionLog {
             .field("log_start", &st.log_start)
             .field("high_watermark", &st.high_watermark)
             .field("log_end", &st.log_end)
+            .field("durable", &st.durable)
             .field("recovery_point", &st.recovery_point)
             .field("segments", &st.segments.len())
             .finish()
@@ -238,6 +245,7 @@ impl LogState {
             high_watermark: HighWatermark(Offset::ZERO),
             log_end: LogEndOffset(Offset::ZERO),
             next_offset: Offset::ZERO,
+            durable: Offset::ZERO,
             recovery_point: Offset::ZERO,
             write_queue: VecDeque::new(),
             writer_running: false,
@@ -320,9 +328,15 @@ impl LogState {
             self.next_offset
         );
         assert!(
-            self.recovery_point <= self.log_end.offset(),
-            "recovery point {} above log end offset {}",
+            self.recovery_point <= self.durable,
+            "recovery point {} above durable offset {}",
             self.recovery_point,
+            self.durable
+        );
+        assert!(
+            self.durable <= self.log_end.offset(),
+            "durable offset {} above log end offset {}",
+            self.durable,
             self.log_end
         );
         let active = self.active();
@@ -417,6 +431,8 @@ pub(crate) async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
 /// Everything one sync makes durable, captured under the state borrow.
 struct SyncPlan {
     target: Offset,
+    /// Also syncs the active segment's indices and moves the recovery point.
+    full: bool,
     /// Base offset of the active segment when the plan was made.
     active_base: Offset,
     logs: Vec<(Offset, Rc<LogFile>, u32)>,
@@ -426,7 +442,7 @@ struct SyncPlan {
 }
 
 impl SyncPlan {
-    fn build(st: &mut LogState) -> SyncPlan {
+    fn build(st: &mut LogState, full: bool) -> SyncPlan {
         let target = st.log_end.offset();
         let active_base = st.active().base_offset;
         let mut logs = Vec::new();
@@ -447,7 +463,7 @@ impl SyncPlan {
                 ));
             }
             if let Some(indices) = &segment.indexes
-                && let Some(plan) = IndexPersist::plan(segment, indices, active, &st.config)
+                && let Some(plan) = IndexPersist::plan(segment, indices, active, full, &st.config)
             {
                 indexes.push(plan);
             }
@@ -462,6 +478,7 @@ impl SyncPlan {
         });
         SyncPlan {
             target,
+            full,
             active_base,
             logs,
             indexes,
@@ -535,11 +552,15 @@ impl SyncPlan {
         // their active form (preallocated, without the final time index entry): the next
         // open must still recover it, so the recovery point stays at its base until the next
         // sync trims it.
-        let mut target = self.target.min(st.log_end.offset());
-        if st.active().base_offset != self.active_base {
-            target = target.min(self.active_base);
+        let target = self.target.min(st.log_end.offset());
+        st.durable = st.durable.max(target);
+        if self.full {
+            let mut target = target;
+            if st.active().base_offset != self.active_base {
+                target = target.min(self.active_base);
+            }
+            st.recovery_point = st.recovery_point.max(target);
         }
-        st.recovery_point = st.recovery_point.max(target);
     }
 }
 
@@ -578,10 +599,28 @@ impl PartitionLog {
         self.inner.state.borrow().log_end
     }
 
-    /// Every offset below this is durable (Kafka's recovery point). Pass the value the
-    /// server last checkpointed to [`PartitionLog::open`].
+    /// Every offset below this is covered by a completed fdatasync (what acks=all waits
+    /// for).
+    pub fn durable_offset(&self) -> Offset {
+        self.inner.state.borrow().durable
+    }
+
+    /// Every offset below this is durable and so are the index entries that describe it,
+    /// so [`PartitionLog::open`] may start validating there (Kafka's recovery point). Moves
+    /// at segment rolls, at close and with [`PartitionLog::checkpoint`].
     pub fn recovery_point(&self) -> Offset {
         self.inner.state.borrow().recovery_point
+    }
+
+    /// Makes everything written so far durable together with the active segment's
+    /// indices, and returns the new recovery point: the value the server writes to
+    /// `recovery-point-offset-checkpoint` (Kafka does this every
+    /// `log.flush.offset.checkpoint.interval.ms`).
+    pub async fn checkpoint(&self) -> Result<Offset> {
+        self.acquire_maintenance().await?;
+        let result = sync_once(&self.inner, true).await;
+        self.release_maintenance();
+        result.map(|()| self.recovery_point())
     }
 
     /// The leader epoch cache (epochs and their start offsets).
@@ -781,7 +820,7 @@ impl PartitionLog {
     async fn apply_flush_policy(&self) -> Result<()> {
         let (flush_now, arm_timer) = {
             let mut st = self.inner.state.borrow_mut();
-            let unflushed = (st.log_end.offset().0 - st.recovery_point.0) as u64;
+            let unflushed = (st.log_end.offset().0 - st.durable.0) as u64;
             let flush_now = unflushed >= st.config.flush_messages;
             let interval = st.config.flush_interval();
             let arm = match interval {
@@ -815,7 +854,7 @@ impl PartitionLog {
     /// Makes everything appended so far durable (group-committed with concurrent callers).
     pub async fn flush(&self) -> Result<()> {
         let end = self.inner.state.borrow().log_end.offset();
-        if end == Offset::ZERO || end <= self.recovery_point() {
+        if end == Offset::ZERO || end <= self.durable_offset() {
             return self.sync_metadata_if_dirty().await;
         }
         self.wait_durable(end.plus(-1)).await
@@ -845,7 +884,7 @@ impl PartitionLog {
             let wait_for_write = {
                 let mut st = self.inner.state.borrow_mut();
                 st.usable()?;
-                if st.recovery_point > offset {
+                if st.durable > offset {
                     return Ok(());
                 }
                 if offset >= st.next_offset {
@@ -866,7 +905,7 @@ impl PartitionLog {
                 }
             };
             if start_sync {
-                glommio::spawn_local(run_sync(self.inner.clone())).detach();
+                glommio::spawn_local(run_sync(self.inner.clone(), false)).detach();
             }
             if wait_for_write {
                 future::or(written, durable).await;
@@ -906,7 +945,9 @@ impl PartitionLog {
             }
         };
         if restart {
-            glommio::spawn_local(run_sync(self.inner.clone())).detach();
+            // Requested by a roll: a full sync, so the recovery point passes the rolled
+            // segment once its indices are final.
+            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
         }
         self.inner.durable.notify_all();
         self.inner.watch.notify_all();
@@ -914,7 +955,7 @@ impl PartitionLog {
 
     /// Runs one sync while already owning maintenance; releases it.
     async fn run_sync_owned(&self) -> Result<()> {
-        let result = sync_once(&self.inner).await;
+        let result = sync_once(&self.inner, false).await;
         self.release_maintenance();
         result
     }
@@ -980,7 +1021,7 @@ impl PartitionLog {
         // Make the old segment durable and trim its indices in the background, as Kafka
         // schedules a flush of the rolled segment.
         if start_sync {
-            glommio::spawn_local(run_sync(self.inner.clone())).detach();
+            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
         }
         Ok(())
     }
@@ -1579,12 +1620,19 @@ impl PartitionLog {
             st.next_offset = new_end;
             st.log_end = LogEndOffset(new_end);
             st.high_watermark = HighWatermark(st.high_watermark.offset().min(new_end));
+            st.durable = st.durable.min(new_end);
             st.recovery_point = st.recovery_point.min(new_end);
             if st.epochs.truncate_from_end(new_end) {
                 st.epochs_dirty = true;
             }
             let segment = &st.segments[&base];
-            IndexPersist::plan(segment, segment.indexes.as_ref().unwrap(), true, &st.config)
+            IndexPersist::plan(
+                segment,
+                segment.indexes.as_ref().unwrap(),
+                true,
+                true,
+                &st.config,
+            )
         };
         if let Some(plan) = &persist {
             plan.execute().await?;
@@ -1600,13 +1648,14 @@ impl PartitionLog {
                 plan.apply(&mut segment.index_files);
             }
             segment.durable_size = segment.written_size;
+            st.durable = st.log_end.offset();
             st.recovery_point = st.log_end.offset();
             if !doomed.is_empty() {
                 st.dir_dirty = true;
             }
             st.check_invariants();
         }
-        sync_once(&self.inner).await?;
+        sync_once(&self.inner, true).await?;
         self.inner.watch.notify_all();
         Ok(self.log_end_offset())
     }
@@ -1627,13 +1676,14 @@ impl PartitionLog {
             st.log_end = LogEndOffset(offset);
             st.log_start = LogStartOffset(offset);
             st.high_watermark = HighWatermark(offset);
+            st.durable = offset;
             st.recovery_point = offset;
             st.epochs = LeaderEpochCache::default();
             st.epochs_dirty = true;
             st.dir_dirty = true;
             st.check_invariants();
         }
-        sync_once(&self.inner).await?;
+        sync_once(&self.inner, true).await?;
         self.inner.watch.notify_all();
         Ok(self.log_end_offset())
     }
@@ -1725,7 +1775,7 @@ impl PartitionLog {
         // Trim the active segment's index files as Kafka does on a clean shutdown; with the
         // recovery point at the log end, the next open reads them instead of scanning.
         self.inner.state.borrow_mut().closing = true;
-        let result = sync_once(&self.inner).await;
+        let result = sync_once(&self.inner, true).await;
         {
             let mut st = self.inner.state.borrow_mut();
             if let Err(e) = &result {
@@ -1998,15 +2048,20 @@ async fn run_writer(inner: Rc<Inner>) {
 }
 
 /// One sync pass while the caller owns maintenance.
-async fn sync_once(inner: &Rc<Inner>) -> Result<()> {
+async fn sync_once(inner: &Rc<Inner>, full: bool) -> Result<()> {
     let plan = {
         let mut st = inner.state.borrow_mut();
         st.usable()?;
-        SyncPlan::build(&mut st)
+        SyncPlan::build(&mut st, full)
     };
     if plan.is_empty() {
+        // Nothing unsynced: the data is durable; so are the indices if every segment's
+        // files are synced (a full plan would have included any that were not).
         let mut st = inner.state.borrow_mut();
-        st.recovery_point = st.recovery_point.max(plan.target);
+        st.durable = st.durable.max(plan.target);
+        if full {
+            st.recovery_point = st.recovery_point.max(plan.target);
+        }
         return Ok(());
     }
     let result = plan.execute().await;
@@ -2026,7 +2081,7 @@ async fn sync_once(inner: &Rc<Inner>) -> Result<()> {
 }
 
 /// The group-commit task: one sync, then wake every waiter.
-async fn run_sync(inner: Rc<Inner>) {
-    let _ = sync_once(&inner).await;
+async fn run_sync(inner: Rc<Inner>, full: bool) {
+    let _ = sync_once(&inner, full).await;
     PartitionLog { inner }.release_maintenance();
 }

@@ -40,6 +40,7 @@ enum Op {
     },
     Roll,
     Flush,
+    Checkpoint,
     AdvanceHighWatermark {
         fraction: f64,
     },
@@ -93,6 +94,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|appends| Op::ConcurrentAppends { appends }),
         1 => Just(Op::Roll),
         2 => Just(Op::Flush),
+        1 => Just(Op::Checkpoint),
         3 => (0.0f64..=1.0).prop_map(|fraction| Op::AdvanceHighWatermark { fraction }),
         4 => (0.0f64..=1.0, 1usize..3000, any::<bool>())
             .prop_map(|(from, max_bytes, min_one_batch)| Op::Read { from, max_bytes, min_one_batch }),
@@ -483,13 +485,15 @@ impl Harness {
     async fn crash(&mut self, seed: u64, checkpoint_lag: f64) {
         self.log.quiesce().await;
         let report = self.log.durability_report();
-        let claimed = self.log.recovery_point().0;
+        let durable = self.log.durable_offset().0;
         assert!(
-            claimed >= self.model.flushed,
-            "recovery point {claimed} below what flush promised {}",
+            durable >= self.model.flushed,
+            "durable offset {durable} below what flush promised {}",
             self.model.flushed
         );
-        // The server may have checkpointed an older recovery point.
+        // The server checkpointed this recovery point, or an older one.
+        let claimed = self.log.recovery_point().0;
+        assert!(claimed <= durable);
         let checkpoint = pick(1.0 - checkpoint_lag, 0, claimed);
         let mut rng = seed;
         let mut next = move || {
@@ -571,10 +575,15 @@ impl Harness {
             } => self.append(batches, *epoch_bump).await,
             Op::ConcurrentAppends { appends } => self.concurrent_appends(appends).await,
             Op::Roll => self.log.roll().await.unwrap(),
+            Op::Checkpoint => {
+                let recovery_point = self.log.checkpoint().await.unwrap();
+                assert_eq!(recovery_point.0, self.model.log_end);
+                self.model.flushed = self.model.log_end;
+            }
             Op::Flush => {
                 self.log.flush().await.unwrap();
                 self.model.flushed = self.model.log_end;
-                assert!(self.log.recovery_point().0 >= self.model.log_end);
+                assert!(self.log.durable_offset().0 >= self.model.log_end);
             }
             Op::AdvanceHighWatermark { fraction } => {
                 let target = pick(*fraction, self.model.high_watermark, self.model.log_end);

@@ -145,8 +145,10 @@ struct Found {
 impl PartitionLog {
     /// Opens (creating if needed) the log in the partition directory `dir`
     /// (`<log.dirs>/<topic>-<partition>`), recovering everything after `recovery_point`
-    /// (the value of [`PartitionLog::recovery_point`] the server last checkpointed; 0 means
-    /// "validate everything").
+    /// (the value [`PartitionLog::checkpoint`] returned that the server last wrote to
+    /// `recovery-point-offset-checkpoint`; 0 means "validate everything"). Everything
+    /// recovered is fdatasynced before this returns, so the new recovery point is the log
+    /// end offset.
     ///
     /// The high watermark starts at the log start offset; the server moves it once it knows
     /// what is committed (single node: [`PartitionLog::advance_high_watermark`] to the log
@@ -397,7 +399,7 @@ impl PartitionLog {
                 indexes.on_roll();
             }
             if let Some(indexes) = segment.indexes.as_ref()
-                && let Some(plan) = IndexPersist::plan(segment, indexes, active, &config)
+                && let Some(plan) = IndexPersist::plan(segment, indexes, active, true, &config)
             {
                 plans.push(plan);
             }
@@ -445,6 +447,7 @@ impl PartitionLog {
         state.log_end = LogEndOffset(log_end);
         state.next_offset = log_end;
         state.recovery_point = log_end;
+        state.durable = log_end;
         state.recovery_stats.segments = state.segments.len();
         state.recovery_stats.duration = started.elapsed();
         if state.epochs.truncate_from_end(log_end) {

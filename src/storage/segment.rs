@@ -245,15 +245,22 @@ pub(crate) struct IndexPersist {
     pub sync: bool,
     /// Planned for the active segment (preallocated files that will change again).
     pub active: bool,
+    /// Whether the files' lengths change (ftruncate runs on the blocking pool: skip it when
+    /// nothing changes).
+    pub offset_resize: bool,
+    pub time_resize: bool,
 }
 
 impl IndexPersist {
     /// Plans bringing the files in line with `indexes`: drop stale entries, write new ones,
     /// then preallocate (`active`) or trim to the exact size, then fdatasync.
+    /// `sync_active`: also write and fdatasync the active segment's files (a full sync that
+    /// moves the recovery point); otherwise they are left alone.
     pub fn plan(
         segment: &Segment,
         indexes: &SegmentIndexes,
         active: bool,
+        sync_active: bool,
         config: &LogConfig,
     ) -> Option<IndexPersist> {
         let state = &segment.index_files;
@@ -305,6 +312,15 @@ impl IndexPersist {
             || time_write.is_some()
             || offset_final_len != offset_len
             || time_final_len != time_len;
+        // The active segment's index files are only written and fdatasynced by a full sync
+        // (roll, close, truncation, `checkpoint`): a flush for durability costs one
+        // fdatasync, of the log, and the recovery point, which promises durable indices,
+        // moves only with full syncs. Cutting stale entries is always made durable.
+        let cut = offset_truncate_to.is_some() || time_truncate_to.is_some();
+        if active && !sync_active && !cut {
+            return None;
+        }
+        let sync = true;
         if !changed && state.synced {
             return None;
         }
@@ -319,8 +335,10 @@ impl IndexPersist {
             time_final_len,
             offset_entries,
             time_entries,
-            sync: true,
+            sync,
             active,
+            offset_resize: offset_final_len != offset_len,
+            time_resize: time_final_len != time_len,
         })
     }
 
@@ -349,16 +367,20 @@ impl IndexPersist {
             fs::write_all_at(&files.time, &files.time_path, bytes.clone(), *at).await?;
         }
         // Kafka preallocates with a sparse `setLength`; ftruncate does the same.
-        files
-            .offset
-            .truncate(self.offset_final_len)
-            .await
-            .map_err(|e| StorageError::glommio("truncate", &files.offset_path, e))?;
-        files
-            .time
-            .truncate(self.time_final_len)
-            .await
-            .map_err(|e| StorageError::glommio("truncate", &files.time_path, e))?;
+        if self.offset_resize || self.offset_truncate_to.is_some() {
+            files
+                .offset
+                .truncate(self.offset_final_len)
+                .await
+                .map_err(|e| StorageError::glommio("truncate", &files.offset_path, e))?;
+        }
+        if self.time_resize || self.time_truncate_to.is_some() {
+            files
+                .time
+                .truncate(self.time_final_len)
+                .await
+                .map_err(|e| StorageError::glommio("truncate", &files.time_path, e))?;
+        }
         if self.sync {
             let (a, b) =
                 futures_lite::future::zip(files.offset.fdatasync(), files.time.fdatasync()).await;
