@@ -1,7 +1,7 @@
 //! Test and benchmark support for the storage layer: a glommio executor for a test body,
 //! and the crash simulation of the property tests.
 //!
-//! Owns [`block_on`] (one unpinned `LocalExecutor` with a small `io_memory`, so that
+//! Owns [`block_on`] and [`executor`] (one unpinned `LocalExecutor` with a small `io_memory`, so that
 //! several test threads fit in an 8 MiB `ulimit -l`) and [`simulate_crash`], which turns a
 //! log's files into what a power failure could leave: every byte covered by a completed
 //! fdatasync is kept, every other byte may be lost from a random point on, torn in the
@@ -15,19 +15,24 @@
 use std::future::Future;
 use std::path::PathBuf;
 
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
 
 /// Locked memory per test executor: glommio pins 3 × this.
 pub const TEST_IO_MEMORY: usize = 512 << 10;
 
-/// Runs `future` to completion on a fresh glommio executor on the calling thread.
-pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+/// A glommio executor on the calling thread, for tests and benchmarks that run many
+/// futures one after the other (`executor().run(future)`).
+pub fn executor() -> LocalExecutor {
     LocalExecutorBuilder::new(Placement::Unbound)
         .name("storage-test")
         .io_memory(TEST_IO_MEMORY)
         .make()
         .expect("start a glommio executor (io_uring and locked memory available?)")
-        .run(future)
+}
+
+/// Runs `future` to completion on a fresh glommio executor on the calling thread.
+pub fn block_on<T>(future: impl Future<Output = T>) -> T {
+    executor().run(future)
 }
 
 /// What a log reports about one of its files for the crash simulation.
