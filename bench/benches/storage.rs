@@ -71,6 +71,39 @@ async fn append(dir: &Path, batch: &RecordBatch, count: u64, fsync: bool) -> Dur
     elapsed
 }
 
+/// `tasks` concurrent producers append `count` batches in all, each waiting for its
+/// batch to be durable (acks=all): group commit lets one fdatasync cover many of them.
+async fn append_group_commit(dir: &Path, batch: &RecordBatch, count: u64, tasks: u64) -> Duration {
+    let path = dir.join("bench-group-0");
+    let log = PartitionLog::open(&path, config(false), Offset(0))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let log = log.clone();
+            let batch = batch.clone();
+            let mine = count / tasks + u64::from(t < count % tasks);
+            glommio::spawn_local(async move {
+                for _ in 0..mine {
+                    let info = log
+                        .append(std::slice::from_ref(&batch), LeaderEpoch(1))
+                        .await
+                        .unwrap();
+                    log.wait_durable(info.last_offset).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await;
+    }
+    let elapsed = started.elapsed();
+    drop(log);
+    std::fs::remove_dir_all(&path).unwrap();
+    elapsed
+}
+
 /// Writes `count` copies of `bytes` at sequential positions of a fresh file with glommio,
 /// copying them into an owned buffer each time (`prefilled`: buffers made untimed).
 async fn raw_write(
@@ -290,6 +323,31 @@ fn summary(ex: &LocalExecutor, dir: &Path, smoke: bool) {
             100.0 * a / p
         );
     }
+    // Group commit: 16 producers waiting for durability share fdatasyncs; the baseline
+    // is the raw write + fdatasync of each batch from above.
+    let case = &cases()[2];
+    let bytes = case.batch.bytes().clone();
+    let count = ((if smoke { 4 } else { 16 } * MIB) / bytes.len()) as u64;
+    let mb = (count * bytes.len() as u64) as f64 / 1e6;
+    let (mut group_rates, mut raw_rates) = (vec![], vec![]);
+    for _ in 0..rounds {
+        raw_rates.push(
+            mb / ex
+                .run(raw_write(dir, &bytes, count, true, false))
+                .as_secs_f64(),
+        );
+        group_rates.push(
+            mb / ex
+                .run(append_group_commit(dir, &case.batch, count, 16))
+                .as_secs_f64(),
+        );
+    }
+    let (g, r) = (median(group_rates), median(raw_rates));
+    println!(
+        "16KiB/fsync, 16 producers with wait_durable (group commit): {g:.1} MB/s, {:.1}x the \
+         raw write+fdatasync per batch ({r:.1} MB/s)",
+        g / r
+    );
 }
 
 fn main() {

@@ -1178,7 +1178,10 @@ impl PartitionLog {
     ) -> Result<Option<FileRange>> {
         let (log, written_size, written_next) = {
             let st = self.inner.state.borrow();
-            let segment = &st.segments[&base];
+            // A truncation may have removed the segment while this read waited for I/O.
+            let Some(segment) = st.segments.get(&base) else {
+                return Ok(None);
+            };
             (
                 segment.log.clone(),
                 segment.written_size,
@@ -1197,12 +1200,17 @@ impl PartitionLog {
         let byte_limit = start as u64 + max_bytes as u64;
         let (mut end, mut next_offset) = if byte_limit >= upper_position as u64 {
             (upper_position, upper_next)
+        } else if byte_limit < start as u64 + first.size() as u64 {
+            // Not even the first batch fits.
+            (start, Offset(first.base_offset))
         } else {
             // The last batch boundary within `byte_limit`, scanning from the index entry
             // just below it.
             let scan_from = {
                 let st = self.inner.state.borrow();
-                let indexes = st.segments[&base].indexes.as_ref().expect("indices loaded");
+                let Some(indexes) = st.segments.get(&base).and_then(|s| s.indexes.as_ref()) else {
+                    return Ok(None);
+                };
                 indexes
                     .offset
                     .lookup_position(byte_limit as u32)
@@ -1210,11 +1218,7 @@ impl PartitionLog {
                     .max(start)
             };
             let mut boundary = (scan_from, Offset(first.base_offset));
-            let mut first_seen = false;
             let scan = scan_headers(&log, scan_from, upper_position, |position, h| {
-                if position == scan_from {
-                    first_seen = true;
-                }
                 boundary = (position, Offset(h.base_offset));
                 if position as u64 + h.size() as u64 <= byte_limit {
                     boundary = (position + h.size() as u32, Offset(h.last_offset() + 1));
@@ -1227,7 +1231,6 @@ impl PartitionLog {
             if let ScanEnd::Invalid(position) = scan {
                 return Err(corrupt_segment(&log, position));
             }
-            let _ = first_seen;
             if boundary.0 == upper_position {
                 (upper_position, upper_next)
             } else {
@@ -1446,7 +1449,16 @@ impl PartitionLog {
             && h.max_timestamp == max.0
             && h.last_offset() == offset_of_max.0
         {
-            let log = self.inner.state.borrow().segments[&base].log.clone();
+            let log = self
+                .inner
+                .state
+                .borrow()
+                .segments
+                .get(&base)
+                .map(|s| s.log.clone());
+            let Some(log) = log else {
+                return self.max_timestamp_by_scan(&bases, upper).await;
+            };
             let end = position + h.size() as u32;
             if let Some(found) = self
                 .search_timestamp(&log, position, end, Offset(h.base_offset), upper, |ts| {
