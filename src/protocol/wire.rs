@@ -312,6 +312,45 @@ impl Reader {
         self.buf.advance(n);
         Ok(())
     }
+
+    /// The next `n` bytes as an owned UTF-8 string (validated before anything is copied).
+    #[inline]
+    pub fn string(&mut self, n: usize) -> WireResult<String> {
+        self.need(n)?;
+        let text = std::str::from_utf8(&self.buf[..n]).map_err(|_| WireError::InvalidUtf8)?;
+        let owned = text.to_owned();
+        self.buf.advance(n);
+        Ok(owned)
+    }
+
+    /// A classic `int16` length: `-1` is null, other negatives are invalid.
+    #[inline]
+    pub fn nullable_len_i16(&mut self) -> WireResult<Option<usize>> {
+        match self.i16()? {
+            -1 => Ok(None),
+            n if n < 0 => Err(WireError::InvalidLength(i64::from(n))),
+            n => Ok(Some(n as usize)),
+        }
+    }
+
+    /// A classic `int32` length or count: `-1` is null, other negatives are invalid.
+    #[inline]
+    pub fn nullable_len_i32(&mut self) -> WireResult<Option<usize>> {
+        match self.i32()? {
+            -1 => Ok(None),
+            n if n < 0 => Err(WireError::InvalidLength(i64::from(n))),
+            n => Ok(Some(n as usize)),
+        }
+    }
+
+    /// A compact length or count (unsigned varint of length + 1): `0` is null.
+    #[inline]
+    pub fn compact_len(&mut self) -> WireResult<Option<usize>> {
+        match self.unsigned_varint()? {
+            0 => Ok(None),
+            n => Ok(Some((n - 1) as usize)),
+        }
+    }
 }
 
 /// Bytes an unsigned varint of `value` takes on the wire.
@@ -460,6 +499,37 @@ mod tests {
             Err(WireError::Truncated { .. })
         ));
         assert!(reader(&[1, 2]).bytes(3).is_err());
+    }
+
+    #[test]
+    fn lengths_distinguish_null_from_invalid() {
+        assert_eq!(reader(&[0xff, 0xff]).nullable_len_i16(), Ok(None));
+        assert_eq!(reader(&[0x00, 0x05]).nullable_len_i16(), Ok(Some(5)));
+        assert_eq!(
+            reader(&[0xff, 0xfe]).nullable_len_i16(),
+            Err(WireError::InvalidLength(-2))
+        );
+        assert_eq!(reader(&[0xff; 4]).nullable_len_i32(), Ok(None));
+        assert_eq!(
+            reader(&[0x80, 0, 0, 0]).nullable_len_i32(),
+            Err(WireError::InvalidLength(i64::from(i32::MIN)))
+        );
+        assert_eq!(reader(&[0]).compact_len(), Ok(None));
+        assert_eq!(reader(&[1]).compact_len(), Ok(Some(0)));
+        assert_eq!(reader(&[0x81, 0x01]).compact_len(), Ok(Some(128)));
+    }
+
+    #[test]
+    fn strings_are_checked_before_they_are_copied() {
+        assert_eq!(reader(b"abc").string(3), Ok("abc".to_string()));
+        assert_eq!(reader(&[0xc3, 0x28]).string(2), Err(WireError::InvalidUtf8));
+        assert_eq!(
+            reader(b"ab").string(3),
+            Err(WireError::Truncated {
+                needed: 3,
+                remaining: 2
+            })
+        );
     }
 
     #[test]
