@@ -217,7 +217,7 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-fn bench_lookups(c: &mut Criterion, ex: &LocalExecutor, dir: &Path) {
+fn bench_lookups(c: &mut Criterion, ex: &LocalExecutor, dir: &Path, smoke: bool) {
     let mut group = c.benchmark_group("storage");
     // A full index of a 1 GiB segment: one entry per 4 KiB.
     let entries = (1usize << 30) / 4096;
@@ -233,14 +233,15 @@ fn bench_lookups(c: &mut Criterion, ex: &LocalExecutor, dir: &Path) {
         })
     });
 
-    // The whole read path on a 64 MiB log of 4 KiB batches.
+    // The whole read path on a 64 MiB log of 4 KiB batches (4 MiB for a smoke run).
+    let log_bytes = if smoke { 4 * MIB } else { 64 * MIB };
     let path = dir.join("lookup-0");
     let log = ex.run(async {
         let log = PartitionLog::open(&path, LogConfig::default(), Offset(0))
             .await
             .unwrap();
         let batch = batch_of(4 * KIB);
-        for _ in 0..(64 * MIB / batch.bytes().len()) {
+        for _ in 0..(log_bytes / batch.bytes().len()) {
             log.append(std::slice::from_ref(&batch), LeaderEpoch(1))
                 .await
                 .unwrap();
@@ -351,7 +352,10 @@ fn summary(ex: &LocalExecutor, dir: &Path, smoke: bool) {
 }
 
 fn main() {
-    let smoke = std::env::args().any(|a| a == "--test");
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this without it (and
+    // criterion then runs each benchmark once): keep the summary small then too.
+    let args: Vec<String> = std::env::args().collect();
+    let smoke = args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench");
     let mut criterion = Criterion::default().configure_from_args();
     let ex = executor();
     let dir = tempfile::Builder::new()
@@ -361,7 +365,7 @@ fn main() {
         )
         .unwrap();
     bench_appends(&mut criterion, &ex, dir.path());
-    bench_lookups(&mut criterion, &ex, dir.path());
+    bench_lookups(&mut criterion, &ex, dir.path(), smoke);
     criterion.final_summary();
     summary(&ex, dir.path(), smoke);
 }
