@@ -1673,15 +1673,16 @@ impl PartitionLog {
     }
 
     async fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<LogEndOffset> {
-        let (dir, config, doomed) = {
-            let mut st = self.inner.state.borrow_mut();
-            let doomed: Vec<Segment> = std::mem::take(&mut st.segments).into_values().collect();
-            (st.dir.clone(), st.config.clone(), doomed)
+        let (dir, config) = {
+            let st = self.inner.state.borrow();
+            (st.dir.clone(), st.config.clone())
         };
-        remove_segment_files(&dir, &doomed).await?;
+        // The new segment first (its base is below every existing one, so no name
+        // clashes), then the swap: concurrent readers always find a segment.
         let segment = create_segment(&dir, offset, &config).await?;
-        {
+        let doomed: Vec<Segment> = {
             let mut st = self.inner.state.borrow_mut();
+            let doomed = std::mem::take(&mut st.segments).into_values().collect();
             st.segments.insert(offset.0, segment);
             st.entries_not_durable = vec![offset];
             st.next_offset = offset;
@@ -1694,7 +1695,9 @@ impl PartitionLog {
             st.epochs_dirty = true;
             st.dir_dirty = true;
             st.check_invariants();
-        }
+            doomed
+        };
+        remove_segment_files(&dir, &doomed).await?;
         sync_once(&self.inner, true).await?;
         self.inner.watch.notify_all();
         Ok(self.log_end_offset())
