@@ -19,7 +19,7 @@ use proptest::test_runner::{Config, TestRunner};
 use tempfile::TempDir;
 
 use super::records::{BatchBuilder, Compression, RecordBatch, batches};
-use super::testing::{TailFate, block_on, simulate_crash};
+use super::testing::{TailFate, executor, simulate_crash};
 use super::*;
 
 #[derive(Clone, Debug)]
@@ -695,10 +695,10 @@ fn check_batch(batch: &RecordBatch, expected: &ModelBatch) {
     }
 }
 
-fn run_case(config: ConfigSpec, ops: Vec<Op>) {
+fn run_case(executor: &glommio::LocalExecutor, config: ConfigSpec, ops: Vec<Op>) {
     let dir = TempDir::new().unwrap();
     let path = dir.path().to_path_buf();
-    block_on(async move {
+    executor.run(async move {
         let config = config.config();
         let log = PartitionLog::open(&path, config.clone(), Offset(0))
             .await
@@ -714,6 +714,10 @@ fn run_case(config: ConfigSpec, ops: Vec<Op>) {
         }
         harness.check_all().await;
         harness.reopen().await;
+        drop(harness);
+        // glommio closes dropped files asynchronously, on its next I/O cycle: give it one
+        // before the executor goes away, or every case leaks descriptors.
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
     });
     drop(dir);
 }
@@ -724,6 +728,9 @@ fn random_operation_sequences_match_the_model_through_crashes() {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(48);
+    // One executor for every case (each glommio executor leaks an eventfd when dropped);
+    // a fresh one after a failing case, whose tasks may be left behind.
+    let executor = std::cell::RefCell::new(executor());
     let mut runner = TestRunner::new(Config {
         cases,
         failure_persistence: None,
@@ -733,7 +740,13 @@ fn random_operation_sequences_match_the_model_through_crashes() {
         .run(
             &(config_spec(), prop::collection::vec(op(), 1..60)),
             |(config, ops)| {
-                run_case(config, ops);
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_case(&executor.borrow(), config, ops)
+                }));
+                if let Err(panic) = outcome {
+                    *executor.borrow_mut() = super::testing::executor();
+                    std::panic::resume_unwind(panic);
+                }
                 Ok(())
             },
         )
