@@ -199,13 +199,23 @@ impl ShardState {
             ShardRequest::Stats => {
                 Box::pin(async move { ShardReply::Stats(this.stats_snapshot()) })
             }
-            ShardRequest::RecoveryPoints => Box::pin(async move {
-                let points = this
-                    .partitions
-                    .borrow()
-                    .iter()
-                    .map(|(tp, p)| (tp.clone(), p.log().recovery_point()))
-                    .collect();
+            ShardRequest::RecoveryPoints { sync } => Box::pin(async move {
+                let partitions: Vec<Rc<Partition>> =
+                    this.partitions.borrow().values().cloned().collect();
+                let mut points = Vec::with_capacity(partitions.len());
+                for partition in partitions {
+                    let point = if sync {
+                        partition.log().checkpoint().await.unwrap_or_else(|e| {
+                            crate::server::fatal(&format!(
+                                "cannot checkpoint {}: {e}",
+                                partition.tp
+                            ))
+                        })
+                    } else {
+                        partition.log().recovery_point()
+                    };
+                    points.push((partition.tp.clone(), point));
+                }
                 ShardReply::RecoveryPoints(points)
             }),
             ShardRequest::Shutdown => Box::pin(async move {
@@ -521,10 +531,14 @@ impl ShardState {
     }
 
     /// Writes `recovery-point-offset-checkpoint` in every log dir from every shard's
-    /// partitions (shard 0, periodically and at shut-down).
-    pub async fn checkpoint_recovery_points(&self) {
+    /// partitions (shard 0, periodically with `sync`, and at shut-down after every log
+    /// was closed, which synced it).
+    pub async fn checkpoint_recovery_points(&self, sync: bool) {
         let mut points = Vec::new();
-        for reply in self.broadcast(|| ShardRequest::RecoveryPoints).await {
+        for reply in self
+            .broadcast(|| ShardRequest::RecoveryPoints { sync })
+            .await
+        {
             points.extend(crate::expect_reply!(reply, RecoveryPoints));
         }
         for dir in &self.config.log_dirs {
