@@ -2,6 +2,9 @@
 //! a temporary data directory, and run real clients (kcat, kafka-python) against it.
 #![allow(dead_code)]
 
+pub mod kafka;
+pub mod wire;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -62,7 +65,10 @@ impl Broker {
             .arg("--set")
             .arg(format!("log.dirs={}", self.data_dir.display()))
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let child = cmd.spawn().expect("start corelog");
@@ -77,7 +83,10 @@ impl Broker {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("corelog exited during start-up ({status}):\n{}", self.logs());
+                panic!(
+                    "corelog exited during start-up ({status}):\n{}",
+                    self.logs()
+                );
             }
             if Instant::now() > deadline {
                 panic!("corelog did not listen within 60 s:\n{}", self.logs());
@@ -175,7 +184,9 @@ pub fn kcat_with_input(broker: &Broker, args: &[&str], input: Option<&str>) -> S
     let output = match input {
         None => run_with_timeout(cmd, Duration::from_secs(60)),
         Some(text) => {
-            let path = broker.data_dir.with_extension(format!("kcat-in-{}", free_port()));
+            let path = broker
+                .data_dir
+                .with_extension(format!("kcat-in-{}", free_port()));
             std::fs::write(&path, text).unwrap();
             cmd.stdin(std::fs::File::open(&path).unwrap());
             let child = cmd
