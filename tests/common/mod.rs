@@ -148,9 +148,14 @@ impl Drop for Broker {
 }
 
 /// Runs a command with a deadline; kills it when the deadline passes.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Output {
+    run_with_stdin(cmd, Stdio::null(), timeout)
+}
+
+/// Runs a command reading `stdin`, with a deadline; kills it when the deadline passes.
+pub fn run_with_stdin(mut cmd: Command, stdin: Stdio, timeout: Duration) -> Output {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -188,13 +193,8 @@ pub fn kcat_with_input(broker: &Broker, args: &[&str], input: Option<&str>) -> S
                 .data_dir
                 .with_extension(format!("kcat-in-{}", free_port()));
             std::fs::write(&path, text).unwrap();
-            cmd.stdin(std::fs::File::open(&path).unwrap());
-            let child = cmd
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("kcat is installed by scripts/setup");
-            child.wait_with_output().unwrap()
+            let stdin = Stdio::from(std::fs::File::open(&path).unwrap());
+            run_with_stdin(cmd, stdin, Duration::from_secs(60))
         }
     };
     assert!(
