@@ -8,6 +8,7 @@ pub mod config;
 pub mod futures;
 pub mod handlers;
 pub mod metadata;
+pub mod metrics;
 pub mod partition;
 pub mod protocol;
 pub mod routing;

@@ -10,13 +10,13 @@
 //! Invariant: every batch appended passed `RecordBatch::validate` (CRC, codec, record
 //! count) and the topic's size and timestamp limits.
 
-use crate::config::{CompressionType, TimestampType, TopicConfig};
+use crate::config::{CompressionType, TimestampType};
 use crate::metadata::{Topic, TopicPartition};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::{BatchBuilder, BatchError, RecordBatch, batches};
 use crate::storage::{
-    AppendInfo, FileRange, LeaderEpoch, LogConfig, MessageTimestampType, Offset, PartitionLog,
-    PartitionMetadata, StorageError, Timestamp, TimestampAndOffset,
+    AppendInfo, FileRange, LeaderEpoch, LogConfig, Offset, PartitionLog, PartitionMetadata,
+    StorageError, Timestamp, TimestampAndOffset,
 };
 use bytes::Bytes;
 use std::path::Path;
@@ -77,25 +77,6 @@ impl From<StorageError> for PartitionError {
     }
 }
 
-/// The log configuration a topic's configuration asks for.
-pub fn log_config(config: &TopicConfig) -> LogConfig {
-    let clamp_u32 = |v: i32| v.max(0) as u32;
-    let clamp_u64 = |v: i64| v.max(0) as u64;
-    LogConfig {
-        segment_bytes: clamp_u32(config.segment_bytes),
-        segment_ms: clamp_u64(config.segment_ms),
-        segment_index_bytes: clamp_u32(config.segment_index_bytes),
-        index_interval_bytes: clamp_u32(config.index_interval_bytes),
-        flush_messages: clamp_u64(config.flush_messages),
-        flush_ms: clamp_u64(config.flush_ms),
-        message_timestamp_type: match config.message_timestamp_type {
-            TimestampType::CreateTime => MessageTimestampType::CreateTime,
-            TimestampType::LogAppendTime => MessageTimestampType::LogAppendTime,
-        },
-        max_message_bytes: clamp_u32(config.max_message_bytes),
-    }
-}
-
 /// What a fetch found in one partition.
 #[derive(Debug)]
 pub struct FetchedRange {
@@ -120,7 +101,12 @@ impl Partition {
         topic: Rc<Topic>,
         recovery_point: Offset,
     ) -> Result<Partition, StorageError> {
-        let log = PartitionLog::open(dir, log_config(&topic.config), recovery_point).await?;
+        let log = PartitionLog::open(
+            dir,
+            LogConfig::from_topic_config(&topic.config),
+            recovery_point,
+        )
+        .await?;
         let metadata_path = dir.join(crate::storage::PARTITION_METADATA);
         match PartitionMetadata::read(&metadata_path).await? {
             Some(existing) if existing.topic_id == topic.id => {}

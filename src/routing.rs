@@ -55,8 +55,11 @@ pub enum ShardRequest {
     StartListening,
     /// This shard's counters, for the metrics endpoint.
     Stats,
-    /// The recovery point of every partition this shard owns (for the checkpoint file).
-    RecoveryPoints,
+    /// The recovery point of every partition this shard owns (for the checkpoint file);
+    /// with `sync`, each log first makes everything written so far durable.
+    RecoveryPoints {
+        sync: bool,
+    },
     /// Stop accepting connections and close every partition cleanly.
     Shutdown,
     /// Leave the shard's main loop (after `Shutdown`); the reply may never come.

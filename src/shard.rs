@@ -73,6 +73,7 @@ pub struct ShardState {
     controller: Option<ControllerState>,
     pub stats: ShardStats,
     listener: RefCell<Option<glommio::Task<()>>>,
+    metrics: RefCell<Option<glommio::Task<()>>>,
     exit: Notify,
     exiting: Cell<bool>,
 }
@@ -107,6 +108,7 @@ impl ShardState {
             controller,
             stats: ShardStats::default(),
             listener: RefCell::new(None),
+            metrics: RefCell::new(None),
             exit: Notify::new(),
             exiting: Cell::new(false),
         })
@@ -197,13 +199,23 @@ impl ShardState {
             ShardRequest::Stats => {
                 Box::pin(async move { ShardReply::Stats(this.stats_snapshot()) })
             }
-            ShardRequest::RecoveryPoints => Box::pin(async move {
-                let points = this
-                    .partitions
-                    .borrow()
-                    .iter()
-                    .map(|(tp, p)| (tp.clone(), p.log().recovery_point()))
-                    .collect();
+            ShardRequest::RecoveryPoints { sync } => Box::pin(async move {
+                let partitions: Vec<Rc<Partition>> =
+                    this.partitions.borrow().values().cloned().collect();
+                let mut points = Vec::with_capacity(partitions.len());
+                for partition in partitions {
+                    let point = if sync {
+                        partition.log().checkpoint().await.unwrap_or_else(|e| {
+                            crate::server::fatal(&format!(
+                                "cannot checkpoint {}: {e}",
+                                partition.tp
+                            ))
+                        })
+                    } else {
+                        partition.log().recovery_point()
+                    };
+                    points.push((partition.tp.clone(), point));
+                }
                 ShardReply::RecoveryPoints(points)
             }),
             ShardRequest::Shutdown => Box::pin(async move {
@@ -364,6 +376,7 @@ impl ShardState {
     async fn shutdown(&self) {
         // Dropping the accept loop stops accepting; open connections end with the process.
         self.listener.borrow_mut().take();
+        self.metrics.borrow_mut().take();
         let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
         for partition in partitions {
             if let Err(e) = partition.log().close().await {
@@ -432,6 +445,7 @@ impl ShardState {
             self.mesh.count()
         );
         self.broadcast(|| ShardRequest::StartListening).await;
+        *self.metrics.borrow_mut() = crate::metrics::start(self.clone());
     }
 
     /// Sends a request to every shard (this one included) and waits for every reply.
@@ -517,10 +531,14 @@ impl ShardState {
     }
 
     /// Writes `recovery-point-offset-checkpoint` in every log dir from every shard's
-    /// partitions (shard 0, periodically and at shut-down).
-    pub async fn checkpoint_recovery_points(&self) {
+    /// partitions (shard 0, periodically with `sync`, and at shut-down after every log
+    /// was closed, which synced it).
+    pub async fn checkpoint_recovery_points(&self, sync: bool) {
         let mut points = Vec::new();
-        for reply in self.broadcast(|| ShardRequest::RecoveryPoints).await {
+        for reply in self
+            .broadcast(|| ShardRequest::RecoveryPoints { sync })
+            .await
+        {
             points.extend(crate::expect_reply!(reply, RecoveryPoints));
         }
         for dir in &self.config.log_dirs {

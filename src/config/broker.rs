@@ -48,6 +48,8 @@ pub struct BrokerConfig {
     pub shards: Option<usize>,
     /// CPUs to run shards on (`None`: the process's affinity mask).
     pub cpuset: Option<CpuList>,
+    /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
+    pub metrics_listener: Option<String>,
 }
 
 /// Kafka broker properties corelog accepts and ignores: they configure pieces corelog
@@ -285,6 +287,21 @@ impl BrokerConfig {
             ),
         };
 
+        let metrics_listener = match e.take("metrics.listener") {
+            None => Some("localhost:9644".to_string()),
+            Some(v) if v.is_empty() => None,
+            Some(v) => {
+                let port = v.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
+                if port.is_none() {
+                    return Err(ConfigError::new(
+                        "metrics.listener",
+                        &v,
+                        "must look like host:port".into(),
+                    ));
+                }
+                Some(v)
+            }
+        };
         let config = BrokerConfig {
             node_id,
             listeners,
@@ -336,6 +353,7 @@ impl BrokerConfig {
             topic_defaults,
             shards,
             cpuset,
+            metrics_listener,
         };
         if config.default_replication_factor != 1 {
             return Err(ConfigError::new(

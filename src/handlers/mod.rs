@@ -207,9 +207,15 @@ registry! {
     DescribeCluster => describe_cluster::DescribeCluster,
 }
 
-/// The codec's range for an API, for handlers to declare "up to the newest".
+/// The newest stable version of an API in the specs, for handlers to declare "up to the
+/// newest". A version the specs mark unstable is not advertised, as Kafka 4.x does not.
 pub const fn newest(api_key: ApiKey) -> i16 {
-    api_key.valid_versions().max
+    let max = api_key.valid_versions().max;
+    if api_key.latest_version_unstable() {
+        max - 1
+    } else {
+        max
+    }
 }
 
 #[cfg(test)]

@@ -72,12 +72,12 @@ async fn shard_main(
     while !stop.load(Ordering::Acquire) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
         if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-            state.checkpoint_recovery_points().await;
+            state.checkpoint_recovery_points(true).await;
             last_checkpoint = Instant::now();
         }
     }
     state.broadcast(|| ShardRequest::Shutdown).await;
-    state.checkpoint_recovery_points().await;
+    state.checkpoint_recovery_points(false).await;
     for shard in mesh.all().filter(|s| *s != ShardId(0)) {
         // Queued is enough: the shard leaves once it takes the message.
         let _ = mesh.start_call(shard, ShardRequest::Exit).await;

@@ -77,6 +77,25 @@ impl std::fmt::Display for InvalidConfig {
 impl std::error::Error for InvalidConfig {}
 
 impl LogConfig {
+    /// The log's part of a topic's effective configuration (values already validated by
+    /// the config layer; negative "never" values map to [`NEVER`]).
+    pub fn from_topic_config(topic: &crate::config::TopicConfig) -> LogConfig {
+        let positive = |v: i64| if v < 0 { NEVER } else { v as u64 };
+        LogConfig {
+            segment_bytes: topic.segment_bytes.max(0) as u32,
+            segment_ms: positive(topic.segment_ms),
+            segment_index_bytes: topic.segment_index_bytes.max(0) as u32,
+            index_interval_bytes: topic.index_interval_bytes.max(0) as u32,
+            flush_messages: positive(topic.flush_messages),
+            flush_ms: positive(topic.flush_ms),
+            message_timestamp_type: match topic.message_timestamp_type {
+                crate::config::TimestampType::CreateTime => MessageTimestampType::CreateTime,
+                crate::config::TimestampType::LogAppendTime => MessageTimestampType::LogAppendTime,
+            },
+            max_message_bytes: topic.max_message_bytes.max(0) as u32,
+        }
+    }
+
     /// Checks the limits Kafka's file format imposes (positions are 32-bit signed in the
     /// offset index, so segments cannot exceed `i32::MAX` bytes).
     pub fn validate(&self) -> Result<(), InvalidConfig> {
@@ -129,6 +148,16 @@ mod tests {
         assert_eq!(config.flush_ms, 9_223_372_036_854_775_807);
         assert_eq!(config.max_message_bytes, 1_048_588);
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn topic_config_defaults_give_the_log_defaults() {
+        let topic = crate::config::TopicConfig::resolve(
+            &crate::config::kafka_topic_defaults(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(LogConfig::from_topic_config(&topic), LogConfig::default());
     }
 
     #[test]

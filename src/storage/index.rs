@@ -70,7 +70,9 @@ impl OffsetIndex {
 
     /// Loads the longest valid prefix of an index file's bytes: entries whose offsets and
     /// positions strictly increase, with offsets below `offset_limit` and positions below
-    /// `position_limit`. Returns the index and whether every byte was a valid entry (false
+    /// `position_limit`. Position 0 is never indexed (the first entry comes only after
+    /// `index.interval.bytes`, in Kafka too), so an all-zero entry ends the prefix: that is
+    /// what the unwritten part of a preallocated file reads as. Returns the index and whether every byte was a valid entry (false
     /// for a preallocated file after a crash, or garbage).
     pub fn decode(
         base_offset: Offset,
@@ -85,7 +87,7 @@ impl OffsetIndex {
             let relative_offset = i32::from_be_bytes(raw[0..4].try_into().unwrap());
             let position = i32::from_be_bytes(raw[4..8].try_into().unwrap());
             let valid = relative_offset >= 0
-                && position >= 0
+                && position > 0
                 && base_offset.0 + (relative_offset as i64) < offset_limit.0
                 && (position as u32) < position_limit
                 && index.entries.last().is_none_or(|last| {
@@ -226,7 +228,10 @@ impl TimeIndex {
     }
 
     /// Loads the longest valid prefix of a time index file's bytes: strictly increasing
-    /// timestamps, non-decreasing offsets below `offset_limit`.
+    /// timestamps, non-decreasing offsets below `offset_limit`. A leading all-zero entry is
+    /// ambiguous (a real entry for timestamp 0 at the base offset, or an unwritten
+    /// preallocated slot): the caller checks it against the segment's first batch
+    /// ([`TimeIndex::clear`] if it does not hold).
     pub fn decode(
         base_offset: Offset,
         bytes: &[u8],
@@ -262,6 +267,19 @@ impl TimeIndex {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether the first entry is all zeros (see [`TimeIndex::decode`]).
+    pub fn starts_with_zero_entry(&self) -> bool {
+        self.entries
+            .first()
+            .is_some_and(|e| e.timestamp == Timestamp(0) && e.relative_offset == 0)
+    }
+
+    /// Forgets every entry (a leading zero entry that the log does not confirm makes the
+    /// rest untrustworthy too).
+    pub fn clear(&mut self) {
+        self.entries.clear();
     }
 
     /// Full when only the slot for the final entry written at roll is left.
@@ -381,6 +399,9 @@ mod tests {
         let (decoded, complete) = OffsetIndex::decode(Offset(0), &bytes, 1024, Offset(30), 10_000);
         assert!(!complete);
         assert_eq!(decoded.len(), 2);
+        // A file of zeros holds no entry.
+        let (decoded, _) = OffsetIndex::decode(Offset(0), &[0; 64], 1024, Offset(30), 10_000);
+        assert!(decoded.is_empty());
         // An entry pointing past the end of the log is not trusted.
         let (decoded, _) = OffsetIndex::decode(Offset(0), &bytes, 1024, Offset(30), 9000);
         assert_eq!(decoded.len(), 1);

@@ -23,17 +23,20 @@
 //!
 //! [`PartitionLog::wait_durable`] and [`PartitionLog::flush`] share fdatasyncs: if no sync
 //! runs, the caller starts one (in its own task) covering everything written so far; if one
-//! runs, callers wait for it and the next one covers all of them. A sync writes new index
-//! entries, fdatasyncs every segment file with unsynced bytes and its index files, the
-//! directory after segment creation, and the leader epoch checkpoint if it changed; only
-//! then the recovery point (Kafka's name for the durable offset) moves. A failed fdatasync
-//! takes the log offline ([`StorageError::LogFailed`]): the kernel may have dropped the dirty
+//! runs, callers wait for it and the next one covers all of them. Such a sync fdatasyncs
+//! every segment file with unsynced bytes, finalizes the indices of rolled segments, syncs
+//! the directory after segment creation and the leader epoch checkpoint if it changed; then
+//! the durable offset moves. A *full* sync (at a roll, at close, after a truncation, and
+//! on [`PartitionLog::checkpoint`]) also writes and fdatasyncs the active segment's indices
+//! and moves the recovery point, from which the next open validates. So a flush for acks=all
+//! costs one fdatasync, and Kafka's recovery point semantics hold. A failed fdatasync takes
+//! the log offline ([`StorageError::LogFailed`]): the kernel may have dropped the dirty
 //! pages, so nothing written can be trusted any more.
 //!
 //! ## Invariants (asserted in release builds)
 //!
 //! log start offset ≤ high watermark ≤ log end offset ≤ reserved next offset; recovery
-//! point ≤ log end offset; every write lands exactly at the segment's written size; index
+//! point ≤ durable offset ≤ log end offset; every write lands exactly at the segment's written size; index
 //! entries strictly increase.
 
 use std::cell::RefCell;
@@ -54,10 +57,12 @@ use super::error::{Result, StorageError};
 use super::fs;
 use super::notify::{Notified, Notify};
 use super::offsets::{HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
-use super::records::{RecordBatch, batches, set_base_offset, set_partition_leader_epoch};
+use super::records::{
+    RecordBatch, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+};
 use super::segment::{
     self, INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, LogFile, ScanEnd, Segment,
-    SegmentIndexes, TIME_INDEX_SUFFIX, record_timestamp, scan_headers, segment_file_name,
+    SegmentIndexes, TIME_INDEX_SUFFIX, scan_headers, segment_file_name,
 };
 use super::sequencer::Sequencer;
 use super::testing::FileDurability;
@@ -81,6 +86,22 @@ pub struct AppendInfo {
     pub log_append_time: Option<Timestamp>,
     /// The log start offset when the append was made (ProduceResponse carries it).
     pub log_start_offset: LogStartOffset,
+}
+
+/// What opening the log had to do: the cost of recovery is proportional to
+/// `bytes_scanned`, the data after the recovery point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Segments in the log after opening.
+    pub segments: usize,
+    /// Segments whose batches were validated.
+    pub segments_scanned: usize,
+    /// Bytes of batches read and CRC-checked.
+    pub bytes_scanned: u64,
+    /// Bytes cut off as torn or corrupt (in the segments that were scanned).
+    pub bytes_truncated: u64,
+    /// Wall time of `open`.
+    pub duration: std::time::Duration,
 }
 
 /// A record found by a timestamp lookup (ListOffsets).
@@ -126,6 +147,10 @@ impl FileRange {
     }
 }
 
+/// A segment's max timestamp, its offset, and its time index entries (tests).
+#[cfg(test)]
+pub(crate) type TimeInfo = (Timestamp, Offset, Vec<(Timestamp, Offset)>);
+
 /// One buffer waiting for the writer task.
 struct WriteChunk {
     segment_base: Offset,
@@ -148,6 +173,9 @@ pub(crate) struct LogState {
     /// One past the last offset handed to an appender.
     pub next_offset: Offset,
     /// Every offset below is covered by a completed fdatasync.
+    pub durable: Offset,
+    /// Every offset below is durable and so are the index entries describing it: where the
+    /// next open may start validating (Kafka's recovery point).
     pub recovery_point: Offset,
     write_queue: VecDeque<WriteChunk>,
     writer_running: bool,
@@ -168,6 +196,8 @@ pub(crate) struct LogState {
     pub entries_not_durable: Vec<Offset>,
     /// Completed sync passes (group commits), for metrics and tests.
     pub syncs_completed: u64,
+    /// What `open` did.
+    pub recovery_stats: RecoveryStats,
 }
 
 pub(crate) struct Inner {
@@ -198,6 +228,7 @@ impl std::fmt::Debug for PartitionLog {
             .field("log_start", &st.log_start)
             .field("high_watermark", &st.high_watermark)
             .field("log_end", &st.log_end)
+            .field("durable", &st.durable)
             .field("recovery_point", &st.recovery_point)
             .field("segments", &st.segments.len())
             .finish()
@@ -214,6 +245,7 @@ impl LogState {
             high_watermark: HighWatermark(Offset::ZERO),
             log_end: LogEndOffset(Offset::ZERO),
             next_offset: Offset::ZERO,
+            durable: Offset::ZERO,
             recovery_point: Offset::ZERO,
             write_queue: VecDeque::new(),
             writer_running: false,
@@ -228,6 +260,7 @@ impl LogState {
             dir_dirty: false,
             entries_not_durable: Vec::new(),
             syncs_completed: 0,
+            recovery_stats: RecoveryStats::default(),
         }
     }
 
@@ -295,9 +328,15 @@ impl LogState {
             self.next_offset
         );
         assert!(
-            self.recovery_point <= self.log_end.offset(),
-            "recovery point {} above log end offset {}",
+            self.recovery_point <= self.durable,
+            "recovery point {} above durable offset {}",
             self.recovery_point,
+            self.durable
+        );
+        assert!(
+            self.durable <= self.log_end.offset(),
+            "durable offset {} above log end offset {}",
+            self.durable,
             self.log_end
         );
         let active = self.active();
@@ -355,25 +394,10 @@ fn check_batches(batches: &[RecordBatch], config: &LogConfig) -> Result<(u64, i6
     Ok((total_bytes, total_offsets))
 }
 
-/// Marks a batch as LogAppendTime with `now` as its max timestamp; the CRC covers both, so
-/// it is recomputed (Kafka's `setMaxTimestamp`).
-fn stamp_log_append_time(batch: &mut [u8], now: Timestamp) {
-    const CRC_AT: usize = 17;
-    const ATTRIBUTES_AT: usize = 21;
-    const MAX_TIMESTAMP_AT: usize = 35;
-    const TIMESTAMP_TYPE_BIT: i16 = 0x08;
-    let attributes =
-        i16::from_be_bytes([batch[ATTRIBUTES_AT], batch[ATTRIBUTES_AT + 1]]) | TIMESTAMP_TYPE_BIT;
-    batch[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
-    batch[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&now.0.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[ATTRIBUTES_AT..]);
-    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-}
-
 /// Runs `futures` concurrently; the first error wins (all still run to completion).
-type Job<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+pub(crate) type Job<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
 
-async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
+pub(crate) async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
     let mut pending: Vec<_> = futures.into_iter().map(Some).collect();
     let mut first_error = None;
     future::poll_fn(|cx| {
@@ -407,6 +431,10 @@ async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
 /// Everything one sync makes durable, captured under the state borrow.
 struct SyncPlan {
     target: Offset,
+    /// Also syncs the active segment's indices and moves the recovery point.
+    full: bool,
+    /// Base offset of the active segment when the plan was made.
+    active_base: Offset,
     logs: Vec<(Offset, Rc<LogFile>, u32)>,
     indexes: Vec<IndexPersist>,
     dir: Option<(PathBuf, Vec<Offset>)>,
@@ -414,7 +442,7 @@ struct SyncPlan {
 }
 
 impl SyncPlan {
-    fn build(st: &mut LogState) -> SyncPlan {
+    fn build(st: &mut LogState, full: bool) -> SyncPlan {
         let target = st.log_end.offset();
         let active_base = st.active().base_offset;
         let mut logs = Vec::new();
@@ -435,7 +463,7 @@ impl SyncPlan {
                 ));
             }
             if let Some(indices) = &segment.indexes
-                && let Some(plan) = IndexPersist::plan(segment, indices, active, &st.config)
+                && let Some(plan) = IndexPersist::plan(segment, indices, active, full, &st.config)
             {
                 indexes.push(plan);
             }
@@ -450,6 +478,8 @@ impl SyncPlan {
         });
         SyncPlan {
             target,
+            full,
+            active_base,
             logs,
             indexes,
             dir,
@@ -497,7 +527,6 @@ impl SyncPlan {
                 segment.durable_size = segment.durable_size.max(*written).min(segment.written_size);
             }
         }
-        let active_base = st.active().base_offset;
         for plan in &self.indexes {
             if let Some(segment) = st.segments.get_mut(&plan.base_offset.0) {
                 let same = segment
@@ -507,10 +536,10 @@ impl SyncPlan {
                     .is_some_and(|f| Rc::ptr_eq(f, &plan.files));
                 if same {
                     plan.apply(&mut segment.index_files);
-                    let finished = segment.base_offset != active_base
-                        && segment.durable_size >= segment.written_size;
-                    if finished {
-                        // Trimmed and durable: close the files of the inactive segment.
+                    // Trimmed (planned as inactive) and durable: close the files. A segment
+                    // that rolled while this sync ran was planned as active and keeps them
+                    // open for the next sync, which trims it.
+                    if !plan.active && segment.durable_size >= segment.written_size {
                         segment.index_files.files = None;
                     }
                 }
@@ -519,7 +548,19 @@ impl SyncPlan {
         if let Some((_, created)) = &self.dir {
             st.entries_not_durable.retain(|b| !created.contains(b));
         }
-        st.recovery_point = st.recovery_point.max(self.target.min(st.log_end.offset()));
+        // If the segment that was active rolled meanwhile, its index files were synced in
+        // their active form (preallocated, without the final time index entry): the next
+        // open must still recover it, so the recovery point stays at its base until the next
+        // sync trims it.
+        let target = self.target.min(st.log_end.offset());
+        st.durable = st.durable.max(target);
+        if self.full {
+            let mut target = target;
+            if st.active().base_offset != self.active_base {
+                target = target.min(self.active_base);
+            }
+            st.recovery_point = st.recovery_point.max(target);
+        }
     }
 }
 
@@ -558,10 +599,28 @@ impl PartitionLog {
         self.inner.state.borrow().log_end
     }
 
-    /// Every offset below this is durable (Kafka's recovery point). Pass the value the
-    /// server last checkpointed to [`PartitionLog::open`].
+    /// Every offset below this is covered by a completed fdatasync (what acks=all waits
+    /// for).
+    pub fn durable_offset(&self) -> Offset {
+        self.inner.state.borrow().durable
+    }
+
+    /// Every offset below this is durable and so are the index entries that describe it,
+    /// so [`PartitionLog::open`] may start validating there (Kafka's recovery point). Moves
+    /// at segment rolls, at close and with [`PartitionLog::checkpoint`].
     pub fn recovery_point(&self) -> Offset {
         self.inner.state.borrow().recovery_point
+    }
+
+    /// Makes everything written so far durable together with the active segment's
+    /// indices, and returns the new recovery point: the value the server writes to
+    /// `recovery-point-offset-checkpoint` (Kafka does this every
+    /// `log.flush.offset.checkpoint.interval.ms`).
+    pub async fn checkpoint(&self) -> Result<Offset> {
+        self.acquire_maintenance().await?;
+        let result = sync_once(&self.inner, true).await;
+        self.release_maintenance();
+        result.map(|()| self.recovery_point())
     }
 
     /// The leader epoch cache (epochs and their start offsets).
@@ -700,7 +759,7 @@ impl PartitionLog {
             set_partition_leader_epoch(bytes, leader_epoch.0);
             let batch_max_timestamp = match append_time {
                 Some(now) => {
-                    stamp_log_append_time(bytes, now);
+                    set_log_append_time(bytes, now.0);
                     now
                 }
                 None => Timestamp(h.max_timestamp),
@@ -761,7 +820,7 @@ impl PartitionLog {
     async fn apply_flush_policy(&self) -> Result<()> {
         let (flush_now, arm_timer) = {
             let mut st = self.inner.state.borrow_mut();
-            let unflushed = (st.log_end.offset().0 - st.recovery_point.0) as u64;
+            let unflushed = (st.log_end.offset().0 - st.durable.0) as u64;
             let flush_now = unflushed >= st.config.flush_messages;
             let interval = st.config.flush_interval();
             let arm = match interval {
@@ -795,7 +854,7 @@ impl PartitionLog {
     /// Makes everything appended so far durable (group-committed with concurrent callers).
     pub async fn flush(&self) -> Result<()> {
         let end = self.inner.state.borrow().log_end.offset();
-        if end == Offset::ZERO || end <= self.recovery_point() {
+        if end == Offset::ZERO || end <= self.durable_offset() {
             return self.sync_metadata_if_dirty().await;
         }
         self.wait_durable(end.plus(-1)).await
@@ -825,7 +884,7 @@ impl PartitionLog {
             let wait_for_write = {
                 let mut st = self.inner.state.borrow_mut();
                 st.usable()?;
-                if st.recovery_point > offset {
+                if st.durable > offset {
                     return Ok(());
                 }
                 if offset >= st.next_offset {
@@ -846,7 +905,7 @@ impl PartitionLog {
                 }
             };
             if start_sync {
-                glommio::spawn_local(run_sync(self.inner.clone())).detach();
+                glommio::spawn_local(run_sync(self.inner.clone(), false)).detach();
             }
             if wait_for_write {
                 future::or(written, durable).await;
@@ -886,7 +945,9 @@ impl PartitionLog {
             }
         };
         if restart {
-            glommio::spawn_local(run_sync(self.inner.clone())).detach();
+            // Requested by a roll: a full sync, so the recovery point passes the rolled
+            // segment once its indices are final.
+            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
         }
         self.inner.durable.notify_all();
         self.inner.watch.notify_all();
@@ -894,7 +955,7 @@ impl PartitionLog {
 
     /// Runs one sync while already owning maintenance; releases it.
     async fn run_sync_owned(&self) -> Result<()> {
-        let result = sync_once(&self.inner).await;
+        let result = sync_once(&self.inner, false).await;
         self.release_maintenance();
         result
     }
@@ -960,7 +1021,7 @@ impl PartitionLog {
         // Make the old segment durable and trim its indices in the background, as Kafka
         // schedules a flush of the rolled segment.
         if start_sync {
-            glommio::spawn_local(run_sync(self.inner.clone())).detach();
+            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
         }
         Ok(())
     }
@@ -1117,7 +1178,10 @@ impl PartitionLog {
     ) -> Result<Option<FileRange>> {
         let (log, written_size, written_next) = {
             let st = self.inner.state.borrow();
-            let segment = &st.segments[&base];
+            // A truncation may have removed the segment while this read waited for I/O.
+            let Some(segment) = st.segments.get(&base) else {
+                return Ok(None);
+            };
             (
                 segment.log.clone(),
                 segment.written_size,
@@ -1136,12 +1200,17 @@ impl PartitionLog {
         let byte_limit = start as u64 + max_bytes as u64;
         let (mut end, mut next_offset) = if byte_limit >= upper_position as u64 {
             (upper_position, upper_next)
+        } else if byte_limit < start as u64 + first.size() as u64 {
+            // Not even the first batch fits.
+            (start, Offset(first.base_offset))
         } else {
             // The last batch boundary within `byte_limit`, scanning from the index entry
             // just below it.
             let scan_from = {
                 let st = self.inner.state.borrow();
-                let indexes = st.segments[&base].indexes.as_ref().expect("indices loaded");
+                let Some(indexes) = st.segments.get(&base).and_then(|s| s.indexes.as_ref()) else {
+                    return Ok(None);
+                };
                 indexes
                     .offset
                     .lookup_position(byte_limit as u32)
@@ -1149,11 +1218,7 @@ impl PartitionLog {
                     .max(start)
             };
             let mut boundary = (scan_from, Offset(first.base_offset));
-            let mut first_seen = false;
             let scan = scan_headers(&log, scan_from, upper_position, |position, h| {
-                if position == scan_from {
-                    first_seen = true;
-                }
                 boundary = (position, Offset(h.base_offset));
                 if position as u64 + h.size() as u64 <= byte_limit {
                     boundary = (position + h.size() as u32, Offset(h.last_offset() + 1));
@@ -1166,7 +1231,6 @@ impl PartitionLog {
             if let ScanEnd::Invalid(position) = scan {
                 return Err(corrupt_segment(&log, position));
             }
-            let _ = first_seen;
             if boundary.0 == upper_position {
                 (upper_position, upper_next)
             } else {
@@ -1300,7 +1364,8 @@ impl PartitionLog {
             let mut candidate = None;
             let mut past_upper = false;
             let scan = scan_headers(log, position, end, |pos, h| {
-                if h.base_offset >= upper.0 {
+                // Only whole batches below the bound are visible, as in reads.
+                if h.last_offset() >= upper.0 {
                     past_upper = true;
                     return ControlFlow::Break(());
                 }
@@ -1326,8 +1391,8 @@ impl PartitionLog {
             if let Ok(records) = batch.records() {
                 for record in records {
                     let Ok(record) = record else { break };
-                    let offset = Offset(h.base_offset + record.offset_delta as i64);
-                    let timestamp = record_timestamp(&h, record.timestamp_delta);
+                    let offset = Offset(batch.offset_of(&record));
+                    let timestamp = Timestamp(batch.timestamp_of(&record));
                     if offset >= min_offset && offset < upper && wanted(timestamp) {
                         return Ok(Some(TimestampAndOffset {
                             timestamp,
@@ -1377,14 +1442,23 @@ impl PartitionLog {
             return Ok(None);
         };
         let upper = self.high_watermark().offset();
-        // Fast path: the batch the segment's bookkeeping names carries the max, and its
-        // first record with that timestamp is visible.
+        // Fast path: the batch the segment's bookkeeping names carries the max and is
+        // visible (whole batches below the high watermark, as in reads).
         if offset_of_max < upper
             && let Some((position, h)) = self.find_batch(base, offset_of_max, 0).await?
             && h.max_timestamp == max.0
             && h.last_offset() == offset_of_max.0
         {
-            let log = self.inner.state.borrow().segments[&base].log.clone();
+            let log = self
+                .inner
+                .state
+                .borrow()
+                .segments
+                .get(&base)
+                .map(|s| s.log.clone());
+            let Some(log) = log else {
+                return self.max_timestamp_by_scan(&bases, upper).await;
+            };
             let end = position + h.size() as u32;
             if let Some(found) = self
                 .search_timestamp(&log, position, end, Offset(h.base_offset), upper, |ts| {
@@ -1417,7 +1491,7 @@ impl PartitionLog {
             };
             let mut local: Option<(Timestamp, u32, u32)> = None;
             scan_headers(&log, 0, written_size, |position, h| {
-                if h.base_offset >= upper.0 {
+                if h.last_offset() >= upper.0 {
                     return ControlFlow::Break(());
                 }
                 let max = Timestamp(h.max_timestamp);
@@ -1558,12 +1632,19 @@ impl PartitionLog {
             st.next_offset = new_end;
             st.log_end = LogEndOffset(new_end);
             st.high_watermark = HighWatermark(st.high_watermark.offset().min(new_end));
+            st.durable = st.durable.min(new_end);
             st.recovery_point = st.recovery_point.min(new_end);
             if st.epochs.truncate_from_end(new_end) {
                 st.epochs_dirty = true;
             }
             let segment = &st.segments[&base];
-            IndexPersist::plan(segment, segment.indexes.as_ref().unwrap(), true, &st.config)
+            IndexPersist::plan(
+                segment,
+                segment.indexes.as_ref().unwrap(),
+                true,
+                true,
+                &st.config,
+            )
         };
         if let Some(plan) = &persist {
             plan.execute().await?;
@@ -1579,40 +1660,45 @@ impl PartitionLog {
                 plan.apply(&mut segment.index_files);
             }
             segment.durable_size = segment.written_size;
+            st.durable = st.log_end.offset();
             st.recovery_point = st.log_end.offset();
             if !doomed.is_empty() {
                 st.dir_dirty = true;
             }
             st.check_invariants();
         }
-        sync_once(&self.inner).await?;
+        sync_once(&self.inner, true).await?;
         self.inner.watch.notify_all();
         Ok(self.log_end_offset())
     }
 
     async fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<LogEndOffset> {
-        let (dir, config, doomed) = {
-            let mut st = self.inner.state.borrow_mut();
-            let doomed: Vec<Segment> = std::mem::take(&mut st.segments).into_values().collect();
-            (st.dir.clone(), st.config.clone(), doomed)
+        let (dir, config) = {
+            let st = self.inner.state.borrow();
+            (st.dir.clone(), st.config.clone())
         };
-        remove_segment_files(&dir, &doomed).await?;
+        // The new segment first (its base is below every existing one, so no name
+        // clashes), then the swap: concurrent readers always find a segment.
         let segment = create_segment(&dir, offset, &config).await?;
-        {
+        let doomed: Vec<Segment> = {
             let mut st = self.inner.state.borrow_mut();
+            let doomed = std::mem::take(&mut st.segments).into_values().collect();
             st.segments.insert(offset.0, segment);
             st.entries_not_durable = vec![offset];
             st.next_offset = offset;
             st.log_end = LogEndOffset(offset);
             st.log_start = LogStartOffset(offset);
             st.high_watermark = HighWatermark(offset);
+            st.durable = offset;
             st.recovery_point = offset;
             st.epochs = LeaderEpochCache::default();
             st.epochs_dirty = true;
             st.dir_dirty = true;
             st.check_invariants();
-        }
-        sync_once(&self.inner).await?;
+            doomed
+        };
+        remove_segment_files(&dir, &doomed).await?;
+        sync_once(&self.inner, true).await?;
         self.inner.watch.notify_all();
         Ok(self.log_end_offset())
     }
@@ -1704,7 +1790,7 @@ impl PartitionLog {
         // Trim the active segment's index files as Kafka does on a clean shutdown; with the
         // recovery point at the log end, the next open reads them instead of scanning.
         self.inner.state.borrow_mut().closing = true;
-        let result = sync_once(&self.inner).await;
+        let result = sync_once(&self.inner, true).await;
         {
             let mut st = self.inner.state.borrow_mut();
             if let Err(e) = &result {
@@ -1715,6 +1801,23 @@ impl PartitionLog {
         self.release_maintenance();
         self.inner.written.notify_all();
         result
+    }
+
+    /// Waits until no write, sync or maintenance runs in the background (tests simulate a
+    /// crash at such a point; the torn tail covers what was in flight).
+    #[doc(hidden)]
+    pub async fn quiesce(&self) {
+        loop {
+            let written = self.inner.written.listen();
+            let durable = self.inner.durable.listen();
+            {
+                let st = self.inner.state.borrow();
+                if !st.writer_running && !st.maintenance_busy {
+                    return;
+                }
+            }
+            future::or(written, durable).await;
+        }
     }
 
     /// For the crash simulation in tests: every file of the log with the length a
@@ -1771,6 +1874,35 @@ impl PartitionLog {
                     .collect();
                 (offsets, times)
             }))
+    }
+
+    /// For tests: per segment, its max timestamp, offset of max and time index entries (when
+    /// loaded).
+    #[cfg(test)]
+    pub(crate) fn time_info(&self) -> Vec<(i64, Option<TimeInfo>)> {
+        let st = self.inner.state.borrow();
+        st.segments
+            .iter()
+            .map(|(base, s)| {
+                (
+                    *base,
+                    s.indexes.as_ref().map(|i| {
+                        let entries = i
+                            .time
+                            .entries()
+                            .iter()
+                            .map(|e| (e.timestamp, Offset(*base + e.relative_offset as i64)))
+                            .collect();
+                        (i.max_timestamp, i.offset_of_max_timestamp, entries)
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    /// What opening this log had to recover.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.inner.state.borrow().recovery_stats
     }
 
     /// How many sync passes (each one set of fdatasyncs shared by every waiter) completed.
@@ -1931,15 +2063,20 @@ async fn run_writer(inner: Rc<Inner>) {
 }
 
 /// One sync pass while the caller owns maintenance.
-async fn sync_once(inner: &Rc<Inner>) -> Result<()> {
+async fn sync_once(inner: &Rc<Inner>, full: bool) -> Result<()> {
     let plan = {
         let mut st = inner.state.borrow_mut();
         st.usable()?;
-        SyncPlan::build(&mut st)
+        SyncPlan::build(&mut st, full)
     };
     if plan.is_empty() {
+        // Nothing unsynced: the data is durable; so are the indices if every segment's
+        // files are synced (a full plan would have included any that were not).
         let mut st = inner.state.borrow_mut();
-        st.recovery_point = st.recovery_point.max(plan.target);
+        st.durable = st.durable.max(plan.target);
+        if full {
+            st.recovery_point = st.recovery_point.max(plan.target);
+        }
         return Ok(());
     }
     let result = plan.execute().await;
@@ -1959,7 +2096,7 @@ async fn sync_once(inner: &Rc<Inner>) -> Result<()> {
 }
 
 /// The group-commit task: one sync, then wake every waiter.
-async fn run_sync(inner: Rc<Inner>) {
-    let _ = sync_once(&inner).await;
+async fn run_sync(inner: Rc<Inner>, full: bool) {
+    let _ = sync_once(&inner, full).await;
     PartitionLog { inner }.release_maintenance();
 }

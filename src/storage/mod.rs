@@ -32,14 +32,11 @@ mod log;
 mod notify;
 pub mod offsets;
 mod recovery;
-// TEMPORARY until `protocol::records` lands on main: same names as the lead's module.
-#[doc(hidden)]
-pub mod records_shim;
 mod segment;
 mod sequencer;
 pub mod testing;
 
-/// The record batch API the storage layer is written against.
+/// Record batches (magic 2), as the protocol layer parses and builds them.
 pub use crate::protocol::records;
 
 pub use checkpoint::{
@@ -48,12 +45,16 @@ pub use checkpoint::{
 };
 pub use config::{LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
-pub use log::{AppendInfo, FileRange, PartitionLog, TimestampAndOffset};
+pub use log::{AppendInfo, FileRange, PartitionLog, RecoveryStats, TimestampAndOffset};
 pub use notify::{Notified, Notify};
 pub use offsets::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,
 };
 pub use segment::{LogFile, segment_file_name};
 
+#[cfg(test)]
+mod large_tests;
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

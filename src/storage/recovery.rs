@@ -13,7 +13,7 @@
 //! below the recovery point), index files hold exactly the in-memory entries (stale or torn
 //! entries are cut), and nothing above the first invalid batch remains.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::path::Path;
 use std::rc::Rc;
@@ -24,7 +24,7 @@ use super::config::LogConfig;
 use super::error::{Result, StorageError};
 use super::fs;
 use super::index::{OffsetIndex, TimeIndex};
-use super::log::{LogState, PartitionLog, create_segment};
+use super::log::{Job, LogState, PartitionLog, create_segment, join_all};
 use super::offsets::{HighWatermark, LogEndOffset, LogStartOffset, Offset, Timestamp};
 use super::segment::{
     INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, LogFile, ScanEnd, Segment,
@@ -47,26 +47,63 @@ pub(crate) async fn load_indexes(
     let (Some(offset_bytes), Some(time_bytes)) = (offset_bytes, time_bytes) else {
         let mut indexes = SegmentIndexes::new(base, config);
         let interval = config.index_interval_bytes;
-        recover_batches(log, base, 0, written_size as u64, base, |position, h| {
-            indexes.on_batch(
-                position,
-                Offset(h.last_offset()),
-                Timestamp(h.max_timestamp),
-                interval,
-            );
-        })
+        recover_batches(
+            log,
+            base,
+            0,
+            written_size as u64,
+            base,
+            false,
+            |position, h| {
+                indexes.on_batch(
+                    position,
+                    Offset(h.last_offset()),
+                    Timestamp(h.max_timestamp),
+                    interval,
+                );
+            },
+        )
         .await?;
         indexes.on_roll();
         return Ok(indexes);
     };
-    Ok(decode_indexes(
+    let mut indexes = decode_indexes(
         base,
         &offset_bytes,
         &time_bytes,
         offset_limit,
         written_size,
         config,
-    ))
+    );
+    confirm_leading_zero_time_entry(log, written_size, &mut indexes).await?;
+    Ok(indexes)
+}
+
+/// A leading all-zero time index entry is real only if the segment's first batch ends at
+/// the base offset with max timestamp 0; otherwise it is an unwritten preallocated slot and
+/// the time index is dropped (it is only a hint).
+async fn confirm_leading_zero_time_entry(
+    log: &LogFile,
+    log_len: u32,
+    indexes: &mut SegmentIndexes,
+) -> Result<()> {
+    if !indexes.time.starts_with_zero_entry() {
+        return Ok(());
+    }
+    let base = indexes.offset.base_offset();
+    let mut real = false;
+    scan_headers(log, 0, log_len, |_, h| {
+        real = h.last_offset() == base.0 && h.max_timestamp == 0;
+        ControlFlow::Break(())
+    })
+    .await?;
+    if !real {
+        indexes.time.clear();
+        let (max_timestamp, offset_of_max) = (Timestamp::NONE, base);
+        indexes.max_timestamp = max_timestamp;
+        indexes.offset_of_max_timestamp = offset_of_max;
+    }
+    Ok(())
 }
 
 fn decode_indexes(
@@ -101,13 +138,17 @@ struct Found {
     log_len: u64,
     has_index: bool,
     has_time_index: bool,
+    index_len: u64,
+    time_index_len: u64,
 }
 
 impl PartitionLog {
     /// Opens (creating if needed) the log in the partition directory `dir`
     /// (`<log.dirs>/<topic>-<partition>`), recovering everything after `recovery_point`
-    /// (the value of [`PartitionLog::recovery_point`] the server last checkpointed; 0 means
-    /// "validate everything").
+    /// (the value [`PartitionLog::checkpoint`] returned that the server last wrote to
+    /// `recovery-point-offset-checkpoint`; 0 means "validate everything"). Everything
+    /// recovered is fdatasynced before this returns, so the new recovery point is the log
+    /// end offset.
     ///
     /// The high watermark starts at the log start offset; the server moves it once it knows
     /// what is committed (single node: [`PartitionLog::advance_high_watermark`] to the log
@@ -123,8 +164,8 @@ impl PartitionLog {
         let listing = fs::list_dir(&dir).await?;
 
         let mut found: BTreeMap<i64, Found> = BTreeMap::new();
-        let mut index_files = BTreeSet::new();
-        let mut time_index_files = BTreeSet::new();
+        let mut index_files = BTreeMap::new();
+        let mut time_index_files = BTreeMap::new();
         for (name, len) in &listing {
             if let Some(base) = parse_segment_file_name(name, LOG_SUFFIX) {
                 found.insert(
@@ -134,12 +175,14 @@ impl PartitionLog {
                         log_len: *len,
                         has_index: false,
                         has_time_index: false,
+                        index_len: 0,
+                        time_index_len: 0,
                     },
                 );
             } else if let Some(base) = parse_segment_file_name(name, INDEX_SUFFIX) {
-                index_files.insert(base.0);
+                index_files.insert(base.0, *len);
             } else if let Some(base) = parse_segment_file_name(name, TIME_INDEX_SUFFIX) {
-                time_index_files.insert(base.0);
+                time_index_files.insert(base.0, *len);
             }
         }
         let mut removed_any = false;
@@ -147,10 +190,16 @@ impl PartitionLog {
             (&index_files, INDEX_SUFFIX, true),
             (&time_index_files, TIME_INDEX_SUFFIX, false),
         ] {
-            for base in set {
+            for (base, len) in set {
                 match found.get_mut(base) {
-                    Some(segment) if has => segment.has_index = true,
-                    Some(segment) => segment.has_time_index = true,
+                    Some(segment) if has => {
+                        segment.has_index = true;
+                        segment.index_len = *len;
+                    }
+                    Some(segment) => {
+                        segment.has_time_index = true;
+                        segment.time_index_len = *len;
+                    }
                     None => {
                         // An index without its log (a crash during segment deletion).
                         fs::remove_file(&dir.join(segment_file_name(Offset(*base), suffix)))
@@ -189,6 +238,7 @@ impl PartitionLog {
         }
 
         let now = Instant::now();
+        let started = now;
         let mut next_offset = found[0].base;
         let mut truncated_at: Option<usize> = None;
         for (i, f) in found.iter().enumerate() {
@@ -210,15 +260,20 @@ impl PartitionLog {
                         written_next_offset: next_base,
                         durable_size: size,
                         indexes: None,
-                        index_files: IndexFileState::default(),
+                        index_files: IndexFileState {
+                            offset_durable_len: f.index_len,
+                            time_durable_len: f.time_index_len,
+                            ..IndexFileState::default()
+                        },
                         created: now,
                     },
                 );
                 next_offset = next_base;
                 continue;
             }
-            if f.base < next_offset {
-                // Overlaps the previous segment's valid batches: not part of a valid log.
+            if i > first_recovered && f.base != next_offset {
+                // Overlaps the previous segment or leaves a hole after it: not part of the
+                // log (offsets are contiguous; see `recover_batches`).
                 truncated_at = Some(i);
                 break;
             }
@@ -242,11 +297,8 @@ impl PartitionLog {
                 f.base,
                 start,
                 f.log_len,
-                if start == 0 {
-                    f.base.max(next_offset)
-                } else {
-                    f.base
-                },
+                f.base,
+                start > 0,
                 |position, h| {
                     indexes.on_batch(
                         position,
@@ -259,6 +311,9 @@ impl PartitionLog {
             )
             .await?;
             state.epochs_dirty |= epochs_changed;
+            state.recovery_stats.segments_scanned += 1;
+            state.recovery_stats.bytes_scanned += (f.log_len - start as u64).min(f.log_len);
+            state.recovery_stats.bytes_truncated += f.log_len - recovered.valid_end as u64;
             if recovered.valid_end as u64 != f.log_len {
                 log.file
                     .truncate(recovered.valid_end as u64)
@@ -281,11 +336,7 @@ impl PartitionLog {
             } else {
                 0
             };
-            let next = if recovered.valid_end == 0 {
-                f.base.max(next_offset)
-            } else {
-                recovered.next_offset
-            };
+            let next = recovered.next_offset;
             state.segments.insert(
                 f.base.0,
                 Segment {
@@ -348,23 +399,45 @@ impl PartitionLog {
                 indexes.on_roll();
             }
             if let Some(indexes) = segment.indexes.as_ref()
-                && let Some(plan) = IndexPersist::plan(segment, indexes, active, &config)
+                && let Some(plan) = IndexPersist::plan(segment, indexes, active, true, &config)
             {
                 plans.push(plan);
             }
         }
+        // The recovered tail may only be in the page cache (after a process crash): make it
+        // durable now, together with the rewritten index files, so the recovery point can
+        // move to the log end and the next open scans nothing.
+        let recovered: Vec<Rc<LogFile>> = state
+            .segments
+            .values()
+            .filter(|s| s.durable_size < s.written_size)
+            .map(|s| s.log.clone())
+            .collect();
+        let mut jobs: Vec<Job<'_>> = Vec::new();
         for plan in &plans {
-            plan.execute().await?;
+            jobs.push(Box::pin(plan.execute()));
         }
+        for log in &recovered {
+            jobs.push(Box::pin(async move {
+                log.file
+                    .fdatasync()
+                    .await
+                    .map_err(|e| StorageError::glommio("fdatasync", &log.path, e))
+            }));
+        }
+        join_all(jobs).await?;
         for plan in plans {
             let segment = state
                 .segments
                 .get_mut(&plan.base_offset.0)
                 .expect("planned segment exists");
             plan.apply(&mut segment.index_files);
-            if plan.base_offset.0 != last_base && segment.durable_size >= segment.written_size {
+            if !plan.active {
                 segment.index_files.files = None;
             }
+        }
+        for segment in state.segments.values_mut() {
+            segment.durable_size = segment.written_size;
         }
 
         let log_start = Offset(*state.segments.keys().next().expect("segments"));
@@ -373,7 +446,10 @@ impl PartitionLog {
         state.high_watermark = HighWatermark(log_start);
         state.log_end = LogEndOffset(log_end);
         state.next_offset = log_end;
-        state.recovery_point = recovery_point.clamp(log_start, log_end);
+        state.recovery_point = log_end;
+        state.durable = log_end;
+        state.recovery_stats.segments = state.segments.len();
+        state.recovery_stats.duration = started.elapsed();
         if state.epochs.truncate_from_end(log_end) {
             state.epochs_dirty = true;
         }
@@ -424,6 +500,7 @@ async fn partial_start(
     }
     // Time entries past the entry's batch may describe batches that were lost.
     indexes.time.truncate_to_offset(entry_offset.next());
+    confirm_leading_zero_time_entry(log, log_len, &mut indexes).await?;
     let (max_timestamp, offset_of_max) = indexes.time.last().unwrap_or((Timestamp::NONE, f.base));
     indexes.max_timestamp = max_timestamp;
     indexes.offset_of_max_timestamp = offset_of_max;

@@ -25,7 +25,7 @@ use glommio::io::BufferedFile;
 use super::error::{Result, StorageError};
 use super::index::{OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TIME_INDEX_ENTRY_BYTES, TimeIndex};
 use super::offsets::{LeaderEpoch, Offset, Timestamp};
-use super::records::{BATCH_HEADER_LEN, BatchHeader, RecordBatch, TimestampType, batches};
+use super::records::{BATCH_HEADER_LEN, BatchHeader, RecordBatch, batches};
 use super::{LogConfig, fs};
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
@@ -57,6 +57,11 @@ pub struct LogFile {
 impl LogFile {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The glommio file, for the server's `sendfile` / io_uring send path.
+    pub fn buffered_file(&self) -> &BufferedFile {
+        &self.file
     }
 }
 
@@ -238,15 +243,24 @@ pub(crate) struct IndexPersist {
     pub offset_entries: usize,
     pub time_entries: usize,
     pub sync: bool,
+    /// Planned for the active segment (preallocated files that will change again).
+    pub active: bool,
+    /// Whether the files' lengths change (ftruncate runs on the blocking pool: skip it when
+    /// nothing changes).
+    pub offset_resize: bool,
+    pub time_resize: bool,
 }
 
 impl IndexPersist {
     /// Plans bringing the files in line with `indexes`: drop stale entries, write new ones,
     /// then preallocate (`active`) or trim to the exact size, then fdatasync.
+    /// `sync_active`: also write and fdatasync the active segment's files (a full sync that
+    /// moves the recovery point); otherwise they are left alone.
     pub fn plan(
         segment: &Segment,
         indexes: &SegmentIndexes,
         active: bool,
+        sync_active: bool,
         config: &LogConfig,
     ) -> Option<IndexPersist> {
         let state = &segment.index_files;
@@ -298,6 +312,15 @@ impl IndexPersist {
             || time_write.is_some()
             || offset_final_len != offset_len
             || time_final_len != time_len;
+        // The active segment's index files are only written and fdatasynced by a full sync
+        // (roll, close, truncation, `checkpoint`): a flush for durability costs one
+        // fdatasync, of the log, and the recovery point, which promises durable indices,
+        // moves only with full syncs. Cutting stale entries is always made durable.
+        let cut = offset_truncate_to.is_some() || time_truncate_to.is_some();
+        if active && !sync_active && !cut {
+            return None;
+        }
+        let sync = true;
         if !changed && state.synced {
             return None;
         }
@@ -312,7 +335,10 @@ impl IndexPersist {
             time_final_len,
             offset_entries,
             time_entries,
-            sync: true,
+            sync,
+            active,
+            offset_resize: offset_final_len != offset_len,
+            time_resize: time_final_len != time_len,
         })
     }
 
@@ -341,16 +367,20 @@ impl IndexPersist {
             fs::write_all_at(&files.time, &files.time_path, bytes.clone(), *at).await?;
         }
         // Kafka preallocates with a sparse `setLength`; ftruncate does the same.
-        files
-            .offset
-            .truncate(self.offset_final_len)
-            .await
-            .map_err(|e| StorageError::glommio("truncate", &files.offset_path, e))?;
-        files
-            .time
-            .truncate(self.time_final_len)
-            .await
-            .map_err(|e| StorageError::glommio("truncate", &files.time_path, e))?;
+        if self.offset_resize || self.offset_truncate_to.is_some() {
+            files
+                .offset
+                .truncate(self.offset_final_len)
+                .await
+                .map_err(|e| StorageError::glommio("truncate", &files.offset_path, e))?;
+        }
+        if self.time_resize || self.time_truncate_to.is_some() {
+            files
+                .time
+                .truncate(self.time_final_len)
+                .await
+                .map_err(|e| StorageError::glommio("truncate", &files.time_path, e))?;
+        }
         if self.sync {
             let (a, b) =
                 futures_lite::future::zip(files.offset.fdatasync(), files.time.fdatasync()).await;
@@ -461,8 +491,14 @@ pub(crate) struct Recovered {
 const RECOVERY_CHUNK: usize = 1 << 20;
 
 /// Validates batches from `position` (a batch boundary) to `file_len`: each must parse,
-/// carry a matching CRC, have offsets at or after `next_offset` and within the segment's
-/// relative range. Stops at the first that does not. `on_batch` sees every valid batch
+/// carry a matching CRC, start exactly at `next_offset` (the first one at or after it when
+/// `first_may_skip`: a scan that starts at an index entry does not know that batch's base)
+/// and stay within the segment's relative range. Stops at the first that does not.
+///
+/// Contiguity matters because the CRC does not cover the base offset: a corrupted base
+/// offset would otherwise pass. corelog writes contiguous offsets; when compaction (whose
+/// segments have gaps) lands, segments it produced must be recovered with a gap-tolerant
+/// check instead. `on_batch` sees every valid batch
 /// (for rebuilding indices and the leader epoch cache).
 pub(crate) async fn recover_batches(
     log: &LogFile,
@@ -470,9 +506,11 @@ pub(crate) async fn recover_batches(
     mut position: u32,
     file_len: u64,
     mut next_offset: Offset,
+    first_may_skip: bool,
     mut on_batch: impl FnMut(u32, &BatchHeader),
 ) -> Result<Recovered> {
     let file_len = file_len.min(i32::MAX as u64) as u32;
+    let mut may_skip = first_may_skip;
     let mut truncated = false;
     'chunks: while position < file_len {
         let want = ((file_len - position) as usize).min(RECOVERY_CHUNK);
@@ -502,10 +540,11 @@ pub(crate) async fn recover_batches(
                         truncated = true;
                         break 'chunks;
                     };
-                    if !accept(&batch, base_offset, next_offset) {
+                    if !accept(&batch, base_offset, next_offset, may_skip) {
                         truncated = true;
                         break 'chunks;
                     }
+                    may_skip = false;
                     let h = batch.header();
                     on_batch(position, h);
                     next_offset = Offset(h.last_offset() + 1);
@@ -513,10 +552,11 @@ pub(crate) async fn recover_batches(
                     continue 'chunks;
                 }
             };
-            if !accept(&batch, base_offset, next_offset) {
+            if !accept(&batch, base_offset, next_offset, may_skip) {
                 truncated = true;
                 break 'chunks;
             }
+            may_skip = false;
             let h = batch.header();
             on_batch(position, h);
             next_offset = Offset(h.last_offset() + 1);
@@ -532,12 +572,17 @@ pub(crate) async fn recover_batches(
 }
 
 /// The checks recovery applies to a batch read back from disk.
-fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset) -> bool {
+fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset, may_skip: bool) -> bool {
     let h = batch.header();
+    let offset_ok = if may_skip {
+        h.base_offset >= next_offset.0
+    } else {
+        h.base_offset == next_offset.0
+    };
     h.magic == 2
         && h.last_offset_delta >= 0
         && h.record_count >= 0
-        && h.base_offset >= next_offset.0
+        && offset_ok
         && h.base_offset >= base_offset.0
         && h.last_offset() - base_offset.0 <= i32::MAX as i64
         && batch.verify_crc().is_ok()
@@ -547,15 +592,6 @@ async fn read_bytes_or_short(log: &LogFile, position: u32, len: usize) -> Result
     Ok(Bytes::from(
         fs::read_range(&log.file, &log.path, position as u64, len).await?,
     ))
-}
-
-/// The timestamp Kafka gives a record of a batch: the batch's max timestamp under
-/// LogAppendTime, the base timestamp plus the record's delta otherwise.
-pub(crate) fn record_timestamp(header: &BatchHeader, timestamp_delta: i64) -> Timestamp {
-    match header.timestamp_type() {
-        TimestampType::LogAppendTime => Timestamp(header.max_timestamp),
-        TimestampType::CreateTime => Timestamp(header.base_timestamp + timestamp_delta),
-    }
 }
 
 /// The leader epoch stamped in a batch.

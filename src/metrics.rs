@@ -1,0 +1,204 @@
+//! The Prometheus text endpoint (`metrics.listener`, default `localhost:9644`): every
+//! shard's counters and which shard carries which partition.
+//!
+//! Served by shard 0. A scrape asks every shard for a snapshot of its counters over the
+//! mesh and merges them there: the hot path only bumps plain per-shard cells, no shared
+//! atomics. The listener is optional: if its port cannot be bound the broker logs a
+//! warning and runs without it.
+
+use crate::routing::{ShardRequest, ShardStatsSnapshot};
+use crate::shard::ShardState;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use std::fmt::Write as _;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Starts the endpoint on shard 0, if configured.
+pub fn start(state: Rc<ShardState>) -> Option<glommio::Task<()>> {
+    let address = state.config.metrics_listener.clone()?;
+    let (host, port) = address.rsplit_once(':')?;
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    let listener = match port
+        .parse::<u16>()
+        .map(|port| TcpListener::bind((host, port)))
+    {
+        Ok(Ok(listener)) => listener,
+        Ok(Err(e)) => {
+            tracing::warn!("metrics endpoint disabled: cannot listen on {address}: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::warn!("metrics endpoint disabled: '{address}' has no valid port");
+            return None;
+        }
+    };
+    tracing::info!("metrics on http://{address}/metrics");
+    Some(glommio::spawn_local(async move {
+        loop {
+            match listener.accept().await {
+                Ok(stream) => {
+                    glommio::spawn_local(serve(state.clone(), stream)).detach();
+                }
+                Err(e) => {
+                    tracing::warn!("metrics accept failed: {e}");
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }))
+}
+
+async fn serve(state: Rc<ShardState>, mut stream: TcpStream) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET / ")
+    {
+        ("200 OK", render(&state).await)
+    } else {
+        ("404 Not Found", "try /metrics\n".to_string())
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.close().await;
+}
+
+/// The whole exposition: counters per shard, then partition placement.
+pub async fn render(state: &ShardState) -> String {
+    let mut snapshots: Vec<ShardStatsSnapshot> = Vec::new();
+    for reply in state.broadcast(|| ShardRequest::Stats).await {
+        snapshots.push(crate::expect_reply!(reply, Stats));
+    }
+    let mut out = String::new();
+    type Field = fn(&ShardStatsSnapshot) -> u64;
+    let metrics: &[(&str, &str, &str, Field)] = &[
+        (
+            "corelog_connections",
+            "gauge",
+            "Open client connections.",
+            |s| s.connections,
+        ),
+        (
+            "corelog_connections_total",
+            "counter",
+            "Client connections accepted.",
+            |s| s.connections_total,
+        ),
+        (
+            "corelog_requests_total",
+            "counter",
+            "Kafka requests received.",
+            |s| s.requests,
+        ),
+        (
+            "corelog_bytes_in_total",
+            "counter",
+            "Bytes read from client sockets.",
+            |s| s.bytes_in,
+        ),
+        (
+            "corelog_bytes_out_total",
+            "counter",
+            "Bytes written to client sockets.",
+            |s| s.bytes_out,
+        ),
+        (
+            "corelog_produce_batches_total",
+            "counter",
+            "Record batches appended on this shard.",
+            |s| s.produce_batches,
+        ),
+        (
+            "corelog_produce_bytes_total",
+            "counter",
+            "Record bytes appended on this shard.",
+            |s| s.produce_bytes,
+        ),
+        (
+            "corelog_fetch_bytes_total",
+            "counter",
+            "Record bytes sent by fetches served by this shard's connections.",
+            |s| s.fetch_bytes,
+        ),
+        (
+            "corelog_sendfile_bytes_total",
+            "counter",
+            "Record bytes sent with sendfile (zero copy).",
+            |s| s.sendfile_bytes,
+        ),
+        (
+            "corelog_copied_bytes_total",
+            "counter",
+            "Record bytes read with io_uring and copied (cold ranges, full sockets).",
+            |s| s.copied_bytes,
+        ),
+        (
+            "corelog_cold_ranges_total",
+            "counter",
+            "File ranges not entirely in the page cache when fetched.",
+            |s| s.cold_ranges,
+        ),
+        (
+            "corelog_mesh_calls_sent_total",
+            "counter",
+            "Requests this shard forwarded to other shards.",
+            |s| s.calls_sent,
+        ),
+        (
+            "corelog_mesh_calls_received_total",
+            "counter",
+            "Requests other shards forwarded to this shard.",
+            |s| s.calls_received,
+        ),
+        (
+            "corelog_partitions",
+            "gauge",
+            "Partitions this shard owns.",
+            |s| s.partitions,
+        ),
+    ];
+    for (name, kind, help, field) in metrics {
+        writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").unwrap();
+        for s in &snapshots {
+            writeln!(
+                out,
+                "{name}{{shard=\"{}\",cpu=\"{}\"}} {}",
+                s.shard,
+                s.cpu,
+                field(s)
+            )
+            .unwrap();
+        }
+    }
+    writeln!(
+        out,
+        "# HELP corelog_partition_shard The shard that owns each partition.\n# TYPE corelog_partition_shard gauge"
+    )
+    .unwrap();
+    let metadata = state.metadata.borrow();
+    let mut owners: Vec<_> = metadata.owners().collect();
+    owners.sort();
+    for (tp, shard) in owners {
+        writeln!(
+            out,
+            "corelog_partition_shard{{topic=\"{}\",partition=\"{}\"}} {}",
+            tp.topic, tp.partition, shard.0
+        )
+        .unwrap();
+    }
+    out
+}
