@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// The Prometheus endpoint (`metrics.listener`), on a port of its own per broker.
+    pub metrics_port: u16,
     pub data_dir: PathBuf,
     /// Keeps the temporary directory alive for the broker's lifetime (and restarts).
     _tmp: Option<tempfile::TempDir>,
@@ -43,6 +45,7 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            metrics_port: free_port(),
             data_dir,
             log_path: tmp.path().join("broker.log"),
             _tmp: Some(tmp),
@@ -64,6 +67,8 @@ impl Broker {
             .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
             .arg("--set")
             .arg(format!("log.dirs={}", self.data_dir.display()))
+            .arg("--set")
+            .arg(format!("metrics.listener=127.0.0.1:{}", self.metrics_port))
             .args(&self.extra_args)
             .env(
                 "RUST_LOG",
@@ -97,6 +102,35 @@ impl Broker {
 
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The Prometheus exposition from the metrics endpoint.
+    pub fn scrape(&self) -> String {
+        use std::io::Write;
+        // The endpoint opens just after the Kafka listener: allow it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match TcpStream::connect(("127.0.0.1", self.metrics_port)) {
+                Ok(stream) => break stream,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot reach the metrics endpoint: {e}\n{}", self.logs())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("an HTTP response: {response:?}"));
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
     }
 
     pub fn pid(&self) -> u32 {
@@ -226,4 +260,26 @@ pub fn run_python(broker: &Broker, script: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The value of the sample `name{labels}` in a Prometheus exposition, where `labels`
+/// are some of the sample's labels (`&[("shard", "0")]`); `None` if no sample matches.
+pub fn metric(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let present: Vec<(&str, &str)> = label_text
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k, v.trim_matches('"')))
+            .collect();
+        labels
+            .iter()
+            .all(|wanted| present.contains(wanted))
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
 }
