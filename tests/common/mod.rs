@@ -2,6 +2,9 @@
 //! a temporary data directory, and run real clients (kcat, kafka-python) against it.
 #![allow(dead_code)]
 
+pub mod kafka;
+pub mod wire;
+
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -12,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// The Prometheus endpoint (`metrics.listener`), on a port of its own per broker.
+    pub metrics_port: u16,
     pub data_dir: PathBuf,
     /// Keeps the temporary directory alive for the broker's lifetime (and restarts).
     _tmp: Option<tempfile::TempDir>,
@@ -40,6 +45,7 @@ impl Broker {
         let mut broker = Broker {
             child: None,
             port: free_port(),
+            metrics_port: free_port(),
             data_dir,
             log_path: tmp.path().join("broker.log"),
             _tmp: Some(tmp),
@@ -61,8 +67,13 @@ impl Broker {
             .arg(format!("listeners=PLAINTEXT://127.0.0.1:{}", self.port))
             .arg("--set")
             .arg(format!("log.dirs={}", self.data_dir.display()))
+            .arg("--set")
+            .arg(format!("metrics.listener=127.0.0.1:{}", self.metrics_port))
             .args(&self.extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let child = cmd.spawn().expect("start corelog");
@@ -77,7 +88,10 @@ impl Broker {
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("corelog exited during start-up ({status}):\n{}", self.logs());
+                panic!(
+                    "corelog exited during start-up ({status}):\n{}",
+                    self.logs()
+                );
             }
             if Instant::now() > deadline {
                 panic!("corelog did not listen within 60 s:\n{}", self.logs());
@@ -88,6 +102,35 @@ impl Broker {
 
     pub fn bootstrap(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The Prometheus exposition from the metrics endpoint.
+    pub fn scrape(&self) -> String {
+        use std::io::Write;
+        // The endpoint opens just after the Kafka listener: allow it a moment.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut stream = loop {
+            match TcpStream::connect(("127.0.0.1", self.metrics_port)) {
+                Ok(stream) => break stream,
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot reach the metrics endpoint: {e}\n{}", self.logs())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response
+            .split_once("\r\n\r\n")
+            .unwrap_or_else(|| panic!("an HTTP response: {response:?}"));
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
     }
 
     pub fn pid(&self) -> u32 {
@@ -139,9 +182,14 @@ impl Drop for Broker {
 }
 
 /// Runs a command with a deadline; kills it when the deadline passes.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Output {
+    run_with_stdin(cmd, Stdio::null(), timeout)
+}
+
+/// Runs a command reading `stdin`, with a deadline; kills it when the deadline passes.
+pub fn run_with_stdin(mut cmd: Command, stdin: Stdio, timeout: Duration) -> Output {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -175,15 +223,12 @@ pub fn kcat_with_input(broker: &Broker, args: &[&str], input: Option<&str>) -> S
     let output = match input {
         None => run_with_timeout(cmd, Duration::from_secs(60)),
         Some(text) => {
-            let path = broker.data_dir.with_extension(format!("kcat-in-{}", free_port()));
+            let path = broker
+                .data_dir
+                .with_extension(format!("kcat-in-{}", free_port()));
             std::fs::write(&path, text).unwrap();
-            cmd.stdin(std::fs::File::open(&path).unwrap());
-            let child = cmd
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("kcat is installed by scripts/setup");
-            child.wait_with_output().unwrap()
+            let stdin = Stdio::from(std::fs::File::open(&path).unwrap());
+            run_with_stdin(cmd, stdin, Duration::from_secs(60))
         }
     };
     assert!(
@@ -215,4 +260,26 @@ pub fn run_python(broker: &Broker, script: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The value of the sample `name{labels}` in a Prometheus exposition, where `labels`
+/// are some of the sample's labels (`&[("shard", "0")]`); `None` if no sample matches.
+pub fn metric(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let present: Vec<(&str, &str)> = label_text
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k, v.trim_matches('"')))
+            .collect();
+        labels
+            .iter()
+            .all(|wanted| present.contains(wanted))
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
 }

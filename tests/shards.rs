@@ -1,0 +1,235 @@
+//! `--shards 2`: partitions are spread over both shards, and one connection — on
+//! whichever shard accepted it — produces to and fetches from partitions of both, its
+//! requests fanned out to the owners and gathered. Checked through the records and
+//! through the metrics endpoint's per-shard counters and partition placement.
+
+mod common;
+
+use bytes::Bytes;
+use common::wire::{FETCH_VERSION, WireClient, batch_of, produce_request};
+use common::{Broker, metric};
+use corelog::protocol::codec::Records;
+use corelog::protocol::generated::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
+use corelog::protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use corelog::protocol::generated::{ApiKey, ResponseBody};
+use corelog::protocol::records::{Compression, batches};
+use std::collections::BTreeMap;
+
+const PARTITIONS: i32 = 6;
+
+fn start_broker() -> Broker {
+    Broker::start_with(&["--shards", "2", "--set", "num.partitions=6"])
+}
+
+/// The shard of each partition of `topic`, from the metrics endpoint.
+fn placement(exposition: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    (0..partitions)
+        .map(|p| {
+            let p = p.to_string();
+            metric(
+                exposition,
+                "corelog_partition_shard",
+                &[("topic", topic), ("partition", &p)],
+            )
+            .unwrap_or_else(|| panic!("placement of {topic}-{p} in:\n{exposition}"))
+                as i64
+        })
+        .collect()
+}
+
+/// A per-shard counter.
+fn counter(exposition: &str, name: &str, shard: i64) -> f64 {
+    metric(exposition, name, &[("shard", &shard.to_string())])
+        .unwrap_or_else(|| panic!("{name} of shard {shard} in:\n{exposition}"))
+}
+
+fn create_by_metadata(client: &mut WireClient, topic: &str) {
+    let response = client.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..MetadataRequestTopic::default()
+            }]),
+            allow_auto_topic_creation: true,
+            ..MetadataRequest::default()
+        },
+    );
+    let ResponseBody::Metadata(metadata) = response else {
+        panic!("not a metadata response");
+    };
+    assert_eq!(metadata.topics[0].error_code, 0);
+    assert_eq!(metadata.topics[0].partitions.len(), PARTITIONS as usize);
+}
+
+/// One fetch of every partition of `topic` from offset 0.
+fn fetch_every_partition(topic: &str) -> FetchRequest {
+    FetchRequest {
+        replica_id: -1,
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 64 << 20,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: topic.into(),
+            partitions: (0..PARTITIONS)
+                .map(|partition| FetchPartition {
+                    partition,
+                    current_leader_epoch: -1,
+                    fetch_offset: 0,
+                    last_fetched_epoch: -1,
+                    log_start_offset: -1,
+                    partition_max_bytes: 16 << 20,
+                    ..FetchPartition::default()
+                })
+                .collect(),
+            ..FetchTopic::default()
+        }],
+        ..FetchRequest::default()
+    }
+}
+
+#[test]
+fn one_connection_produces_to_and_fetches_from_partitions_of_both_shards() {
+    let broker = start_broker();
+    let topic = "split";
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_by_metadata(&mut client, topic);
+
+    // The first topic's partitions alternate over the two shards: 0, 1, 0, 1, ...
+    let before = broker.scrape();
+    let shards = placement(&before, topic, PARTITIONS);
+    assert_eq!(shards, vec![0, 1, 0, 1, 0, 1], "placement of {topic}");
+    // Our connection is the only Kafka connection: it sits on one of the shards.
+    let connections: Vec<f64> = (0..2)
+        .map(|s| counter(&before, "corelog_connections", s))
+        .collect();
+    assert_eq!(connections.iter().sum::<f64>(), 1.0, "{connections:?}");
+
+    // 20 produce requests, each with one batch of 5 records for every partition, with
+    // each codec in turn, at acks=all then acks=1.
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    let requests = 20;
+    let mut sent: BTreeMap<i32, Vec<(String, String)>> = BTreeMap::new();
+    for r in 0..requests {
+        let mut partitions = Vec::new();
+        for p in 0..PARTITIONS {
+            let records: Vec<(String, String)> = (0..5)
+                .map(|i| (format!("k{p}-{r}-{i}"), format!("value {p} {r} {i}")))
+                .collect();
+            let pairs: Vec<(&[u8], &[u8])> = records
+                .iter()
+                .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+                .collect();
+            partitions.push((p, batch_of(&pairs, codecs[r % codecs.len()])));
+            sent.entry(p).or_default().extend(records);
+        }
+        let acks = if r % 2 == 0 { -1 } else { 1 };
+        let response = client.produce(&produce_request(topic, acks, partitions));
+        let answers = &response.responses[0].partition_responses;
+        assert_eq!(answers.len(), PARTITIONS as usize);
+        for (p, answer) in answers.iter().enumerate() {
+            assert_eq!(answer.index, p as i32, "answers in request order");
+            assert_eq!(answer.error_code, 0, "{answer:?}");
+            assert_eq!(answer.base_offset, 5 * r as i64, "{topic}-{p}, request {r}");
+        }
+    }
+
+    // One fetch of all six partitions on the same connection: every record is back.
+    let ResponseBody::Fetch(fetched) =
+        client.request(ApiKey::Fetch, FETCH_VERSION, &fetch_every_partition(topic))
+    else {
+        panic!("not a fetch response");
+    };
+    let partitions = &fetched.responses[0].partitions;
+    assert_eq!(partitions.len(), PARTITIONS as usize);
+    for data in partitions {
+        let p = data.partition_index;
+        assert_eq!(data.error_code, 0);
+        assert_eq!(data.high_watermark, 5 * requests as i64);
+        let Some(Records::Bytes(bytes)) = &data.records else {
+            panic!("records of {topic}-{p}");
+        };
+        let mut got = Vec::new();
+        for batch in batches(bytes.clone()) {
+            let batch = batch.unwrap();
+            batch.validate().unwrap();
+            for record in batch.records().unwrap() {
+                let record = record.unwrap();
+                assert_eq!(batch.offset_of(&record), got.len() as i64);
+                let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+                got.push((text(record.key), text(record.value)));
+            }
+        }
+        assert_eq!(got, sent[&p], "{topic}-{p} holds what was sent, in order");
+    }
+
+    // Both shards appended (three partitions' batches each), and the connection's shard
+    // forwarded the other shard's share over the mesh.
+    let after = broker.scrape();
+    let home = if connections[0] == 1.0 { 0 } else { 1 };
+    let other = 1 - home;
+    for shard in [0, 1] {
+        let batches = counter(&after, "corelog_produce_batches_total", shard)
+            - counter(&before, "corelog_produce_batches_total", shard);
+        assert_eq!(
+            batches,
+            (3 * requests) as f64,
+            "shard {shard} appended its three partitions' batches"
+        );
+        assert!(
+            counter(&after, "corelog_produce_bytes_total", shard)
+                > counter(&before, "corelog_produce_bytes_total", shard),
+            "shard {shard}'s produce bytes moved"
+        );
+    }
+    let forwarded = counter(&after, "corelog_mesh_calls_sent_total", home)
+        - counter(&before, "corelog_mesh_calls_sent_total", home);
+    let received = counter(&after, "corelog_mesh_calls_received_total", other)
+        - counter(&before, "corelog_mesh_calls_received_total", other);
+    assert!(
+        forwarded >= requests as f64,
+        "shard {home} forwarded each produce: {forwarded}"
+    );
+    assert!(
+        received >= requests as f64,
+        "shard {other} served them: {received}"
+    );
+    let requests_seen = counter(&after, "corelog_requests_total", home)
+        - counter(&before, "corelog_requests_total", home);
+    assert!(requests_seen >= (requests + 1) as f64);
+    assert!(counter(&after, "corelog_fetch_bytes_total", home) > 0.0);
+}
+
+#[test]
+fn partitions_of_many_topics_stay_balanced_over_shards() {
+    let broker = start_broker();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let topics = [("a", 6), ("b", 6), ("c", 6), ("d", 6)];
+    for (topic, _) in topics {
+        create_by_metadata(&mut client, topic);
+    }
+    let exposition = broker.scrape();
+    let mut per_shard = [0i64; 2];
+    for (topic, partitions) in topics {
+        let shards = placement(&exposition, topic, partitions);
+        for shard in &shards {
+            per_shard[*shard as usize] += 1;
+        }
+        assert!(
+            shards.contains(&0) && shards.contains(&1),
+            "{topic} spreads over both shards: {shards:?}"
+        );
+    }
+    assert_eq!(per_shard, [12, 12]);
+    for shard in 0..2 {
+        assert_eq!(counter(&exposition, "corelog_partitions", shard), 12.0);
+    }
+}
