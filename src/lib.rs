@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod futures;
+pub mod groups;
 pub mod handlers;
 pub mod metadata;
 pub mod metrics;

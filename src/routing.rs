@@ -5,6 +5,7 @@
 //! the request frame (moved, not copied), file ranges as duplicated descriptors the
 //! receiving shard closes when it has sent them.
 
+use crate::groups::{GroupAnswer, GroupCall};
 use crate::metadata::controller::{NewTopic, TopicError};
 use crate::metadata::{MetadataDelta, TopicPartition, TopicRecord};
 use crate::partition::PartitionError;
@@ -51,6 +52,9 @@ pub enum ShardRequest {
         partitions: Vec<(TopicPartition, Offset)>,
         timeout: Duration,
     },
+    /// A group operation, for the coordinator of the group's `__consumer_offsets`
+    /// partition (see `groups`).
+    Group(GroupCall),
     /// Start accepting connections (after start-up opened every partition).
     StartListening,
     /// This shard's counters, for the metrics endpoint.
@@ -101,6 +105,7 @@ pub enum ShardReply {
     Fetched(Vec<Result<FetchedShared, PartitionError>>),
     Listed(Vec<Result<Option<TimestampAndOffset>, PartitionError>>),
     DataAvailable(bool),
+    Group(GroupAnswer),
     Stats(ShardStatsSnapshot),
     RecoveryPoints(Vec<(TopicPartition, Offset)>),
 }
@@ -137,6 +142,7 @@ impl ShardReply {
             ShardReply::Fetched(_) => "Fetched",
             ShardReply::Listed(_) => "Listed",
             ShardReply::DataAvailable(_) => "DataAvailable",
+            ShardReply::Group(_) => "Group",
             ShardReply::Stats(_) => "Stats",
             ShardReply::RecoveryPoints(_) => "RecoveryPoints",
         }

@@ -13,6 +13,7 @@
 
 use crate::config::BrokerConfig;
 use crate::futures::{join_all, race};
+use crate::groups::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::metadata::controller::{Controller, NewTopic, TopicError};
 use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition, TopicRecord, store};
 use crate::partition::{Partition, PartitionError};
@@ -71,6 +72,8 @@ pub struct ShardState {
     partitions: RefCell<HashMap<TopicPartition, Rc<Partition>>>,
     recovery_points: RefCell<HashMap<TopicPartition, Offset>>,
     controller: Option<ControllerState>,
+    /// The group coordinator of the `__consumer_offsets` partitions this shard owns.
+    pub groups: Rc<GroupCoordinator>,
     pub stats: ShardStats,
     listener: RefCell<Option<glommio::Task<()>>>,
     metrics: RefCell<Option<glommio::Task<()>>>,
@@ -93,6 +96,7 @@ impl ShardState {
             controller: RefCell::new(Controller::new(&config, mesh.count())),
             lock: Semaphore::new(1),
         });
+        let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
         Rc::new(ShardState {
             metadata: RefCell::new(MetadataImage::new(
                 id,
@@ -106,6 +110,7 @@ impl ShardState {
             partitions: RefCell::new(HashMap::new()),
             recovery_points: RefCell::new(recovery_points),
             controller,
+            groups,
             stats: ShardStats::default(),
             listener: RefCell::new(None),
             metrics: RefCell::new(None),
@@ -196,6 +201,9 @@ impl ShardState {
                 this.start_listening();
                 Box::pin(async { ShardReply::Done })
             }
+            ShardRequest::Group(call) => Box::pin(async move {
+                ShardReply::Group(this.groups.handle(&this.metadata, call).await)
+            }),
             ShardRequest::Stats => {
                 Box::pin(async move { ShardReply::Stats(this.stats_snapshot()) })
             }
@@ -338,9 +346,18 @@ impl ShardState {
                         .get(&tp)
                         .copied()
                         .unwrap_or(Offset::ZERO);
+                    let partitions = topic.partitions;
                     match Partition::open(&dir, tp.clone(), topic, recovery_point).await {
                         Ok(partition) => {
-                            this.partitions.borrow_mut().insert(tp, Rc::new(partition));
+                            let partition = Rc::new(partition);
+                            this.partitions
+                                .borrow_mut()
+                                .insert(tp.clone(), partition.clone());
+                            if tp.topic == OFFSETS_TOPIC {
+                                this.groups
+                                    .load_partition(tp.partition, partitions, partition)
+                                    .await;
+                            }
                         }
                         Err(e) => crate::server::fatal(&format!(
                             "cannot open partition {tp} in {}: {e}",

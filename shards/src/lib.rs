@@ -7,6 +7,7 @@
 //!   channels, one per ordered pair of shards; the only way shards interact.
 //! - `table`: the shard table (key → owning shard, with a revision), authoritative on
 //!   shard 0 and replicated to every shard by update messages.
+//! - `oneshot`: a single-value channel between tasks of one shard.
 //!
 //! Shard-local state is `!Send` (`Rc`, `RefCell`, `Cell`); whatever crosses the mesh is
 //! `Send` and owned by the message. No locks, no shared atomics on any hot path.
@@ -14,7 +15,7 @@
 pub mod cpus;
 pub mod memlock;
 pub mod mesh;
-mod oneshot;
+pub mod oneshot;
 pub mod runtime;
 pub mod table;
 

@@ -38,10 +38,19 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: i32,
     pub connections_max_idle_ms: i64,
     pub offsets_topic_num_partitions: i32,
+    pub offsets_topic_segment_bytes: i32,
     pub offsets_retention_minutes: i32,
     pub group_initial_rebalance_delay_ms: i32,
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
+    pub group_consumer_max_size: i32,
+    /// `group.consumer.assignors` as corelog names them (`uniform`, `range`).
+    pub group_consumer_assignors: Vec<String>,
+    pub offset_metadata_max_bytes: i32,
+    pub offsets_retention_check_interval_ms: i64,
     /// Broker defaults for topic configs, keyed by topic config name.
     pub topic_defaults: TopicDefaults,
     /// Number of shards (`None`: one per CPU of `cpuset`).
@@ -330,6 +339,11 @@ impl BrokerConfig {
                 50,
                 Kind::Int { min: 1 },
             )?,
+            offsets_topic_segment_bytes: e.typed(
+                "offsets.topic.segment.bytes",
+                104_857_600,
+                Kind::Int { min: 14 },
+            )?,
             offsets_retention_minutes: e.typed(
                 "offsets.retention.minutes",
                 10_080,
@@ -349,6 +363,36 @@ impl BrokerConfig {
                 "group.max.session.timeout.ms",
                 1_800_000,
                 Kind::Int { min: 0 },
+            )?,
+            group_max_size: e.typed("group.max.size", i32::MAX, Kind::Int { min: 1 })?,
+            group_consumer_session_timeout_ms: e.typed(
+                "group.consumer.session.timeout.ms",
+                45_000,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_heartbeat_interval_ms: e.typed(
+                "group.consumer.heartbeat.interval.ms",
+                5_000,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_max_size: e.typed(
+                "group.consumer.max.size",
+                i32::MAX,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_assignors: match e.take("group.consumer.assignors") {
+                None => vec!["uniform".to_string(), "range".to_string()],
+                Some(v) => parse_assignors(&v)?,
+            },
+            offset_metadata_max_bytes: e.typed(
+                "offset.metadata.max.bytes",
+                4096,
+                Kind::Int { min: 0 },
+            )?,
+            offsets_retention_check_interval_ms: e.typed(
+                "offsets.retention.check.interval.ms",
+                600_000,
+                Kind::Long { min: 1 },
             )?,
             topic_defaults,
             shards,
@@ -378,6 +422,33 @@ impl BrokerConfig {
     pub fn topic_default(&self, name: &str) -> Option<&str> {
         self.topic_defaults.get(name).map(String::as_str)
     }
+}
+
+/// `group.consumer.assignors`: Kafka's assignor names or class names, in order.
+fn parse_assignors(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let name = match item {
+            "uniform" | "org.apache.kafka.coordinator.group.assignor.UniformAssignor" => "uniform",
+            "range" | "org.apache.kafka.coordinator.group.assignor.RangeAssignor" => "range",
+            other => {
+                return Err(ConfigError::new(
+                    "group.consumer.assignors",
+                    value,
+                    format!("'{other}' is not an assignor corelog has (uniform, range)"),
+                ));
+            }
+        };
+        out.push(name.to_string());
+    }
+    if out.is_empty() {
+        return Err(ConfigError::new(
+            "group.consumer.assignors",
+            value,
+            "names no assignor".into(),
+        ));
+    }
+    Ok(out)
 }
 
 /// The first of `keys` that is set, converted to milliseconds; the rest are consumed.
@@ -470,6 +541,7 @@ mod tests {
             ("log.segment.bytes", "100", "at least"),
             ("cpuset", "x", "not a CPU number"),
             ("shards", "0", "at least 1"),
+            ("group.consumer.assignors", "sticky", "uniform, range"),
         ] {
             let err = load(&[(key, value)]).unwrap_err();
             let text = err.to_string();

@@ -61,11 +61,14 @@ impl Handler for Metadata {
                     .filter(|name| {
                         metadata.topic(name).is_none() && topic_name_problem(name).is_none()
                     })
-                    .map(|name| NewTopic {
-                        name: name.clone(),
-                        num_partitions: -1,
-                        replication_factor: -1,
-                        ..NewTopic::default()
+                    .map(|name| match name.as_str() {
+                        crate::groups::OFFSETS_TOPIC => crate::groups::offsets_topic(config),
+                        _ => NewTopic {
+                            name: name.clone(),
+                            num_partitions: -1,
+                            replication_factor: -1,
+                            ..NewTopic::default()
+                        },
                     })
                     .collect()
             };

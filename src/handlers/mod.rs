@@ -7,18 +7,35 @@
 //! through `ShardState` (the mesh).
 
 mod api_versions;
+mod consumer_group_describe;
+mod consumer_group_heartbeat;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod produce;
+mod sync_group;
 
+use crate::groups::classic::ClientInfo;
+use crate::groups::{GroupAnswer, GroupCall, OFFSETS_TOPIC, offsets_partition};
 use crate::metadata::TopicPartition;
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Request, VersionRange};
 use crate::protocol::generated::api_versions_response::ApiVersion;
 use crate::protocol::generated::{ApiKey, RequestBody, ResponseBody};
+use crate::routing::ShardRequest;
 use crate::routing::SharedRange;
 use crate::shard::ShardState;
 use crate::storage::{FileRange, Notify};
@@ -81,6 +98,9 @@ pub type ByOwner<T> = (
     BTreeMap<ShardId, Vec<(TopicPartition, T)>>,
     Vec<(TopicPartition, T)>,
 );
+
+/// Group ids by coordinator shard, and the ids that have none with the reason.
+pub type ByCoordinator = (BTreeMap<ShardId, Vec<String>>, Vec<(String, ErrorCode)>);
 
 /// What a handler knows about the request it answers.
 pub struct RequestContext {
@@ -148,6 +168,55 @@ impl RequestContext {
         self.close_connection.get()
     }
 
+    /// The client as group coordinators record it (DescribeGroups shows it).
+    pub fn client_info(&self) -> ClientInfo {
+        ClientInfo {
+            client_id: self.client_id.clone().unwrap_or_default(),
+            client_host: format!("/{}", self.peer.ip()),
+        }
+    }
+
+    /// The shard coordinating a group: the owner of the group's `__consumer_offsets`
+    /// partition. COORDINATOR_NOT_AVAILABLE until that topic exists (FindCoordinator
+    /// creates it).
+    pub fn group_coordinator(&self, group_id: &str) -> Result<ShardId, ErrorCode> {
+        let metadata = self.shard.metadata.borrow();
+        let topic = metadata
+            .topic(OFFSETS_TOPIC)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
+        let tp = TopicPartition::new(OFFSETS_TOPIC, offsets_partition(group_id, topic.partitions));
+        metadata
+            .owner(&tp)
+            .ok_or(ErrorCode::CoordinatorNotAvailable)
+    }
+
+    /// Runs a group operation on the coordinator shard.
+    pub async fn call_coordinator(&self, shard: ShardId, call: GroupCall) -> GroupAnswer {
+        let reply = self
+            .shard
+            .mesh
+            .call(shard, ShardRequest::Group(call))
+            .await
+            .expect("shards run for the life of the broker");
+        crate::expect_reply!(reply, Group)
+    }
+
+    /// Groups ids by coordinator shard; ids without one come back with the reason.
+    pub fn by_coordinator(
+        &self,
+        group_ids: impl IntoIterator<Item = String>,
+    ) -> ByCoordinator {
+        let mut owned: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
+        let mut failed = Vec::new();
+        for id in group_ids {
+            match self.group_coordinator(&id) {
+                Ok(shard) => owned.entry(shard).or_default().push(id),
+                Err(code) => failed.push((id, code)),
+            }
+        }
+        (owned, failed)
+    }
+
     /// Groups items by the shard that owns their partition; items whose partition has no
     /// owner (unknown topic or partition) are returned apart, in order.
     pub fn by_owner<T>(&self, items: impl IntoIterator<Item = (TopicPartition, T)>) -> ByOwner<T> {
@@ -205,6 +274,19 @@ registry! {
     CreateTopics => create_topics::CreateTopics,
     DeleteTopics => delete_topics::DeleteTopics,
     DescribeCluster => describe_cluster::DescribeCluster,
+    FindCoordinator => find_coordinator::FindCoordinator,
+    JoinGroup => join_group::JoinGroup,
+    SyncGroup => sync_group::SyncGroup,
+    Heartbeat => heartbeat::Heartbeat,
+    LeaveGroup => leave_group::LeaveGroup,
+    OffsetCommit => offset_commit::OffsetCommit,
+    OffsetFetch => offset_fetch::OffsetFetch,
+    OffsetDelete => offset_delete::OffsetDelete,
+    ListGroups => list_groups::ListGroups,
+    DescribeGroups => describe_groups::DescribeGroups,
+    DeleteGroups => delete_groups::DeleteGroups,
+    ConsumerGroupHeartbeat => consumer_group_heartbeat::ConsumerGroupHeartbeat,
+    ConsumerGroupDescribe => consumer_group_describe::ConsumerGroupDescribe,
 }
 
 /// The newest stable version of an API in the specs, for handlers to declare "up to the

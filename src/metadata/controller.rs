@@ -5,7 +5,7 @@
 //! partitions spread over every core. Every change becomes one `MetadataDelta`, which
 //! the caller persists and sends to every shard.
 
-use super::names::{collision_key, topic_name_problem};
+use super::names::{collision_key, is_internal_topic, topic_name_problem};
 use super::{MetadataDelta, TopicPartition, TopicRecord};
 use crate::config::{BrokerConfig, TopicConfig, TopicDefaults};
 use crate::protocol::ErrorCode;
@@ -182,7 +182,7 @@ impl Controller {
             id: Uuid::random(),
             partitions,
             configs,
-            internal: false,
+            internal: is_internal_topic(name),
         })
     }
 
@@ -237,6 +237,12 @@ impl Controller {
                     return Err(TopicError::new(
                         ErrorCode::TopicDeletionDisabled,
                         "topic deletion is disabled (delete.topic.enable=false)",
+                    ));
+                }
+                if is_internal_topic(name) && self.topics.contains_key(name) {
+                    return Err(TopicError::new(
+                        ErrorCode::InvalidTopicException,
+                        format!("'{name}' is an internal topic and cannot be deleted"),
                     ));
                 }
                 self.topics.get(name).cloned().ok_or_else(|| {

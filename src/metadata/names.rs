@@ -29,6 +29,11 @@ pub fn topic_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// Kafka's internal topics: group and transaction state, written by coordinators only.
+pub fn is_internal_topic(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
 /// Kafka treats '.' and '_' alike in metric names, so two topics whose names differ
 /// only there collide.
 pub fn collision_key(name: &str) -> String {

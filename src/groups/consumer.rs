@@ -1,0 +1,1146 @@
+//! KIP-848 consumer groups: the member heartbeats (ConsumerGroupHeartbeat) and the
+//! coordinator computes the assignment itself, then moves each member toward it without
+//! ever giving a partition to two members at once.
+//!
+//! Three epochs, as in Kafka: the *group epoch* moves when membership or subscriptions
+//! change; the *assignment epoch* is the group epoch the current target assignment was
+//! computed for; each *member epoch* says which target the member has caught up with.
+//! Reconciliation (Kafka's `CurrentAssignmentBuilder`): a member first gives up the
+//! partitions its target no longer has (state `UnrevokedPartitions`, its epoch held
+//! back), then takes the new ones as their previous owners release them
+//! (`UnreleasedPartitions`), and is `Stable` once it owns exactly its target.
+//!
+//! Synchronous and owned by the coordinator shard; every change is returned as the
+//! `__consumer_offsets` records Kafka writes for it, which the coordinator persists
+//! before answering. Invariant: a partition is in at most one member's assigned or
+//! pending-revocation set.
+
+use super::assignor::{self, Assignment, AssignmentSpec};
+use super::classic::ClientInfo;
+use super::records::{
+    CoordinatorRecord, consumer_group_current_member_assignment_value as current_value,
+    consumer_group_member_metadata_value::ConsumerGroupMemberMetadataValue,
+    consumer_group_target_assignment_member_value as target_value,
+};
+use crate::metadata::MetadataImage;
+use crate::protocol::ErrorCode;
+use crate::protocol::generated::consumer_group_describe_response::{
+    Assignment as DescribedAssignment, DescribedGroup, Member as DescribedMember,
+    TopicPartitions as DescribedTopicPartitions,
+};
+use crate::protocol::generated::consumer_group_heartbeat_request::{
+    ConsumerGroupHeartbeatRequest, TopicPartitions as OwnedTopicPartitions,
+};
+use crate::protocol::generated::consumer_group_heartbeat_response::{
+    Assignment as ResponseAssignment, ConsumerGroupHeartbeatResponse,
+    TopicPartitions as ResponseTopicPartitions,
+};
+use crate::protocol::generated::group_coordinator::{
+    consumer_group_current_member_assignment_value::ConsumerGroupCurrentMemberAssignmentValue,
+    consumer_group_metadata_value::ConsumerGroupMetadataValue,
+    consumer_group_target_assignment_member_value::ConsumerGroupTargetAssignmentMemberValue,
+    consumer_group_target_assignment_metadata_value::ConsumerGroupTargetAssignmentMetadataValue,
+};
+use crate::protocol::wire::Uuid;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// A member epoch asking to leave the group.
+pub const LEAVE_GROUP_EPOCH: i32 = -1;
+/// A static member leaving for a while: it keeps its partitions until its session ends.
+pub const LEAVE_GROUP_STATIC_EPOCH: i32 = -2;
+
+/// The broker settings of consumer groups (`group.consumer.*`).
+#[derive(Debug, Clone)]
+pub struct ConsumerLimits {
+    pub session_timeout_ms: i32,
+    pub heartbeat_interval_ms: i32,
+    pub max_size: usize,
+    /// `group.consumer.assignors`: the first is the default.
+    pub assignors: Vec<String>,
+}
+
+/// Kafka's `MemberState`, with its record values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    Stable,
+    UnrevokedPartitions,
+    UnreleasedPartitions,
+}
+
+impl MemberState {
+    fn code(self) -> i8 {
+        match self {
+            MemberState::Stable => 0,
+            MemberState::UnrevokedPartitions => 1,
+            MemberState::UnreleasedPartitions => 2,
+        }
+    }
+
+    fn from_code(code: i8) -> MemberState {
+        match code {
+            1 => MemberState::UnrevokedPartitions,
+            2 => MemberState::UnreleasedPartitions,
+            _ => MemberState::Stable,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerMember {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client: ClientInfo,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_topic_names: Vec<String>,
+    pub subscribed_topic_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub member_epoch: i32,
+    pub previous_member_epoch: i32,
+    pub state: MemberState,
+    pub assigned: Assignment,
+    pub pending_revocation: Assignment,
+    session_deadline: Instant,
+    /// Set while the member must revoke partitions: past it, the member is fenced.
+    revocation_deadline: Option<Instant>,
+}
+
+impl ConsumerMember {
+    fn new(member_id: &str, now: Instant, limits: &ConsumerLimits) -> ConsumerMember {
+        ConsumerMember {
+            member_id: member_id.to_string(),
+            instance_id: None,
+            rack_id: None,
+            client: ClientInfo::default(),
+            rebalance_timeout_ms: -1,
+            subscribed_topic_names: Vec::new(),
+            subscribed_topic_regex: None,
+            server_assignor: None,
+            member_epoch: 0,
+            previous_member_epoch: 0,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            session_deadline: now + session(limits),
+            revocation_deadline: None,
+        }
+    }
+
+    fn metadata_value(&self) -> ConsumerGroupMemberMetadataValue {
+        ConsumerGroupMemberMetadataValue {
+            instance_id: self.instance_id.clone(),
+            rack_id: self.rack_id.clone(),
+            client_id: self.client.client_id.clone(),
+            client_host: self.client.client_host.clone(),
+            subscribed_topic_names: self.subscribed_topic_names.clone(),
+            subscribed_topic_regex: self.subscribed_topic_regex.clone(),
+            rebalance_timeout_ms: self.rebalance_timeout_ms,
+            server_assignor: self.server_assignor.clone(),
+            ..ConsumerGroupMemberMetadataValue::default()
+        }
+    }
+
+    fn assignment_value(&self) -> ConsumerGroupCurrentMemberAssignmentValue {
+        ConsumerGroupCurrentMemberAssignmentValue {
+            member_epoch: self.member_epoch,
+            previous_member_epoch: self.previous_member_epoch,
+            state: self.state.code(),
+            assigned_partitions: to_current_partitions(&self.assigned),
+            partitions_pending_revocation: to_current_partitions(&self.pending_revocation),
+            ..ConsumerGroupCurrentMemberAssignmentValue::default()
+        }
+    }
+}
+
+fn session(limits: &ConsumerLimits) -> Duration {
+    Duration::from_millis(limits.session_timeout_ms.max(0) as u64)
+}
+
+fn to_current_partitions(assignment: &Assignment) -> Vec<current_value::TopicPartitions> {
+    assignment
+        .iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(topic, ps)| current_value::TopicPartitions {
+            topic_id: *topic,
+            partitions: ps.iter().copied().collect(),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn from_partitions<'a>(list: impl IntoIterator<Item = (Uuid, &'a [i32])>) -> Assignment {
+    let mut out = Assignment::new();
+    for (topic, partitions) in list {
+        if !partitions.is_empty() {
+            out.entry(topic)
+                .or_default()
+                .extend(partitions.iter().copied());
+        }
+    }
+    out
+}
+
+fn owned_assignment(owned: &[OwnedTopicPartitions]) -> Assignment {
+    from_partitions(owned.iter().map(|t| (t.topic_id, t.partitions.as_slice())))
+}
+
+fn overlaps(a: &Assignment, b: &Assignment) -> bool {
+    a.iter()
+        .any(|(topic, ps)| b.get(topic).is_some_and(|other| !ps.is_disjoint(other)))
+}
+
+fn is_subset(a: &Assignment, of: &Assignment) -> bool {
+    a.iter()
+        .all(|(topic, ps)| ps.is_empty() || of.get(topic).is_some_and(|o| ps.is_subset(o)))
+}
+
+/// A heartbeat the group refused: Kafka's code and a message for the client.
+#[derive(Debug, Clone)]
+pub struct HeartbeatError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> HeartbeatError {
+    HeartbeatError {
+        code,
+        message: message.into(),
+    }
+}
+
+pub struct ConsumerGroup {
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub members: BTreeMap<String, ConsumerMember>,
+    /// Instance id → member id of static members.
+    static_members: HashMap<String, String>,
+    /// Member id → target assignment at `assignment_epoch`.
+    pub target: HashMap<String, Assignment>,
+    /// The subscribed topics as the target was computed for: name → (id, partitions);
+    /// unknown (`None`) right after a load, until the first heartbeat resolves them.
+    subscribed: Option<BTreeMap<String, (Uuid, i32)>>,
+    /// Wall-clock milliseconds since the group has had no member (offset retention).
+    pub empty_since_ms: i64,
+    limits: ConsumerLimits,
+}
+
+impl ConsumerGroup {
+    pub fn new(limits: ConsumerLimits) -> ConsumerGroup {
+        ConsumerGroup {
+            group_epoch: 0,
+            assignment_epoch: 0,
+            members: BTreeMap::new(),
+            static_members: HashMap::new(),
+            target: HashMap::new(),
+            subscribed: Some(BTreeMap::new()),
+            empty_since_ms: crate::storage::Timestamp::now().0,
+            limits,
+        }
+    }
+
+    /// Kafka's consumer group states.
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.group_epoch > self.assignment_epoch {
+            "Assigning"
+        } else if self
+            .members
+            .values()
+            .any(|m| m.state != MemberState::Stable || m.member_epoch != self.assignment_epoch)
+        {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.members
+            .values()
+            .flat_map(|m| [Some(m.session_deadline), m.revocation_deadline])
+            .flatten()
+            .min()
+    }
+
+    /// Topic names the members subscribe to (regular expressions as resolved last).
+    pub fn subscribed_topic_names(&self) -> BTreeSet<String> {
+        self.members
+            .values()
+            .flat_map(|m| m.subscribed_topic_names.iter().cloned())
+            .chain(self.subscribed.iter().flat_map(|s| s.keys().cloned()))
+            .collect()
+    }
+
+    /// The assignor the group runs: the one most members ask for, else the default.
+    fn assignor(&self) -> String {
+        let mut votes: BTreeMap<&str, usize> = BTreeMap::new();
+        for member in self.members.values() {
+            if let Some(name) = &member.server_assignor {
+                *votes.entry(name).or_default() += 1;
+            }
+        }
+        let most = votes.values().copied().max().unwrap_or(0);
+        votes
+            .into_iter()
+            .find(|(_, v)| *v == most && most > 0)
+            .map(|(name, _)| name.to_string())
+            .or_else(|| self.limits.assignors.first().cloned())
+            .unwrap_or_else(|| assignor::UNIFORM.to_string())
+    }
+
+    // ---- the heartbeat ----
+
+    /// Kafka's request checks, before the group is looked at.
+    pub fn validate(
+        request: &ConsumerGroupHeartbeatRequest,
+        version: i16,
+        limits: &ConsumerLimits,
+    ) -> Result<(), HeartbeatError> {
+        let invalid = |why: &str| Err(refuse(ErrorCode::InvalidRequest, why));
+        let epoch = request.member_epoch;
+        if (version >= 1 || epoch > 0 || epoch == LEAVE_GROUP_EPOCH) && request.member_id.is_empty()
+        {
+            return invalid("MemberId can't be empty.");
+        }
+        if request.group_id.is_empty() {
+            return invalid("GroupId can't be empty.");
+        }
+        if request.instance_id.as_deref() == Some("") {
+            return invalid("InstanceId can't be empty.");
+        }
+        if request.rack_id.as_deref() == Some("") {
+            return invalid("RackId can't be empty.");
+        }
+        if epoch == 0 {
+            if request.rebalance_timeout_ms == -1 {
+                return invalid("RebalanceTimeoutMs must be provided in first request.");
+            }
+            if request
+                .topic_partitions
+                .as_ref()
+                .is_none_or(|t| !t.is_empty())
+            {
+                return invalid("TopicPartitions must be empty when (re-)joining.");
+            }
+            if request.subscribed_topic_names.is_none() && request.subscribed_topic_regex.is_none()
+            {
+                return invalid(
+                    "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when \
+                     (re-)joining.",
+                );
+            }
+        } else if epoch == LEAVE_GROUP_STATIC_EPOCH {
+            if request.instance_id.is_none() {
+                return invalid("InstanceId can't be null.");
+            }
+        } else if epoch < LEAVE_GROUP_STATIC_EPOCH {
+            return invalid("MemberEpoch is invalid.");
+        }
+        if let Some(name) = &request.server_assignor
+            && !limits.assignors.contains(name)
+        {
+            return Err(refuse(
+                ErrorCode::UnsupportedAssignor,
+                format!(
+                    "ServerAssignor {name} is not supported. Supported assignors: {}.",
+                    limits.assignors.join(", ")
+                ),
+            ));
+        }
+        if let Some(regex) = &request.subscribed_topic_regex
+            && let Err(e) = regex::Regex::new(regex)
+        {
+            return Err(refuse(
+                ErrorCode::InvalidRegularExpression,
+                format!("SubscribedTopicRegex {regex} is invalid: {e}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One ConsumerGroupHeartbeat (validated by `validate`): join, leave, or keep the
+    /// member's session and assignment moving. Returns the response and the records
+    /// that make the change durable.
+    pub fn heartbeat(
+        &mut self,
+        group_id: &str,
+        request: &ConsumerGroupHeartbeatRequest,
+        client: &ClientInfo,
+        metadata: &MetadataImage,
+        now: Instant,
+    ) -> Result<(ConsumerGroupHeartbeatResponse, Vec<CoordinatorRecord>), HeartbeatError> {
+        let mut records = Vec::new();
+        let epoch = request.member_epoch;
+        if epoch == LEAVE_GROUP_EPOCH || epoch == LEAVE_GROUP_STATIC_EPOCH {
+            let member_id = self.leave(group_id, request, &mut records)?;
+            return Ok((
+                ConsumerGroupHeartbeatResponse {
+                    member_id: Some(member_id),
+                    member_epoch: epoch,
+                    ..ConsumerGroupHeartbeatResponse::default()
+                },
+                records,
+            ));
+        }
+        let member_id = if request.member_id.is_empty() {
+            // Version 0: the coordinator names new members.
+            Uuid::random().to_string()
+        } else {
+            request.member_id.clone()
+        };
+        let (previous, is_new) =
+            self.member_for(group_id, &member_id, request, now, &mut records)?;
+
+        // 1. The member's own metadata; a changed subscription moves the group epoch.
+        let mut member = previous.clone();
+        if let Some(instance) = &request.instance_id {
+            member.instance_id = Some(instance.clone());
+        }
+        if let Some(rack) = &request.rack_id {
+            member.rack_id = Some(rack.clone());
+        }
+        if request.rebalance_timeout_ms != -1 {
+            member.rebalance_timeout_ms = request.rebalance_timeout_ms;
+        }
+        if let Some(assignor) = &request.server_assignor {
+            member.server_assignor = Some(assignor.clone());
+        }
+        if let Some(names) = &request.subscribed_topic_names {
+            member.subscribed_topic_names = names.clone();
+        }
+        if let Some(regex) = &request.subscribed_topic_regex {
+            member.subscribed_topic_regex = (!regex.is_empty()).then(|| regex.clone());
+        }
+        member.client = client.clone();
+        let metadata_changed = is_new || member.metadata_value() != previous.metadata_value();
+        if metadata_changed {
+            records.push(CoordinatorRecord::ConsumerGroupMember {
+                group: group_id.to_string(),
+                member_id: member_id.clone(),
+                value: Some(member.metadata_value()),
+            });
+        }
+        let subscription_changed = is_new
+            || member.subscribed_topic_names != previous.subscribed_topic_names
+            || member.subscribed_topic_regex != previous.subscribed_topic_regex;
+        if let Some(instance) = &member.instance_id {
+            self.static_members
+                .insert(instance.clone(), member_id.clone());
+        }
+        self.members.insert(member_id.clone(), member);
+
+        // 2. The subscribed topics as they are now: a new topic, or new partitions of a
+        // subscribed one, also moves the group epoch.
+        let subscribed = self.resolve_subscriptions(metadata);
+        let mut bump = self.group_epoch == 0 || subscription_changed;
+        match &self.subscribed {
+            Some(known) if *known == subscribed => {}
+            // Right after a load the target stands as persisted.
+            None if !bump => self.subscribed = Some(subscribed),
+            _ => {
+                self.subscribed = Some(subscribed);
+                bump = true;
+            }
+        }
+        if bump {
+            self.bump_epoch(group_id, &mut records);
+        }
+
+        // 3. A new target assignment for the new group epoch.
+        if self.group_epoch > self.assignment_epoch {
+            self.compute_target(group_id, &mut records);
+        }
+
+        // 4. Move the member toward its target.
+        let owned = request.topic_partitions.as_deref().map(owned_assignment);
+        self.reconcile(group_id, &member_id, owned.as_ref(), now, &mut records);
+
+        let member = self
+            .members
+            .get_mut(&member_id)
+            .expect("the member was inserted above");
+        member.session_deadline = now + session(&self.limits);
+        let full_request = epoch == 0
+            || (request.rebalance_timeout_ms != -1
+                && request.subscribed_topic_names.is_some()
+                && request.topic_partitions.is_some());
+        let assignment =
+            (full_request || member.assigned != previous.assigned).then(|| ResponseAssignment {
+                topic_partitions: member
+                    .assigned
+                    .iter()
+                    .filter(|(_, ps)| !ps.is_empty())
+                    .map(|(topic, ps)| ResponseTopicPartitions {
+                        topic_id: *topic,
+                        partitions: ps.iter().copied().collect(),
+                        ..ResponseTopicPartitions::default()
+                    })
+                    .collect(),
+                ..ResponseAssignment::default()
+            });
+        Ok((
+            ConsumerGroupHeartbeatResponse {
+                member_id: Some(member_id),
+                member_epoch: member.member_epoch,
+                heartbeat_interval_ms: self.limits.heartbeat_interval_ms,
+                assignment,
+                ..ConsumerGroupHeartbeatResponse::default()
+            },
+            records,
+        ))
+    }
+
+    /// The member a heartbeat speaks for, created when it joins; Kafka's epoch and
+    /// static-membership checks. Returns the member as it was and whether it is new.
+    fn member_for(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        request: &ConsumerGroupHeartbeatRequest,
+        now: Instant,
+        records: &mut Vec<CoordinatorRecord>,
+    ) -> Result<(ConsumerMember, bool), HeartbeatError> {
+        let epoch = request.member_epoch;
+        let full = || {
+            refuse(
+                ErrorCode::GroupMaxSizeReached,
+                format!(
+                    "The consumer group has reached its maximum capacity of {} members.",
+                    self.limits.max_size
+                ),
+            )
+        };
+        if let Some(instance) = &request.instance_id
+            && let Some(owner) = self.static_members.get(instance).cloned()
+        {
+            let existing = self.members[&owner].clone();
+            if owner == member_id {
+                if epoch != 0 {
+                    check_epoch(&existing, epoch, request.topic_partitions.as_deref())?;
+                }
+                return Ok((existing, false));
+            }
+            if epoch != 0 {
+                return Err(refuse(
+                    ErrorCode::FencedInstanceId,
+                    format!(
+                        "Static member {member_id} with instance id {instance} was fenced by member {owner}."
+                    ),
+                ));
+            }
+            if existing.member_epoch != LEAVE_GROUP_STATIC_EPOCH {
+                return Err(refuse(
+                    ErrorCode::UnreleasedInstanceId,
+                    format!(
+                        "Static member {member_id} with instance id {instance} cannot join the \
+                         group because the instance id is owned by {owner} member."
+                    ),
+                ));
+            }
+            // The static member is back under a new member id: it takes over its old
+            // partitions and target, and nobody else rebalances.
+            let mut member = existing.clone();
+            member.member_id = member_id.to_string();
+            member.member_epoch = existing.previous_member_epoch;
+            self.members.remove(&owner);
+            if let Some(target) = self.target.remove(&owner) {
+                self.target.insert(member_id.to_string(), target.clone());
+                records.push(target_record(group_id, member_id, Some(&target)));
+            }
+            records.extend(member_tombstones(group_id, &owner));
+            records.push(CoordinatorRecord::CurrentMemberAssignment {
+                group: group_id.to_string(),
+                member_id: member_id.to_string(),
+                value: Some(member.assignment_value()),
+            });
+            member.session_deadline = now + session(&self.limits);
+            self.members.insert(member_id.to_string(), member.clone());
+            return Ok((member, true));
+        }
+        match self.members.get(member_id) {
+            Some(existing) => {
+                if epoch != 0 {
+                    check_epoch(existing, epoch, request.topic_partitions.as_deref())?;
+                }
+                Ok((existing.clone(), false))
+            }
+            None if epoch == 0 => {
+                if self.members.len() >= self.limits.max_size {
+                    return Err(full());
+                }
+                Ok((ConsumerMember::new(member_id, now, &self.limits), true))
+            }
+            None => Err(refuse(
+                ErrorCode::UnknownMemberId,
+                format!("Member {member_id} is not a member of group {group_id}."),
+            )),
+        }
+    }
+
+    fn leave(
+        &mut self,
+        group_id: &str,
+        request: &ConsumerGroupHeartbeatRequest,
+        records: &mut Vec<CoordinatorRecord>,
+    ) -> Result<String, HeartbeatError> {
+        let member_id = match &request.instance_id {
+            Some(instance) => self.static_members.get(instance).cloned().ok_or_else(|| {
+                refuse(
+                    ErrorCode::UnknownMemberId,
+                    format!("Instance id {instance} is unknown."),
+                )
+            })?,
+            None => request.member_id.clone(),
+        };
+        let Some(member) = self.members.get_mut(&member_id) else {
+            return Err(refuse(
+                ErrorCode::UnknownMemberId,
+                format!("Member {member_id} is not a member of group {group_id}."),
+            ));
+        };
+        if request.instance_id.is_some() && member_id != request.member_id {
+            return Err(refuse(
+                ErrorCode::FencedInstanceId,
+                format!(
+                    "Static member {} was fenced by member {member_id}.",
+                    request.member_id
+                ),
+            ));
+        }
+        if request.member_epoch == LEAVE_GROUP_STATIC_EPOCH {
+            // Keeps its partitions for when it comes back within its session.
+            member.previous_member_epoch = member.member_epoch;
+            member.member_epoch = LEAVE_GROUP_STATIC_EPOCH;
+            records.push(CoordinatorRecord::CurrentMemberAssignment {
+                group: group_id.to_string(),
+                member_id: member_id.clone(),
+                value: Some(member.assignment_value()),
+            });
+        } else {
+            self.fence(group_id, &member_id, records);
+        }
+        Ok(member_id)
+    }
+
+    /// Removes a member (left, timed out, or fenced) and moves the group epoch.
+    fn fence(&mut self, group_id: &str, member_id: &str, records: &mut Vec<CoordinatorRecord>) {
+        let Some(member) = self.members.remove(member_id) else {
+            return;
+        };
+        if let Some(instance) = &member.instance_id
+            && self.static_members.get(instance).map(String::as_str) == Some(member_id)
+        {
+            self.static_members.remove(instance);
+        }
+        self.target.remove(member_id);
+        records.extend(member_tombstones(group_id, member_id));
+        if self.members.is_empty() {
+            self.empty_since_ms = crate::storage::Timestamp::now().0;
+        }
+        self.bump_epoch(group_id, records);
+    }
+
+    fn bump_epoch(&mut self, group_id: &str, records: &mut Vec<CoordinatorRecord>) {
+        self.group_epoch += 1;
+        records.push(CoordinatorRecord::ConsumerGroupEpoch {
+            group: group_id.to_string(),
+            value: Some(ConsumerGroupMetadataValue {
+                epoch: self.group_epoch,
+                ..ConsumerGroupMetadataValue::default()
+            }),
+        });
+    }
+
+    /// Every subscribed topic that exists: name → (id, partitions).
+    fn resolve_subscriptions(&self, metadata: &MetadataImage) -> BTreeMap<String, (Uuid, i32)> {
+        let mut out = BTreeMap::new();
+        let regexes: Vec<regex::Regex> = self
+            .members
+            .values()
+            .filter_map(|m| m.subscribed_topic_regex.as_deref())
+            .filter_map(|r| regex::Regex::new(&format!("^(?:{r})$")).ok())
+            .collect();
+        for member in self.members.values() {
+            for name in &member.subscribed_topic_names {
+                if let Some(topic) = metadata.topic(name) {
+                    out.insert(name.clone(), (topic.id, topic.partitions));
+                }
+            }
+        }
+        if !regexes.is_empty() {
+            for topic in metadata.topics().filter(|t| !t.internal) {
+                if regexes.iter().any(|r| r.is_match(&topic.name)) {
+                    out.insert(topic.name.clone(), (topic.id, topic.partitions));
+                }
+            }
+        }
+        out
+    }
+
+    /// The topic ids one member subscribes to, among the resolved subscriptions.
+    fn member_topics(&self, member: &ConsumerMember) -> BTreeSet<Uuid> {
+        let regex = member
+            .subscribed_topic_regex
+            .as_deref()
+            .and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok());
+        self.subscribed
+            .iter()
+            .flatten()
+            .filter(|(name, _)| {
+                member.subscribed_topic_names.contains(name)
+                    || regex.as_ref().is_some_and(|r| r.is_match(name))
+            })
+            .map(|(_, (id, _))| *id)
+            .collect()
+    }
+
+    fn compute_target(&mut self, group_id: &str, records: &mut Vec<CoordinatorRecord>) {
+        let spec = AssignmentSpec {
+            members: self
+                .members
+                .values()
+                .map(|m| (m.member_id.clone(), self.member_topics(m)))
+                .collect(),
+            topics: self
+                .subscribed
+                .iter()
+                .flat_map(|s| s.values().copied())
+                .collect(),
+            previous: &self.target,
+        };
+        let target = assignor::assign(&self.assignor(), &spec);
+        for (member_id, assignment) in &target {
+            if self.target.get(member_id) != Some(assignment) {
+                records.push(target_record(group_id, member_id, Some(assignment)));
+            }
+        }
+        self.target = target;
+        self.assignment_epoch = self.group_epoch;
+        records.push(CoordinatorRecord::TargetAssignmentEpoch {
+            group: group_id.to_string(),
+            value: Some(ConsumerGroupTargetAssignmentMetadataValue {
+                assignment_epoch: self.assignment_epoch,
+                ..ConsumerGroupTargetAssignmentMetadataValue::default()
+            }),
+        });
+    }
+
+    /// Partitions other members hold (assigned or still to revoke).
+    fn held_by_others(&self, member_id: &str) -> Assignment {
+        let mut held = Assignment::new();
+        for member in self.members.values().filter(|m| m.member_id != member_id) {
+            for (topic, ps) in member
+                .assigned
+                .iter()
+                .chain(member.pending_revocation.iter())
+            {
+                held.entry(*topic).or_default().extend(ps.iter().copied());
+            }
+        }
+        held
+    }
+
+    /// Kafka's `CurrentAssignmentBuilder`: the member's next assignment on the way to
+    /// its target; `owned` is what the member says it owns (`None`: unchanged).
+    fn reconcile(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+        owned: Option<&Assignment>,
+        now: Instant,
+        records: &mut Vec<CoordinatorRecord>,
+    ) {
+        let member = &self.members[member_id];
+        let target_epoch = self.assignment_epoch;
+        let proceed = match member.state {
+            MemberState::Stable => member.member_epoch != target_epoch,
+            // Held back until the member no longer owns what it must give up.
+            MemberState::UnrevokedPartitions => {
+                owned.is_some_and(|owned| !overlaps(owned, &member.pending_revocation))
+            }
+            MemberState::UnreleasedPartitions => true,
+        };
+        if !proceed || member.member_epoch == LEAVE_GROUP_STATIC_EPOCH {
+            return;
+        }
+        let target = self.target.get(member_id).cloned().unwrap_or_default();
+        let held = self.held_by_others(member_id);
+        let member = &self.members[member_id];
+        let mut keep = Assignment::new();
+        let mut revoke = Assignment::new();
+        let mut take = Assignment::new();
+        let mut unreleased = false;
+        for (topic, ps) in &member.assigned {
+            let wanted = target.get(topic);
+            for &p in ps {
+                let into = if wanted.is_some_and(|w| w.contains(&p)) {
+                    &mut keep
+                } else {
+                    &mut revoke
+                };
+                into.entry(*topic).or_default().insert(p);
+            }
+        }
+        for (topic, ps) in &target {
+            for &p in ps {
+                let mine = member.assigned.get(topic).is_some_and(|a| a.contains(&p));
+                if mine {
+                    continue;
+                }
+                if held.get(topic).is_some_and(|h| h.contains(&p)) {
+                    unreleased = true;
+                } else {
+                    take.entry(*topic).or_default().insert(p);
+                }
+            }
+        }
+        let mut next = member.clone();
+        if !revoke.is_empty() {
+            next.assigned = keep;
+            next.pending_revocation = revoke;
+            next.state = MemberState::UnrevokedPartitions;
+            if member.state != MemberState::UnrevokedPartitions {
+                let timeout = Duration::from_millis(member.rebalance_timeout_ms.max(0) as u64);
+                next.revocation_deadline = Some(now + timeout);
+            }
+        } else {
+            for (topic, ps) in take {
+                keep.entry(topic).or_default().extend(ps);
+            }
+            next.assigned = keep;
+            next.pending_revocation = Assignment::new();
+            next.revocation_deadline = None;
+            if next.member_epoch != target_epoch {
+                next.previous_member_epoch = next.member_epoch;
+                next.member_epoch = target_epoch;
+            }
+            next.state = if unreleased {
+                MemberState::UnreleasedPartitions
+            } else {
+                MemberState::Stable
+            };
+        }
+        let changed = next.member_epoch != member.member_epoch
+            || next.state != member.state
+            || next.assigned != member.assigned
+            || next.pending_revocation != member.pending_revocation;
+        if changed {
+            records.push(CoordinatorRecord::CurrentMemberAssignment {
+                group: group_id.to_string(),
+                member_id: member_id.to_string(),
+                value: Some(next.assignment_value()),
+            });
+        }
+        self.members.insert(member_id.to_string(), next);
+    }
+
+    // ---- timers, offsets, admin ----
+
+    /// Fences members whose session or revocation deadline passed.
+    pub fn expire(&mut self, group_id: &str, now: Instant) -> Vec<CoordinatorRecord> {
+        let expired: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| {
+                m.session_deadline <= now || m.revocation_deadline.is_some_and(|d| d <= now)
+            })
+            .map(|m| m.member_id.clone())
+            .collect();
+        let mut records = Vec::new();
+        for member_id in expired {
+            tracing::info!("group {group_id}: member {member_id} timed out and is fenced");
+            self.fence(group_id, &member_id, &mut records);
+        }
+        records
+    }
+
+    /// OffsetCommit against a consumer group: the member must exist at that epoch
+    /// (a commit with no member and a negative epoch is an admin's, allowed when empty).
+    pub fn check_offset_commit(
+        &self,
+        version: i16,
+        member_id: &str,
+        epoch: i32,
+    ) -> Result<(), ErrorCode> {
+        if epoch < 0 && member_id.is_empty() && self.members.is_empty() {
+            return Ok(());
+        }
+        let member = self
+            .members
+            .get(member_id)
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        if version < 9 {
+            return Err(ErrorCode::UnsupportedVersion);
+        }
+        if epoch != member.member_epoch {
+            return Err(ErrorCode::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
+    /// OffsetFetch v9+ naming a member: it must exist at that epoch.
+    pub fn check_offset_fetch(&self, member_id: &str, epoch: i32) -> Result<(), ErrorCode> {
+        if epoch < 0 && member_id.is_empty() {
+            return Ok(());
+        }
+        let member = self
+            .members
+            .get(member_id)
+            .ok_or(ErrorCode::UnknownMemberId)?;
+        if epoch != member.member_epoch {
+            return Err(ErrorCode::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
+    /// The records that delete the group's state (its offsets aside).
+    pub fn tombstones(&self, group_id: &str) -> Vec<CoordinatorRecord> {
+        let mut out: Vec<CoordinatorRecord> = self
+            .members
+            .keys()
+            .flat_map(|m| member_tombstones(group_id, m))
+            .collect();
+        out.push(CoordinatorRecord::TargetAssignmentEpoch {
+            group: group_id.to_string(),
+            value: None,
+        });
+        out.push(CoordinatorRecord::ConsumerGroupEpoch {
+            group: group_id.to_string(),
+            value: None,
+        });
+        out
+    }
+
+    pub fn describe(&self, group_id: &str, metadata: &MetadataImage) -> DescribedGroup {
+        let describe = |assignment: &Assignment| DescribedAssignment {
+            topic_partitions: assignment
+                .iter()
+                .filter(|(_, ps)| !ps.is_empty())
+                .map(|(topic, ps)| DescribedTopicPartitions {
+                    topic_id: *topic,
+                    topic_name: metadata
+                        .topic_by_id(topic)
+                        .map(|t| t.name.clone())
+                        .unwrap_or_default(),
+                    partitions: ps.iter().copied().collect(),
+                    ..DescribedTopicPartitions::default()
+                })
+                .collect(),
+            ..DescribedAssignment::default()
+        };
+        DescribedGroup {
+            group_id: group_id.to_string(),
+            group_state: self.state_name().to_string(),
+            group_epoch: self.group_epoch,
+            assignment_epoch: self.assignment_epoch,
+            assignor_name: self.assignor(),
+            members: self
+                .members
+                .values()
+                .map(|m| DescribedMember {
+                    member_id: m.member_id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    member_epoch: m.member_epoch,
+                    client_id: m.client.client_id.clone(),
+                    client_host: m.client.client_host.clone(),
+                    subscribed_topic_names: m.subscribed_topic_names.clone(),
+                    subscribed_topic_regex: m.subscribed_topic_regex.clone(),
+                    assignment: describe(&m.assigned),
+                    target_assignment: describe(
+                        &self.target.get(&m.member_id).cloned().unwrap_or_default(),
+                    ),
+                    ..DescribedMember::default()
+                })
+                .collect(),
+            authorized_operations: i32::MIN,
+            ..DescribedGroup::default()
+        }
+    }
+}
+
+/// Kafka's member epoch check: a member ahead of the coordinator, or behind it other
+/// than by one lost response, must rejoin.
+fn check_epoch(
+    member: &ConsumerMember,
+    epoch: i32,
+    owned: Option<&[OwnedTopicPartitions]>,
+) -> Result<(), HeartbeatError> {
+    let fenced = || {
+        refuse(
+            ErrorCode::FencedMemberEpoch,
+            format!(
+                "The consumer group member has a member epoch ({epoch}) other than the one \
+                 known by the group coordinator ({}). The member must abandon all its \
+                 partitions and rejoin.",
+                member.member_epoch
+            ),
+        )
+    };
+    if epoch > member.member_epoch {
+        return Err(fenced());
+    }
+    if epoch < member.member_epoch {
+        let lost_response = epoch == member.previous_member_epoch
+            && owned.is_some_and(|o| is_subset(&owned_assignment(o), &member.assigned));
+        if !lost_response {
+            return Err(fenced());
+        }
+    }
+    Ok(())
+}
+
+fn target_record(
+    group_id: &str,
+    member_id: &str,
+    target: Option<&Assignment>,
+) -> CoordinatorRecord {
+    CoordinatorRecord::TargetAssignmentMember {
+        group: group_id.to_string(),
+        member_id: member_id.to_string(),
+        value: target.map(|t| ConsumerGroupTargetAssignmentMemberValue {
+            topic_partitions: t
+                .iter()
+                .filter(|(_, ps)| !ps.is_empty())
+                .map(|(topic, ps)| target_value::TopicPartition {
+                    topic_id: *topic,
+                    partitions: ps.iter().copied().collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..ConsumerGroupTargetAssignmentMemberValue::default()
+        }),
+    }
+}
+
+fn member_tombstones(group_id: &str, member_id: &str) -> Vec<CoordinatorRecord> {
+    vec![
+        CoordinatorRecord::CurrentMemberAssignment {
+            group: group_id.to_string(),
+            member_id: member_id.to_string(),
+            value: None,
+        },
+        target_record(group_id, member_id, None),
+        CoordinatorRecord::ConsumerGroupMember {
+            group: group_id.to_string(),
+            member_id: member_id.to_string(),
+            value: None,
+        },
+    ]
+}
+
+/// A consumer group's records as replaying its offsets partition found them.
+#[derive(Default)]
+pub struct Replayed {
+    epoch: Option<i32>,
+    assignment_epoch: i32,
+    members: BTreeMap<String, ConsumerGroupMemberMetadataValue>,
+    targets: BTreeMap<String, Assignment>,
+    current: BTreeMap<String, ConsumerGroupCurrentMemberAssignmentValue>,
+}
+
+impl Replayed {
+    pub fn apply(&mut self, record: CoordinatorRecord) {
+        match record {
+            CoordinatorRecord::ConsumerGroupEpoch { value, .. } => {
+                self.epoch = value.map(|v| v.epoch);
+            }
+            CoordinatorRecord::TargetAssignmentEpoch { value, .. } => {
+                self.assignment_epoch = value.map_or(0, |v| v.assignment_epoch);
+            }
+            CoordinatorRecord::ConsumerGroupMember {
+                member_id, value, ..
+            } => match value {
+                Some(v) => {
+                    self.members.insert(member_id, v);
+                }
+                None => {
+                    self.members.remove(&member_id);
+                }
+            },
+            CoordinatorRecord::TargetAssignmentMember {
+                member_id, value, ..
+            } => match value {
+                Some(v) => {
+                    let target = from_partitions(
+                        v.topic_partitions
+                            .iter()
+                            .map(|t| (t.topic_id, t.partitions.as_slice())),
+                    );
+                    self.targets.insert(member_id, target);
+                }
+                None => {
+                    self.targets.remove(&member_id);
+                }
+            },
+            CoordinatorRecord::CurrentMemberAssignment {
+                member_id, value, ..
+            } => match value {
+                Some(v) => {
+                    self.current.insert(member_id, v);
+                }
+                None => {
+                    self.current.remove(&member_id);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// The group, if its records say one exists. Members must heartbeat within a
+    /// session timeout of the load.
+    pub fn build(
+        self,
+        _group_id: &str,
+        limits: &ConsumerLimits,
+        now: Instant,
+    ) -> Option<ConsumerGroup> {
+        let epoch = self.epoch?;
+        let mut group = ConsumerGroup::new(limits.clone());
+        group.group_epoch = epoch;
+        group.assignment_epoch = self.assignment_epoch;
+        group.target = self.targets.into_iter().collect();
+        for (member_id, value) in self.members {
+            let mut member = ConsumerMember::new(&member_id, now, limits);
+            member.instance_id = value.instance_id;
+            member.rack_id = value.rack_id;
+            member.client = ClientInfo {
+                client_id: value.client_id,
+                client_host: value.client_host,
+            };
+            member.rebalance_timeout_ms = value.rebalance_timeout_ms;
+            member.subscribed_topic_names = value.subscribed_topic_names;
+            member.subscribed_topic_regex = value.subscribed_topic_regex;
+            member.server_assignor = value.server_assignor;
+            if let Some(current) = self.current.get(&member_id) {
+                member.member_epoch = current.member_epoch;
+                member.previous_member_epoch = current.previous_member_epoch;
+                member.state = MemberState::from_code(current.state);
+                member.assigned = from_partitions(
+                    current
+                        .assigned_partitions
+                        .iter()
+                        .map(|t| (t.topic_id, t.partitions.as_slice())),
+                );
+                member.pending_revocation = from_partitions(
+                    current
+                        .partitions_pending_revocation
+                        .iter()
+                        .map(|t| (t.topic_id, t.partitions.as_slice())),
+                );
+            }
+            if let Some(instance) = &member.instance_id {
+                group
+                    .static_members
+                    .insert(instance.clone(), member_id.clone());
+            }
+            group.members.insert(member_id, member);
+        }
+        // The subscription as the target was computed for is not persisted: the first
+        // heartbeat resolves it again.
+        group.subscribed = None;
+        Some(group)
+    }
+}

@@ -1,0 +1,41 @@
+//! ConsumerGroupHeartbeat (key 68): KIP-848's consumer protocol — a member joins,
+//! heartbeats and leaves through this one API, and the coordinator shard computes and
+//! reconciles the assignment (see `groups::consumer`).
+//!
+//! Served up to v1 although this copy of the specs still marks v1 unstable: Kafka 4.0
+//! ships v1 as stable, and librdkafka (2.12) speaks only v1.
+
+use super::{Handler, RequestContext};
+use crate::groups::GroupCall;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
+use crate::protocol::generated::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
+
+pub struct ConsumerGroupHeartbeat;
+
+impl Handler for ConsumerGroupHeartbeat {
+    type Request = ConsumerGroupHeartbeatRequest;
+    const VERSIONS: VersionRange = VersionRange { min: 0, max: 1 };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: ConsumerGroupHeartbeatRequest,
+    ) -> Option<ConsumerGroupHeartbeatResponse> {
+        let shard = match ctx.group_coordinator(&request.group_id) {
+            Ok(shard) => shard,
+            Err(code) => {
+                return Some(ConsumerGroupHeartbeatResponse {
+                    error_code: code.code(),
+                    ..ConsumerGroupHeartbeatResponse::default()
+                });
+            }
+        };
+        let call = GroupCall::ConsumerHeartbeat {
+            version: ctx.version,
+            client: ctx.client_info(),
+            request,
+        };
+        let answer = ctx.call_coordinator(shard, call).await;
+        Some(crate::expect_group_answer!(answer, ConsumerHeartbeat))
+    }
+}

@@ -1,0 +1,128 @@
+//! FindCoordinator (key 10): this broker coordinates every group (it is the only node);
+//! the coordinator's shard is found by each group request itself. The first group key
+//! creates `__consumer_offsets` (Kafka's internal topic, `offsets.topic.num.partitions`
+//! partitions over every shard), so the answer comes once the coordinators are loaded.
+//! Transaction keys get COORDINATOR_NOT_AVAILABLE: corelog has no transaction
+//! coordinator yet.
+
+use super::{Handler, RequestContext, newest};
+use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
+use crate::protocol::generated::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use crate::routing::ShardRequest;
+use shards::ShardId;
+
+const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
+pub struct FindCoordinator;
+
+/// Creates `__consumer_offsets` unless it exists (another request may be creating it).
+async fn ensure_offsets_topic(ctx: &RequestContext) -> Result<(), ErrorCode> {
+    if ctx.shard.metadata.borrow().topic(OFFSETS_TOPIC).is_some() {
+        return Ok(());
+    }
+    let reply = ctx
+        .shard
+        .mesh
+        .call(
+            ShardId(0),
+            ShardRequest::CreateTopics {
+                topics: vec![offsets_topic(&ctx.shard.config)],
+                validate_only: false,
+            },
+        )
+        .await
+        .expect("shard 0 runs for the life of the broker");
+    match crate::expect_reply!(reply, Created).pop() {
+        Some(Ok(record)) => {
+            tracing::info!(
+                "created {OFFSETS_TOPIC} with {} partitions",
+                record.partitions
+            );
+            Ok(())
+        }
+        Some(Err(e)) if e.code == ErrorCode::TopicAlreadyExists => Ok(()),
+        Some(Err(e)) => {
+            tracing::warn!("cannot create {OFFSETS_TOPIC}: {}", e.message);
+            Err(ErrorCode::CoordinatorNotAvailable)
+        }
+        None => Err(ErrorCode::CoordinatorNotAvailable),
+    }
+}
+
+impl Handler for FindCoordinator {
+    type Request = FindCoordinatorRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 0,
+        max: newest(ApiKey::FindCoordinator),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: FindCoordinatorRequest,
+    ) -> Option<FindCoordinatorResponse> {
+        let keys = if ctx.version >= 4 {
+            request.coordinator_keys.clone()
+        } else {
+            vec![request.key.clone()]
+        };
+        let found = match request.key_type {
+            KEY_TYPE_GROUP => ensure_offsets_topic(ctx).await.map_err(|code| {
+                (
+                    code,
+                    "the group coordinator is not available yet".to_string(),
+                )
+            }),
+            KEY_TYPE_TRANSACTION => Err((
+                ErrorCode::CoordinatorNotAvailable,
+                "corelog has no transaction coordinator".to_string(),
+            )),
+            other => Err((
+                ErrorCode::InvalidRequest,
+                format!("unknown coordinator key type {other}"),
+            )),
+        };
+        let config = &ctx.shard.config;
+        let listener = &config.advertised_listeners[0];
+        let coordinator = |key: String| match &found {
+            Ok(()) => Coordinator {
+                key,
+                node_id: config.node_id,
+                host: listener.host.clone(),
+                port: i32::from(listener.port),
+                error_code: 0,
+                error_message: None,
+                ..Coordinator::default()
+            },
+            Err((code, message)) => Coordinator {
+                key,
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                error_code: code.code(),
+                error_message: Some(message.clone()),
+                ..Coordinator::default()
+            },
+        };
+        let mut coordinators: Vec<Coordinator> = keys.into_iter().map(coordinator).collect();
+        if ctx.version >= 4 {
+            return Some(FindCoordinatorResponse {
+                coordinators,
+                ..FindCoordinatorResponse::default()
+            });
+        }
+        let one = coordinators.pop().expect("one key before v4");
+        Some(FindCoordinatorResponse {
+            error_code: one.error_code,
+            error_message: one.error_message,
+            node_id: one.node_id,
+            host: one.host,
+            port: one.port,
+            ..FindCoordinatorResponse::default()
+        })
+    }
+}

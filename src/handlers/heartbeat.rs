@@ -1,0 +1,35 @@
+//! Heartbeat (key 12): keeps a classic group member's session alive on the group's
+//! coordinator shard, and tells it when to rejoin (REBALANCE_IN_PROGRESS).
+
+use super::{Handler, RequestContext, newest};
+use crate::groups::GroupCall;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::heartbeat_request::HeartbeatRequest;
+use crate::protocol::generated::heartbeat_response::HeartbeatResponse;
+
+pub struct Heartbeat;
+
+impl Handler for Heartbeat {
+    type Request = HeartbeatRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 0,
+        max: newest(ApiKey::Heartbeat),
+    };
+
+    async fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> Option<HeartbeatResponse> {
+        let code = match ctx.group_coordinator(&request.group_id) {
+            Ok(shard) => {
+                let answer = ctx
+                    .call_coordinator(shard, GroupCall::Heartbeat { request })
+                    .await;
+                crate::expect_group_answer!(answer, Heartbeat)
+            }
+            Err(code) => code,
+        };
+        Some(HeartbeatResponse {
+            error_code: code.code(),
+            ..HeartbeatResponse::default()
+        })
+    }
+}

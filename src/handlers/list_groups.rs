@@ -1,0 +1,39 @@
+//! ListGroups (key 16): every group of every coordinator shard, filtered by state (v4+)
+//! and type (v5+), case-insensitively as Kafka compares them.
+
+use super::{Handler, RequestContext, newest};
+use crate::groups::GroupCall;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::list_groups_request::ListGroupsRequest;
+use crate::protocol::generated::list_groups_response::ListGroupsResponse;
+
+pub struct ListGroups;
+
+impl Handler for ListGroups {
+    type Request = ListGroupsRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 0,
+        max: newest(ApiKey::ListGroups),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: ListGroupsRequest,
+    ) -> Option<ListGroupsResponse> {
+        let mut groups = Vec::new();
+        for shard in ctx.shard.mesh.all() {
+            let call = GroupCall::List {
+                states: request.states_filter.clone(),
+                types: request.types_filter.clone(),
+            };
+            let answer = ctx.call_coordinator(shard, call).await;
+            groups.extend(crate::expect_group_answer!(answer, List));
+        }
+        groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+        Some(ListGroupsResponse {
+            groups,
+            ..ListGroupsResponse::default()
+        })
+    }
+}

@@ -1,0 +1,63 @@
+//! OffsetCommit (key 8): committed offsets written to the group's `__consumer_offsets`
+//! partition on its coordinator shard, answered once durable. Kafka 4.x serves v2 and
+//! later.
+
+use super::{Handler, RequestContext, newest};
+use crate::groups::GroupCall;
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
+use crate::protocol::generated::offset_commit_response::{
+    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+
+pub struct OffsetCommit;
+
+/// Every partition of the request failed with `code`.
+fn failed(request: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
+    OffsetCommitResponse {
+        topics: request
+            .topics
+            .iter()
+            .map(|t| OffsetCommitResponseTopic {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: code.code(),
+                        ..OffsetCommitResponsePartition::default()
+                    })
+                    .collect(),
+                ..OffsetCommitResponseTopic::default()
+            })
+            .collect(),
+        ..OffsetCommitResponse::default()
+    }
+}
+
+impl Handler for OffsetCommit {
+    type Request = OffsetCommitRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 2,
+        max: newest(ApiKey::OffsetCommit),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: OffsetCommitRequest,
+    ) -> Option<OffsetCommitResponse> {
+        let shard = match ctx.group_coordinator(&request.group_id) {
+            Ok(shard) => shard,
+            Err(code) => return Some(failed(&request, code)),
+        };
+        let call = GroupCall::OffsetCommit {
+            version: ctx.version,
+            request,
+        };
+        let answer = ctx.call_coordinator(shard, call).await;
+        Some(crate::expect_group_answer!(answer, OffsetCommit))
+    }
+}

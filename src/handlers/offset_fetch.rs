@@ -1,0 +1,114 @@
+//! OffsetFetch (key 9): committed offsets of one group (before v8) or of a batch of
+//! groups (v8+), each read on its coordinator shard; the groups of one shard travel in
+//! one call. A partition with no committed offset answers -1. Kafka 4.x serves v1 and
+//! later.
+
+use super::{Handler, RequestContext, newest};
+use crate::groups::GroupCall;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use crate::protocol::generated::offset_fetch_response::{
+    OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
+    OffsetFetchResponseTopic,
+};
+use std::collections::HashMap;
+
+pub struct OffsetFetch;
+
+impl Handler for OffsetFetch {
+    type Request = OffsetFetchRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 1,
+        max: newest(ApiKey::OffsetFetch),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: OffsetFetchRequest,
+    ) -> Option<OffsetFetchResponse> {
+        let batched = ctx.version >= 8;
+        let groups: Vec<OffsetFetchRequestGroup> = if batched {
+            request.groups
+        } else {
+            vec![OffsetFetchRequestGroup {
+                group_id: request.group_id,
+                member_id: None,
+                member_epoch: -1,
+                topics: request.topics.map(|topics| {
+                    topics
+                        .into_iter()
+                        .map(|t| OffsetFetchRequestTopics {
+                            name: t.name,
+                            partition_indexes: t.partition_indexes,
+                            ..OffsetFetchRequestTopics::default()
+                        })
+                        .collect()
+                }),
+                ..OffsetFetchRequestGroup::default()
+            }]
+        };
+        let order: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
+        let mut by_shard: HashMap<_, Vec<OffsetFetchRequestGroup>> = HashMap::new();
+        let mut answered: HashMap<String, OffsetFetchResponseGroup> = HashMap::new();
+        for group in groups {
+            match ctx.group_coordinator(&group.group_id) {
+                Ok(shard) => by_shard.entry(shard).or_default().push(group),
+                Err(code) => {
+                    answered.insert(
+                        group.group_id.clone(),
+                        OffsetFetchResponseGroup {
+                            group_id: group.group_id,
+                            error_code: code.code(),
+                            ..OffsetFetchResponseGroup::default()
+                        },
+                    );
+                }
+            }
+        }
+        for (shard, groups) in by_shard {
+            let answer = ctx
+                .call_coordinator(shard, GroupCall::OffsetFetch { groups })
+                .await;
+            for group in crate::expect_group_answer!(answer, OffsetFetch) {
+                answered.insert(group.group_id.clone(), group);
+            }
+        }
+        let mut groups: Vec<OffsetFetchResponseGroup> =
+            order.iter().filter_map(|id| answered.remove(id)).collect();
+        if batched {
+            return Some(OffsetFetchResponse {
+                groups,
+                ..OffsetFetchResponse::default()
+            });
+        }
+        // Before v8: one group, its topics and error at the top level.
+        let group = groups.pop().expect("one group before v8");
+        Some(OffsetFetchResponse {
+            error_code: group.error_code,
+            topics: group
+                .topics
+                .into_iter()
+                .map(|t| OffsetFetchResponseTopic {
+                    name: t.name,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| OffsetFetchResponsePartition {
+                            partition_index: p.partition_index,
+                            committed_offset: p.committed_offset,
+                            committed_leader_epoch: p.committed_leader_epoch,
+                            metadata: p.metadata,
+                            error_code: p.error_code,
+                            ..OffsetFetchResponsePartition::default()
+                        })
+                        .collect(),
+                    ..OffsetFetchResponseTopic::default()
+                })
+                .collect(),
+            ..OffsetFetchResponse::default()
+        })
+    }
+}
