@@ -170,6 +170,12 @@ pub async fn render(state: &ShardState) -> String {
             "Partitions this shard owns.",
             |s| s.partitions,
         ),
+        (
+            "corelog_groups",
+            "gauge",
+            "Consumer groups this shard coordinates.",
+            |s| s.groups,
+        ),
     ];
     for (name, kind, help, field) in metrics {
         writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").unwrap();

@@ -129,6 +129,7 @@ pub struct ShardStatsSnapshot {
     pub calls_sent: u64,
     pub calls_received: u64,
     pub partitions: u64,
+    pub groups: u64,
 }
 
 impl ShardReply {

@@ -422,6 +422,7 @@ impl ShardState {
             calls_sent: mesh.calls_sent.get(),
             calls_received: mesh.calls_received.get(),
             partitions: self.partitions.borrow().len() as u64,
+            groups: self.groups.group_count() as u64,
         }
     }
 

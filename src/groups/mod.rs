@@ -430,6 +430,11 @@ impl GroupCoordinator {
         })
     }
 
+    /// How many groups this coordinator holds (metrics).
+    pub fn group_count(&self) -> usize {
+        self.groups.borrow().len()
+    }
+
     /// The offsets partition of a group, if this coordinator owns it.
     fn coordinates(&self, group_id: &str) -> GroupResult<i32> {
         let count = self.partition_count.get();
@@ -601,11 +606,13 @@ impl GroupCoordinator {
                 }
             }));
         }
-        tracing::info!(
-            "{}: loaded {count} groups from {records} records in {:?}",
-            partition.tp,
-            started.elapsed()
-        );
+        if records > 0 {
+            tracing::info!(
+                "{}: loaded {count} groups from {records} records in {:?}",
+                partition.tp,
+                started.elapsed()
+            );
+        }
     }
 
     // ---- the classic protocol ----

@@ -202,10 +202,7 @@ impl RequestContext {
     }
 
     /// Groups ids by coordinator shard; ids without one come back with the reason.
-    pub fn by_coordinator(
-        &self,
-        group_ids: impl IntoIterator<Item = String>,
-    ) -> ByCoordinator {
+    pub fn by_coordinator(&self, group_ids: impl IntoIterator<Item = String>) -> ByCoordinator {
         let mut owned: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
         let mut failed = Vec::new();
         for id in group_ids {

@@ -2,6 +2,7 @@
 //! a temporary data directory, and run real clients (kcat, kafka-python) against it.
 #![allow(dead_code)]
 
+pub mod groups;
 pub mod kafka;
 pub mod wire;
 
