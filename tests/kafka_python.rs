@@ -232,3 +232,92 @@ print('ok')
     );
     run_ok(&broker, &script);
 }
+
+#[test]
+fn kafka_python_group_commits_manually_resumes_at_the_committed_offset_and_admin_sees_it() {
+    let broker = Broker::start_with(&[
+        "--shards",
+        "2",
+        "--set",
+        "num.partitions=6",
+        "--set",
+        "group.initial.rebalance.delay.ms=100",
+    ]);
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+from kafka import OffsetAndMetadata
+from kafka.admin import KafkaAdminClient
+
+topic, group = 'py-group', 'py-group'
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', **NOT_IDEMPOTENT)
+for i in range(300):
+    producer.send(topic, key=b'key-%d' % i, value=b'value-%d' % i)
+producer.flush(timeout=60)
+producer.close()
+
+def member():
+    return KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
+                         enable_auto_commit=False, auto_offset_reset='earliest',
+                         session_timeout_ms=6000, heartbeat_interval_ms=500)
+
+# The first member consumes 120 records and commits exactly those.
+first = member()
+taken, next_offset = 0, {}
+deadline = time.time() + 60
+while taken < 120:
+    assert time.time() < deadline, 'first member consumed only %d' % taken
+    for tp, messages in first.poll(timeout_ms=200, max_records=120 - taken).items():
+        for m in messages:
+            taken += 1
+            next_offset[tp] = m.offset + 1
+first.commit({tp: OffsetAndMetadata(o, 'by-first', -1) for tp, o in next_offset.items()})
+
+admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+described = admin.describe_groups([group])[group]
+assert described['group_state'] == 'Stable', described
+assert described['protocol_type'] == 'consumer', described
+[only] = described['members']
+assigned = {p for t in only['member_assignment']['assigned_partitions']
+            if t['topic'] == topic for p in t['partitions']}
+assert assigned == set(range(6)), only
+assert admin.delete_groups([group]) == {group: 'NonEmptyGroupError'}
+first.close()
+
+listed = {g['group_id']: g for g in admin.list_groups()}
+assert listed[group]['group_state'] == 'Empty', listed
+assert [g['group_id'] for g in admin.list_groups(states_filter=['Empty'])] == [group]
+assert admin.list_groups(states_filter=['Stable']) == []
+offsets = admin.list_group_offsets(group)[group]
+assert {tp: o.offset for tp, o in offsets.items()} == next_offset, (offsets, next_offset)
+assert all(o.metadata == 'by-first' for o in offsets.values()), offsets
+
+# A new member resumes exactly at the committed offsets: the other 180 records.
+second = member()
+seen = {}
+deadline = time.time() + 60
+while sum(len(v) for v in seen.values()) < 180:
+    assert time.time() < deadline, 'second member got %s' % seen
+    for tp, messages in second.poll(timeout_ms=200).items():
+        seen.setdefault(tp, []).extend(m.offset for m in messages)
+time.sleep(0.5)
+for tp, messages in second.poll(timeout_ms=500).items():
+    seen.setdefault(tp, []).extend(m.offset for m in messages)
+assert sum(len(v) for v in seen.values()) == 180, seen
+for tp, offsets_seen in seen.items():
+    assert offsets_seen[0] == next_offset.get(tp, 0), (tp, offsets_seen[:3], next_offset)
+second.close()
+
+# OffsetDelete, then DeleteGroups, as kafka-consumer-groups does them.
+one = TopicPartition(topic, 0)
+admin.delete_group_offsets(group, [one])
+assert one not in admin.list_group_offsets(group)[group]
+assert admin.delete_groups([group]) == {group: 'OK'}
+assert admin.delete_groups([group]) == {group: 'GroupIdNotFoundError'}
+assert group not in [g['group_id'] for g in admin.list_groups()]
+admin.close()
+print('ok')
+"#
+    );
+    run_ok(&broker, &script);
+}

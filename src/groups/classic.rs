@@ -638,11 +638,10 @@ impl ClassicGroup {
             self.reset_assignments();
         }
         let rebalance_timeout = self.max_rebalance_timeout();
-        if self.state == ClassicState::Empty {
+        if self.state == ClassicState::Empty && self.initial_delay_ms > 0 {
             // The first members: give others a moment to join, so a group starting up
             // does not rebalance once per member (group.initial.rebalance.delay.ms).
-            let delay = self.initial_delay_ms;
-            let delay = Duration::from_millis(delay.max(0) as u64).min(rebalance_timeout);
+            let delay = Duration::from_millis(self.initial_delay_ms as u64).min(rebalance_timeout);
             self.initial_delay = Some((rebalance_timeout.saturating_sub(delay), false));
             self.join_deadline = Some(now + delay);
         } else {
@@ -779,17 +778,29 @@ impl ClassicGroup {
         }
     }
 
-    /// Checks a SyncGroup, Heartbeat or OffsetCommit member against the group.
+    /// Kafka's member check of SyncGroup, Heartbeat, LeaveGroup and OffsetCommit: a
+    /// static member is known by its instance id (another member id under that instance
+    /// is fenced), a dynamic one by its member id.
+    fn validate_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), ErrorCode> {
+        match instance {
+            Some(instance) => match self.static_members.get(instance) {
+                None => Err(ErrorCode::UnknownMemberId),
+                Some(owner) if owner != member_id => Err(ErrorCode::FencedInstanceId),
+                Some(_) => Ok(()),
+            },
+            None if self.members.contains_key(member_id) => Ok(()),
+            None => Err(ErrorCode::UnknownMemberId),
+        }
+    }
+
+    /// `validate_member`, then the generation.
     fn check_member(
         &self,
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
     ) -> Result<(), ErrorCode> {
-        if !self.members.contains_key(member_id) {
-            return Err(ErrorCode::UnknownMemberId);
-        }
-        self.check_instance(member_id, instance)?;
+        self.validate_member(member_id, instance)?;
         if generation != self.generation {
             return Err(ErrorCode::IllegalGeneration);
         }
@@ -930,10 +941,7 @@ impl ClassicGroup {
         if self.pending_members.remove(&member_id).is_some() {
             return ErrorCode::None;
         }
-        if !self.members.contains_key(&member_id) {
-            return ErrorCode::UnknownMemberId;
-        }
-        if let Err(code) = self.check_instance(&member_id, instance) {
+        if let Err(code) = self.validate_member(&member_id, instance) {
             return code;
         }
         self.remove_member(&member_id, ErrorCode::UnknownMemberId);
@@ -1023,5 +1031,259 @@ impl ClassicGroup {
             }
         }
         expired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::block_on;
+
+    const LIMITS: ClassicLimits = ClassicLimits {
+        min_session_timeout_ms: 10,
+        max_session_timeout_ms: 100_000,
+        initial_rebalance_delay_ms: 100,
+        max_size: 3,
+    };
+
+    fn request(member_id: &str, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            version: 5,
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            session_timeout_ms: 1_000,
+            rebalance_timeout_ms: 2_000,
+            protocol_type: "consumer".to_string(),
+            protocols: protocols
+                .iter()
+                .map(|p| (p.to_string(), Bytes::from(format!("meta-{p}"))))
+                .collect(),
+            client: ClientInfo {
+                client_id: "client".into(),
+                client_host: "/127.0.0.1".into(),
+            },
+        }
+    }
+
+    fn ready<T>(receiver: OneshotReceiver<T>) -> T {
+        block_on(receiver).expect("answered")
+    }
+
+    /// Joins a new dynamic member (two steps, KIP-394) and returns its pending answer.
+    fn join_new(
+        group: &mut ClassicGroup,
+        protocols: &[&str],
+        now: Instant,
+    ) -> (String, OneshotReceiver<JoinGroupResponse>) {
+        let JoinOutcome::Now(required) = group.join(request("", protocols), &LIMITS, now) else {
+            panic!("a first JoinGroup without a member id is answered at once")
+        };
+        assert_eq!(required.error_code, ErrorCode::MemberIdRequired.code());
+        assert!(required.member_id.starts_with("client-"));
+        match group.join(request(&required.member_id, protocols), &LIMITS, now) {
+            JoinOutcome::Wait(answer) => (required.member_id, answer),
+            _ => panic!("the rejoin with the member id waits for the join phase"),
+        }
+    }
+
+    fn sync_leader(
+        group: &mut ClassicGroup,
+        leader: &str,
+        assignments: &[(&str, &str)],
+        now: Instant,
+    ) {
+        let given = assignments
+            .iter()
+            .map(|(m, a)| (m.to_string(), Bytes::from(a.to_string())))
+            .collect();
+        let SyncOutcome::Persist { generation, answer } =
+            group.sync(leader, None, group.generation, None, None, given, now)
+        else {
+            panic!("the leader's SyncGroup persists the group")
+        };
+        group.complete_sync(generation);
+        assert_eq!(ready(answer).error_code, 0);
+        assert_eq!(group.state, ClassicState::Stable);
+    }
+
+    #[test]
+    fn the_first_members_wait_out_the_initial_delay_then_the_first_one_leads_generation_1() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", LIMITS.initial_rebalance_delay_ms);
+        let (a, a_answer) = join_new(&mut group, &["range", "roundrobin"], t0);
+        let (b, b_answer) = join_new(&mut group, &["roundrobin", "range"], t0);
+        assert_eq!(group.state, ClassicState::PreparingRebalance);
+        group.expire(t0 + Duration::from_millis(50));
+        assert_eq!(
+            group.state,
+            ClassicState::PreparingRebalance,
+            "still within the delay"
+        );
+        // A member joined during the delay: it is extended once more.
+        group.expire(t0 + Duration::from_millis(101));
+        assert_eq!(group.state, ClassicState::PreparingRebalance);
+        group.expire(t0 + Duration::from_millis(202));
+        assert_eq!(group.state, ClassicState::CompletingRebalance);
+        let (a_join, b_join) = (ready(a_answer), ready(b_answer));
+        assert_eq!((a_join.generation_id, b_join.generation_id), (1, 1));
+        assert_eq!(a_join.leader, a);
+        assert_eq!(a_join.members.len(), 2, "the leader gets every member");
+        assert!(b_join.members.is_empty(), "followers get none");
+        // One vote each: the leader's preference breaks the tie.
+        assert_eq!(a_join.protocol_name.as_deref(), Some("range"));
+        assert_eq!(b_join.member_id, b);
+    }
+
+    #[test]
+    fn the_leaders_assignment_reaches_every_member_once_persisted() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", 0);
+        let (a, a_answer) = join_new(&mut group, &["range"], t0);
+        group.expire(t0);
+        ready(a_answer);
+        // A second member forces a rebalance; the first learns it through its heartbeat.
+        let (b, b_answer) = join_new(&mut group, &["range"], t0);
+        assert_eq!(
+            group.heartbeat(&a, None, 1, t0),
+            ErrorCode::RebalanceInProgress
+        );
+        let JoinOutcome::Wait(a_answer) = group.join(request(&a, &["range"]), &LIMITS, t0) else {
+            panic!("a rejoin during a rebalance waits")
+        };
+        assert_eq!(ready(a_answer).generation_id, 2);
+        assert_eq!(ready(b_answer).generation_id, 2);
+        let SyncOutcome::Wait(b_sync) = group.sync(&b, None, 2, None, None, vec![], t0) else {
+            panic!("a follower waits for the leader")
+        };
+        sync_leader(&mut group, &a, &[(&a, "for-a"), (&b, "for-b")], t0);
+        assert_eq!(ready(b_sync).assignment, Bytes::from("for-b"));
+        assert_eq!(group.heartbeat(&b, None, 2, t0), ErrorCode::None);
+        let record = group.to_record();
+        assert_eq!(record.generation, 2);
+        assert_eq!(record.members.len(), 2);
+        assert_eq!(record.protocol.as_deref(), Some("range"));
+    }
+
+    #[test]
+    fn heartbeats_and_syncs_get_kafkas_errors() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", 0);
+        let (a, answer) = join_new(&mut group, &["range"], t0);
+        group.expire(t0);
+        ready(answer);
+        assert_eq!(
+            group.heartbeat("nobody", None, 1, t0),
+            ErrorCode::UnknownMemberId
+        );
+        assert_eq!(
+            group.heartbeat(&a, None, 7, t0),
+            ErrorCode::IllegalGeneration
+        );
+        assert_eq!(
+            group.heartbeat(&a, None, 1, t0),
+            ErrorCode::None,
+            "completing: fine"
+        );
+        let SyncOutcome::Now(wrong) = group.sync(&a, None, 1, Some("connect"), None, vec![], t0)
+        else {
+            panic!("a mismatched protocol type is refused at once")
+        };
+        assert_eq!(
+            wrong.error_code,
+            ErrorCode::InconsistentGroupProtocol.code()
+        );
+        let JoinOutcome::Now(refused) = group.join(request("", &["sticky"]), &LIMITS, t0) else {
+            panic!("no common protocol")
+        };
+        assert_eq!(
+            refused.error_code,
+            ErrorCode::InconsistentGroupProtocol.code()
+        );
+    }
+
+    #[test]
+    fn a_member_whose_session_ends_is_removed_and_the_last_one_leaves_the_group_empty() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", 0);
+        let (a, a_answer) = join_new(&mut group, &["range"], t0);
+        ready(a_answer);
+        let (b, b_answer) = join_new(&mut group, &["range"], t0);
+        let JoinOutcome::Wait(a_answer) = group.join(request(&a, &["range"]), &LIMITS, t0) else {
+            panic!("a rejoin during a rebalance waits")
+        };
+        ready(a_answer);
+        ready(b_answer);
+        sync_leader(&mut group, &a, &[], t0);
+        // b heartbeats, a does not: a's session (1 s) ends.
+        let t1 = t0 + Duration::from_millis(900);
+        assert_eq!(group.heartbeat(&b, None, 2, t1), ErrorCode::None);
+        assert_eq!(
+            group.expire(t0 + Duration::from_millis(1_100)),
+            vec![a.clone()]
+        );
+        assert_eq!(group.state, ClassicState::PreparingRebalance);
+        assert_eq!(
+            group.leader.as_deref(),
+            Some(b.as_str()),
+            "leadership moves on"
+        );
+        assert_eq!(group.leave(&b, None), ErrorCode::None);
+        group.members_left(t1);
+        assert_eq!(group.state, ClassicState::Empty);
+        assert!(group.take_persist(), "an emptied group is persisted");
+        assert_eq!(group.generation, 3);
+        assert_eq!(group.leave(&b, None), ErrorCode::UnknownMemberId);
+    }
+
+    #[test]
+    fn a_static_member_back_under_a_new_id_keeps_its_assignment_and_fences_the_old_id() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", 0);
+        let mut static_request = request("", &["range"]);
+        static_request.group_instance_id = Some("instance-1".into());
+        let JoinOutcome::Wait(answer) = group.join(static_request.clone(), &LIMITS, t0) else {
+            panic!("static members join in one step")
+        };
+        group.expire(t0);
+        let old = ready(answer).member_id;
+        sync_leader(&mut group, &old, &[(&old, "mine")], t0);
+        let JoinOutcome::PersistThenAnswer(back) = group.join(static_request, &LIMITS, t0) else {
+            panic!("a stable group takes its static member back without a rebalance")
+        };
+        assert_ne!(back.member_id, old);
+        assert_eq!(back.generation_id, 1);
+        assert!(back.skip_assignment, "a replaced leader must not reassign");
+        assert_eq!(group.state, ClassicState::Stable);
+        assert_eq!(
+            group.members[&back.member_id].assignment,
+            Bytes::from("mine")
+        );
+        assert_eq!(
+            group.heartbeat(&old, Some("instance-1"), 1, t0),
+            ErrorCode::FencedInstanceId
+        );
+        assert_eq!(
+            group.heartbeat(&back.member_id, Some("instance-1"), 1, t0),
+            ErrorCode::None
+        );
+    }
+
+    #[test]
+    fn a_full_group_refuses_new_members_and_pending_members_expire() {
+        let t0 = Instant::now();
+        let mut group = ClassicGroup::new("g", 0);
+        for _ in 0..LIMITS.max_size {
+            let JoinOutcome::Now(r) = group.join(request("", &["range"]), &LIMITS, t0) else {
+                panic!()
+            };
+            assert_eq!(r.error_code, ErrorCode::MemberIdRequired.code());
+        }
+        let JoinOutcome::Now(full) = group.join(request("", &["range"]), &LIMITS, t0) else {
+            panic!()
+        };
+        assert_eq!(full.error_code, ErrorCode::GroupMaxSizeReached.code());
+        // Members that never came back with their id are forgotten after a session.
+        group.expire(t0 + Duration::from_secs(2));
+        assert!(group.is_empty());
     }
 }

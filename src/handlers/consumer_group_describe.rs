@@ -45,11 +45,20 @@ impl Handler for ConsumerGroupDescribe {
                 described.insert(group.group_id.clone(), group);
             }
         }
+        let operations = if request.include_authorized_operations {
+            super::describe_groups::GROUP_OPERATIONS
+        } else {
+            i32::MIN
+        };
         Some(ConsumerGroupDescribeResponse {
             groups: request
                 .group_ids
                 .iter()
                 .filter_map(|id| described.get(id).cloned())
+                .map(|group| DescribedGroup {
+                    authorized_operations: operations,
+                    ..group
+                })
                 .collect(),
             ..ConsumerGroupDescribeResponse::default()
         })

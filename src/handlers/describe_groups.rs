@@ -13,6 +13,10 @@ use crate::protocol::generated::describe_groups_response::{
 };
 use std::collections::HashMap;
 
+/// No authorizer: every group operation Kafka defines is allowed (READ, DELETE,
+/// DESCRIBE as ACL operation bits).
+pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
 pub struct DescribeGroups;
 
 impl Handler for DescribeGroups {
@@ -48,11 +52,20 @@ impl Handler for DescribeGroups {
                 described.insert(group.group_id.clone(), group);
             }
         }
+        let operations = if request.include_authorized_operations {
+            GROUP_OPERATIONS
+        } else {
+            i32::MIN
+        };
         Some(DescribeGroupsResponse {
             groups: request
                 .groups
                 .iter()
                 .filter_map(|id| described.get(id).cloned())
+                .map(|group| DescribedGroup {
+                    authorized_operations: operations,
+                    ..group
+                })
                 .collect(),
             ..DescribeGroupsResponse::default()
         })

@@ -207,8 +207,8 @@ pub struct Consumed {
 }
 
 /// A consumer that reads by `assign` only. librdkafka's `assign` needs a `group.id`,
-/// but without `subscribe` or commits it never joins the group; FindCoordinator, which
-/// corelog does not advertise yet, is not sent.
+/// but without `subscribe` or commits it never joins the group (see `groups` for
+/// members that do).
 pub fn consumer(broker: &Broker) -> BaseConsumer {
     ClientConfig::new()
         .set("bootstrap.servers", broker.bootstrap())
