@@ -1144,3 +1144,193 @@ impl Replayed {
         Some(group)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BrokerConfig;
+    use crate::metadata::controller::{Controller, NewTopic};
+    use shards::ShardId;
+
+    fn limits() -> ConsumerLimits {
+        ConsumerLimits {
+            session_timeout_ms: 45_000,
+            heartbeat_interval_ms: 5_000,
+            max_size: 10,
+            assignors: vec!["uniform".into(), "range".into()],
+        }
+    }
+
+    /// A shard's metadata with topic `t` of six partitions.
+    fn metadata() -> MetadataImage {
+        let config = BrokerConfig::defaults();
+        let mut controller = Controller::new(&config, 1);
+        let created = controller.validate_create(&[NewTopic {
+            name: "t".into(),
+            num_partitions: 6,
+            replication_factor: -1,
+            ..NewTopic::default()
+        }]);
+        let delta = controller.commit(vec![created[0].clone().unwrap()], Vec::new());
+        let mut image = MetadataImage::new(
+            ShardId(0),
+            "cluster".into(),
+            1,
+            config.topic_defaults.clone(),
+        );
+        image.apply(&delta).unwrap();
+        image
+    }
+
+    fn join(member: &str) -> ConsumerGroupHeartbeatRequest {
+        ConsumerGroupHeartbeatRequest {
+            group_id: "g".into(),
+            member_id: member.into(),
+            member_epoch: 0,
+            rebalance_timeout_ms: 30_000,
+            subscribed_topic_names: Some(vec!["t".into()]),
+            topic_partitions: Some(Vec::new()),
+            ..ConsumerGroupHeartbeatRequest::default()
+        }
+    }
+
+    fn beat(
+        member: &str,
+        epoch: i32,
+        owned: Option<&[i32]>,
+        topic: Uuid,
+    ) -> ConsumerGroupHeartbeatRequest {
+        ConsumerGroupHeartbeatRequest {
+            group_id: "g".into(),
+            member_id: member.into(),
+            member_epoch: epoch,
+            topic_partitions: owned.map(|ps| {
+                vec![OwnedTopicPartitions {
+                    topic_id: topic,
+                    partitions: ps.to_vec(),
+                    ..OwnedTopicPartitions::default()
+                }]
+            }),
+            ..ConsumerGroupHeartbeatRequest::default()
+        }
+    }
+
+    fn partitions(response: &ConsumerGroupHeartbeatResponse) -> Option<Vec<i32>> {
+        response.assignment.as_ref().map(|a| {
+            a.topic_partitions
+                .iter()
+                .flat_map(|t| t.partitions.iter().copied())
+                .collect()
+        })
+    }
+
+    /// No partition is ever assigned (or pending revocation) to two members.
+    fn assert_exclusive(group: &ConsumerGroup) {
+        let mut seen = BTreeSet::new();
+        for member in group.members.values() {
+            for (topic, ps) in member.assigned.iter().chain(&member.pending_revocation) {
+                for p in ps {
+                    assert!(seen.insert((*topic, *p)), "{topic}-{p} held twice");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_joining_member_gets_partitions_only_after_their_owner_revoked_them() {
+        let image = metadata();
+        let topic = image.topic("t").unwrap().id;
+        let client = ClientInfo::default();
+        let now = Instant::now();
+        let mut group = ConsumerGroup::new(limits());
+        let mut heartbeat = |group: &mut ConsumerGroup, request: ConsumerGroupHeartbeatRequest| {
+            ConsumerGroup::validate(&request, 1, &limits()).unwrap();
+            let (response, records) = group
+                .heartbeat("g", &request, &client, &image, now)
+                .unwrap();
+            assert_exclusive(group);
+            (response, records)
+        };
+
+        let (a, records) = heartbeat(&mut group, join("a"));
+        assert_eq!(a.member_epoch, 1);
+        assert_eq!(partitions(&a), Some(vec![0, 1, 2, 3, 4, 5]));
+        assert!(
+            records
+                .iter()
+                .any(|r| matches!(r, CoordinatorRecord::ConsumerGroupEpoch { .. }))
+        );
+        assert_eq!(group.state_name(), "Stable");
+
+        // b joins: the target splits 3/3, but a still owns everything.
+        let (b, _) = heartbeat(&mut group, join("b"));
+        assert_eq!(b.member_epoch, 2);
+        assert_eq!(partitions(&b), Some(vec![]));
+        assert_eq!(group.state_name(), "Reconciling");
+
+        // a is told to keep three (its epoch held back until it revokes the others).
+        let all = [0, 1, 2, 3, 4, 5];
+        let (a, _) = heartbeat(&mut group, beat("a", 1, Some(&all), topic));
+        assert_eq!(a.member_epoch, 1);
+        let kept = partitions(&a).unwrap();
+        assert_eq!(kept.len(), 3);
+        // b still waits.
+        let (b, _) = heartbeat(&mut group, beat("b", 2, Some(&[]), topic));
+        assert_eq!(b.assignment, None, "nothing changed for b");
+        // a revoked: it moves to epoch 2, and b gets the other three.
+        let (a, _) = heartbeat(&mut group, beat("a", 1, Some(&kept), topic));
+        assert_eq!(a.member_epoch, 2);
+        let (b, _) = heartbeat(&mut group, beat("b", 2, None, topic));
+        let given = partitions(&b).unwrap();
+        assert_eq!(given.len(), 3);
+        assert!(given.iter().all(|p| !kept.contains(p)));
+        assert_eq!(group.state_name(), "Stable");
+
+        // Epoch checks: ahead is fenced; an unknown member must rejoin.
+        let request = beat("a", 9, None, topic);
+        let error = group
+            .heartbeat("g", &request, &client, &image, now)
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::FencedMemberEpoch);
+        let request = beat("zed", 2, None, topic);
+        let error = group
+            .heartbeat("g", &request, &client, &image, now)
+            .unwrap_err();
+        assert_eq!(error.code, ErrorCode::UnknownMemberId);
+
+        // b leaves: a gets everything back.
+        let leave = beat("b", LEAVE_GROUP_EPOCH, None, topic);
+        let (left, _) = heartbeat(&mut group, leave);
+        assert_eq!(left.member_epoch, LEAVE_GROUP_EPOCH);
+        let (a, _) = heartbeat(&mut group, beat("a", 2, Some(&kept), topic));
+        assert_eq!(partitions(&a), Some(vec![0, 1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn invalid_heartbeats_get_kafkas_errors() {
+        let limits = limits();
+        let check = |request: ConsumerGroupHeartbeatRequest, version: i16| {
+            ConsumerGroup::validate(&request, version, &limits)
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(
+            check(join(""), 1),
+            ErrorCode::InvalidRequest,
+            "v1 needs a member id"
+        );
+        assert!(ConsumerGroup::validate(&join(""), 0, &limits).is_ok());
+        let mut no_timeout = join("a");
+        no_timeout.rebalance_timeout_ms = -1;
+        assert_eq!(check(no_timeout, 1), ErrorCode::InvalidRequest);
+        let mut owning = join("a");
+        owning.topic_partitions = Some(vec![OwnedTopicPartitions::default()]);
+        assert_eq!(check(owning, 1), ErrorCode::InvalidRequest);
+        let mut assignor = join("a");
+        assignor.server_assignor = Some("sticky".into());
+        assert_eq!(check(assignor, 1), ErrorCode::UnsupportedAssignor);
+        let mut regex = join("a");
+        regex.subscribed_topic_regex = Some("(".into());
+        assert_eq!(check(regex, 1), ErrorCode::InvalidRegularExpression);
+    }
+}
