@@ -408,3 +408,59 @@ fn with_two_shards_groups_are_coordinated_on_both() {
         );
     }
 }
+
+/// A member stays in its group while the broker restarts under it: the group's state
+/// (generation, or KIP-848 epochs and assignments) is replayed from
+/// `__consumer_offsets`, so the member carries on where it was.
+fn member_survives_a_broker_restart(settings: &[(&str, &str)], topic: &str) {
+    let mut broker = start_broker();
+    create_topic(&broker, topic);
+    let first = records(topic, 0..300);
+    produce(&broker, topic, &first);
+    let member = Member::start(&broker, topic, topic, settings);
+    assert!(wait_until(Duration::from_secs(60), || member
+        .consumed()
+        .len()
+        >= first.len()));
+    assert_eq!(member.assignment(), all_partitions());
+    // Let the periodic commit cover everything, then kill the broker mid-session.
+    std::thread::sleep(Duration::from_millis(1000));
+    let rebalances = member.rebalances();
+    broker.restart();
+    let second = records(topic, 300..450);
+    produce(&broker, topic, &second);
+    assert!(
+        wait_until(Duration::from_secs(60), || member.consumed().len()
+            >= first.len() + second.len()),
+        "consumed {} after the restart; errors {:?}",
+        member.consumed().len(),
+        member.errors()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut seen: Vec<(i32, i64)> = member
+        .consumed()
+        .into_iter()
+        .map(|s| (s.partition, s.offset))
+        .collect();
+    let total = seen.len();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "a record came twice");
+    assert_eq!(total, first.len() + second.len());
+    assert_eq!(member.assignment(), all_partitions());
+    assert_eq!(
+        member.rebalances(),
+        rebalances,
+        "the member was rebalanced by the restart"
+    );
+}
+
+#[test]
+fn a_classic_member_carries_on_through_a_broker_restart() {
+    member_survives_a_broker_restart(CLASSIC, "groups-restart-classic");
+}
+
+#[test]
+fn a_kip_848_member_carries_on_through_a_broker_restart() {
+    member_survives_a_broker_restart(&[("group.protocol", "consumer")], "groups-restart-848");
+}

@@ -214,3 +214,41 @@ fn kcat_consumes_from_an_absolute_and_a_relative_offset() {
     );
     assert_eq!(empty, "");
 }
+
+#[test]
+fn kcat_as_a_group_member_consumes_everything_once_and_resumes_at_its_commit() {
+    let broker = Broker::start_with(&[
+        "--shards",
+        "2",
+        "--set",
+        "num.partitions=6",
+        "--set",
+        "group.initial.rebalance.delay.ms=0",
+    ]);
+    kcat_with_input(
+        &broker,
+        &["-P", "-t", "grouped", "-K:"],
+        Some(&keyed_lines(60)),
+    );
+    // -G: a balanced consumer (JoinGroup/SyncGroup, offsets committed on exit).
+    let member = ["-G", "kcat-group", "grouped", "-e", "-q", "-f", FORMAT];
+    let first = parse(&kcat(
+        &broker,
+        &[&member[..], &["-o", "beginning"]].concat(),
+    ));
+    assert_eq!(first.len(), 60);
+    let keys: std::collections::BTreeSet<&str> = first.iter().map(|r| r.2.as_str()).collect();
+    assert_eq!(keys.len(), 60, "each record once");
+
+    let more: String = (60..70).map(|i| format!("key-{i}:value-{i}\n")).collect();
+    kcat_with_input(&broker, &["-P", "-t", "grouped", "-K:"], Some(&more));
+    let second = parse(&kcat(&broker, &member));
+    let mut keys: Vec<String> = second.iter().map(|r| r.2.clone()).collect();
+    keys.sort();
+    let mut expected: Vec<String> = (60..70).map(|i| format!("key-{i}")).collect();
+    expected.sort();
+    assert_eq!(
+        keys, expected,
+        "the second run starts at the committed offsets"
+    );
+}

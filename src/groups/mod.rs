@@ -356,6 +356,44 @@ impl Group {
         }
     }
 
+    /// Removes the offsets past retention at `now_ms`: every offset of a group empty for
+    /// `retention_ms` (since it became empty or since the commit, whichever is later;
+    /// KIP-211), and any whose explicit expire time passed. Returns their tombstones,
+    /// and whether the group is left with nothing and goes too (its tombstones added).
+    fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64) -> (Vec<CoordinatorRecord>, bool) {
+        let empty_since = match &self.kind {
+            GroupKind::Classic(g) if g.state == ClassicState::Empty => Some(g.state_timestamp_ms),
+            GroupKind::Consumer(g) if g.members.is_empty() => Some(g.empty_since_ms),
+            _ => None,
+        };
+        let expired: Vec<TopicPartition> = self
+            .offsets
+            .iter()
+            .filter(|(_, c)| match c.expire_timestamp_ms {
+                Some(at) => at <= now_ms,
+                None => empty_since
+                    .is_some_and(|since| since.max(c.commit_timestamp_ms) + retention_ms <= now_ms),
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        let mut records: Vec<CoordinatorRecord> = expired
+            .into_iter()
+            .map(|tp| {
+                self.offsets.remove(&tp);
+                CoordinatorRecord::Offset {
+                    group: self.id.clone(),
+                    tp,
+                    value: None,
+                }
+            })
+            .collect();
+        let delete_group = empty_since.is_some() && self.offsets.is_empty() && self.is_empty();
+        if delete_group {
+            records.extend(self.tombstones());
+        }
+        (records, delete_group)
+    }
+
     /// The records that delete the whole group: tombstones for its metadata and offsets.
     fn tombstones(&self) -> Vec<CoordinatorRecord> {
         let mut out: Vec<CoordinatorRecord> = self
@@ -1203,41 +1241,7 @@ impl GroupCoordinator {
         for slot in slots {
             let (partition, records, delete_group) = {
                 let mut group = slot.group.borrow_mut();
-                let empty_since = match &group.kind {
-                    GroupKind::Classic(g) if g.state == ClassicState::Empty => {
-                        Some(g.state_timestamp_ms)
-                    }
-                    GroupKind::Consumer(g) if g.members.is_empty() => Some(g.empty_since_ms),
-                    _ => None,
-                };
-                let expired: Vec<TopicPartition> = group
-                    .offsets
-                    .iter()
-                    .filter(|(_, c)| match c.expire_timestamp_ms {
-                        Some(at) => at <= now,
-                        None => empty_since.is_some_and(|since| {
-                            since.max(c.commit_timestamp_ms) + retention_ms <= now
-                        }),
-                    })
-                    .map(|(tp, _)| tp.clone())
-                    .collect();
-                let group_id = group.id.clone();
-                let mut records: Vec<CoordinatorRecord> = expired
-                    .iter()
-                    .map(|tp| CoordinatorRecord::Offset {
-                        group: group_id.clone(),
-                        tp: tp.clone(),
-                        value: None,
-                    })
-                    .collect();
-                for tp in &expired {
-                    group.offsets.remove(tp);
-                }
-                let delete_group =
-                    empty_since.is_some() && group.offsets.is_empty() && group.is_empty();
-                if delete_group {
-                    records = group.tombstones();
-                }
+                let (records, delete_group) = group.expire_offsets(now, retention_ms);
                 (group.partition, records, delete_group)
             };
             if records.is_empty() {
@@ -1622,6 +1626,47 @@ mod tests {
         for id in ["a", "group-1", "ünïcode", "𝄞"] {
             assert!((0..50).contains(&offsets_partition(id, 50)));
         }
+    }
+
+    #[test]
+    fn offsets_of_a_group_empty_longer_than_the_retention_expire_and_then_the_group() {
+        let committed = |at: i64, expire: Option<i64>| CommittedOffset {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp_ms: at,
+            expire_timestamp_ms: expire,
+        };
+        let mut classic = ClassicGroup::new("g", 0);
+        classic.state_timestamp_ms = 1_000;
+        let mut group = Group {
+            id: "g".into(),
+            partition: 0,
+            kind: GroupKind::Classic(classic),
+            offsets: BTreeMap::from([
+                (TopicPartition::new("t", 0), committed(500, None)),
+                (TopicPartition::new("t", 1), committed(5_000, None)),
+                (TopicPartition::new("t", 2), committed(500, Some(2_000))),
+            ]),
+        };
+        // Explicit expiry first; the group has been empty since 1000, retention 10 s.
+        let (records, gone) = group.expire_offsets(2_000, 10_000);
+        assert_eq!((records.len(), gone), (1, false));
+        let (records, gone) = group.expire_offsets(11_000, 10_000);
+        assert_eq!(
+            (records.len(), gone),
+            (1, false),
+            "t-0: empty since 1000 + 10 s"
+        );
+        // The last offset (committed at 5000) expires at 15000, and the group with it.
+        let (records, gone) = group.expire_offsets(15_000, 10_000);
+        assert!(gone);
+        assert_eq!(records.len(), 2, "the offset's and the group's tombstones");
+        assert!(records.iter().all(|r| match r {
+            CoordinatorRecord::Offset { value, .. } => value.is_none(),
+            CoordinatorRecord::ClassicGroup { value, .. } => value.is_none(),
+            _ => false,
+        }));
     }
 
     #[test]
