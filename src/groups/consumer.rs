@@ -1243,7 +1243,7 @@ mod tests {
         let client = ClientInfo::default();
         let now = Instant::now();
         let mut group = ConsumerGroup::new(limits());
-        let mut heartbeat = |group: &mut ConsumerGroup, request: ConsumerGroupHeartbeatRequest| {
+        let heartbeat = |group: &mut ConsumerGroup, request: ConsumerGroupHeartbeatRequest| {
             ConsumerGroup::validate(&request, 1, &limits()).unwrap();
             let (response, records) = group
                 .heartbeat("g", &request, &client, &image, now)
