@@ -1513,6 +1513,8 @@ impl GroupCoordinator {
             }
         }
         self.persist_if_emptied(slot).await;
+        // A member that never came back with its id leaves a group with nothing in it.
+        self.forget_if_dead(slot);
     }
 }
 
@@ -1523,7 +1525,12 @@ async fn run_timer(coordinator: Rc<GroupCoordinator>, slot: Rc<GroupSlot>) {
         if slot.removed.get() {
             return;
         }
-        let deadline = slot.group.borrow().next_deadline();
+        // Never a deadline in the past: whatever was due has just been applied.
+        let deadline = slot
+            .group
+            .borrow()
+            .next_deadline()
+            .map(|d| d.max(Instant::now() + Duration::from_millis(1)));
         let mut waits: Vec<Boxed<'_, bool>> = vec![Box::pin(async move {
             changed.await;
             false
