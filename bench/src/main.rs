@@ -1,104 +1,215 @@
-//! `corelog-bench`: measure a Kafka-compatible broker beside the machine's limits.
+//! `corelog-bench`: measure Kafka-compatible brokers beside the machine's limits.
 //!
-//! `corelog-bench produce --bootstrap HOST:PORT --topic T --acks 1` runs a producer
-//! workload; `--limits-dir DIR` also measures loopback TCP and disk writes of the same
-//! volume in the same run and prints the broker's figures as fractions of them.
+//! ```text
+//! corelog-bench run --target corelog=localhost:9092 --acks 0,1,all --limits-dir ./data
+//! corelog-bench run --workload bench/workloads/1kib.toml --target corelog=localhost:9092 \
+//!     --target kafka=otherhost:9092
+//! ```
+//!
+//! Every target runs the same workload at every acks level: at max rate, then (with
+//! `fixed_fraction`) at a fixed fraction of the rate it reached. The report goes to
+//! `results/<name>/` and its table to stdout.
 
 use clap::Parser;
-use corelog_bench::{limits, produce};
+use corelog_bench::driver::{Pace, Series, Target, run_series};
+use corelog_bench::limits;
+use corelog_bench::progress::Progress;
+use corelog_bench::report::{Limits, Report};
+use corelog_bench::workload::{Keys, RecordSize, Workload};
 use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
-#[command(name = "corelog-bench", about = "Benchmark a Kafka-compatible broker")]
+#[command(name = "corelog-bench", about = "Benchmark Kafka-compatible brokers")]
 enum Command {
-    /// Produce fixed-size records as fast as the broker acknowledges them.
-    Produce {
-        #[arg(long, default_value = "localhost:9092")]
-        bootstrap: String,
-        #[arg(long, default_value = "corelog-bench")]
-        topic: String,
-        #[arg(long, default_value_t = 500_000)]
-        records: u64,
-        #[arg(long, default_value_t = 1024)]
-        record_size: usize,
-        /// 0, 1 or all; repeat to compare levels in one run.
-        #[arg(long, default_values_t = vec!["1".to_string()])]
-        acks: Vec<String>,
-        #[arg(long, default_value_t = 5)]
-        linger_ms: u32,
-        #[arg(long, default_value = "none")]
-        compression: String,
-        /// Also measure loopback TCP and disk writes (files go in this directory, which
-        /// should be on the broker's data disk).
-        #[arg(long)]
-        limits_dir: Option<PathBuf>,
-    },
+    /// Run a workload against one or more brokers and write a report.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A broker: NAME=HOST:PORT, optionally @PID to sample its CPU (repeatable).
+    #[arg(long = "target", default_values_t = vec!["corelog=localhost:9092".to_string()])]
+    targets: Vec<String>,
+    /// A TOML workload file (see `corelog_bench::workload`); flags below override it.
+    #[arg(long)]
+    workload: Option<PathBuf>,
+    /// The report's name: results go to OUT/NAME (default: the workload's name).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Acks levels to run, comma-separated (0, 1, all).
+    #[arg(long, value_delimiter = ',')]
+    acks: Option<Vec<String>>,
+    /// Bytes per record, or MIN-MAX for a uniform spread.
+    #[arg(long)]
+    record_size: Option<String>,
+    /// none, uniform:N or zipf:N:EXPONENT.
+    #[arg(long)]
+    keys: Option<String>,
+    #[arg(long)]
+    partitions: Option<i32>,
+    #[arg(long)]
+    producers: Option<usize>,
+    #[arg(long)]
+    consumers: Option<usize>,
+    /// Records/s over all producers; 0 for max rate.
+    #[arg(long)]
+    rate: Option<u64>,
+    #[arg(long)]
+    linger_ms: Option<u32>,
+    #[arg(long)]
+    batch_size: Option<u32>,
+    #[arg(long)]
+    compression: Option<String>,
+    /// Seconds of warm-up per series.
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Seconds measured per series.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// After each max-rate series, one at this fraction of its rate (0: none).
+    #[arg(long)]
+    fixed_fraction: Option<f64>,
+    /// Measure loopback TCP and disk writes (files go in this directory, which should be
+    /// on the broker's data disk).
+    #[arg(long)]
+    limits_dir: Option<PathBuf>,
+    /// MiB written for each limit.
+    #[arg(long, default_value_t = 1024)]
+    limits_mib: u64,
+}
+
+fn fail(message: impl std::fmt::Display) -> ! {
+    eprintln!("corelog-bench: {message}");
+    std::process::exit(1)
+}
+
+fn parse_target(text: &str) -> Result<Target, String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("target {text:?}: expected NAME=HOST:PORT[@PID]"))?;
+    let (bootstrap, pid) = match rest.split_once('@') {
+        Some((b, pid)) => (
+            b,
+            Some(
+                pid.parse()
+                    .map_err(|_| format!("target {text:?}: bad pid"))?,
+            ),
+        ),
+        None => (rest, None),
+    };
+    Ok(Target {
+        name: name.to_string(),
+        bootstrap: bootstrap.to_string(),
+        pid,
+    })
+}
+
+fn workload(args: &RunArgs) -> Result<Workload, String> {
+    let mut w = match &args.workload {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Workload::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Workload::default(),
+    };
+    if let Some(v) = &args.acks {
+        w.acks = v.clone();
+    }
+    if let Some(v) = &args.record_size {
+        w.record_size = RecordSize::try_from(v.clone())?;
+    }
+    if let Some(v) = &args.keys {
+        w.keys = Keys::try_from(v.clone())?;
+    }
+    macro_rules! set {
+        ($($field:ident <- $arg:ident),*) => {$(
+            if let Some(v) = &args.$arg {
+                w.$field = v.clone();
+            }
+        )*};
+    }
+    set!(partitions <- partitions, producers <- producers, consumers <- consumers,
+         rate <- rate, linger_ms <- linger_ms, batch_size <- batch_size,
+         compression <- compression, warmup_s <- warmup, duration_s <- duration,
+         fixed_fraction <- fixed_fraction);
+    if let Some(name) = &args.name {
+        w.name = name.clone();
+    }
+    w.check()?;
+    Ok(w)
 }
 
 fn main() {
-    let Command::Produce {
-        bootstrap,
-        topic,
-        records,
-        record_size,
-        acks,
-        linger_ms,
-        compression,
-        limits_dir,
-    } = Command::parse();
-    let volume = records * record_size as u64;
-    let limits = limits_dir.map(|dir| {
-        let loopback = limits::loopback_mb_per_s(volume);
-        let disk = limits::disk(&dir, volume, 16 * 1024);
-        (loopback, disk)
+    let Command::Run(args) = Command::parse();
+    let workload = workload(&args).unwrap_or_else(|e| fail(e));
+    let targets: Vec<Target> = args
+        .targets
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| fail(e));
+
+    let limits = args.limits_dir.as_ref().map(|dir| {
+        let volume = args.limits_mib << 20;
+        eprintln!(
+            "measuring the machine's limits with {} MiB",
+            args.limits_mib
+        );
+        Limits {
+            loopback_mb_per_s: limits::loopback_mb_per_s(volume),
+            disk: limits::disk(dir, volume, 16 * 1024),
+            volume,
+        }
     });
-    if let Some((loopback, disk)) = &limits {
-        println!(
-            "limits: loopback {loopback:.0} MB/s; disk {:.0} MB/s through the page cache, {:.0} MB/s \
-             with fdatasync per 16 KiB (fdatasync p50 {} µs, p99 {} µs)",
-            disk.page_cache_mb_per_s,
-            disk.synced_mb_per_s,
-            disk.fdatasync_us.value_at_quantile(0.5),
-            disk.fdatasync_us.value_at_quantile(0.99)
-        );
-    }
-    println!(
-        "| acks | records/s | MB/s | p50 µs | p99 µs | p99.9 µs | max µs | vs loopback | vs disk (page cache) |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|");
-    for level in acks {
-        let result = produce::run(&produce::ProduceWorkload {
-            bootstrap: bootstrap.clone(),
-            topic: topic.clone(),
-            records,
-            record_size,
-            acks: level.clone(),
-            linger_ms,
-            compression: compression.clone(),
-        })
-        .unwrap_or_else(|e| {
-            eprintln!("corelog-bench: produce failed: {e}");
-            std::process::exit(1);
-        });
-        let h = &result.latency_us;
-        let ratio = |limit: f64| format!("{:.0}%", 100.0 * result.mb_per_s() / limit);
-        let (vs_loop, vs_disk) = match &limits {
-            Some((l, d)) => (ratio(*l), ratio(d.page_cache_mb_per_s)),
-            None => ("-".into(), "-".into()),
-        };
-        println!(
-            "| {level} | {:.0} | {:.1} | {} | {} | {} | {} | {vs_loop} | {vs_disk} |{}",
-            result.records_per_s(),
-            result.mb_per_s(),
-            h.value_at_quantile(0.5),
-            h.value_at_quantile(0.99),
-            h.value_at_quantile(0.999),
-            h.max(),
-            if result.failed > 0 {
-                format!(" ({} failed)", result.failed)
-            } else {
-                String::new()
+
+    let run_id = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut progress = Progress::new();
+    let total = Duration::from_secs_f64(workload.warmup_s + workload.duration_s);
+    let mut series: Vec<Series> = Vec::new();
+    for target in &targets {
+        for acks in &workload.acks {
+            let level = if acks == "-1" { "all" } else { acks.as_str() };
+            let mut run = |pace: Pace, tag: &str| -> Series {
+                let topic = format!(
+                    "{}-{}-acks{level}-{tag}-{run_id}",
+                    workload.topic, target.name
+                );
+                let label = match pace {
+                    Pace::Max => format!("{} acks={level} max", target.name),
+                    Pace::Fixed(rate) => format!("{} acks={level} @{rate:.0}/s", target.name),
+                };
+                progress.start(&label, total);
+                run_series(target, &workload, level, pace, &topic, &progress)
+                    .unwrap_or_else(|e| fail(format!("{label} against {}: {e}", target.bootstrap)))
+            };
+            if workload.rate > 0 {
+                series.push(run(Pace::Fixed(workload.rate as f64), "fixed"));
+                continue;
             }
-        );
+            let max = run(Pace::Max, "max");
+            let reached = max.records_per_s();
+            series.push(max);
+            if workload.fixed_fraction > 0.0 && reached > 0.0 {
+                series.push(run(Pace::Fixed(reached * workload.fixed_fraction), "fixed"));
+            }
+        }
     }
+
+    let report = Report {
+        name: &workload.name,
+        workload: &workload,
+        limits: limits.as_ref(),
+        series: &series,
+    };
+    let dir = args.out.join(&workload.name);
+    let files = report.write(&dir).unwrap_or_else(|e| fail(e));
+    println!("{}", report.markdown());
+    eprintln!("wrote {} files to {}", files.len(), dir.display());
 }

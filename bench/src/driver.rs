@@ -1,0 +1,510 @@
+//! Runs one series of a workload — one broker, one acks level, one pace — with real
+//! librdkafka clients, and measures it.
+//!
+//! - Producers (one thread and one librdkafka producer each) send records whose first
+//!   8 bytes are the *intended* send time. At a fixed rate the schedule is fixed in
+//!   advance and latency is measured from the intended time, so a stalled broker shows
+//!   up in the percentiles instead of silently slowing the schedule down (coordinated
+//!   omission); at max rate each record's intended time is when it was handed over.
+//! - Consumers (assigned to every partition from its end) measure end-to-end latency:
+//!   the time a record is read minus its intended send time (same machine, same clock).
+//! - Acknowledgements are counted per second of the run (throughput over time), and
+//!   latencies of records intended inside the measurement window (after the warm-up)
+//!   go into HDR histograms. The broker's CPU time is sampled from `/proc` over the
+//!   window when its pid is known.
+
+use crate::progress::Progress;
+use crate::workload::{KeySampler, Rng, Workload};
+use hdrhistogram::Histogram;
+use rdkafka::ClientContext;
+use rdkafka::Message;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A broker to measure.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub name: String,
+    pub bootstrap: String,
+    /// The broker's process, for its CPU time (only on this machine).
+    pub pid: Option<u32>,
+}
+
+/// How fast producers send.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// As fast as the client's queue and the broker's acknowledgements allow.
+    Max,
+    /// Records per second over all producers.
+    Fixed(f64),
+}
+
+/// One measured series.
+pub struct Series {
+    pub target: String,
+    pub acks: String,
+    pub pace: Pace,
+    pub topic: String,
+    /// Records and bytes acknowledged within the measurement window (`seconds` long).
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub failed: u64,
+    /// Acknowledgement latency, microseconds, of records intended in the window.
+    pub produce_us: Histogram<u64>,
+    /// End-to-end latency, microseconds (when the workload has consumers).
+    pub e2e_us: Option<Histogram<u64>>,
+    /// Acknowledged (records, bytes) per second of the run, warm-up included.
+    pub windows: Vec<(u64, u64)>,
+    pub warmup_s: f64,
+    /// Cores the broker kept busy during the window.
+    pub broker_cores: Option<f64>,
+}
+
+impl Series {
+    pub fn label(&self) -> String {
+        match self.pace {
+            Pace::Max => format!("{} acks={} max", self.target, self.acks),
+            Pace::Fixed(rate) => format!("{} acks={} @{:.0}/s", self.target, self.acks, rate),
+        }
+    }
+
+    /// A file-name-safe version of the label.
+    pub fn slug(&self) -> String {
+        self.label()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    pub fn records_per_s(&self) -> f64 {
+        self.records as f64 / self.seconds
+    }
+
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.seconds / 1e6
+    }
+}
+
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Time references shared by every thread of a series.
+#[derive(Clone, Copy)]
+struct Clock {
+    start: Instant,
+    start_wall_us: u64,
+    measure_from: Duration,
+    measure_to: Duration,
+}
+
+impl Clock {
+    fn in_window(&self, intended: Duration) -> bool {
+        intended >= self.measure_from && intended < self.measure_to
+    }
+}
+
+/// What one producer's delivery reports accumulate (read by the progress thread).
+/// Reports arrive on the producer's polling thread (`ThreadedProducer`).
+struct Tally {
+    produce_us: Histogram<u64>,
+    windows: Vec<(u64, u64)>,
+    /// Latencies since the progress thread last looked.
+    live_us: Histogram<u64>,
+    /// Records and bytes acknowledged inside the measurement window.
+    window_records: u64,
+    window_bytes: u64,
+    failed: u64,
+}
+
+struct Reports {
+    clock: Clock,
+    tally: Mutex<Tally>,
+}
+
+impl ClientContext for Reports {}
+
+impl ProducerContext for Reports {
+    /// Nanoseconds since the start of the series at which the record was meant to go.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, intended_ns: usize) {
+        let now = self.clock.start.elapsed();
+        let intended = Duration::from_nanos(intended_ns as u64);
+        let mut tally = self.tally.lock().unwrap();
+        match result {
+            Ok(message) => {
+                let latency_us = now.saturating_sub(intended).as_micros() as u64;
+                if self.clock.in_window(intended) {
+                    tally.produce_us.saturating_record(latency_us.max(1));
+                }
+                tally.live_us.saturating_record(latency_us.max(1));
+                let second = now.as_secs() as usize;
+                if tally.windows.len() <= second {
+                    tally.windows.resize(second + 1, (0, 0));
+                }
+                tally.windows[second].0 += 1;
+                tally.windows[second].1 += message.payload_len() as u64;
+                if self.clock.in_window(now) {
+                    tally.window_records += 1;
+                    tally.window_bytes += message.payload_len() as u64;
+                }
+            }
+            Err(_) => tally.failed += 1,
+        }
+    }
+}
+
+fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_micros() as u64
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / per_second)
+}
+
+/// Creates the series' topic unless it exists.
+fn create_topic(target: &Target, topic: &str, partitions: i32) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &target.bootstrap)
+        .create()
+        .map_err(|e| format!("cannot reach {}: {e}", target.bootstrap))?;
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let results = futures_block_on(admin.create_topics([&new], &options))
+        .map_err(|e| format!("CreateTopics on {}: {e}", target.bootstrap))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("cannot create topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// rdkafka's admin calls are futures; this drives one on the calling thread.
+fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Thread(std::thread::Thread);
+    impl Wake for Thread {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Thread(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(output) => return output,
+            Poll::Pending => std::thread::park_timeout(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn producer(
+    target: &Target,
+    workload: &Workload,
+    acks: &str,
+    clock: Clock,
+) -> Result<ThreadedProducer<Reports>, KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", &target.bootstrap)
+        .set("acks", acks)
+        .set("linger.ms", workload.linger_ms.to_string())
+        .set("batch.size", workload.batch_size.to_string())
+        .set("compression.type", &workload.compression)
+        .set("queue.buffering.max.messages", "100000")
+        .set("enable.idempotence", "false")
+        .set("message.timeout.ms", "60000")
+        .create_with_context(Reports {
+            clock,
+            tally: Mutex::new(Tally {
+                produce_us: new_histogram(),
+                windows: Vec::new(),
+                live_us: new_histogram(),
+                window_records: 0,
+                window_bytes: 0,
+                failed: 0,
+            }),
+        })
+}
+
+/// Sends records on one producer until the window closes; returns how many were sent.
+fn produce_loop(
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    workload: &Workload,
+    pace: Pace,
+    clock: Clock,
+    seed: u64,
+) -> Result<u64, String> {
+    let mut rng = Rng::new(seed);
+    let keys = KeySampler::new(workload.keys);
+    let mut value = vec![0x61u8; workload.record_size.max()];
+    let interval_ns = match pace {
+        Pace::Max => 0.0,
+        Pace::Fixed(rate) => 1e9 * workload.producers as f64 / rate,
+    };
+    // Producers start their schedules staggered across one interval.
+    let phase_ns =
+        interval_ns * (seed % workload.producers as u64) as f64 / workload.producers as f64;
+    let mut sent = 0u64;
+    let mut key_text = String::new();
+    loop {
+        let intended = match pace {
+            Pace::Max => clock.start.elapsed(),
+            Pace::Fixed(_) => Duration::from_nanos((phase_ns + sent as f64 * interval_ns) as u64),
+        };
+        if intended >= clock.measure_to {
+            return Ok(sent);
+        }
+        // Wait for the scheduled time (delivery reports are served by the producer's own
+        // thread). No spinning: on a small machine a spinning client would take the
+        // broker's cores. Behind schedule, records go out at once, their latency
+        // counted from the schedule.
+        let now = clock.start.elapsed();
+        if now < intended {
+            std::thread::sleep(intended - now);
+        }
+        let size = workload.record_size.sample(&mut rng);
+        let stamp = clock.start_wall_us + intended.as_micros() as u64;
+        value[..8].copy_from_slice(&stamp.to_be_bytes());
+        let mut record: BaseRecord<'_, str, [u8], usize> =
+            BaseRecord::with_opaque_to(topic, intended.as_nanos() as usize).payload(&value[..size]);
+        if let Some(key) = keys.sample(&mut rng) {
+            key_text.clear();
+            key_text.push_str(&key.to_string());
+            record = record.key(key_text.as_str());
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(format!("send failed: {e}")),
+            }
+        }
+        sent += 1;
+    }
+}
+
+/// End-to-end latencies of one consumer thread.
+fn consume_loop(
+    target: &Target,
+    topic: &str,
+    partitions: Vec<(i32, i64)>,
+    clock: Clock,
+    stop: &AtomicBool,
+    consumed: &AtomicU64,
+) -> Result<Histogram<u64>, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &target.bootstrap)
+        .set("group.id", "corelog-bench-e2e")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .map_err(|e| format!("consumer: {e}"))?;
+    let mut assignment = TopicPartitionList::new();
+    for (partition, offset) in &partitions {
+        assignment
+            .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .map_err(|e| e.to_string())?;
+    }
+    consumer.assign(&assignment).map_err(|e| e.to_string())?;
+    let mut e2e = new_histogram();
+    let window_from = clock.start_wall_us + clock.measure_from.as_micros() as u64;
+    let window_to = clock.start_wall_us + clock.measure_to.as_micros() as u64;
+    while !stop.load(Ordering::Relaxed) {
+        match consumer.poll(Duration::from_millis(50)) {
+            Some(Ok(message)) => {
+                let now = wall_us();
+                if let Some(stamp) = message.payload().and_then(|p| p.get(..8)) {
+                    let stamp = u64::from_be_bytes(stamp.try_into().expect("8 bytes"));
+                    if (window_from..window_to).contains(&stamp) {
+                        e2e.saturating_record(now.saturating_sub(stamp).max(1));
+                    }
+                }
+                consumed.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(Err(e)) => return Err(format!("consume: {e}")),
+            None => {}
+        }
+    }
+    Ok(e2e)
+}
+
+/// The high watermark of every partition: where the consumers start.
+fn end_offsets(target: &Target, topic: &str, partitions: i32) -> Result<Vec<(i32, i64)>, String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &target.bootstrap)
+        .set("group.id", "corelog-bench-e2e")
+        .create()
+        .map_err(|e| e.to_string())?;
+    (0..partitions)
+        .map(|p| {
+            consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .map(|(_, high)| (p, high))
+                .map_err(|e| format!("watermarks of {topic}-{p}: {e}"))
+        })
+        .collect()
+}
+
+/// Runs one series and returns what it measured.
+pub fn run_series(
+    target: &Target,
+    workload: &Workload,
+    acks: &str,
+    pace: Pace,
+    topic: &str,
+    progress: &Progress,
+) -> Result<Series, String> {
+    create_topic(target, topic, workload.partitions)?;
+    let starts = end_offsets(target, topic, workload.partitions)?;
+    let warmup = Duration::from_secs_f64(workload.warmup_s);
+    let duration = Duration::from_secs_f64(workload.duration_s);
+    // One clock for every thread; creating the producers falls in the warm-up.
+    let start = Instant::now();
+    let clock = Clock {
+        start,
+        start_wall_us: wall_us(),
+        measure_from: warmup,
+        measure_to: warmup + duration,
+    };
+    let producers: Vec<ThreadedProducer<Reports>> = (0..workload.producers)
+        .map(|_| producer(target, workload, acks, clock).map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+
+    let stop_consumers = AtomicBool::new(false);
+    let consumed = AtomicU64::new(0);
+    let series = std::thread::scope(|scope| -> Result<Series, String> {
+        let consumers: Vec<_> = (0..workload.consumers)
+            .map(|i| {
+                let mine: Vec<(i32, i64)> = starts
+                    .iter()
+                    .filter(|(p, _)| (*p as usize) % workload.consumers == i)
+                    .copied()
+                    .collect();
+                let (stop, consumed) = (&stop_consumers, &consumed);
+                scope.spawn(move || consume_loop(target, topic, mine, clock, stop, consumed))
+            })
+            .collect();
+        let sending: Vec<_> = producers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                scope.spawn(move || produce_loop(p, topic, workload, pace, clock, i as u64 + 1))
+            })
+            .collect();
+        // Progress, and the broker's CPU time at both ends of the window.
+        let cpu_sampler = scope.spawn(|| {
+            let pid = target.pid?;
+            std::thread::sleep(clock.measure_from.saturating_sub(start.elapsed()));
+            let before = cpu_seconds(pid)?;
+            std::thread::sleep(clock.measure_to.saturating_sub(start.elapsed()));
+            Some((cpu_seconds(pid)? - before) / duration.as_secs_f64())
+        });
+        let total = clock.measure_to;
+        while sending.iter().any(|h| !h.is_finished()) {
+            std::thread::sleep(Duration::from_millis(250));
+            let (mut records, mut bytes, mut live) = (0u64, 0u64, new_histogram());
+            let second = start.elapsed().as_secs().saturating_sub(1) as usize;
+            for p in &producers {
+                let mut tally = p.context().tally.lock().unwrap();
+                if let Some((r, b)) = tally.windows.get(second) {
+                    records += r;
+                    bytes += b;
+                }
+                live.add(&tally.live_us).expect("same bounds");
+                tally.live_us.reset();
+            }
+            progress.tick(start.elapsed(), total, records, bytes, &live);
+        }
+        let mut sent = 0u64;
+        for handle in sending {
+            sent += handle.join().expect("producer thread")?;
+        }
+        for p in &producers {
+            p.flush(Duration::from_secs(60))
+                .map_err(|e| format!("flush: {e}"))?;
+        }
+        // Consumers read until they have everything that was produced, or give up.
+        if workload.consumers > 0 {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while consumed.load(Ordering::Relaxed) < sent && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        stop_consumers.store(true, Ordering::Relaxed);
+        let mut e2e: Option<Histogram<u64>> = None;
+        for handle in consumers {
+            let h = handle.join().expect("consumer thread")?;
+            match &mut e2e {
+                Some(all) => all.add(&h).expect("same bounds"),
+                None => e2e = Some(h),
+            }
+        }
+        let broker_cores = cpu_sampler.join().expect("cpu sampler");
+        let (mut produce_us, mut windows, mut failed) = (new_histogram(), Vec::new(), 0);
+        let (mut records, mut bytes) = (0u64, 0u64);
+        for p in &producers {
+            let tally = p.context().tally.lock().unwrap();
+            produce_us.add(&tally.produce_us).expect("same bounds");
+            failed += tally.failed;
+            records += tally.window_records;
+            bytes += tally.window_bytes;
+            if windows.len() < tally.windows.len() {
+                windows.resize(tally.windows.len(), (0, 0));
+            }
+            for (i, (r, b)) in tally.windows.iter().enumerate() {
+                windows[i].0 += r;
+                windows[i].1 += b;
+            }
+        }
+        Ok(Series {
+            target: target.name.clone(),
+            acks: acks.to_string(),
+            pace,
+            topic: topic.to_string(),
+            records,
+            bytes,
+            seconds: duration.as_secs_f64(),
+            failed,
+            produce_us,
+            e2e_us: e2e,
+            windows,
+            warmup_s: workload.warmup_s,
+            broker_cores,
+        })
+    })?;
+    progress.finish(&series.label());
+    Ok(series)
+}

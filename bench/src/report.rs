@@ -1,0 +1,231 @@
+//! A run's report in `results/<name>/`: `summary.json` (everything measured),
+//! `summary.md` (the table people paste), one `.hgrm` per series and latency kind, and
+//! the charts (`plot`). Broker figures are given beside, and as fractions of, the
+//! physical limits measured in the same run.
+
+use crate::driver::{Pace, Series};
+use crate::hgrm::{hgrm, percentiles};
+use crate::limits::DiskLimit;
+use crate::workload::Workload;
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The machine's limits, measured in the same run as the broker.
+pub struct Limits {
+    pub loopback_mb_per_s: f64,
+    pub disk: DiskLimit,
+    /// Bytes each limit was measured with.
+    pub volume: u64,
+}
+
+pub struct Report<'a> {
+    pub name: &'a str,
+    pub workload: &'a Workload,
+    pub limits: Option<&'a Limits>,
+    pub series: &'a [Series],
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.3}", us as f64 / 1000.0)
+}
+
+fn pct(value: f64, of: f64) -> String {
+    format!("{:.0}%", 100.0 * value / of)
+}
+
+impl Report<'_> {
+    fn series_json(&self, s: &Series) -> Value {
+        let latency = |h: &hdrhistogram::Histogram<u64>| {
+            let mut map = serde_json::Map::new();
+            for (name, us) in percentiles(h) {
+                map.insert(format!("{name}_us"), json!(us));
+            }
+            map.insert("count".into(), json!(h.len()));
+            map.insert("mean_us".into(), json!(h.mean()));
+            Value::Object(map)
+        };
+        let mut value = json!({
+            "label": s.label(),
+            "target": s.target,
+            "acks": s.acks,
+            "pace": match s.pace { Pace::Max => json!("max"), Pace::Fixed(r) => json!(r) },
+            "topic": s.topic,
+            "records_per_s": s.records_per_s(),
+            "mb_per_s": s.mb_per_s(),
+            "records": s.records,
+            "failed": s.failed,
+            "seconds": s.seconds,
+            "produce_latency": latency(&s.produce_us),
+            "e2e_latency": s.e2e_us.as_ref().map(latency),
+            "broker_cores": s.broker_cores,
+            "per_second": s.windows.iter().map(|(r, b)| json!({"records": r, "bytes": b})).collect::<Vec<_>>(),
+        });
+        if let Some(limits) = self.limits {
+            value["vs_loopback"] = json!(s.mb_per_s() / limits.loopback_mb_per_s);
+            value["vs_disk_page_cache"] = json!(s.mb_per_s() / limits.disk.page_cache_mb_per_s);
+        }
+        value
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "name": self.name,
+            "workload": self.workload,
+            "limits": self.limits.map(|l| json!({
+                "volume_bytes": l.volume,
+                "loopback_mb_per_s": l.loopback_mb_per_s,
+                "disk_page_cache_mb_per_s": l.disk.page_cache_mb_per_s,
+                "disk_fdatasync_mb_per_s": l.disk.synced_mb_per_s,
+                "fdatasync_p50_us": l.disk.fdatasync_us.value_at_quantile(0.5),
+                "fdatasync_p99_us": l.disk.fdatasync_us.value_at_quantile(0.99),
+            })),
+            "series": self.series.iter().map(|s| self.series_json(s)).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn markdown(&self) -> String {
+        let w = self.workload;
+        let mut out = String::new();
+        writeln!(out, "# corelog-bench: {}\n", self.name).unwrap();
+        writeln!(
+            out,
+            "Workload: records of {} bytes, keys {}, {} partitions, {} producer(s), {} consumer(s), \
+             linger.ms {}, batch.size {}, compression {}, {} s warm-up + {} s measured per series.\n",
+            w.record_size, w.keys, w.partitions, w.producers, w.consumers, w.linger_ms,
+            w.batch_size, w.compression, w.warmup_s, w.duration_s
+        )
+        .unwrap();
+        if let Some(l) = self.limits {
+            writeln!(
+                out,
+                "Limits in the same run ({} MiB each): loopback TCP {:.0} MB/s; disk {:.0} MB/s \
+                 through the page cache, {:.0} MB/s with an fdatasync per 16 KiB (fdatasync p50 \
+                 {} µs, p99 {} µs).\n",
+                l.volume >> 20,
+                l.loopback_mb_per_s,
+                l.disk.page_cache_mb_per_s,
+                l.disk.synced_mb_per_s,
+                l.disk.fdatasync_us.value_at_quantile(0.5),
+                l.disk.fdatasync_us.value_at_quantile(0.99)
+            )
+            .unwrap();
+        }
+        writeln!(
+            out,
+            "| series | records/s | MB/s | vs loopback | vs disk | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | e2e p50 ms | e2e p99 ms | broker cores | failed |"
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        )
+        .unwrap();
+        for s in self.series {
+            let p = percentiles(&s.produce_us);
+            let (vs_loop, vs_disk) = match self.limits {
+                Some(l) => (
+                    pct(s.mb_per_s(), l.loopback_mb_per_s),
+                    pct(s.mb_per_s(), l.disk.page_cache_mb_per_s),
+                ),
+                None => ("-".into(), "-".into()),
+            };
+            let e2e = s.e2e_us.as_ref().filter(|h| !h.is_empty());
+            writeln!(
+                out,
+                "| {} | {:.0} | {:.1} | {vs_loop} | {vs_disk} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                s.label(),
+                s.records_per_s(),
+                s.mb_per_s(),
+                ms(p[0].1),
+                ms(p[1].1),
+                ms(p[2].1),
+                ms(p[3].1),
+                ms(p[4].1),
+                ms(p[5].1),
+                e2e.map_or("-".into(), |h| ms(h.value_at_quantile(0.5))),
+                e2e.map_or("-".into(), |h| ms(h.value_at_quantile(0.99))),
+                s.broker_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                s.failed
+            )
+            .unwrap();
+        }
+        out.push_str(&self.targets());
+        out
+    }
+
+    /// The issue's targets, evaluated where the run has what they need.
+    fn targets(&self) -> String {
+        let mut out = String::new();
+        let Some(l) = self.limits else {
+            return out;
+        };
+        let fdatasync_p99 = l.disk.fdatasync_us.value_at_quantile(0.99);
+        let mut lines = Vec::new();
+        for s in self.series {
+            let p99 = s.produce_us.value_at_quantile(0.99);
+            match (s.acks.as_str(), s.pace) {
+                ("1", Pace::Max) => lines.push(format!(
+                    "- {}: {:.1} MB/s is {} of the raw disk write rate (target: at least 70%)",
+                    s.label(),
+                    s.mb_per_s(),
+                    pct(s.mb_per_s(), l.disk.page_cache_mb_per_s)
+                )),
+                ("1", Pace::Fixed(_)) => lines.push(format!(
+                    "- {}: p99 {} ms (target: at most 1 ms)",
+                    s.label(),
+                    ms(p99)
+                )),
+                ("all" | "-1", Pace::Fixed(_)) => lines.push(format!(
+                    "- {}: p99 {} ms, {:.1}x the fdatasync p99 of {} ms (target: at most 2x)",
+                    s.label(),
+                    ms(p99),
+                    p99 as f64 / fdatasync_p99.max(1) as f64,
+                    ms(fdatasync_p99)
+                )),
+                _ => {}
+            }
+        }
+        if !lines.is_empty() {
+            out.push_str("\nTargets:\n\n");
+            for line in lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Writes every file into `dir`; returns their names.
+    pub fn write(&self, dir: &Path) -> Result<Vec<String>, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let write = |name: &str, text: &str| -> Result<String, String> {
+            let path: PathBuf = dir.join(name);
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(name.to_string())
+        };
+        let mut files = vec![
+            write(
+                "summary.json",
+                &serde_json::to_string_pretty(&self.json()).expect("json"),
+            )?,
+            write("summary.md", &self.markdown())?,
+        ];
+        for s in self.series {
+            files.push(write(
+                &format!("{}.produce.hgrm", s.slug()),
+                &hgrm(&s.produce_us),
+            )?);
+            if let Some(e2e) = &s.e2e_us {
+                files.push(write(&format!("{}.e2e.hgrm", s.slug()), &hgrm(e2e))?);
+            }
+        }
+        match crate::plot::write_charts(dir, self.series) {
+            Ok(charts) => files.extend(charts),
+            Err(why) => eprintln!("corelog-bench: {why}"),
+        }
+        Ok(files)
+    }
+}

@@ -1,0 +1,116 @@
+//! The ack-level comparison as a 5-second smoke run against the real broker: it must
+//! complete and write its report (summary, histograms, charts). Speed is never asserted
+//! here — figures come from `scripts/bench-acks`.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `corelog` binary `cargo test --workspace` built beside this test.
+fn corelog_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let binary = dir.join("corelog");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        binary.display()
+    );
+    binary
+}
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn the_ack_level_comparison_completes_and_writes_its_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let broker = Broker(
+        Command::new(corelog_binary())
+            .args([
+                "serve",
+                "--set",
+                &format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
+            ])
+            .args(["--set", &format!("log.dirs={}", data.display())])
+            .args(["--set", "metrics.listener="])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start corelog"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "corelog did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::create_dir_all(&data).unwrap();
+    let out = tmp.path().join("results");
+    let target = format!("corelog=127.0.0.1:{port}@{}", broker.0.id());
+    let run = Command::new(env!("CARGO_BIN_EXE_corelog-bench"))
+        .args(["run", "--target", &target, "--name", "smoke"])
+        .args(["--acks", "0,1,all", "--warmup", "0.2", "--duration", "0.6"])
+        .args(["--fixed-fraction", "0.5", "--record-size", "1024"])
+        .args(["--limits-mib", "16", "--limits-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run corelog-bench");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "corelog-bench failed:\n{stderr}");
+    let table = String::from_utf8_lossy(&run.stdout);
+    for level in ["acks=0 max", "acks=1 max", "acks=all max", "acks=all @"] {
+        assert!(table.contains(level), "{level} missing from:\n{table}");
+    }
+
+    let dir = out.join("smoke");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let series = summary["series"].as_array().unwrap();
+    assert_eq!(
+        series.len(),
+        6,
+        "max and fixed rate for each of three levels"
+    );
+    assert!(summary["limits"]["loopback_mb_per_s"].as_f64().unwrap() > 0.0);
+    for s in series {
+        assert!(s["records"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
+    }
+    for file in [
+        "summary.md",
+        "latency.svg",
+        "latency.png",
+        "e2e-latency.svg",
+        "e2e-latency.png",
+        "throughput.svg",
+        "throughput.png",
+        "corelog-acks-all-max.produce.hgrm",
+        "corelog-acks-all-max.e2e.hgrm",
+    ] {
+        let path = dir.join(file);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{} was not written", path.display());
+    }
+}
