@@ -231,11 +231,13 @@ impl BrokerConfig {
             }
             None => e.take("log.dir").unwrap_or_else(|| "data".to_string()),
         };
+        // Relative directories are resolved against the working directory once, here:
+        // the storage layer opens everything by absolute path.
         let log_dirs: Vec<PathBuf> = log_dirs_text
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
+            .map(|dir| std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir)))
             .collect();
         if log_dirs.is_empty() {
             return Err(ConfigError::new(
@@ -492,7 +494,12 @@ mod tests {
             "PLAINTEXT://localhost:9092"
         );
         assert_eq!(config.advertised_listeners, config.listeners);
-        assert_eq!(config.log_dirs, vec![PathBuf::from("data")]);
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            config.log_dirs,
+            vec![cwd.join("data")],
+            "./data, made absolute"
+        );
         assert_eq!(config.num_partitions, 1);
         assert_eq!(config.socket_request_max_bytes, 104_857_600);
         assert!(config.auto_create_topics_enable);
