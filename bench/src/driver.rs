@@ -68,6 +68,9 @@ pub struct Series {
     pub warmup_s: f64,
     /// Cores the broker kept busy during the window.
     pub broker_cores: Option<f64>,
+    /// Cores this load generator (its producers, consumers and librdkafka's threads)
+    /// kept busy: on a small machine, what the broker could not have.
+    pub client_cores: Option<f64>,
 }
 
 impl Series {
@@ -176,9 +179,13 @@ fn wall_us() -> u64 {
         .as_micros() as u64
 }
 
-/// CPU seconds (user + system) a process has used so far.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// CPU seconds (user + system) a process (`None`: this one) has used so far.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the command name (which may hold spaces) start at state (field 3).
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -426,11 +433,18 @@ pub fn run_series(
             .collect();
         // Progress, and the broker's CPU time at both ends of the window.
         let cpu_sampler = scope.spawn(|| {
-            let pid = target.pid?;
             std::thread::sleep(clock.measure_from.saturating_sub(start.elapsed()));
-            let before = cpu_seconds(pid)?;
+            let before = (
+                target.pid.and_then(|pid| cpu_seconds(Some(pid))),
+                cpu_seconds(None),
+            );
             std::thread::sleep(clock.measure_to.saturating_sub(start.elapsed()));
-            Some((cpu_seconds(pid)? - before) / duration.as_secs_f64())
+            let after = (
+                target.pid.and_then(|pid| cpu_seconds(Some(pid))),
+                cpu_seconds(None),
+            );
+            let cores = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / duration.as_secs_f64());
+            (cores(before.0, after.0), cores(before.1, after.1))
         });
         let total = clock.measure_to;
         while sending.iter().any(|h| !h.is_finished()) {
@@ -472,7 +486,7 @@ pub fn run_series(
                 None => e2e = Some(h),
             }
         }
-        let broker_cores = cpu_sampler.join().expect("cpu sampler");
+        let (broker_cores, client_cores) = cpu_sampler.join().expect("cpu sampler");
         let (mut produce_us, mut windows, mut failed) = (new_histogram(), Vec::new(), 0);
         let (mut records, mut bytes) = (0u64, 0u64);
         for p in &producers {
@@ -503,6 +517,7 @@ pub fn run_series(
             windows,
             warmup_s: workload.warmup_s,
             broker_cores,
+            client_cores,
         })
     })?;
     progress.finish(&series.label());

@@ -59,6 +59,7 @@ impl Report<'_> {
             "produce_latency": latency(&s.produce_us),
             "e2e_latency": s.e2e_us.as_ref().map(latency),
             "broker_cores": s.broker_cores,
+            "client_cores": s.client_cores,
             "per_second": s.windows.iter().map(|(r, b)| json!({"records": r, "bytes": b})).collect::<Vec<_>>(),
         });
         if let Some(limits) = self.limits {
@@ -133,7 +134,7 @@ impl Report<'_> {
             let e2e = s.e2e_us.as_ref().filter(|h| !h.is_empty());
             writeln!(
                 out,
-                "| {} | {:.0} | {:.1} | {vs_loop} | {vs_disk} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {:.1} | {vs_loop} | {vs_disk} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.label(),
                 s.records_per_s(),
                 s.mb_per_s(),
@@ -146,6 +147,7 @@ impl Report<'_> {
                 e2e.map_or("-".into(), |h| ms(h.value_at_quantile(0.5))),
                 e2e.map_or("-".into(), |h| ms(h.value_at_quantile(0.99))),
                 s.broker_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                s.client_cores.map_or("-".into(), |c| format!("{c:.2}")),
                 s.failed
             )
             .unwrap();
