@@ -114,7 +114,7 @@ impl Report<'_> {
         }
         writeln!(
             out,
-            "| series | records/s | MB/s | vs loopback | vs disk | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | e2e p50 ms | e2e p99 ms | broker cores | failed |"
+            "| series | records/s | MB/s | vs loopback | vs disk | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | e2e p50 ms | e2e p99 ms | broker cores | client cores | failed |"
         )
         .unwrap();
         writeln!(
