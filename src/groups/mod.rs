@@ -416,6 +416,33 @@ impl Group {
     }
 }
 
+/// The OffsetCommit answer: every partition of the request with the code `codes` gives it.
+pub fn offset_commit_response(
+    request: &OffsetCommitRequest,
+    codes: &dyn Fn(&str, i32) -> ErrorCode,
+) -> OffsetCommitResponse {
+    OffsetCommitResponse {
+        topics: request
+            .topics
+            .iter()
+            .map(|t| OffsetCommitResponseTopic {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| OffsetCommitResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: codes(&t.name, p.partition_index).code(),
+                        ..OffsetCommitResponsePartition::default()
+                    })
+                    .collect(),
+                ..OffsetCommitResponseTopic::default()
+            })
+            .collect(),
+        ..OffsetCommitResponse::default()
+    }
+}
+
 /// The topics of a consumer-protocol subscription (any version: newer ones are read as
 /// the newest this codec knows, as Kafka's consumer protocol does).
 fn subscription_topics(metadata: bytes::Bytes) -> Vec<String> {
@@ -968,26 +995,8 @@ impl GroupCoordinator {
         version: i16,
         request: OffsetCommitRequest,
     ) -> OffsetCommitResponse {
-        let respond = |codes: &dyn Fn(&str, i32) -> ErrorCode| OffsetCommitResponse {
-            topics: request
-                .topics
-                .iter()
-                .map(|t| OffsetCommitResponseTopic {
-                    name: t.name.clone(),
-                    partitions: t
-                        .partitions
-                        .iter()
-                        .map(|p| OffsetCommitResponsePartition {
-                            partition_index: p.partition_index,
-                            error_code: codes(&t.name, p.partition_index).code(),
-                            ..OffsetCommitResponsePartition::default()
-                        })
-                        .collect(),
-                    ..OffsetCommitResponseTopic::default()
-                })
-                .collect(),
-            ..OffsetCommitResponse::default()
-        };
+        let respond =
+            |codes: &dyn Fn(&str, i32) -> ErrorCode| offset_commit_response(&request, codes);
         let checked = self.check_offset_commit(version, &request);
         let slot = match checked {
             Ok(slot) => slot,

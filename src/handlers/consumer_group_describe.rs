@@ -9,7 +9,6 @@ use crate::protocol::generated::consumer_group_describe_request::ConsumerGroupDe
 use crate::protocol::generated::consumer_group_describe_response::{
     ConsumerGroupDescribeResponse, DescribedGroup,
 };
-use std::collections::HashMap;
 
 pub struct ConsumerGroupDescribe;
 
@@ -24,37 +23,31 @@ impl Handler for ConsumerGroupDescribe {
         ctx: &RequestContext,
         request: ConsumerGroupDescribeRequest,
     ) -> Option<ConsumerGroupDescribeResponse> {
-        let (owned, failed) = ctx.by_coordinator(request.group_ids.iter().cloned());
-        let mut described: HashMap<String, DescribedGroup> = failed
-            .into_iter()
-            .map(|(group_id, code)| {
-                let group = DescribedGroup {
+        let described = ctx
+            .per_coordinator(
+                &request.group_ids,
+                |groups| GroupCall::ConsumerDescribe { groups },
+                |answer| {
+                    crate::expect_group_answer!(answer, ConsumerDescribe)
+                        .into_iter()
+                        .map(|g| (g.group_id.clone(), g))
+                        .collect()
+                },
+                |group_id, code| DescribedGroup {
                     error_code: code.code(),
-                    group_id: group_id.clone(),
-                    authorized_operations: i32::MIN,
+                    group_id: group_id.to_string(),
                     ..DescribedGroup::default()
-                };
-                (group_id, group)
-            })
-            .collect();
-        for (shard, groups) in owned {
-            let answer = ctx
-                .call_coordinator(shard, GroupCall::ConsumerDescribe { groups })
-                .await;
-            for group in crate::expect_group_answer!(answer, ConsumerDescribe) {
-                described.insert(group.group_id.clone(), group);
-            }
-        }
+                },
+            )
+            .await;
         let operations = if request.include_authorized_operations {
             super::describe_groups::GROUP_OPERATIONS
         } else {
             i32::MIN
         };
         Some(ConsumerGroupDescribeResponse {
-            groups: request
-                .group_ids
-                .iter()
-                .filter_map(|id| described.get(id).cloned())
+            groups: described
+                .into_iter()
                 .map(|group| DescribedGroup {
                     authorized_operations: operations,
                     ..group

@@ -10,7 +10,6 @@ use crate::protocol::generated::delete_groups_request::DeleteGroupsRequest;
 use crate::protocol::generated::delete_groups_response::{
     DeletableGroupResult, DeleteGroupsResponse,
 };
-use std::collections::HashMap;
 
 pub struct DeleteGroups;
 
@@ -25,26 +24,22 @@ impl Handler for DeleteGroups {
         ctx: &RequestContext,
         request: DeleteGroupsRequest,
     ) -> Option<DeleteGroupsResponse> {
-        let (owned, failed) = ctx.by_coordinator(request.groups_names.iter().cloned());
-        let mut results: HashMap<String, i16> = failed
-            .into_iter()
-            .map(|(id, code)| (id, code.code()))
-            .collect();
-        for (shard, groups) in owned {
-            let answer = ctx
-                .call_coordinator(shard, GroupCall::Delete { groups })
-                .await;
-            for (id, code) in crate::expect_group_answer!(answer, Delete) {
-                results.insert(id, code.code());
-            }
-        }
+        let codes = ctx
+            .per_coordinator(
+                &request.groups_names,
+                |groups| GroupCall::Delete { groups },
+                |answer| crate::expect_group_answer!(answer, Delete),
+                |_, code| code,
+            )
+            .await;
         Some(DeleteGroupsResponse {
             results: request
                 .groups_names
                 .iter()
-                .map(|id| DeletableGroupResult {
+                .zip(codes)
+                .map(|(id, code)| DeletableGroupResult {
                     group_id: id.clone(),
-                    error_code: results.get(id).copied().unwrap_or(0),
+                    error_code: code.code(),
                     ..DeletableGroupResult::default()
                 })
                 .collect(),

@@ -11,7 +11,6 @@ use crate::protocol::generated::describe_groups_request::DescribeGroupsRequest;
 use crate::protocol::generated::describe_groups_response::{
     DescribeGroupsResponse, DescribedGroup,
 };
-use std::collections::HashMap;
 
 /// No authorizer: every group operation Kafka defines is allowed (READ, DELETE,
 /// DESCRIBE as ACL operation bits).
@@ -30,38 +29,32 @@ impl Handler for DescribeGroups {
         ctx: &RequestContext,
         request: DescribeGroupsRequest,
     ) -> Option<DescribeGroupsResponse> {
-        let (owned, failed) = ctx.by_coordinator(request.groups.iter().cloned());
-        let mut described: HashMap<String, DescribedGroup> = failed
-            .into_iter()
-            .map(|(group_id, code)| {
-                let group = DescribedGroup {
+        let described = ctx
+            .per_coordinator(
+                &request.groups,
+                |groups| GroupCall::Describe { groups },
+                |answer| {
+                    crate::expect_group_answer!(answer, Describe)
+                        .into_iter()
+                        .map(|g| (g.group_id.clone(), g))
+                        .collect()
+                },
+                |group_id, code| DescribedGroup {
                     error_code: code.code(),
-                    group_id: group_id.clone(),
+                    group_id: group_id.to_string(),
                     group_state: "Dead".to_string(),
-                    authorized_operations: i32::MIN,
                     ..DescribedGroup::default()
-                };
-                (group_id, group)
-            })
-            .collect();
-        for (shard, groups) in owned {
-            let answer = ctx
-                .call_coordinator(shard, GroupCall::Describe { groups })
-                .await;
-            for group in crate::expect_group_answer!(answer, Describe) {
-                described.insert(group.group_id.clone(), group);
-            }
-        }
+                },
+            )
+            .await;
         let operations = if request.include_authorized_operations {
             GROUP_OPERATIONS
         } else {
             i32::MIN
         };
         Some(DescribeGroupsResponse {
-            groups: request
-                .groups
-                .iter()
-                .filter_map(|id| described.get(id).cloned())
+            groups: described
+                .into_iter()
                 .map(|group| DescribedGroup {
                     authorized_operations: operations,
                     ..group

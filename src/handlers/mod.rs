@@ -41,7 +41,7 @@ use crate::shard::ShardState;
 use crate::storage::{FileRange, Notify};
 use shards::ShardId;
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -98,9 +98,6 @@ pub type ByOwner<T> = (
     BTreeMap<ShardId, Vec<(TopicPartition, T)>>,
     Vec<(TopicPartition, T)>,
 );
-
-/// Group ids by coordinator shard, and the ids that have none with the reason.
-pub type ByCoordinator = (BTreeMap<ShardId, Vec<String>>, Vec<(String, ErrorCode)>);
 
 /// What a handler knows about the request it answers.
 pub struct RequestContext {
@@ -201,17 +198,40 @@ impl RequestContext {
         crate::expect_reply!(reply, Group)
     }
 
-    /// Groups ids by coordinator shard; ids without one come back with the reason.
-    pub fn by_coordinator(&self, group_ids: impl IntoIterator<Item = String>) -> ByCoordinator {
+    /// Asks every coordinator about its share of `group_ids` (one call per shard, made
+    /// by `call`) and returns one answer per id in request order; `answers` takes a
+    /// coordinator's answer apart by group id, and ids without a coordinator get
+    /// `failed`.
+    pub async fn per_coordinator<T: Clone>(
+        &self,
+        group_ids: &[String],
+        call: impl Fn(Vec<String>) -> GroupCall,
+        answers: impl Fn(GroupAnswer) -> Vec<(String, T)>,
+        failed: impl Fn(&str, ErrorCode) -> T,
+    ) -> Vec<T> {
         let mut owned: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
-        let mut failed = Vec::new();
+        let mut answered: HashMap<String, T> = HashMap::new();
         for id in group_ids {
-            match self.group_coordinator(&id) {
-                Ok(shard) => owned.entry(shard).or_default().push(id),
-                Err(code) => failed.push((id, code)),
+            match self.group_coordinator(id) {
+                Ok(shard) => owned.entry(shard).or_default().push(id.clone()),
+                Err(code) => {
+                    answered.insert(id.clone(), failed(id, code));
+                }
             }
         }
-        (owned, failed)
+        for (shard, ids) in owned {
+            let answer = self.call_coordinator(shard, call(ids)).await;
+            answered.extend(answers(answer));
+        }
+        group_ids
+            .iter()
+            .map(|id| {
+                answered
+                    .get(id)
+                    .cloned()
+                    .expect("every group id is answered")
+            })
+            .collect()
     }
 
     /// Groups items by the shard that owns their partition; items whose partition has no

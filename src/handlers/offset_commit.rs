@@ -3,40 +3,13 @@
 //! later.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
-use crate::protocol::ErrorCode;
+use crate::groups::{GroupCall, offset_commit_response};
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
-use crate::protocol::generated::offset_commit_response::{
-    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
+use crate::protocol::generated::offset_commit_response::OffsetCommitResponse;
 
 pub struct OffsetCommit;
-
-/// Every partition of the request failed with `code`.
-fn failed(request: &OffsetCommitRequest, code: ErrorCode) -> OffsetCommitResponse {
-    OffsetCommitResponse {
-        topics: request
-            .topics
-            .iter()
-            .map(|t| OffsetCommitResponseTopic {
-                name: t.name.clone(),
-                partitions: t
-                    .partitions
-                    .iter()
-                    .map(|p| OffsetCommitResponsePartition {
-                        partition_index: p.partition_index,
-                        error_code: code.code(),
-                        ..OffsetCommitResponsePartition::default()
-                    })
-                    .collect(),
-                ..OffsetCommitResponseTopic::default()
-            })
-            .collect(),
-        ..OffsetCommitResponse::default()
-    }
-}
 
 impl Handler for OffsetCommit {
     type Request = OffsetCommitRequest;
@@ -51,7 +24,7 @@ impl Handler for OffsetCommit {
     ) -> Option<OffsetCommitResponse> {
         let shard = match ctx.group_coordinator(&request.group_id) {
             Ok(shard) => shard,
-            Err(code) => return Some(failed(&request, code)),
+            Err(code) => return Some(offset_commit_response(&request, &|_, _| code)),
         };
         let call = GroupCall::OffsetCommit {
             version: ctx.version,
