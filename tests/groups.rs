@@ -197,8 +197,11 @@ fn a_member_that_dies_loses_its_partitions_within_the_session_timeout_and_commit
         a.assignment(),
         b.assignment()
     );
+    // The session timeout (6 s) plus the survivors' rejoin, with room for a loaded
+    // 2-core CI machine running other brokers of this file at the same time.
     let took = killed.elapsed();
-    assert!(took < Duration::from_secs(6 + 5), "rebalance took {took:?}");
+    eprintln!("the dead member's partitions moved {took:?} after the kill");
+    assert!(took < Duration::from_secs(6 + 8), "rebalance took {took:?}");
 
     let second = records(topic, 1200..1800);
     produce(&broker, topic, &second);
