@@ -1,5 +1,5 @@
 //! Consumer groups with real clients against the real broker: librdkafka (the `rdkafka`
-//! crate) members that `subscribe`, kafka-python as a member that dies, both protocols (classic
+//! crate) members that `subscribe` (one in a child process that is killed), both protocols (classic
 //! with eager and cooperative assignors, static membership; KIP-848's consumer
 //! protocol), committed offsets across consumer and broker restarts, and groups spread
 //! over both shards.
@@ -7,7 +7,7 @@
 mod common;
 
 use common::Broker;
-use common::groups::{CLASSIC, Member, PythonMember, Seen, wait_until};
+use common::groups::{CLASSIC, ChildMember, Member, Seen, run_member_child, wait_until};
 use common::kafka::{TestRecord, producer, send_all, test_record};
 use rdkafka::ClientConfig;
 use rdkafka::TopicPartitionList;
@@ -151,6 +151,12 @@ fn three_members_share_six_partitions_two_each_and_consume_every_record_exactly_
     }
 }
 
+/// Run in a child process by the test below (`ChildMember`); does nothing otherwise.
+#[test]
+fn member_child() {
+    run_member_child();
+}
+
 #[test]
 fn a_member_that_dies_loses_its_partitions_within_the_session_timeout_and_committed_records_are_not_consumed_again()
  {
@@ -159,7 +165,7 @@ fn a_member_that_dies_loses_its_partitions_within_the_session_timeout_and_commit
     create_topic(&broker, topic);
     let a = Member::start(&broker, group, topic, CLASSIC);
     let b = Member::start(&broker, group, topic, CLASSIC);
-    let mut doomed = PythonMember::start(&broker, group, topic);
+    let mut doomed = ChildMember::start(&broker, group, topic, "member_child");
     assert!(
         wait_until(Duration::from_secs(60), || {
             let (ours, theirs) = (a.assignment(), b.assignment());
@@ -176,7 +182,15 @@ fn a_member_that_dies_loses_its_partitions_within_the_session_timeout_and_commit
     let first = records(topic, 0..1200);
     produce(&broker, topic, &first);
     let total = || a.consumed().len() + b.consumed().len() + doomed.consumed().len();
-    assert!(wait_until(Duration::from_secs(60), || total() >= first.len()));
+    assert!(
+        wait_until(Duration::from_secs(60), || total() >= first.len()),
+        "consumed {} + {} + {} of {}; the child printed {:?}",
+        a.consumed().len(),
+        b.consumed().len(),
+        doomed.consumed().len(),
+        first.len(),
+        doomed.lines.lock().unwrap().iter().take(5).collect::<Vec<_>>()
+    );
     // Let kcat commit what it consumed (auto.commit.interval.ms=100), then kill it.
     std::thread::sleep(Duration::from_millis(1000));
     doomed.kill();

@@ -1,7 +1,7 @@
 //! Consumer group members for the tests: a librdkafka consumer that `subscribe`s with a
 //! `group.id`, polled on a thread of its own, recording what it consumes, its current
-//! assignment and its rebalances; and a kafka-python group member in a child process,
-//! which a test can `kill -9` to make a member die without leaving.
+//! assignment and its rebalances; and the same kind of member in a child process, which
+//! a test can `kill -9` to make a member die without leaving.
 
 use super::Broker;
 use rdkafka::ClientConfig;
@@ -159,43 +159,68 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
     condition()
 }
 
-/// A kafka-python group member in a child process. It commits each batch it polls
-/// synchronously and only then prints the batch's records (`partition offset`), so
-/// every record it printed is committed; a test can `kill -9` it to make a member die
-/// without leaving.
-pub struct PythonMember {
+/// A librdkafka group member in a child process (this test binary, re-run with
+/// `MEMBER_CHILD_ENV` set: see `run_member_child`). It commits each record
+/// synchronously and only then prints it (`partition offset`), so every record it
+/// printed is committed; a test can `kill -9` it to make a member die without leaving.
+pub struct ChildMember {
     child: Child,
     pub lines: Arc<Mutex<Vec<String>>>,
 }
 
-const PYTHON_MEMBER: &str = r#"
-import sys
-from kafka import KafkaConsumer
-bootstrap, group, topic = sys.argv[1:4]
-consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                         enable_auto_commit=False, auto_offset_reset='earliest',
-                         session_timeout_ms=6000, heartbeat_interval_ms=300,
-                         fetch_max_wait_ms=100)
-print('started', flush=True)
-while True:
-    batch = consumer.poll(timeout_ms=100)
-    if batch:
-        consumer.commit()
-        for tp, messages in batch.items():
-            for m in messages:
-                print(m.partition, m.offset, flush=True)
-"#;
+/// Set (to `bootstrap group topic`) in the child process a `ChildMember` runs.
+pub const MEMBER_CHILD_ENV: &str = "CORELOG_TEST_GROUP_MEMBER";
 
-impl PythonMember {
-    pub fn start(broker: &Broker, group: &str, topic: &str) -> PythonMember {
-        let mut child = Command::new(super::python())
-            .arg("-c")
-            .arg(PYTHON_MEMBER)
-            .args([&broker.bootstrap(), group, topic])
+/// The body of the child: call it from a `#[test]` named `child_test`; it returns at
+/// once unless this process is a `ChildMember`'s child.
+pub fn run_member_child() {
+    let Ok(spec) = std::env::var(MEMBER_CHILD_ENV) else {
+        return;
+    };
+    let fields: Vec<&str> = spec.split(' ').collect();
+    let [bootstrap, group, topic] = fields[..] else {
+        panic!("{MEMBER_CHILD_ENV}={spec:?}: expected 'bootstrap group topic'")
+    };
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100");
+    for (key, value) in CLASSIC {
+        config.set(*key, *value);
+    }
+    let consumer: BaseConsumer = config.create().expect("create the child member");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    // End the test harness's "test ... " line, so every record gets a line of its own.
+    writeln!(out).unwrap();
+    loop {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+            consumer
+                .commit_message(&message, rdkafka::consumer::CommitMode::Sync)
+                .expect("commit");
+            writeln!(out, "{} {}", message.partition(), message.offset()).unwrap();
+            out.flush().unwrap();
+        }
+    }
+}
+
+impl ChildMember {
+    /// Runs `run_member_child` through the test `child_test` of this test binary.
+    pub fn start(broker: &Broker, group: &str, topic: &str, child_test: &str) -> ChildMember {
+        let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+            .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+            .env(
+                MEMBER_CHILD_ENV,
+                format!("{} {group} {topic}", broker.bootstrap()),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("run python");
+            .expect("run the child member");
         let stdout = child.stdout.take().expect("piped stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
@@ -204,7 +229,7 @@ impl PythonMember {
                 sink.lock().unwrap().push(line);
             }
         });
-        PythonMember { child, lines }
+        ChildMember { child, lines }
     }
 
     /// Records consumed (and committed) so far, as (partition, offset).
@@ -215,7 +240,9 @@ impl PythonMember {
             .iter()
             .filter_map(|line| {
                 let mut fields = line.split_whitespace();
-                Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+                let partition = fields.next()?.parse().ok()?;
+                let offset = fields.next()?.parse().ok()?;
+                fields.next().is_none().then_some((partition, offset))
             })
             .collect()
     }
@@ -227,7 +254,7 @@ impl PythonMember {
     }
 }
 
-impl Drop for PythonMember {
+impl Drop for ChildMember {
     fn drop(&mut self) {
         self.kill();
     }
