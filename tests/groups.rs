@@ -189,7 +189,13 @@ fn a_member_that_dies_loses_its_partitions_within_the_session_timeout_and_commit
         b.consumed().len(),
         doomed.consumed().len(),
         first.len(),
-        doomed.lines.lock().unwrap().iter().take(5).collect::<Vec<_>>()
+        doomed
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .take(5)
+            .collect::<Vec<_>>()
     );
     // Let kcat commit what it consumed (auto.commit.interval.ms=100), then kill it.
     std::thread::sleep(Duration::from_millis(1000));

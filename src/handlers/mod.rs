@@ -322,6 +322,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_lists_exactly_the_apis_and_versions_served() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### Kafka APIs served")
+            .nth(1)
+            .and_then(|rest| rest.split("\n### ").next())
+            .expect("the README has a Kafka APIs section");
+        let mut listed: Vec<(i16, i16, i16)> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let key = cells
+                    .get(1)?
+                    .rsplit_once('(')?
+                    .1
+                    .strip_suffix(')')?
+                    .parse()
+                    .ok()?;
+                let versions = cells.get(2)?;
+                let (min, max) = versions.split_once('–').unwrap_or((versions, versions));
+                Some((key, min.parse().ok()?, max.parse().ok()?))
+            })
+            .collect();
+        listed.sort();
+        let mut served: Vec<(i16, i16, i16)> = supported_apis()
+            .iter()
+            .map(|a| (a.api_key, a.min_version, a.max_version))
+            .collect();
+        served.sort();
+        assert_eq!(
+            listed, served,
+            "README rows (key, min, max) vs the registry"
+        );
+    }
+
+    #[test]
     fn every_served_version_is_one_the_codec_knows() {
         for api in supported_apis() {
             let key = ApiKey::from_i16(api.api_key).unwrap();
