@@ -87,7 +87,8 @@ pub struct ClassicMember {
 }
 
 impl ClassicMember {
-    fn metadata_for(&self, protocol: &str) -> Bytes {
+    /// The member's metadata for a protocol (empty if it does not speak it).
+    pub fn metadata_for(&self, protocol: &str) -> Bytes {
         self.protocols
             .iter()
             .find(|(name, _)| name == protocol)
@@ -321,20 +322,22 @@ impl ClassicGroup {
         Duration::from_millis(ms.max(0) as u64)
     }
 
-    /// The protocols every member (and the joining one) supports.
-    fn supports(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
-        if protocols.is_empty() || protocol_type.is_empty() {
+    /// Whether a member joining with these protocols — or rejoining, as `rejoining` —
+    /// shares one of them with every other member, under the group's protocol type.
+    fn supports(&self, request: &JoinRequest, rejoining: Option<&str>) -> bool {
+        if request.protocols.is_empty() || request.protocol_type.is_empty() {
             return false;
         }
         if self.members.is_empty() {
             return true;
         }
-        if self.protocol_type.as_deref() != Some(protocol_type) {
+        if self.protocol_type.as_deref() != Some(request.protocol_type.as_str()) {
             return false;
         }
-        protocols.iter().any(|(name, _)| {
+        request.protocols.iter().any(|(name, _)| {
             self.members
                 .values()
+                .filter(|m| Some(m.member_id.as_str()) != rejoining)
                 .all(|m| m.protocols.iter().any(|(n, _)| n == name))
         })
     }
@@ -411,7 +414,7 @@ impl ClassicGroup {
         limits: &ClassicLimits,
         now: Instant,
     ) -> JoinOutcome {
-        if !self.supports(&request.protocol_type, &request.protocols) {
+        if !self.supports(&request, None) {
             return JoinOutcome::Now(join_error(ErrorCode::InconsistentGroupProtocol, ""));
         }
         let replaces = request
@@ -445,7 +448,7 @@ impl ClassicGroup {
     fn join_known_member(&mut self, request: JoinRequest, now: Instant) -> JoinOutcome {
         let member_id = request.member_id.clone();
         if self.pending_members.remove(&member_id).is_some() {
-            if !self.supports(&request.protocol_type, &request.protocols) {
+            if !self.supports(&request, None) {
                 return JoinOutcome::Now(join_error(
                     ErrorCode::InconsistentGroupProtocol,
                     &member_id,
@@ -459,7 +462,7 @@ impl ClassicGroup {
         if let Err(code) = self.check_instance(&member_id, request.group_instance_id.as_deref()) {
             return JoinOutcome::Now(join_error(code, &member_id));
         }
-        if !self.supports_rejoin(&member_id, &request) {
+        if !self.supports(&request, Some(&member_id)) {
             return JoinOutcome::Now(join_error(ErrorCode::InconsistentGroupProtocol, &member_id));
         }
         match self.state {
@@ -486,25 +489,6 @@ impl ClassicGroup {
                 JoinOutcome::Now(join_error(ErrorCode::UnknownMemberId, &member_id))
             }
         }
-    }
-
-    /// A member rejoining must still share a protocol with the others.
-    fn supports_rejoin(&self, member_id: &str, request: &JoinRequest) -> bool {
-        if request.protocols.is_empty()
-            || self.protocol_type.as_deref() != Some(request.protocol_type.as_str())
-        {
-            return false;
-        }
-        let others: Vec<&ClassicMember> = self
-            .members
-            .values()
-            .filter(|m| m.member_id != member_id)
-            .collect();
-        request.protocols.iter().any(|(name, _)| {
-            others
-                .iter()
-                .all(|m| m.protocols.iter().any(|(n, _)| n == name))
-        })
     }
 
     /// A static member came back with a new member id: the old id is fenced, and the

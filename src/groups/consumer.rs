@@ -95,6 +95,8 @@ pub struct ConsumerMember {
     pub rebalance_timeout_ms: i32,
     pub subscribed_topic_names: Vec<String>,
     pub subscribed_topic_regex: Option<String>,
+    /// `subscribed_topic_regex` compiled once, anchored (RE2J's `matches`: whole names).
+    topic_regex: Option<regex::Regex>,
     pub server_assignor: Option<String>,
     pub member_epoch: i32,
     pub previous_member_epoch: i32,
@@ -116,6 +118,7 @@ impl ConsumerMember {
             rebalance_timeout_ms: -1,
             subscribed_topic_names: Vec::new(),
             subscribed_topic_regex: None,
+            topic_regex: None,
             server_assignor: None,
             member_epoch: 0,
             previous_member_epoch: 0,
@@ -125,6 +128,15 @@ impl ConsumerMember {
             session_deadline: now + session(limits),
             revocation_deadline: None,
         }
+    }
+
+    /// Subscribes to the topics a regular expression matches (`None` or empty: none).
+    fn set_topic_regex(&mut self, pattern: Option<String>) {
+        let pattern = pattern.filter(|p| !p.is_empty());
+        self.topic_regex = pattern
+            .as_deref()
+            .and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok());
+        self.subscribed_topic_regex = pattern;
     }
 
     fn metadata_value(&self) -> ConsumerGroupMemberMetadataValue {
@@ -411,7 +423,7 @@ impl ConsumerGroup {
             member.subscribed_topic_names = names.clone();
         }
         if let Some(regex) = &request.subscribed_topic_regex {
-            member.subscribed_topic_regex = (!regex.is_empty()).then(|| regex.clone());
+            member.set_topic_regex(Some(regex.clone()));
         }
         member.client = client.clone();
         let metadata_changed = is_new || member.metadata_value() != previous.metadata_value();
@@ -656,11 +668,10 @@ impl ConsumerGroup {
     /// Every subscribed topic that exists: name → (id, partitions).
     fn resolve_subscriptions(&self, metadata: &MetadataImage) -> BTreeMap<String, (Uuid, i32)> {
         let mut out = BTreeMap::new();
-        let regexes: Vec<regex::Regex> = self
+        let regexes: Vec<&regex::Regex> = self
             .members
             .values()
-            .filter_map(|m| m.subscribed_topic_regex.as_deref())
-            .filter_map(|r| regex::Regex::new(&format!("^(?:{r})$")).ok())
+            .filter_map(|m| m.topic_regex.as_ref())
             .collect();
         for member in self.members.values() {
             for name in &member.subscribed_topic_names {
@@ -681,16 +692,15 @@ impl ConsumerGroup {
 
     /// The topic ids one member subscribes to, among the resolved subscriptions.
     fn member_topics(&self, member: &ConsumerMember) -> BTreeSet<Uuid> {
-        let regex = member
-            .subscribed_topic_regex
-            .as_deref()
-            .and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok());
         self.subscribed
             .iter()
             .flatten()
             .filter(|(name, _)| {
                 member.subscribed_topic_names.contains(name)
-                    || regex.as_ref().is_some_and(|r| r.is_match(name))
+                    || member
+                        .topic_regex
+                        .as_ref()
+                        .is_some_and(|r| r.is_match(name))
             })
             .map(|(_, (id, _))| *id)
             .collect()
@@ -1091,12 +1101,7 @@ impl Replayed {
 
     /// The group, if its records say one exists. Members must heartbeat within a
     /// session timeout of the load.
-    pub fn build(
-        self,
-        _group_id: &str,
-        limits: &ConsumerLimits,
-        now: Instant,
-    ) -> Option<ConsumerGroup> {
+    pub fn build(self, limits: &ConsumerLimits, now: Instant) -> Option<ConsumerGroup> {
         let epoch = self.epoch?;
         let mut group = ConsumerGroup::new(limits.clone());
         group.group_epoch = epoch;
@@ -1112,7 +1117,7 @@ impl Replayed {
             };
             member.rebalance_timeout_ms = value.rebalance_timeout_ms;
             member.subscribed_topic_names = value.subscribed_topic_names;
-            member.subscribed_topic_regex = value.subscribed_topic_regex;
+            member.set_topic_regex(value.subscribed_topic_regex);
             member.server_assignor = value.server_assignor;
             if let Some(current) = self.current.get(&member_id) {
                 member.member_epoch = current.member_epoch;
@@ -1304,6 +1309,41 @@ mod tests {
         assert_eq!(left.member_epoch, LEAVE_GROUP_EPOCH);
         let (a, _) = heartbeat(&mut group, beat("a", 2, Some(&kept), topic));
         assert_eq!(partitions(&a), Some(vec![0, 1, 2, 3, 4, 5]));
+    }
+
+    #[test]
+    fn a_regular_expression_subscribes_to_the_whole_names_it_matches() {
+        let image = metadata();
+        let mut group = ConsumerGroup::new(limits());
+        let join_regex = |pattern: &str| ConsumerGroupHeartbeatRequest {
+            subscribed_topic_names: None,
+            subscribed_topic_regex: Some(pattern.into()),
+            ..join("m")
+        };
+        let client = ClientInfo::default();
+        let now = Instant::now();
+        let (partial, _) = group
+            .heartbeat("g", &join_regex(""), &client, &image, now)
+            .unwrap();
+        assert_eq!(
+            partitions(&partial),
+            Some(vec![]),
+            "an empty regex subscribes to nothing"
+        );
+        let mut group = ConsumerGroup::new(limits());
+        let (none, _) = group
+            .heartbeat("g", &join_regex("x|t-more"), &client, &image, now)
+            .unwrap();
+        assert_eq!(
+            partitions(&none),
+            Some(vec![]),
+            "'t' is not matched by a part of a pattern"
+        );
+        let mut group = ConsumerGroup::new(limits());
+        let (all, _) = group
+            .heartbeat("g", &join_regex("[st]"), &client, &image, now)
+            .unwrap();
+        assert_eq!(partitions(&all), Some(vec![0, 1, 2, 3, 4, 5]));
     }
 
     #[test]

@@ -340,15 +340,7 @@ impl Group {
                 let protocol = g.protocol_name.clone().unwrap_or_default();
                 g.members
                     .values()
-                    .flat_map(|m| {
-                        let metadata = m
-                            .protocols
-                            .iter()
-                            .find(|(name, _)| *name == protocol)
-                            .map(|(_, metadata)| metadata.clone())
-                            .unwrap_or_default();
-                        subscription_topics(metadata)
-                    })
+                    .flat_map(|m| subscription_topics(m.metadata_for(&protocol)))
                     .collect()
             }
             GroupKind::Classic(_) => BTreeSet::new(),
@@ -1311,11 +1303,7 @@ impl GroupCoordinator {
                     client_id: m.client.client_id.clone(),
                     client_host: m.client.client_host.clone(),
                     member_metadata: if stable {
-                        m.protocols
-                            .iter()
-                            .find(|(n, _)| *n == protocol)
-                            .map(|(_, meta)| meta.clone())
-                            .unwrap_or_default()
+                        m.metadata_for(&protocol)
                     } else {
                         Default::default()
                     },
@@ -1600,24 +1588,23 @@ impl Replay {
         self.groups
             .into_iter()
             .filter_map(|(id, replayed)| {
-                let kind =
-                    if let Some(consumer) = replayed.consumer.build(&id, &config.consumer, now) {
-                        GroupKind::Consumer(consumer)
-                    } else if let Some(value) = &replayed.classic {
-                        GroupKind::Classic(ClassicGroup::from_record(
-                            &id,
-                            value,
-                            config.classic.initial_rebalance_delay_ms,
-                            now,
-                        ))
-                    } else if !replayed.offsets.is_empty() {
-                        GroupKind::Classic(ClassicGroup::new(
-                            &id,
-                            config.classic.initial_rebalance_delay_ms,
-                        ))
-                    } else {
-                        return None;
-                    };
+                let kind = if let Some(consumer) = replayed.consumer.build(&config.consumer, now) {
+                    GroupKind::Consumer(consumer)
+                } else if let Some(value) = &replayed.classic {
+                    GroupKind::Classic(ClassicGroup::from_record(
+                        &id,
+                        value,
+                        config.classic.initial_rebalance_delay_ms,
+                        now,
+                    ))
+                } else if !replayed.offsets.is_empty() {
+                    GroupKind::Classic(ClassicGroup::new(
+                        &id,
+                        config.classic.initial_rebalance_delay_ms,
+                    ))
+                } else {
+                    return None;
+                };
                 Some(Group {
                     id,
                     partition,
