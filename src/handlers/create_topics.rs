@@ -12,8 +12,6 @@ use crate::protocol::generated::create_topics_request::CreateTopicsRequest;
 use crate::protocol::generated::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
-use crate::routing::ShardRequest;
-use shards::ShardId;
 
 /// Kafka's config sources, as DescribeConfigs and CreateTopics report them.
 const SOURCE_TOPIC: i8 = 1;
@@ -52,19 +50,7 @@ impl Handler for CreateTopics {
                     .collect(),
             })
             .collect();
-        let reply = ctx
-            .shard
-            .mesh
-            .call(
-                ShardId(0),
-                ShardRequest::CreateTopics {
-                    topics,
-                    validate_only: request.validate_only,
-                },
-            )
-            .await
-            .expect("shard 0 runs for the life of the broker");
-        let results = crate::expect_reply!(reply, Created);
+        let results = ctx.create_topics(topics, request.validate_only).await;
         let topics = request
             .topics
             .iter()

@@ -12,8 +12,6 @@ use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::generated::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
-use crate::routing::ShardRequest;
-use shards::ShardId;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
@@ -25,19 +23,8 @@ async fn ensure_offsets_topic(ctx: &RequestContext) -> Result<(), ErrorCode> {
     if ctx.shard.metadata.borrow().topic(OFFSETS_TOPIC).is_some() {
         return Ok(());
     }
-    let reply = ctx
-        .shard
-        .mesh
-        .call(
-            ShardId(0),
-            ShardRequest::CreateTopics {
-                topics: vec![offsets_topic(&ctx.shard.config)],
-                validate_only: false,
-            },
-        )
-        .await
-        .expect("shard 0 runs for the life of the broker");
-    match crate::expect_reply!(reply, Created).pop() {
+    let topics = vec![offsets_topic(&ctx.shard.config)];
+    match ctx.create_topics(topics, false).await.pop() {
         Some(Ok(record)) => {
             tracing::info!(
                 "created {OFFSETS_TOPIC} with {} partitions",

@@ -15,8 +15,6 @@ use crate::protocol::generated::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use crate::protocol::wire::Uuid;
-use crate::routing::ShardRequest;
-use shards::ShardId;
 use std::rc::Rc;
 
 /// No authorizer: every topic operation Kafka defines is allowed (READ, WRITE, CREATE,
@@ -74,18 +72,8 @@ impl Handler for Metadata {
             };
             if allow_auto_create && !missing.is_empty() {
                 let names: Vec<String> = missing.iter().map(|t| t.name.clone()).collect();
-                let reply = shard
-                    .mesh
-                    .call(
-                        ShardId(0),
-                        ShardRequest::CreateTopics {
-                            topics: missing,
-                            validate_only: false,
-                        },
-                    )
-                    .await
-                    .expect("shard 0 runs for the life of the broker");
-                for (name, result) in names.iter().zip(crate::expect_reply!(reply, Created)) {
+                let created = ctx.create_topics(missing, false).await;
+                for (name, result) in names.iter().zip(created) {
                     match result {
                         Ok(record) => tracing::info!(
                             "auto-created topic {name} with {} partitions for {}",

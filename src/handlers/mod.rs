@@ -30,7 +30,8 @@ mod sync_group;
 
 use crate::groups::classic::ClientInfo;
 use crate::groups::{GroupAnswer, GroupCall, OFFSETS_TOPIC, offsets_partition};
-use crate::metadata::TopicPartition;
+use crate::metadata::controller::{NewTopic, TopicError};
+use crate::metadata::{TopicPartition, TopicRecord};
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Request, VersionRange};
 use crate::protocol::generated::api_versions_response::ApiVersion;
@@ -163,6 +164,27 @@ impl RequestContext {
 
     pub fn should_close(&self) -> bool {
         self.close_connection.get()
+    }
+
+    /// Asks the controller (shard 0) to create topics; one result per topic, in order.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicRecord, TopicError>> {
+        let reply = self
+            .shard
+            .mesh
+            .call(
+                ShardId(0),
+                ShardRequest::CreateTopics {
+                    topics,
+                    validate_only,
+                },
+            )
+            .await
+            .expect("shard 0 runs for the life of the broker");
+        crate::expect_reply!(reply, Created)
     }
 
     /// The client as group coordinators record it (DescribeGroups shows it).
