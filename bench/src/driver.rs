@@ -27,7 +27,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A broker to measure.
@@ -65,7 +65,6 @@ pub struct Series {
     pub e2e_us: Option<Histogram<u64>>,
     /// Acknowledged (records, bytes) per second of the run, warm-up included.
     pub windows: Vec<(u64, u64)>,
-    pub warmup_s: f64,
     /// Cores the broker kept busy during the window.
     pub broker_cores: Option<f64>,
     /// Cores this load generator (its producers, consumers and librdkafka's threads)
@@ -203,7 +202,7 @@ fn create_topic(target: &Target, topic: &str, partitions: i32) -> Result<(), Str
         .map_err(|e| format!("cannot reach {}: {e}", target.bootstrap))?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    let results = futures_block_on(admin.create_topics([&new], &options))
+    let results = futures_lite::future::block_on(admin.create_topics([&new], &options))
         .map_err(|e| format!("CreateTopics on {}: {e}", target.bootstrap))?;
     for result in results {
         match result {
@@ -212,26 +211,6 @@ fn create_topic(target: &Target, topic: &str, partitions: i32) -> Result<(), Str
         }
     }
     Ok(())
-}
-
-/// rdkafka's admin calls are futures; this drives one on the calling thread.
-fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Thread(std::thread::Thread);
-    impl Wake for Thread {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Thread(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(output) => return output,
-            Poll::Pending => std::thread::park_timeout(Duration::from_millis(10)),
-        }
-    }
 }
 
 fn producer(
@@ -515,7 +494,6 @@ pub fn run_series(
             produce_us,
             e2e_us: e2e,
             windows,
-            warmup_s: workload.warmup_s,
             broker_cores,
             client_cores,
         })

@@ -113,13 +113,6 @@ pub enum RecordSize {
 }
 
 impl RecordSize {
-    pub fn mean(&self) -> f64 {
-        match *self {
-            RecordSize::Fixed(n) => n as f64,
-            RecordSize::Uniform { min, max } => (min + max) as f64 / 2.0,
-        }
-    }
-
     pub fn max(&self) -> usize {
         match *self {
             RecordSize::Fixed(n) => n,
