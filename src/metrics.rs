@@ -3,8 +3,8 @@
 //!
 //! Served by shard 0. A scrape asks every shard for a snapshot of its counters over the
 //! mesh and merges them there: the hot path only bumps plain per-shard cells, no shared
-//! atomics. The listener is optional: if its port cannot be bound the broker logs a
-//! warning and runs without it.
+//! atomics. The main thread binds its port with the listeners (`server::sockets`): a
+//! port in use refuses start-up.
 
 use crate::routing::{ShardRequest, ShardStatsSnapshot};
 use crate::shard::ShardState;
@@ -16,24 +16,12 @@ use std::time::Duration;
 
 /// Starts the endpoint on shard 0, if configured.
 pub fn start(state: Rc<ShardState>) -> Option<glommio::Task<()>> {
-    let address = state.config.metrics_listener.clone()?;
-    let (host, port) = address.rsplit_once(':')?;
-    let host = if host == "localhost" {
-        "127.0.0.1"
-    } else {
-        host
-    };
-    let listener = match port
-        .parse::<u16>()
-        .map(|port| TcpListener::bind((host, port)))
-    {
-        Ok(Ok(listener)) => listener,
-        Ok(Err(e)) => {
-            tracing::warn!("metrics endpoint disabled: cannot listen on {address}: {e}");
-            return None;
-        }
-        Err(_) => {
-            tracing::warn!("metrics endpoint disabled: '{address}' has no valid port");
+    let (address, socket) = state.exclusive.metrics.as_ref()?;
+    let address = address.clone();
+    let listener: TcpListener = match crate::server::sockets::for_this_shard(socket) {
+        Ok(listener) => listener,
+        Err(e) => {
+            tracing::warn!("metrics endpoint disabled: cannot accept on {address}: {e}");
             return None;
         }
     };

@@ -46,6 +46,9 @@ impl PartitionError {
 pub fn storage_error_code(error: &StorageError) -> ErrorCode {
     match error {
         StorageError::Io { .. } | StorageError::LogFailed { .. } => ErrorCode::KafkaStorageError,
+        // The partition went away (its topic deleted, or a shut-down) under the request:
+        // the client refreshes its metadata and retries.
+        StorageError::Closed => ErrorCode::NotLeaderOrFollower,
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
         StorageError::InvalidBatch { .. } => ErrorCode::CorruptMessage,
         StorageError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
@@ -254,8 +257,9 @@ impl Partition {
         })
     }
 
-    /// ListOffsets: -1 latest (high watermark), -2 earliest (log start offset), -3 the
-    /// record with the largest timestamp, else the first record at or after `timestamp`.
+    /// ListOffsets: -1 latest (high watermark), -2 earliest and -4 earliest local (log
+    /// start offset), -3 the record with the largest timestamp, -5 latest tiered (none),
+    /// else the first record at or after `timestamp`.
     pub async fn list_offset(
         &self,
         timestamp: i64,
@@ -267,7 +271,14 @@ impl Partition {
         };
         Ok(match timestamp {
             -1 => Some(at(self.high_watermark())),
-            -2 => Some(at(self.log_start_offset())),
+            // Earliest and earliest-local (KIP-405): without tiered storage, the same.
+            -2 | -4 => Some(at(self.log_start_offset())),
+            // Latest tiered (KIP-1005): nothing is tiered, so none, as Kafka answers.
+            -5 => Some(TimestampAndOffset {
+                timestamp: Timestamp::NONE,
+                offset: Offset(-1),
+                leader_epoch: LeaderEpoch(-1),
+            }),
             -3 => self.log.max_timestamp_offset().await?,
             ts if ts >= 0 => self.log.offset_for_timestamp(Timestamp(ts)).await?,
             other => {

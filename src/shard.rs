@@ -22,6 +22,7 @@ use crate::routing::{
     FetchPartition, FetchedShared, Mesh, ShardReply, ShardRequest, ShardStatsSnapshot, SharedRange,
 };
 use crate::server::sendfile::SendStats;
+use crate::server::sockets::Exclusive;
 use crate::storage::{Notify, Offset, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
 use bytes::Bytes;
 use glommio::sync::Semaphore;
@@ -33,6 +34,7 @@ use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -66,6 +68,15 @@ struct ControllerState {
 pub struct ShardState {
     pub mesh: Rc<Mesh>,
     pub config: Rc<BrokerConfig>,
+    /// The listening sockets (and log directory locks) the main thread took.
+    pub exclusive: Arc<Exclusive>,
+    /// This shard's share of the connections the broker serves at once (`max.connections`,
+    /// and what the open-files limit allows): a connection holds one unit.
+    pub connection_slots: Rc<Semaphore>,
+    /// This shard's share of `queued.max.request.bytes` (`None`: unbounded): a frame
+    /// larger than the read chunk holds its size in units (at most the whole share) from
+    /// its size prefix until its handler is done.
+    pub request_budget: Option<Rc<Semaphore>>,
     pub metadata: RefCell<MetadataImage>,
     /// Wakes whoever waits for the metadata to change (auto-created topics).
     pub metadata_changed: Notify,
@@ -82,7 +93,11 @@ pub struct ShardState {
 }
 
 impl ShardState {
-    pub async fn new(mesh: Rc<Mesh>, config: Rc<BrokerConfig>) -> Rc<ShardState> {
+    pub async fn new(
+        mesh: Rc<Mesh>,
+        config: Rc<BrokerConfig>,
+        exclusive: Arc<Exclusive>,
+    ) -> Rc<ShardState> {
         let id = mesh.id();
         let mut recovery_points = HashMap::new();
         for dir in &config.log_dirs {
@@ -97,7 +112,24 @@ impl ShardState {
             lock: Semaphore::new(1),
         });
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
+        let shards = mesh.count();
+        let connections = (config.max_connections.max(1) as usize)
+            .min(exclusive.connections_for_descriptors())
+            .div_ceil(shards)
+            .max(1);
+        if id == ShardId(0) {
+            tracing::info!(
+                "serving up to {} connections ({connections} per shard; open-files limit {})",
+                connections * shards,
+                exclusive.open_files
+            );
+        }
+        let request_budget = config
+            .queued_max_request_bytes
+            .map(|bytes| Rc::new(Semaphore::new((bytes / shards as u64).max(1))));
         Rc::new(ShardState {
+            connection_slots: Rc::new(Semaphore::new(connections as u64)),
+            request_budget,
             metadata: RefCell::new(MetadataImage::new(
                 id,
                 String::new(),
@@ -106,6 +138,7 @@ impl ShardState {
             )),
             mesh,
             config,
+            exclusive,
             metadata_changed: Notify::new(),
             partitions: RefCell::new(HashMap::new()),
             recovery_points: RefCell::new(recovery_points),
@@ -213,12 +246,19 @@ impl ShardState {
                 let mut points = Vec::with_capacity(partitions.len());
                 for partition in partitions {
                     let point = if sync {
-                        partition.log().checkpoint().await.unwrap_or_else(|e| {
-                            crate::server::fatal(&format!(
+                        match partition.log().checkpoint().await {
+                            Ok(point) => point,
+                            Err(e) if e.is_environment() => crate::server::fatal(&format!(
                                 "cannot checkpoint {}: {e}",
                                 partition.tp
-                            ))
-                        })
+                            )),
+                            // Closed meanwhile, or out of descriptors: the point already
+                            // made durable stands; the next checkpoint tries again.
+                            Err(e) => {
+                                tracing::warn!("cannot checkpoint {} now: {e}", partition.tp);
+                                partition.log().recovery_point()
+                            }
+                        }
                     } else {
                         partition.log().recovery_point()
                     };
@@ -326,8 +366,13 @@ impl ShardState {
             let partition = self.partitions.borrow_mut().remove(&tp);
             if let Some(partition) = partition {
                 let dir = partition.log().dir();
-                if let Err(e) = partition.log().close().await {
-                    crate::server::fatal(&format!("cannot close {tp}: {e}"));
+                match partition.log().close().await {
+                    Err(e) if e.is_environment() => {
+                        crate::server::fatal(&format!("cannot close {tp}: {e}"))
+                    }
+                    // Already closed (a shut-down under way): its files go all the same.
+                    Err(e) => tracing::warn!("closing deleted {tp}: {e}"),
+                    Ok(()) => {}
                 }
                 drop(partition);
                 delete_partition_dir(dir).await;
@@ -566,8 +611,16 @@ impl ShardState {
                 .cloned()
                 .collect();
             let checkpoint = OffsetCheckpoint { entries };
-            if let Err(e) = checkpoint.write(&dir.join(RECOVERY_POINT_CHECKPOINT)).await {
-                crate::server::fatal(&format!("cannot write the recovery point checkpoint: {e}"));
+            match checkpoint.write(&dir.join(RECOVERY_POINT_CHECKPOINT)).await {
+                Ok(()) => {}
+                // Out of descriptors: the previous checkpoint stands (recovery only scans
+                // more); the next interval tries again.
+                Err(e) if e.is_transient() => {
+                    tracing::warn!("cannot write the recovery point checkpoint now: {e}")
+                }
+                Err(e) => crate::server::fatal(&format!(
+                    "cannot write the recovery point checkpoint: {e}"
+                )),
             }
         }
     }

@@ -55,15 +55,6 @@ fn assert_serving(broker: &mut Broker, case: &str) {
     }
 }
 
-fn rss_kib(broker: &Broker) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", broker.pid())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/<pid>/status")
-}
-
 /// A well-behaved librdkafka client on its own connections: rounds of 300 records
 /// produced with acks=1 to one partition, then read back with assign and compared byte
 /// for byte, until told to stop. Returns the number of rounds.
@@ -141,7 +132,7 @@ fn hostile_input_gets_kafkas_answer_or_a_closed_connection_and_never_disturbs_ot
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let rss_before = rss_kib(&broker);
+    let rss_before = broker.rss_kib();
 
     type Case = fn(&Broker);
     let cases: [(&str, Case); 14] = [
@@ -171,7 +162,7 @@ fn hostile_input_gets_kafkas_answer_or_a_closed_connection_and_never_disturbs_ot
         assert_serving(&mut broker, name);
     }
 
-    let rss_after = rss_kib(&broker);
+    let rss_after = broker.rss_kib();
     let rounds_during = rounds_done.load(Ordering::Acquire);
     stop.store(true, Ordering::Release);
     let rounds = steady

@@ -103,7 +103,37 @@ impl<T> Runtime<T> {
     }
 }
 
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long start-up waits for a shard before saying it is slow. A loaded machine slows
+/// start-up down; it never fails it: only a shard thread that ended fails it.
+const SLOW_START_WARNING: Duration = Duration::from_secs(10);
+
+/// The next start-up report from the shards. Waits as long as every shard thread is
+/// alive, warning every `SLOW_START_WARNING`; `None` once a thread ended or every
+/// reporter is gone without a word.
+fn next_progress<T>(
+    progress: &mpsc::Receiver<Progress>,
+    threads: &[JoinHandle<T>],
+    waiting_for: &str,
+) -> Option<Progress> {
+    let started = std::time::Instant::now();
+    loop {
+        match progress.recv_timeout(SLOW_START_WARNING) {
+            Ok(report) => return Some(report),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if threads.iter().any(|t| t.is_finished()) {
+                    // A report sent just before the thread ended still counts.
+                    return progress.try_recv().ok();
+                }
+                tracing::warn!(
+                    "start-up is slow: still waiting for {waiting_for} after {:.0?} \
+                     (a busy machine?)",
+                    started.elapsed()
+                );
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 enum Progress {
@@ -195,29 +225,29 @@ where
         threads.push(thread);
         // Executors are created one at a time: their ids, which order the mesh, then
         // follow the shard index.
-        match progress.recv_timeout(START_TIMEOUT) {
-            Ok(Progress::Created) => {}
-            Ok(Progress::Failed(reason)) => {
+        match next_progress(&progress, &threads, &format!("shard {index}'s executor")) {
+            Some(Progress::Created) => {}
+            Some(Progress::Failed(reason)) => {
                 return Err(StartError::Executor {
                     shard: index,
                     cpu,
                     reason,
                 });
             }
-            Ok(Progress::Joined) => unreachable!("a shard joined before every shard existed"),
-            Err(e) => {
+            Some(Progress::Joined) => unreachable!("a shard joined before every shard existed"),
+            None => {
                 return Err(StartError::Executor {
                     shard: index,
                     cpu,
-                    reason: format!("its executor did not start: {e}"),
+                    reason: "its thread ended before its executor started".into(),
                 });
             }
         }
     }
     drop(progress_tx);
     for _ in 0..shards {
-        match progress.recv_timeout(START_TIMEOUT) {
-            Ok(Progress::Joined) => {}
+        match next_progress(&progress, &threads, "the shards to connect their channels") {
+            Some(Progress::Joined) => {}
             other => {
                 return Err(StartError::Placement(format!(
                     "shards did not connect their channels: {other:?}"

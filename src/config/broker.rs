@@ -36,6 +36,11 @@ pub struct BrokerConfig {
     pub auto_create_topics_enable: bool,
     pub delete_topic_enable: bool,
     pub socket_request_max_bytes: i32,
+    /// `queued.max.request.bytes`: request bytes all connections may hold in memory at
+    /// once (`None`: unbounded, Kafka's -1).
+    pub queued_max_request_bytes: Option<u64>,
+    /// `max.connections`: client connections served at once; more wait to be accepted.
+    pub max_connections: i32,
     pub connections_max_idle_ms: i64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: i32,
@@ -60,6 +65,10 @@ pub struct BrokerConfig {
     /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
     pub metrics_listener: Option<String>,
 }
+
+/// corelog's default for `queued.max.request.bytes` (Kafka's is -1, unbounded): 512 MiB,
+/// so that connections sending large requests cannot take all memory.
+pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: i64 = 512 * 1024 * 1024;
 
 /// Kafka broker properties corelog accepts and ignores: they configure pieces corelog
 /// does not have (KRaft controller wiring, thread pools, socket buffers) or that one
@@ -331,6 +340,25 @@ impl BrokerConfig {
                 104_857_600,
                 Kind::Int { min: 1 },
             )?,
+            queued_max_request_bytes: {
+                let bytes: i64 = e.typed(
+                    "queued.max.request.bytes",
+                    DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+                    Kind::Long { min: -1 },
+                )?;
+                match bytes {
+                    -1 => None,
+                    0 => {
+                        return Err(ConfigError::new(
+                            "queued.max.request.bytes",
+                            "0",
+                            "must be -1 (unbounded) or positive".into(),
+                        ));
+                    }
+                    bytes => Some(bytes as u64),
+                }
+            },
+            max_connections: e.typed("max.connections", i32::MAX, Kind::Int { min: 1 })?,
             connections_max_idle_ms: e.typed(
                 "connections.max.idle.ms",
                 600_000,

@@ -319,6 +319,10 @@ impl ConsumerGroup {
         if request.group_id.is_empty() {
             return invalid("GroupId can't be empty.");
         }
+        // The member's records key it by member id in an `i16`-length string.
+        if request.member_id.len() > i16::MAX as usize {
+            return invalid("MemberId is too long.");
+        }
         if request.instance_id.as_deref() == Some("") {
             return invalid("InstanceId can't be empty.");
         }

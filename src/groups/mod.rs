@@ -146,6 +146,18 @@ impl GroupConfig {
     }
 }
 
+/// Whether every string a JoinGroup puts into the group's record fits the record's
+/// `i16`-length strings (the member id is the client id, a dash and 22 characters).
+fn join_fits_group_record(client: &ClientInfo, request: &JoinGroupRequest) -> bool {
+    let fits = |s: &str| s.len() <= i16::MAX as usize;
+    fits(&request.member_id)
+        && client.client_id.len() + 1 + 22 <= i16::MAX as usize
+        && fits(&client.client_host)
+        && request.group_instance_id.as_deref().is_none_or(fits)
+        && fits(&request.protocol_type)
+        && request.protocols.iter().all(|p| fits(&p.name))
+}
+
 /// A group operation forwarded to the shard that coordinates the group(s). Everything
 /// is owned by the message (it crosses shards).
 #[derive(Debug)]
@@ -363,8 +375,12 @@ impl Group {
             .iter()
             .filter(|(_, c)| match c.expire_timestamp_ms {
                 Some(at) => at <= now_ms,
-                None => empty_since
-                    .is_some_and(|since| since.max(c.commit_timestamp_ms) + retention_ms <= now_ms),
+                None => empty_since.is_some_and(|since| {
+                    since
+                        .max(c.commit_timestamp_ms)
+                        .saturating_add(retention_ms)
+                        <= now_ms
+                }),
             })
             .map(|(tp, _)| tp.clone())
             .collect();
@@ -494,6 +510,10 @@ impl GroupCoordinator {
 
     /// The offsets partition of a group, if this coordinator owns it.
     fn coordinates(&self, group_id: &str) -> GroupResult<i32> {
+        // Every record of a group carries its id in an `i16`-length string.
+        if group_id.len() > i16::MAX as usize {
+            return Err(ErrorCode::InvalidGroupId);
+        }
         let count = self.partition_count.get();
         if count == 0 {
             return Err(ErrorCode::CoordinatorNotAvailable);
@@ -561,7 +581,10 @@ impl GroupCoordinator {
         let mut builder = BatchBuilder::new(Compression::None);
         let now = now_ms();
         for record in records {
-            let (key, value) = record.encode();
+            let (key, value) = record.encode().map_err(|e| {
+                tracing::warn!("a coordinator record does not encode: {e}");
+                ErrorCode::UnknownServerError
+            })?;
             builder.push(now, Some(&key), value.as_deref(), &[]);
         }
         let batch = RecordBatch::parse(builder.build(0)).expect("a built batch parses");
@@ -742,6 +765,9 @@ impl GroupCoordinator {
         };
         if request.group_id.is_empty() {
             return error(ErrorCode::InvalidGroupId);
+        }
+        if !join_fits_group_record(&client, &request) {
+            return error(ErrorCode::InvalidRequest);
         }
         let limits = &self.config.classic;
         if request.session_timeout_ms < limits.min_session_timeout_ms
@@ -996,7 +1022,8 @@ impl GroupCoordinator {
         };
         // Per-partition checks, then one record per accepted partition.
         let now = now_ms();
-        let expire = (request.retention_time_ms >= 0).then(|| now + request.retention_time_ms);
+        let expire =
+            (request.retention_time_ms >= 0).then(|| now.saturating_add(request.retention_time_ms));
         let mut errors: HashMap<(String, i32), ErrorCode> = HashMap::new();
         let mut accepted: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
         {
@@ -1029,10 +1056,7 @@ impl GroupCoordinator {
             }
         }
         let (group_id, partition) = {
-            let mut group = slot.group.borrow_mut();
-            for (tp, committed) in &accepted {
-                group.offsets.insert(tp.clone(), committed.clone());
-            }
+            let group = slot.group.borrow();
             (group.id.clone(), group.partition)
         };
         let records: Vec<CoordinatorRecord> = accepted
@@ -1043,7 +1067,15 @@ impl GroupCoordinator {
                 value: Some(committed.to_value()),
             })
             .collect();
+        // Memory follows the log: a commit is visible only once its record is durable,
+        // and a failed write leaves the previous commit in place.
         let written = self.persist(partition, &records).await;
+        if written.is_ok() {
+            let mut group = slot.group.borrow_mut();
+            for (tp, committed) in accepted {
+                group.offsets.insert(tp, committed);
+            }
+        }
         respond(&|topic, index| {
             let code = errors[&(topic.to_string(), index)];
             match written {

@@ -16,7 +16,7 @@
 //!
 //! Later key versions (share groups) are skipped when a partition is replayed.
 
-use crate::protocol::codec::{Decodable, DecodeError, Encodable, Encoder};
+use crate::protocol::codec::{Decodable, DecodeError, Encodable, EncodeError, Encoder};
 use crate::protocol::generated::group_coordinator::{
     consumer_group_current_member_assignment_key::ConsumerGroupCurrentMemberAssignmentKey,
     consumer_group_current_member_assignment_value::ConsumerGroupCurrentMemberAssignmentValue,
@@ -85,17 +85,18 @@ pub enum CoordinatorRecord {
     Ignored { key_version: i16 },
 }
 
-fn encode(version: i16, message: &impl Encodable) -> Bytes {
+fn encode(version: i16, message: &impl Encodable) -> Result<Bytes, EncodeError> {
     let mut w = Encoder::new();
     w.put_i16(version);
-    message
-        .encode(&mut w, version)
-        .unwrap_or_else(|e| panic!("a coordinator record encodes at version {version}: {e}"));
-    w.into_bytes()
+    message.encode(&mut w, version)?;
+    Ok(w.into_bytes())
 }
 
-fn encode_value(version: i16, value: &Option<impl Encodable>) -> Option<Bytes> {
-    value.as_ref().map(|v| encode(version, v))
+fn encode_value(
+    version: i16,
+    value: &Option<impl Encodable>,
+) -> Result<Option<Bytes>, EncodeError> {
+    value.as_ref().map(|v| encode(version, v)).transpose()
 }
 
 fn decode_value<T: Decodable>(value: Option<Bytes>) -> Result<Option<T>, DecodeError> {
@@ -122,9 +123,11 @@ impl CoordinatorRecord {
         }
     }
 
-    /// The record's key and value (`None`: a tombstone) as they go into a batch.
-    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
-        match self {
+    /// The record's key and value (`None`: a tombstone) as they go into a batch. Fails
+    /// when a string does not fit its field (e.g. a group id longer than `i16::MAX`
+    /// bytes); handlers refuse such values first, so this is a last line of defence.
+    pub fn encode(&self) -> Result<(Bytes, Option<Bytes>), EncodeError> {
+        Ok(match self {
             CoordinatorRecord::Offset { group, tp, value } => {
                 let key = OffsetCommitKey {
                     group: group.clone(),
@@ -136,7 +139,7 @@ impl CoordinatorRecord {
                     Some(v) if v.expire_timestamp >= 0 => OFFSET_COMMIT_VALUE_WITH_EXPIRY_VERSION,
                     _ => OFFSET_COMMIT_VALUE_VERSION,
                 };
-                (encode(1, &key), encode_value(version, value))
+                (encode(1, &key)?, encode_value(version, value)?)
             }
             CoordinatorRecord::ClassicGroup { group, value } => {
                 let key = GroupMetadataKey {
@@ -144,8 +147,8 @@ impl CoordinatorRecord {
                     ..Default::default()
                 };
                 (
-                    encode(2, &key),
-                    encode_value(GROUP_METADATA_VALUE_VERSION, value),
+                    encode(2, &key)?,
+                    encode_value(GROUP_METADATA_VALUE_VERSION, value)?,
                 )
             }
             CoordinatorRecord::ConsumerGroupEpoch { group, value } => {
@@ -153,7 +156,7 @@ impl CoordinatorRecord {
                     group_id: group.clone(),
                     ..Default::default()
                 };
-                (encode(3, &key), encode_value(0, value))
+                (encode(3, &key)?, encode_value(0, value)?)
             }
             CoordinatorRecord::ConsumerGroupMember {
                 group,
@@ -165,14 +168,14 @@ impl CoordinatorRecord {
                     member_id: member_id.clone(),
                     ..Default::default()
                 };
-                (encode(5, &key), encode_value(0, value))
+                (encode(5, &key)?, encode_value(0, value)?)
             }
             CoordinatorRecord::TargetAssignmentEpoch { group, value } => {
                 let key = ConsumerGroupTargetAssignmentMetadataKey {
                     group_id: group.clone(),
                     ..Default::default()
                 };
-                (encode(6, &key), encode_value(0, value))
+                (encode(6, &key)?, encode_value(0, value)?)
             }
             CoordinatorRecord::TargetAssignmentMember {
                 group,
@@ -184,7 +187,7 @@ impl CoordinatorRecord {
                     member_id: member_id.clone(),
                     ..Default::default()
                 };
-                (encode(7, &key), encode_value(0, value))
+                (encode(7, &key)?, encode_value(0, value)?)
             }
             CoordinatorRecord::CurrentMemberAssignment {
                 group,
@@ -196,12 +199,12 @@ impl CoordinatorRecord {
                     member_id: member_id.clone(),
                     ..Default::default()
                 };
-                (encode(8, &key), encode_value(0, value))
+                (encode(8, &key)?, encode_value(0, value)?)
             }
             CoordinatorRecord::Ignored { key_version } => {
                 panic!("an ignored record (key version {key_version}) is never written")
             }
-        }
+        })
     }
 
     /// Reads one record of the partition; an error means the record is not one Kafka's
@@ -264,7 +267,7 @@ mod tests {
     use super::*;
 
     fn round_trip(record: CoordinatorRecord) {
-        let (key, value) = record.encode();
+        let (key, value) = record.encode().unwrap();
         assert_eq!(CoordinatorRecord::decode(key, value).unwrap(), record);
     }
 
@@ -340,7 +343,8 @@ mod tests {
             tp: TopicPartition::new("t", 0),
             value: Some(OffsetCommitValue::default()),
         }
-        .encode();
+        .encode()
+        .unwrap();
         assert_eq!(&key[..2], &[0, 1]);
         assert_eq!(&value.unwrap()[..2], &[0, 3]);
         let share_group_key = Bytes::from_static(&[0, 11, 0, 1, b'g']);

@@ -4,7 +4,8 @@
 //! Partitions this shard owns are read directly (the response holds their file
 //! ranges); those of other shards are read there and come back as duplicated file
 //! descriptors. The response's `max_bytes` is spent in request order, with the first
-//! non-empty partition always included whole (KIP-74). Below `min_bytes`, the fetch
+//! non-empty partition always included whole, even past its limits (KIP-74); later ones
+//! only within theirs. Below `min_bytes`, the fetch
 //! waits — woken by an append to any of its partitions, never by polling — until
 //! `max_wait_ms`. No fetch sessions: session id 0 tells clients to send full requests.
 
@@ -108,7 +109,7 @@ impl Handler for Fetch {
             let failed =
                 slots.iter().any(|s| s.error.is_some()) || found.iter().any(|f| f.is_err());
             let now = Instant::now();
-            if total as usize >= min_bytes || failed || now >= deadline {
+            if total as usize >= min_bytes || failed || now >= deadline || ctx.hangup.is_gone() {
                 break found;
             }
             drop(found);
@@ -134,8 +135,12 @@ impl Handler for Fetch {
                     data.high_watermark = found.high_watermark;
                     data.last_stable_offset = found.high_watermark;
                     data.log_start_offset = found.log_start_offset;
+                    // KIP-74: only the first partition with data may go past its own
+                    // and the response's limits (to make progress); a later one whose
+                    // first batch alone is too large returns nothing this time.
                     if let Some((len, source)) = found.data
-                        && (spent == 0 || spent + len <= max_bytes as u64)
+                        && (spent == 0
+                            || (len <= slot.max_bytes as u64 && spent + len <= max_bytes as u64))
                     {
                         spent += len;
                         let id = ctx.add_splice(source);
@@ -238,6 +243,9 @@ async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, P
 
 /// Waits until an append moves any requested partition past its fetch offset, or for
 /// `timeout`.
+/// The longest a fetch waits on another shard in one call.
+const REMOTE_WAIT_SLICE: Duration = Duration::from_secs(5);
+
 async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duration) {
     let wanted = slots.iter().filter(|s| s.error.is_none()).map(|s| {
         (
@@ -257,13 +265,15 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
             }));
         } else {
             waits.push(Box::pin(async move {
+                // In slices: a waiter left on the owner by a client that hung up
+                // outlives it by one slice at most (the fetch reads again after each).
                 let _ = shard
                     .mesh
                     .call(
                         owner,
                         ShardRequest::WaitForData {
                             partitions,
-                            timeout,
+                            timeout: timeout.min(REMOTE_WAIT_SLICE),
                         },
                     )
                     .await;
@@ -271,5 +281,6 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
         }
     }
     waits.push(Box::pin(glommio::timer::sleep(timeout)));
+    waits.push(Box::pin(ctx.hangup.wait()));
     race(waits).await;
 }

@@ -53,11 +53,15 @@ impl Handler for Metadata {
         if let Some(topics) = &wanted {
             let missing: Vec<NewTopic> = {
                 let metadata = shard.metadata.borrow();
+                // A name asked for twice is created once (CreateTopics would refuse both).
+                let mut seen = std::collections::HashSet::new();
                 topics
                     .iter()
                     .filter_map(|t| t.name.as_ref())
                     .filter(|name| {
-                        metadata.topic(name).is_none() && topic_name_problem(name).is_none()
+                        metadata.topic(name).is_none()
+                            && topic_name_problem(name).is_none()
+                            && seen.insert(name.as_str())
                     })
                     .map(|name| match name.as_str() {
                         crate::groups::OFFSETS_TOPIC => crate::groups::offsets_topic(config),

@@ -34,6 +34,7 @@ use crate::metadata::controller::{NewTopic, TopicError};
 use crate::metadata::{TopicPartition, TopicRecord};
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Request, VersionRange};
+use crate::protocol::frame::DecodedRequest;
 use crate::protocol::generated::api_versions_response::ApiVersion;
 use crate::protocol::generated::{ApiKey, RequestBody, ResponseBody};
 use crate::routing::ShardRequest;
@@ -101,6 +102,34 @@ pub type ByOwner<T> = (
 );
 
 /// What a handler knows about the request it answers.
+/// Raised once when the client's connection ends (it closed, or reading failed): handlers
+/// that wait for an event (a long-poll Fetch) stop waiting, since nobody will read the
+/// answer. Shared by every request of one connection.
+#[derive(Default)]
+pub struct Hangup {
+    gone: Cell<bool>,
+    notify: Notify,
+}
+
+impl Hangup {
+    pub fn hang_up(&self) {
+        self.gone.set(true);
+        self.notify.notify_all();
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.get()
+    }
+
+    /// Resolves once the connection has ended (at once if it already has).
+    pub async fn wait(&self) {
+        let listener = self.notify.listen();
+        if !self.gone.get() {
+            listener.await;
+        }
+    }
+}
+
 pub struct RequestContext {
     pub shard: Rc<ShardState>,
     pub api_key: ApiKey,
@@ -111,24 +140,27 @@ pub struct RequestContext {
     splices: RefCell<Vec<SpliceSource>>,
     gate: Rc<Gate>,
     close_connection: Cell<bool>,
+    /// The connection's end.
+    pub hangup: Rc<Hangup>,
 }
 
 impl RequestContext {
+    /// The context of `request` (its body is the handler's argument), received from
+    /// `peer` on a connection whose end `hangup` signals.
     pub fn new(
         shard: Rc<ShardState>,
-        api_key: ApiKey,
-        version: i16,
-        correlation_id: i32,
-        client_id: Option<String>,
+        request: &DecodedRequest,
         peer: SocketAddr,
         gate: Rc<Gate>,
+        hangup: Rc<Hangup>,
     ) -> RequestContext {
         RequestContext {
+            hangup,
             shard,
-            api_key,
-            version,
-            correlation_id,
-            client_id,
+            api_key: request.api_key,
+            version: request.version,
+            correlation_id: request.correlation_id(),
+            client_id: request.header.client_id.clone(),
             peer,
             splices: RefCell::new(Vec::new()),
             gate,

@@ -13,7 +13,7 @@
 //! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
 //! the connection. Nothing a client sends can disturb another connection.
 
-use crate::handlers::{self, Gate, RequestContext, SpliceSource};
+use crate::handlers::{self, Gate, Hangup, RequestContext, SpliceSource};
 use crate::protocol::codec::Encoder;
 use crate::protocol::frame::{
     FrameStatus, RequestError, api_versions_fallback_response, check_frame, decode_request,
@@ -28,6 +28,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel;
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
+use glommio::sync::StaticPermit;
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
@@ -95,7 +96,11 @@ async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> Str
     let writer_task = glommio::spawn_local(async move {
         write_responses(&write_shard, writer, receiver, &write_closing).await
     });
-    let read_result = read_requests(shard, stream, peer, sender, &closing).await;
+    let hangup = Rc::new(Hangup::default());
+    let read_result = read_requests(shard, stream, peer, sender, &closing, &hangup).await;
+    // The client is gone (or misbehaved): requests waiting for an event stop waiting;
+    // the rest finish (an append in progress completes) before the connection goes.
+    hangup.hang_up();
     let write_result = writer_task.await;
     match (read_result, write_result) {
         (Err(e), _) | (Ok(()), Err(e)) => e,
@@ -109,9 +114,12 @@ async fn read_requests(
     peer: SocketAddr,
     sender: local_channel::LocalSender<glommio::Task<Outgoing>>,
     closing: &Cell<bool>,
+    hangup: &Rc<Hangup>,
 ) -> Result<(), String> {
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // The budget units held for the frame being received, once its size is known.
+    let mut charge: Option<StaticPermit> = None;
     loop {
         // Dispatch every whole frame received so far.
         let needed = loop {
@@ -123,7 +131,7 @@ async fn read_requests(
                     let mut frame = buf.split_to(4 + size);
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
-                    dispatch(shard, frame.freeze(), peer, &sender).await?;
+                    dispatch(shard, frame.freeze(), peer, &sender, hangup, charge.take()).await?;
                 }
                 Ok(FrameStatus::NeedMore { needed }) => break needed,
                 Err(e) => {
@@ -132,8 +140,14 @@ async fn read_requests(
                 }
             }
         };
-        // Read at least what the pending frame needs, in one buffer (no copy later).
-        let want = needed.saturating_sub(buf.len()).max(READ_CHUNK);
+        if needed > READ_CHUNK && charge.is_none() {
+            charge = charge_frame(shard, needed).await;
+        }
+        // Grow the buffer with what arrives, never ahead of it by more than what is
+        // already here: a client that announces a large frame and sends nothing holds
+        // one chunk. The frame still ends up in one buffer (no copy at dispatch).
+        let missing = needed.saturating_sub(buf.len());
+        let want = missing.min(buf.len().max(READ_CHUNK)).max(READ_CHUNK);
         let start = buf.len();
         buf.resize(start + want, 0);
         let read = stream.read(&mut buf[start..]).await;
@@ -154,12 +168,31 @@ async fn read_requests(
     }
 }
 
+/// Takes a large frame's size (at most the whole share) from the shard's request budget
+/// (`queued.max.request.bytes`), waiting while other connections' requests hold it: the
+/// connection reads nothing more meanwhile, as Kafka stops reading from its sockets.
+async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPermit> {
+    let budget = shard.request_budget.as_ref()?;
+    let units = (frame_size as u64).min(budget_share(shard));
+    budget.acquire_static_permit(units).await.ok()
+}
+
+/// This shard's whole share of `queued.max.request.bytes`.
+fn budget_share(shard: &ShardState) -> u64 {
+    shard
+        .config
+        .queued_max_request_bytes
+        .map_or(u64::MAX, |bytes| (bytes / shard.mesh.count() as u64).max(1))
+}
+
 /// Decodes one frame and starts its handler; returns once the next frame may start.
 async fn dispatch(
     shard: &Rc<ShardState>,
     frame: bytes::Bytes,
     peer: SocketAddr,
     sender: &local_channel::LocalSender<glommio::Task<Outgoing>>,
+    hangup: &Rc<Hangup>,
+    charge: Option<StaticPermit>,
 ) -> Result<(), String> {
     let request = match decode_request(frame) {
         Ok(request) => request,
@@ -196,18 +229,12 @@ async fn dispatch(
         }
     }
     let gate = Rc::new(Gate::default());
-    let ctx = RequestContext::new(
-        shard.clone(),
-        api_key,
-        version,
-        correlation_id,
-        request.header.client_id.clone(),
-        peer,
-        gate.clone(),
-    );
+    let ctx = RequestContext::new(shard.clone(), &request, peer, gate.clone(), hangup.clone());
     let body = request.body;
     let task = glommio::spawn_local(async move {
         let response = handlers::dispatch(&ctx, body).await;
+        // The request's bytes are the handler's no more: give back their budget.
+        drop(charge);
         ctx.issued();
         let encoded = response.map(|mut body| {
             // Handlers fill responses for the newest version; the client's may be older.

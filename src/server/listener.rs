@@ -1,27 +1,21 @@
-//! Accepting connections: every shard binds every listener with SO_REUSEPORT (glommio
-//! sets it), so the kernel spreads new connections over the shards and each shard
-//! serves the connections it accepted.
+//! Accepting connections: every shard accepts on its own duplicate of each listening
+//! socket the main thread bound (`sockets`), so whichever shard is ready takes the next
+//! connection, and each shard serves the connections it accepted.
 
-use crate::server::connection;
+use crate::server::{connection, sockets};
 use crate::shard::ShardState;
 use glommio::net::TcpListener;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// Binds every configured listener on this shard and runs the accept loops. A listener
-/// that cannot be bound stops the broker with the reason.
+/// Runs this shard's accept loops, one per configured listener. A listener this shard
+/// cannot take its duplicate of stops the broker with the reason.
 pub fn start(shard: Rc<ShardState>) -> glommio::Task<()> {
     let mut listeners = Vec::new();
-    for listener in &shard.config.listeners {
-        // "localhost" binds the IPv4 loopback, where clients given "localhost" connect.
-        let host = match listener.host.as_str() {
-            "" => "0.0.0.0",
-            "localhost" => "127.0.0.1",
-            host => host,
-        };
-        match TcpListener::bind((host, listener.port)) {
-            Ok(bound) => listeners.push(bound),
-            Err(e) => crate::server::fatal(&format!("cannot listen on {listener}: {e}")),
+    for (listener, socket) in &shard.exclusive.listeners {
+        match sockets::for_this_shard(socket) {
+            Ok(accepting) => listeners.push(accepting),
+            Err(e) => crate::server::fatal(&format!("cannot accept on {listener}: {e}")),
         }
     }
     if shard.id().0 == 0 {
@@ -40,18 +34,45 @@ pub fn start(shard: Rc<ShardState>) -> glommio::Task<()> {
     })
 }
 
+/// Accepts while this shard has a connection slot free; at the limit it stops accepting
+/// (clients wait in the listen backlog, or are taken by another shard) until one closes.
 async fn accept_loop(shard: Rc<ShardState>, listener: TcpListener) {
+    let mut failures_logged = false;
     loop {
+        let slot = match shard.connection_slots.try_acquire_static_permit(1) {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::warn!(
+                    "{} serves as many connections as it may (max.connections and the \
+                     open-files limit): waiting for one to close",
+                    shard.id()
+                );
+                match shard.connection_slots.acquire_static_permit(1).await {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                }
+            }
+        };
         match listener.accept().await {
             Ok(stream) => {
+                failures_logged = false;
                 let peer = stream
                     .peer_addr()
                     .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-                glommio::spawn_local(connection::serve(shard.clone(), stream, peer)).detach();
+                let shard = shard.clone();
+                glommio::spawn_local(async move {
+                    connection::serve(shard, stream, peer).await;
+                    drop(slot);
+                })
+                .detach();
             }
             Err(e) => {
-                // Out of descriptors or memory: back off instead of spinning.
-                tracing::warn!("accept failed on {}: {e}", shard.id());
+                // Out of descriptors or memory: back off instead of spinning, and say so
+                // once per episode rather than ten times a second.
+                if !failures_logged {
+                    tracing::warn!("accept failed on {}: {e}", shard.id());
+                    failures_logged = true;
+                }
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -5,6 +5,7 @@ pub mod connection;
 pub mod listener;
 mod run;
 pub mod sendfile;
+pub mod sockets;
 
 pub use run::run;
 

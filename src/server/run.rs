@@ -8,6 +8,7 @@
 
 use crate::config::BrokerConfig;
 use crate::routing::{ShardReply, ShardRequest};
+use crate::server::sockets::Exclusive;
 use crate::shard::ShardState;
 use shards::{Inbox, RuntimeConfig, ShardId};
 use std::rc::Rc;
@@ -21,10 +22,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures, explained.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
-    for dir in &config.log_dirs {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create log directory {}: {e}", dir.display()))?;
-    }
+    let exclusive = Arc::new(Exclusive::take(&config)?);
     let signals = block_stop_signals();
     let stop = Arc::new(AtomicBool::new(false));
     let runtime_config = RuntimeConfig {
@@ -34,8 +32,9 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         ..RuntimeConfig::default()
     };
     let shard_stop = stop.clone();
+    let shard_exclusive = exclusive.clone();
     let runtime = shards::start(&runtime_config, move |mesh, inbox| {
-        shard_main(config, mesh, inbox, shard_stop)
+        shard_main(config, shard_exclusive, mesh, inbox, shard_stop)
     })
     .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -50,17 +49,19 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
     runtime
         .join()
         .map_err(|shard| format!("shard {shard} failed"))?;
+    drop(exclusive);
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
 async fn shard_main(
     config: BrokerConfig,
+    exclusive: Arc<Exclusive>,
     mesh: Rc<crate::routing::Mesh>,
     inbox: Inbox<ShardRequest, ShardReply>,
     stop: Arc<AtomicBool>,
 ) {
-    let state = ShardState::new(mesh.clone(), Rc::new(config)).await;
+    let state = ShardState::new(mesh.clone(), Rc::new(config), exclusive).await;
     let handler = state.clone();
     mesh.serve(inbox, move |from, request| handler.handle(from, request));
     if mesh.id() != ShardId(0) {

@@ -47,19 +47,37 @@ pub enum StorageError {
     },
     /// The log configuration cannot be used (INVALID_CONFIG).
     InvalidConfig(InvalidConfig),
+    /// The log was closed (shut-down, or its topic deleted) while the operation waited.
+    Closed,
 }
 
 impl StorageError {
     /// True for failures of the machine rather than of the request: the server stops the
     /// broker on these.
+    /// A transient shortage (descriptors, memory) is not one: the operation failed and may
+    /// be retried, and the log is intact.
     pub fn is_environment(&self) -> bool {
         match self {
-            StorageError::Io { .. } | StorageError::LogFailed { .. } => true,
+            StorageError::Io { .. } => !self.is_transient(),
+            StorageError::LogFailed { .. } => true,
             StorageError::OffsetOutOfRange { .. }
             | StorageError::InvalidBatch { .. }
             | StorageError::RecordTooLarge { .. }
-            | StorageError::InvalidConfig(_) => false,
+            | StorageError::InvalidConfig(_)
+            | StorageError::Closed => false,
         }
+    }
+
+    /// True for an I/O failure that says "not now" rather than "broken": out of file
+    /// descriptors (EMFILE, ENFILE), out of memory, interrupted, try again.
+    pub fn is_transient(&self) -> bool {
+        let StorageError::Io { source, .. } = self else {
+            return false;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR)
+        )
     }
 
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -104,6 +122,7 @@ impl std::fmt::Display for StorageError {
                 write!(f, "batch {batch} has {size} bytes, more than {max}")
             }
             StorageError::InvalidConfig(e) => write!(f, "{e}"),
+            StorageError::Closed => write!(f, "the log is closed"),
         }
     }
 }

@@ -160,6 +160,25 @@ pub async fn list_dir(dir: &Path) -> Result<Vec<(String, u64)>> {
     .map_err(|e| StorageError::io("list directory", dir, e))
 }
 
+/// `mkdir -p`, made durable: when `dir` did not exist, its entry in its parent is
+/// fsynced before this returns (else a power loss could drop the directory, and with it
+/// every record acknowledged into it).
+pub async fn create_dir_durably(dir: &Path) -> Result<()> {
+    let owned = dir.to_owned();
+    let created = blocking(move || {
+        if owned.is_dir() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&owned).map(|()| true)
+    })
+    .await
+    .map_err(|e| StorageError::io("create directory", dir, e))?;
+    if created && let Some(parent) = dir.parent() {
+        sync_dir(parent).await?;
+    }
+    Ok(())
+}
+
 /// `mkdir -p`.
 pub async fn create_dir_all(dir: &Path) -> Result<()> {
     let owned = dir.to_owned();

@@ -285,9 +285,7 @@ impl LogState {
             });
         }
         if self.closed {
-            return Err(StorageError::LogFailed {
-                reason: "the log was closed".into(),
-            });
+            return Err(StorageError::Closed);
         }
         Ok(())
     }
@@ -993,6 +991,9 @@ impl PartitionLog {
         let created = create_segment(&dir, new_base, &config).await;
         let segment = match created {
             Ok(segment) => segment,
+            // Out of descriptors or memory: this append fails, the log stays as it was
+            // and the next append tries the roll again (creating truncates).
+            Err(e) if e.is_transient() => return Err(e),
             Err(e) => {
                 self.inner.state.borrow_mut().fail(&e);
                 self.inner.written.notify_all();

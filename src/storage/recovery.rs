@@ -160,7 +160,7 @@ impl PartitionLog {
     ) -> Result<PartitionLog> {
         let dir = dir.as_ref().to_path_buf();
         config.validate().map_err(StorageError::InvalidConfig)?;
-        fs::create_dir_all(&dir).await?;
+        fs::create_dir_durably(&dir).await?;
         let listing = fs::list_dir(&dir).await?;
 
         let mut found: BTreeMap<i64, Found> = BTreeMap::new();
@@ -315,6 +315,14 @@ impl PartitionLog {
             state.recovery_stats.bytes_scanned += (f.log_len - start as u64).min(f.log_len);
             state.recovery_stats.bytes_truncated += f.log_len - recovered.valid_end as u64;
             if recovered.valid_end as u64 != f.log_len {
+                tracing::warn!(
+                    "recovery of {}: truncating {} from {} to {} bytes (a torn or corrupt \
+                     tail past the recovery point)",
+                    dir.display(),
+                    log.path.display(),
+                    f.log_len,
+                    recovered.valid_end
+                );
                 log.file
                     .truncate(recovered.valid_end as u64)
                     .await
@@ -372,6 +380,13 @@ impl PartitionLog {
         // Segments after a corrupt batch (or overlapping) are not part of the log.
         if let Some(cut) = truncated_at {
             for f in &found[cut..] {
+                tracing::warn!(
+                    "recovery of {}: deleting segment {} ({} bytes), which follows a corrupt \
+                     batch",
+                    dir.display(),
+                    f.base,
+                    f.log_len
+                );
                 for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
                     fs::remove_file(&dir.join(segment_file_name(f.base, suffix))).await?;
                 }

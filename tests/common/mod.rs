@@ -23,7 +23,14 @@ pub struct Broker {
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
     log_path: PathBuf,
+    /// RLIMIT_NOFILE (soft and hard) the broker starts with, if the test sets one.
+    open_files: Option<u64>,
+    /// How many times the broker has started listening (its log holds every run's).
+    runs: usize,
 }
+
+/// What the broker logs once its shards accept connections.
+const LISTENING: &str = "listening on PLAINTEXT://";
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -41,6 +48,12 @@ impl Broker {
     /// Starts a broker with extra `corelog serve` arguments (e.g. `--shards 2`,
     /// `--set num.partitions=6`).
     pub fn start_with(args: &[&str]) -> Broker {
+        Self::start_limited(args, None)
+    }
+
+    /// Starts a broker whose open-files limit (soft and hard, so it cannot raise it) is
+    /// `open_files`, as `ulimit -n` would set it.
+    pub fn start_limited(args: &[&str], open_files: Option<u64>) -> Broker {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let mut broker = Broker {
@@ -51,6 +64,8 @@ impl Broker {
             log_path: tmp.path().join("broker.log"),
             _tmp: Some(tmp),
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            open_files,
+            runs: 0,
         };
         broker.spawn();
         broker
@@ -62,6 +77,39 @@ impl Broker {
             .append(true)
             .open(&self.log_path)
             .unwrap();
+        let mut cmd = self.command();
+        // The harness reads the listener's start-up line, whatever else is filtered.
+        let filter = match std::env::var("RUST_LOG") {
+            Ok(filter) => format!("{filter},corelog::server::listener=info"),
+            Err(_) => "info".to_string(),
+        };
+        cmd.env("RUST_LOG", filter)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(limit) = self.open_files {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: only setrlimit, which is async-signal-safe, between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start corelog");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// The command line `spawn` runs, for a test that runs a second broker by hand.
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
         cmd.arg("serve")
             .arg("--set")
@@ -70,22 +118,31 @@ impl Broker {
             .arg(format!("log.dirs={}", self.data_dir.display()))
             .arg("--set")
             .arg(format!("metrics.listener=127.0.0.1:{}", self.metrics_port))
-            .args(&self.extra_args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let child = cmd.spawn().expect("start corelog");
-        self.child = Some(child);
-        self.wait_ready();
+            .args(&self.extra_args);
+        cmd
+    }
+
+    /// Resident memory (VmRSS) of the broker process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status")
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // A loaded machine (the whole test suite at once) slows start-up down: wait as
+        // long as the process lives, within reason, for this run to say it listens (a
+        // broker killed a moment ago may still hold the port for a while) and the port
+        // to take connections.
+        let deadline = Instant::now() + Duration::from_secs(180);
         loop {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if self.logs().matches(LISTENING).count() > self.runs
+                && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                self.runs += 1;
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -95,7 +152,7 @@ impl Broker {
                 );
             }
             if Instant::now() > deadline {
-                panic!("corelog did not listen within 60 s:\n{}", self.logs());
+                panic!("corelog did not listen within 180 s:\n{}", self.logs());
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -1,0 +1,491 @@
+//! No client and no operator mistake stops the broker: requests with extreme field values
+//! get Kafka's error codes, connections that announce large frames and send nothing hold
+//! no memory for them, a flood of idle connections under a small open-files limit is
+//! queued instead of exhausting descriptors, and a second broker on the same port or
+//! log directory is refused at start-up.
+
+mod common;
+
+use bytes::Bytes;
+use common::Broker;
+use common::wire::{WireClient, batch_of, produce_request};
+use corelog::protocol::ErrorCode;
+use corelog::protocol::generated::api_versions_request::ApiVersionsRequest;
+use corelog::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
+use corelog::protocol::generated::join_group_request::{
+    JoinGroupRequest, JoinGroupRequestProtocol,
+};
+use corelog::protocol::generated::offset_commit_request::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use corelog::protocol::generated::offset_fetch_request::{
+    OffsetFetchRequest, OffsetFetchRequestGroup, OffsetFetchRequestTopics,
+};
+use corelog::protocol::generated::{ApiKey, ResponseBody};
+use corelog::protocol::records::Compression;
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "hardened";
+
+/// The broker still serves a new connection.
+fn assert_serving(broker: &mut Broker, case: &str) {
+    assert!(broker.is_running(), "{case}: the broker process died");
+    let mut client = WireClient::connect(&broker.bootstrap());
+    match client.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
+        ResponseBody::ApiVersions(r) => assert_eq!(r.error_code, 0, "{case}"),
+        other => panic!("{case}: {:?}", other.api_key()),
+    }
+}
+
+/// Creates `name` with `partitions` partitions.
+fn create_topic(client: &mut WireClient, name: &str, partitions: i32) {
+    use corelog::protocol::generated::create_topics_request::{
+        CreatableTopic, CreateTopicsRequest,
+    };
+    let request = CreateTopicsRequest {
+        topics: vec![CreatableTopic {
+            name: name.into(),
+            num_partitions: partitions,
+            replication_factor: 1,
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let ResponseBody::CreateTopics(created) = client.request(ApiKey::CreateTopics, 7, &request)
+    else {
+        panic!("a CreateTopics response")
+    };
+    assert_eq!(created.topics[0].error_code, 0, "create {name}");
+}
+
+/// Produces one small batch to partition 0 of `TOPIC` and returns its base offset.
+fn produce_one(client: &mut WireClient, value: &[u8]) -> i64 {
+    let request = produce_request(
+        TOPIC,
+        1,
+        vec![(0, batch_of(&[(b"k", value)], Compression::None))],
+    );
+    let response = client.produce(&request);
+    let partition = &response.responses[0].partition_responses[0];
+    assert_eq!(partition.error_code, 0, "produce to {TOPIC}");
+    partition.base_offset
+}
+
+fn commit(group: &str, offset: i64, retention_time_ms: i64) -> OffsetCommitRequest {
+    OffsetCommitRequest {
+        group_id: group.into(),
+        generation_id_or_member_epoch: -1,
+        retention_time_ms,
+        topics: vec![OffsetCommitRequestTopic {
+            name: TOPIC.into(),
+            partitions: vec![OffsetCommitRequestPartition {
+                partition_index: 0,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn commit_code(client: &mut WireClient, version: i16, request: &OffsetCommitRequest) -> i16 {
+    match client.request(ApiKey::OffsetCommit, version, request) {
+        ResponseBody::OffsetCommit(response) => response.topics[0].partitions[0].error_code,
+        other => panic!("{:?}", other.api_key()),
+    }
+}
+
+fn committed(client: &mut WireClient, group: &str) -> i64 {
+    let fetch = OffsetFetchRequest {
+        groups: vec![OffsetFetchRequestGroup {
+            group_id: group.into(),
+            member_epoch: -1,
+            topics: Some(vec![OffsetFetchRequestTopics {
+                name: TOPIC.into(),
+                partition_indexes: vec![0],
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::OffsetFetch(fetched) = client.request(ApiKey::OffsetFetch, 8, &fetch) else {
+        panic!("an OffsetFetch response")
+    };
+    fetched.groups[0].topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn group_requests_with_extreme_values_get_kafkas_answers_and_the_broker_stays_up() {
+    let mut broker =
+        Broker::start_with(&["--shards", "2", "--set", "offsets.topic.num.partitions=4"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    produce_one(&mut client, b"v");
+    let find = FindCoordinatorRequest {
+        key: "retained".into(),
+        ..Default::default()
+    };
+    let ResponseBody::FindCoordinator(found) = client.request(ApiKey::FindCoordinator, 3, &find)
+    else {
+        panic!("a FindCoordinator response")
+    };
+    assert_eq!(found.error_code, 0);
+
+    // OffsetCommit v2's retention time near i64::MAX: the expiry saturates.
+    for (offset, retention) in [(1, i64::MAX), (2, i64::MAX - 1), (3, -1)] {
+        assert_eq!(
+            commit_code(&mut client, 2, &commit("retained", offset, retention)),
+            0,
+            "retention_time_ms {retention}"
+        );
+        assert_eq!(committed(&mut client, "retained"), offset);
+    }
+    assert_serving(&mut broker, "retention near i64::MAX");
+
+    // A group id longer than the i16-length string of the offsets topic's records.
+    let long_group = "g".repeat(40_000);
+    assert_eq!(
+        commit_code(&mut client, 9, &commit(&long_group, 1, -1)),
+        ErrorCode::InvalidGroupId.code()
+    );
+    assert_serving(&mut broker, "a 40,000-byte group id");
+
+    // A JoinGroup whose protocol name cannot go into the group's record.
+    let join = JoinGroupRequest {
+        group_id: "joined".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![JoinGroupRequestProtocol {
+            name: "p".repeat(40_000),
+            metadata: Bytes::new(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::JoinGroup(joined) = client.request(ApiKey::JoinGroup, 9, &join) else {
+        panic!("a JoinGroup response")
+    };
+    assert_eq!(joined.error_code, ErrorCode::InvalidRequest.code());
+    assert_serving(&mut broker, "a 40,000-byte protocol name");
+
+    // The group's commits are still there after a restart (the records replay).
+    broker.restart();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    assert_eq!(committed(&mut client, "retained"), 3);
+    assert!(!broker.logs().contains("panicked"), "no panic in the log");
+}
+
+/// The sum over shards of a counter in the broker's metrics.
+fn counter(broker: &Broker, name: &str) -> f64 {
+    broker
+        .scrape()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn connections_that_announce_large_frames_and_send_nothing_hold_no_memory_for_them() {
+    // Default socket.request.max.bytes (100 MiB).
+    let mut broker = Broker::start_with(&["--shards", "2"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    produce_one(&mut client, b"before");
+    let rss_before = broker.rss_kib();
+    let bytes_before = counter(&broker, "corelog_bytes_in_total");
+
+    const CONNECTIONS: usize = 30;
+    let announced: i32 = 100 * 1024 * 1024 - 1;
+    let mut hostile = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut stream = TcpStream::connect(broker.bootstrap()).unwrap();
+        let mut start = announced.to_be_bytes().to_vec();
+        start.extend_from_slice(&[0u8; 60]);
+        stream.write_all(&start).unwrap();
+        hostile.push(stream);
+    }
+    // Wait until the broker has read every announcement.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter(&broker, "corelog_bytes_in_total") < bytes_before + (CONNECTIONS * 64) as f64 {
+        assert!(
+            Instant::now() < deadline,
+            "the broker read the announcements"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rss_after = broker.rss_kib();
+    eprintln!("{CONNECTIONS} connections announcing 100 MiB: RSS {rss_before} → {rss_after} KiB");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "announced frames hold no memory of their size: RSS {rss_before} → {rss_after} KiB"
+    );
+    // Everyone else is served meanwhile.
+    produce_one(&mut client, b"during");
+    assert_serving(&mut broker, "connections announcing 100 MiB frames");
+    drop(hostile);
+    produce_one(&mut client, b"after");
+}
+
+#[test]
+fn idle_connections_beyond_the_descriptors_wait_and_the_broker_keeps_serving() {
+    // ulimit -n 1024 for the broker; small segments, so producing opens files.
+    let mut broker = Broker::start_limited(
+        &["--shards", "2", "--set", "log.segment.bytes=1048576"],
+        Some(1024),
+    );
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    let first = produce_one(&mut client, &[b'x'; 1000]);
+    assert!(
+        broker.logs().contains("open-files limit 1024"),
+        "start-up reports the limit:\n{}",
+        broker.logs()
+    );
+
+    // A thousand idle connections: more than the descriptors allow the broker to serve.
+    let idle: Vec<TcpStream> = (0..1000)
+        .map(|_| TcpStream::connect(broker.bootstrap()).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !broker
+        .logs()
+        .contains("serves as many connections as it may")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the broker stops accepting at its limit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // The connection opened before keeps producing, across many segment rolls.
+    let mut last = first;
+    for i in 0..100 {
+        let offset = produce_one(&mut client, &[b'y'; 50_000]);
+        assert_eq!(offset, last + 1, "produce {i} after the flood");
+        last = offset;
+    }
+    assert!(broker.is_running(), "the broker is still running");
+    drop(idle);
+    // Once the idle connections go, new ones are served again.
+    assert_serving(&mut broker, "after the idle connections closed");
+    let logs = broker.logs();
+    assert!(!logs.contains("stopping the broker"), "{logs}");
+}
+
+#[test]
+fn a_second_broker_on_the_same_port_or_log_directory_is_refused() {
+    let mut broker = Broker::start();
+    let other = tempfile::tempdir().unwrap();
+    let second = |port: u16, dir: &std::path::Path, metrics: u16| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+        cmd.arg("serve")
+            .arg("--set")
+            .arg(format!("listeners=PLAINTEXT://127.0.0.1:{port}"))
+            .arg("--set")
+            .arg(format!("log.dirs={}", dir.display()))
+            .arg("--set")
+            .arg(format!("metrics.listener=127.0.0.1:{metrics}"))
+            .env("RUST_LOG", "warn");
+        let output = common::run_with_timeout(cmd, Duration::from_secs(120));
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let cases = [
+        (
+            "same port",
+            second(broker.port, &other.path().join("a"), common::free_port()),
+            "cannot listen on PLAINTEXT://127.0.0.1",
+        ),
+        (
+            "same metrics port",
+            second(
+                common::free_port(),
+                &other.path().join("b"),
+                broker.metrics_port,
+            ),
+            "cannot serve metrics on",
+        ),
+        (
+            "same log.dirs",
+            second(common::free_port(), &broker.data_dir, common::free_port()),
+            "is in use by another broker",
+        ),
+    ];
+    for (case, (code, stderr), expected) in cases {
+        assert_eq!(code, Some(1), "{case}: refused at start-up\n{stderr}");
+        assert!(stderr.contains(expected), "{case}: {stderr}");
+    }
+    assert_serving(&mut broker, "after the refused starts");
+    // Every client reaches the first broker: nothing split connections with another.
+    for _ in 0..20 {
+        assert_serving(&mut broker, "connections all reach the first broker");
+    }
+}
+
+/// Produces to every partition of `topic` in a loop on its own connection until told to
+/// stop, whatever the answers (the topic may go away, the broker may shut down); returns
+/// how many produce requests were answered. Only a dead connection ends it early.
+fn produce_loop(
+    bootstrap: String,
+    topic: &'static str,
+    partitions: i32,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    answered: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> std::thread::JoinHandle<usize> {
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let mut client = WireClient::connect(&bootstrap);
+        let batch = batch_of(&[(b"k", &[b'z'; 2000])], Compression::None);
+        let mut count = 0;
+        while !stop.load(Ordering::Acquire) {
+            let acks = if count % 2 == 0 { 1 } else { -1 };
+            let request = produce_request(
+                topic,
+                acks,
+                (0..partitions).map(|p| (p, batch.clone())).collect(),
+            );
+            client.send(ApiKey::Produce, common::wire::PRODUCE_VERSION, &request);
+            match client.read_outcome(Duration::from_secs(30)) {
+                common::wire::Outcome::Frame(_) => {}
+                other => {
+                    eprintln!("produce loop ended: {other:?}");
+                    break;
+                }
+            }
+            count += 1;
+            answered.store(count, Ordering::Release);
+        }
+        count
+    })
+}
+
+fn wait_for_count(counter: &std::sync::atomic::AtomicUsize, at_least: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter.load(std::sync::atomic::Ordering::Acquire) < at_least {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn deleting_a_topic_or_stopping_the_broker_while_clients_produce_never_fails_the_broker() {
+    use corelog::protocol::generated::delete_topics_request::{
+        DeleteTopicState, DeleteTopicsRequest,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let mut broker = Broker::start_with(&["--shards", "2"]);
+    let mut admin = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut admin, "doomed", 4);
+    create_topic(&mut admin, "kept", 4);
+
+    // DeleteTopics while two connections produce to it (acks=1 and all, both shards).
+    let stop = Arc::new(AtomicBool::new(false));
+    let counts: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let loops: Vec<_> = counts
+        .iter()
+        .map(|c| produce_loop(broker.bootstrap(), "doomed", 4, stop.clone(), c.clone()))
+        .collect();
+    for c in &counts {
+        wait_for_count(c, 20, "the producers got going");
+    }
+    let delete = DeleteTopicsRequest {
+        topics: vec![DeleteTopicState {
+            name: Some("doomed".into()),
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let ResponseBody::DeleteTopics(deleted) = admin.request(ApiKey::DeleteTopics, 6, &delete)
+    else {
+        panic!("a DeleteTopics response")
+    };
+    assert_eq!(deleted.responses[0].error_code, 0);
+    let after: Vec<usize> = counts.iter().map(|c| c.load(Ordering::Acquire)).collect();
+    for (c, seen) in counts.iter().zip(&after) {
+        wait_for_count(c, seen + 20, "producing goes on (answered with errors)");
+    }
+    stop.store(true, Ordering::Release);
+    for l in loops {
+        l.join().unwrap();
+    }
+    assert_serving(&mut broker, "after DeleteTopics under load");
+
+    // SIGTERM while two connections produce: a clean exit, everything acknowledged kept.
+    stop.store(false, Ordering::Release);
+    let counts: Vec<Arc<AtomicUsize>> = (0..2).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let loops: Vec<_> = counts
+        .iter()
+        .map(|c| produce_loop(broker.bootstrap(), "kept", 4, stop.clone(), c.clone()))
+        .collect();
+    for c in &counts {
+        wait_for_count(c, 20, "the producers got going again");
+    }
+    let status = broker.stop();
+    stop.store(true, Ordering::Release);
+    for l in loops {
+        l.join().unwrap();
+    }
+    let logs = broker.logs();
+    assert!(
+        status.success(),
+        "a clean exit under load: {status}\n{logs}"
+    );
+    assert!(!logs.contains("stopping the broker"), "{logs}");
+}
+
+#[test]
+fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
+    use corelog::protocol::generated::fetch_request::FetchRequest;
+
+    // Two shards: partitions on both, so the fetch waits locally and on the other shard.
+    let broker = Broker::start_with(&["--shards", "2", "--set", "num.partitions=4"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 4);
+    produce_one(&mut client, b"v");
+    let mut fetch: FetchRequest = common::wire::fetch_request(TOPIC, 0, 1, 1 << 20);
+    for p in 1..4 {
+        let mut other = common::wire::fetch_request(TOPIC, p, 0, 1 << 20);
+        fetch.topics[0]
+            .partitions
+            .append(&mut other.topics[0].partitions);
+    }
+    fetch.max_wait_ms = i32::MAX;
+    fetch.min_bytes = 1;
+    let connections_before = counter(&broker, "corelog_connections");
+    let mut waiting = Vec::new();
+    for _ in 0..20 {
+        let mut c = WireClient::connect(&broker.bootstrap());
+        c.send(ApiKey::Fetch, common::wire::FETCH_VERSION, &fetch);
+        waiting.push(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter(&broker, "corelog_connections") < connections_before + 20.0 {
+        assert!(Instant::now() < deadline, "the long polls are open");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The clients hang up: their connections go at once, not after max_wait_ms.
+    drop(waiting);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&broker, "corelog_connections") > connections_before {
+        assert!(
+            Instant::now() < deadline,
+            "connections whose clients hung up during a long poll are released"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
