@@ -30,6 +30,9 @@ pub const LEADER_EPOCH: LeaderEpoch = LeaderEpoch(0);
 pub struct PartitionError {
     pub code: ErrorCode,
     pub message: String,
+    /// The records that made Produce refuse a batch: (index in the batch, why), as
+    /// Kafka's `record_errors`.
+    pub record_errors: Vec<(i32, String)>,
 }
 
 impl PartitionError {
@@ -37,6 +40,16 @@ impl PartitionError {
         PartitionError {
             code,
             message: message.into(),
+            record_errors: Vec::new(),
+        }
+    }
+
+    /// A batch refused because of its record at `index`.
+    pub fn record(code: ErrorCode, index: usize, message: String) -> PartitionError {
+        PartitionError {
+            code,
+            message: message.clone(),
+            record_errors: vec![(index as i32, message)],
         }
     }
 }
@@ -168,28 +181,7 @@ impl Partition {
                     "clients may not write control batches",
                 ));
             }
-            if config.message_timestamp_type == TimestampType::CreateTime {
-                // Kafka checks every record; the batch's first and largest timestamps
-                // bound what a producer can have set without reading each record.
-                let too_old = h.base_timestamp >= 0
-                    && now.saturating_sub(h.base_timestamp)
-                        > config.message_timestamp_before_max_ms;
-                let too_new =
-                    h.max_timestamp.saturating_sub(now) > config.message_timestamp_after_max_ms;
-                if too_old || too_new {
-                    return Err(PartitionError::new(
-                        ErrorCode::InvalidTimestamp,
-                        format!(
-                            "timestamps {}..{} are outside the allowed range around {now} \
-                             (message.timestamp.before.max.ms {}, message.timestamp.after.max.ms {})",
-                            h.base_timestamp,
-                            h.max_timestamp,
-                            config.message_timestamp_before_max_ms,
-                            config.message_timestamp_after_max_ms
-                        ),
-                    ));
-                }
-            }
+            check_records(&batch, config, now, &self.tp)?;
             out.push(match config.compression_type {
                 CompressionType::Codec(codec) if h.compression() != Ok(codec) => {
                     recompress(&batch, codec)?
@@ -289,6 +281,71 @@ impl Partition {
             }
         })
     }
+}
+
+/// Kafka's per-record checks (its LogValidator): every record parses, offset deltas run
+/// 0, 1, 2, … up to the batch's record count, a compacted topic's records have keys, and
+/// with CreateTime each record's timestamp is within `message.timestamp.before.max.ms`
+/// and `message.timestamp.after.max.ms` of now. Uncompressed records are read in place
+/// (no copy); compressed ones are decompressed, within the decompression bound.
+fn check_records(
+    batch: &RecordBatch,
+    config: &crate::config::TopicConfig,
+    now: i64,
+    tp: &TopicPartition,
+) -> Result<(), PartitionError> {
+    let invalid = |e: BatchError| PartitionError::new(batch_error_code(&e), e.to_string());
+    let check_time = config.message_timestamp_type == TimestampType::CreateTime;
+    let mut count = 0usize;
+    for (index, record) in batch.records().map_err(invalid)?.enumerate() {
+        let record = record.map_err(invalid)?;
+        if i64::from(record.offset_delta) != index as i64 {
+            return Err(PartitionError::record(
+                ErrorCode::InvalidRecord,
+                index,
+                format!(
+                    "record {index} has offset delta {}, out of sequence",
+                    record.offset_delta
+                ),
+            ));
+        }
+        if config.cleanup_policy_compact && record.key.is_none() {
+            return Err(PartitionError::record(
+                ErrorCode::InvalidRecord,
+                index,
+                format!(
+                    "Compacted topic cannot accept message without key in topic partition {tp}."
+                ),
+            ));
+        }
+        if check_time {
+            let timestamp = batch.timestamp_of(&record);
+            // -1 (no timestamp) is let through, as Kafka does for records without one.
+            let too_old = timestamp >= 0
+                && now.saturating_sub(timestamp) > config.message_timestamp_before_max_ms;
+            let too_new = timestamp.saturating_sub(now) > config.message_timestamp_after_max_ms;
+            if too_old || too_new {
+                return Err(PartitionError::record(
+                    ErrorCode::InvalidTimestamp,
+                    index,
+                    format!(
+                        "Timestamp {timestamp} of message with offset {index} is out of range. \
+                         The timestamp should be within [{}, {}]",
+                        now.saturating_sub(config.message_timestamp_before_max_ms),
+                        now.saturating_add(config.message_timestamp_after_max_ms)
+                    ),
+                ));
+            }
+        }
+        count += 1;
+    }
+    if count != batch.header().record_count as usize {
+        return Err(invalid(BatchError::InvalidRecordCount {
+            record_count: batch.header().record_count,
+            last_offset_delta: batch.header().last_offset_delta,
+        }));
+    }
+    Ok(())
 }
 
 /// Rewrites a batch with the topic's codec (`compression.type` other than `producer`),

@@ -64,6 +64,15 @@ pub enum ShardRequest {
     RecoveryPoints {
         sync: bool,
     },
+    /// Shard 0: may one more connection from this address be served
+    /// (`max.connections.per.ip`)? Counted as open when the answer is yes.
+    AdmitConnection {
+        ip: std::net::IpAddr,
+    },
+    /// Shard 0: an admitted connection from this address closed.
+    ConnectionClosed {
+        ip: std::net::IpAddr,
+    },
     /// Stop accepting connections and close every partition cleanly.
     Shutdown,
     /// Leave the shard's main loop (after `Shutdown`); the reply may never come.
@@ -105,6 +114,7 @@ pub enum ShardReply {
     Fetched(Vec<Result<FetchedShared, PartitionError>>),
     Listed(Vec<Result<Option<TimestampAndOffset>, PartitionError>>),
     DataAvailable(bool),
+    Admitted(bool),
     Group(GroupAnswer),
     Stats(ShardStatsSnapshot),
     RecoveryPoints(Vec<(TopicPartition, Offset)>),
@@ -143,6 +153,7 @@ impl ShardReply {
             ShardReply::Fetched(_) => "Fetched",
             ShardReply::Listed(_) => "Listed",
             ShardReply::DataAvailable(_) => "DataAvailable",
+            ShardReply::Admitted(_) => "Admitted",
             ShardReply::Group(_) => "Group",
             ShardReply::Stats(_) => "Stats",
             ShardReply::RecoveryPoints(_) => "RecoveryPoints",

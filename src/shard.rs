@@ -90,6 +90,8 @@ pub struct ShardState {
     metrics: RefCell<Option<glommio::Task<()>>>,
     exit: Notify,
     exiting: Cell<bool>,
+    /// Shard 0: open connections per client address (`max.connections.per.ip`).
+    connections_per_ip: RefCell<HashMap<std::net::IpAddr, i32>>,
 }
 
 impl ShardState {
@@ -148,6 +150,7 @@ impl ShardState {
             listener: RefCell::new(None),
             metrics: RefCell::new(None),
             exit: Notify::new(),
+            connections_per_ip: RefCell::new(HashMap::new()),
             exiting: Cell::new(false),
         })
     }
@@ -239,6 +242,20 @@ impl ShardState {
             }),
             ShardRequest::Stats => {
                 Box::pin(async move { ShardReply::Stats(this.stats_snapshot()) })
+            }
+            ShardRequest::AdmitConnection { ip } => {
+                let admitted = this.admit_connection(ip);
+                Box::pin(async move { ShardReply::Admitted(admitted) })
+            }
+            ShardRequest::ConnectionClosed { ip } => {
+                let mut open = this.connections_per_ip.borrow_mut();
+                if let Some(count) = open.get_mut(&ip) {
+                    *count -= 1;
+                    if *count <= 0 {
+                        open.remove(&ip);
+                    }
+                }
+                Box::pin(async { ShardReply::Done })
             }
             ShardRequest::RecoveryPoints { sync } => Box::pin(async move {
                 let partitions: Vec<Rc<Partition>> =
@@ -445,6 +462,33 @@ impl ShardState {
                 tracing::error!("closing {} failed: {e}", partition.tp);
             }
         }
+    }
+
+    /// Whether per-address connection limits apply (`max.connections.per.ip` or its
+    /// overrides set): then every connection is admitted by shard 0.
+    pub fn limits_connections_per_ip(&self) -> bool {
+        self.config.max_connections_per_ip < i32::MAX
+            || !self.config.max_connections_per_ip_overrides.is_empty()
+    }
+
+    /// Shard 0: counts a new connection from `ip` if its limit allows one more.
+    fn admit_connection(&self, ip: std::net::IpAddr) -> bool {
+        let limit = self
+            .config
+            .max_connections_per_ip_overrides
+            .iter()
+            .find(|(address, _)| *address == ip)
+            .map_or(self.config.max_connections_per_ip, |(_, limit)| *limit);
+        let mut open = self.connections_per_ip.borrow_mut();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= limit {
+            if *count == 0 {
+                open.remove(&ip);
+            }
+            return false;
+        }
+        *count += 1;
+        true
     }
 
     pub fn stats_snapshot(&self) -> ShardStatsSnapshot {

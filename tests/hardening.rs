@@ -489,3 +489,126 @@ fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn connections_over_max_connections_per_ip_are_closed_and_a_closed_one_frees_its_place() {
+    let mut broker = Broker::start_with(&["--shards", "2", "--set", "max.connections.per.ip=3"]);
+    // The harness's readiness probe has gone.
+    let open = |broker: &Broker| counter(broker, "corelog_connections");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open(&broker) > 0.0 {
+        assert!(Instant::now() < deadline, "the probe connection closes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let served = |broker: &Broker| {
+        let mut client = WireClient::connect(&broker.bootstrap());
+        match client.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
+            ResponseBody::ApiVersions(r) => assert_eq!(r.error_code, 0),
+            other => panic!("{:?}", other.api_key()),
+        }
+        client
+    };
+    let mut clients: Vec<WireClient> = (0..3).map(|_| served(&broker)).collect();
+    let mut fourth = WireClient::connect(&broker.bootstrap());
+    fourth.send(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default());
+    fourth.expect_closed(
+        Duration::from_secs(10),
+        "a fourth connection from 127.0.0.1",
+    );
+    // One closes: its place is free again.
+    clients.pop();
+    while open(&broker) > 2.0 {
+        assert!(Instant::now() < deadline, "the closed connection goes");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    clients.push(served(&broker));
+    for client in &mut clients {
+        match client.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
+            ResponseBody::ApiVersions(r) => assert_eq!(r.error_code, 0),
+            other => panic!("{:?}", other.api_key()),
+        }
+    }
+    assert!(broker.is_running());
+}
+
+#[test]
+fn produce_checks_every_record_as_kafkas_log_validator_does() {
+    use corelog::protocol::generated::create_topics_request::{
+        CreatableTopic, CreatableTopicConfig, CreateTopicsRequest,
+    };
+    use corelog::protocol::records::BatchBuilder;
+
+    let broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let topic = |name: &str, config: (&str, &str)| CreatableTopic {
+        name: name.into(),
+        num_partitions: 1,
+        replication_factor: 1,
+        configs: vec![CreatableTopicConfig {
+            name: config.0.into(),
+            value: Some(config.1.into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let request = CreateTopicsRequest {
+        topics: vec![
+            topic("recent", ("message.timestamp.before.max.ms", "3600000")),
+            topic("table", ("cleanup.policy", "compact")),
+        ],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let ResponseBody::CreateTopics(created) = client.request(ApiKey::CreateTopics, 7, &request)
+    else {
+        panic!("a CreateTopics response")
+    };
+    assert!(created.topics.iter().all(|t| t.error_code == 0));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let produce = |client: &mut WireClient, topic: &str, batch: Bytes| {
+        let response = client.produce(&produce_request(topic, -1, vec![(0, batch)]));
+        let p = response.responses[0].partition_responses[0].clone();
+        let errors: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+        (p.error_code, errors)
+    };
+
+    // The batch's first and largest timestamps are recent; its second record is two
+    // hours old.
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.push(now, Some(b"a"), Some(b"1"), &[]);
+    builder.push(now - 7_200_000, Some(b"b"), Some(b"2"), &[]);
+    builder.push(now, Some(b"c"), Some(b"3"), &[]);
+    assert_eq!(
+        produce(&mut client, "recent", builder.build(0)),
+        (ErrorCode::InvalidTimestamp.code(), vec![1])
+    );
+    // The same, compressed.
+    let mut builder = BatchBuilder::new(Compression::Lz4);
+    builder.push(now, Some(b"a"), Some(b"1"), &[]);
+    builder.push(now - 7_200_000, Some(b"b"), Some(b"2"), &[]);
+    assert_eq!(
+        produce(&mut client, "recent", builder.build(0)),
+        (ErrorCode::InvalidTimestamp.code(), vec![1])
+    );
+    // A compacted topic takes no record without a key.
+    let mut builder = BatchBuilder::new(Compression::None);
+    builder.push(now, Some(b"k"), Some(b"v"), &[]);
+    builder.push(now, None, Some(b"no key"), &[]);
+    assert_eq!(
+        produce(&mut client, "table", builder.build(0)),
+        (ErrorCode::InvalidRecord.code(), vec![1])
+    );
+    // Nothing of the refused batches was stored; good batches still go in at 0.
+    for topic in ["recent", "table"] {
+        let (code, errors) = produce(
+            &mut client,
+            topic,
+            batch_of(&[(b"k", b"v")], Compression::None),
+        );
+        assert_eq!((code, errors), (0, vec![]), "{topic}");
+        assert_eq!(client.fetch_all(topic, 0, 0).len(), 1, "{topic}");
+    }
+}

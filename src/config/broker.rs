@@ -41,6 +41,11 @@ pub struct BrokerConfig {
     pub queued_max_request_bytes: Option<u64>,
     /// `max.connections`: client connections served at once; more wait to be accepted.
     pub max_connections: i32,
+    /// `max.connections.per.ip`: connections from one address served at once; more are
+    /// closed as they arrive.
+    pub max_connections_per_ip: i32,
+    /// `max.connections.per.ip.overrides`: per-address exceptions (`ip:count,...`).
+    pub max_connections_per_ip_overrides: Vec<(std::net::IpAddr, i32)>,
     pub connections_max_idle_ms: i64,
     pub offsets_topic_num_partitions: i32,
     pub offsets_topic_segment_bytes: i32,
@@ -359,6 +364,15 @@ impl BrokerConfig {
                 }
             },
             max_connections: e.typed("max.connections", i32::MAX, Kind::Int { min: 1 })?,
+            max_connections_per_ip: e.typed(
+                "max.connections.per.ip",
+                i32::MAX,
+                Kind::Int { min: 0 },
+            )?,
+            max_connections_per_ip_overrides: match e.take("max.connections.per.ip.overrides") {
+                None => Vec::new(),
+                Some(value) => parse_ip_overrides(&value)?,
+            },
             connections_max_idle_ms: e.typed(
                 "connections.max.idle.ms",
                 600_000,
@@ -452,6 +466,33 @@ impl BrokerConfig {
     pub fn topic_default(&self, name: &str) -> Option<&str> {
         self.topic_defaults.get(name).map(String::as_str)
     }
+}
+
+/// `max.connections.per.ip.overrides`: `ip:count` pairs separated by commas (an IPv6
+/// address in brackets, `[::1]:5`).
+fn parse_ip_overrides(value: &str) -> Result<Vec<(std::net::IpAddr, i32)>, ConfigError> {
+    let key = "max.connections.per.ip.overrides";
+    let mut out = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let parsed = item.rsplit_once(':').and_then(|(ip, count)| {
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            Some((
+                ip.parse().ok()?,
+                count.parse::<i32>().ok().filter(|c| *c >= 0)?,
+            ))
+        });
+        match parsed {
+            Some(entry) => out.push(entry),
+            None => {
+                return Err(ConfigError::new(
+                    key,
+                    value,
+                    format!("'{item}' is not ip:count (a non-negative count)"),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `group.consumer.assignors`: Kafka's assignor names or class names, in order.
@@ -577,6 +618,20 @@ mod tests {
             ("cpuset", "x", "not a CPU number"),
             ("shards", "0", "at least 1"),
             ("group.consumer.assignors", "sticky", "uniform, range"),
+            (
+                "queued.max.request.bytes",
+                "0",
+                "-1 (unbounded) or positive",
+            ),
+            ("queued.max.request.bytes", "-2", "at least -1"),
+            ("max.connections", "0", "at least 1"),
+            ("max.connections.per.ip", "-1", "at least 0"),
+            (
+                "max.connections.per.ip.overrides",
+                "127.0.0.1",
+                "not ip:count",
+            ),
+            ("max.connections.per.ip.overrides", "host:3", "not ip:count"),
         ] {
             let err = load(&[(key, value)]).unwrap_err();
             let text = err.to_string();
@@ -585,6 +640,27 @@ mod tests {
                 "{key}={value}: {text}"
             );
         }
+    }
+
+    #[test]
+    fn connection_and_request_limits_default_to_kafkas_but_bound_request_memory() {
+        let config = BrokerConfig::defaults();
+        assert_eq!(config.queued_max_request_bytes, Some(512 << 20));
+        assert_eq!(config.max_connections, i32::MAX);
+        assert_eq!(config.max_connections_per_ip, i32::MAX);
+        let (config, _) = load(&[
+            ("queued.max.request.bytes", "-1"),
+            ("max.connections.per.ip.overrides", "127.0.0.2:5, [::1]:0"),
+        ])
+        .unwrap();
+        assert_eq!(config.queued_max_request_bytes, None);
+        assert_eq!(
+            config.max_connections_per_ip_overrides,
+            vec![
+                ("127.0.0.2".parse().unwrap(), 5),
+                ("::1".parse().unwrap(), 0)
+            ]
+        );
     }
 
     #[test]

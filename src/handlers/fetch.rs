@@ -99,7 +99,8 @@ impl Handler for Fetch {
 
         let max_bytes = request.max_bytes.max(0) as usize;
         let min_bytes = request.min_bytes.max(0) as usize;
-        let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+        let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
+        let deadline = Instant::now() + wait;
         let found = loop {
             let found = read_round(ctx, &slots).await;
             let total: u64 = found
@@ -243,6 +244,10 @@ async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, P
 
 /// Waits until an append moves any requested partition past its fetch offset, or for
 /// `timeout`.
+/// The longest a fetch waits for data, whatever its `max_wait_ms` (clients wait 500 ms
+/// by default; a longer wait answers empty and the client fetches again).
+const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
+
 /// The longest a fetch waits on another shard in one call.
 const REMOTE_WAIT_SLICE: Duration = Duration::from_secs(5);
 

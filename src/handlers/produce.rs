@@ -14,7 +14,7 @@ use crate::protocol::codec::{Records, VersionRange};
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::produce_request::ProduceRequest;
 use crate::protocol::generated::produce_response::{
-    PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use crate::routing::ShardRequest;
 use crate::storage::AppendInfo;
@@ -175,6 +175,15 @@ impl Handler for Produce {
                     base_offset: -1,
                     log_append_time_ms: -1,
                     log_start_offset: -1,
+                    record_errors: e
+                        .record_errors
+                        .into_iter()
+                        .map(|(batch_index, message)| BatchIndexAndErrorMessage {
+                            batch_index,
+                            batch_index_error_message: Some(message),
+                            ..BatchIndexAndErrorMessage::default()
+                        })
+                        .collect(),
                     error_message: Some(e.message),
                     ..PartitionProduceResponse::default()
                 },

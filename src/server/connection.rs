@@ -20,6 +20,7 @@ use crate::protocol::frame::{
     encode_response,
 };
 use crate::protocol::generated::ApiKey;
+use crate::routing::ShardRequest;
 use crate::server::sendfile::{RangeSource, send_range};
 use crate::shard::{ShardState, bump};
 use crate::storage::FileRange;
@@ -29,6 +30,7 @@ use glommio::channels::local_channel;
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
 use glommio::sync::StaticPermit;
+use shards::ShardId;
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
@@ -61,15 +63,41 @@ impl RangeSource for FileRange {
 /// Serves one connection until the client closes it, it idles past
 /// `connections.max.idle.ms`, or it misbehaves.
 pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
+    let per_ip = shard.limits_connections_per_ip();
+    if per_ip && !admitted(&shard, peer.ip()).await {
+        // Kafka closes a connection over max.connections.per.ip as it arrives.
+        tracing::info!("closing the connection of {peer}: max.connections.per.ip reached");
+        return;
+    }
     bump(&shard.stats.connections, 1);
     bump(&shard.stats.connections_total, 1);
     tracing::info!("connection from {peer} opened on {}", shard.id());
     let reason = run(&shard, stream, peer).await;
+    if per_ip {
+        // Released before the connection leaves the metrics: a client that sees it gone
+        // may connect again.
+        let _ = shard
+            .mesh
+            .call(ShardId(0), ShardRequest::ConnectionClosed { ip: peer.ip() })
+            .await;
+    }
     shard
         .stats
         .connections
         .set(shard.stats.connections.get() - 1);
     tracing::info!("connection from {peer} closed: {reason}");
+}
+
+/// Asks shard 0, which counts connections per address, to admit one from `ip`.
+async fn admitted(shard: &ShardState, ip: std::net::IpAddr) -> bool {
+    match shard
+        .mesh
+        .call(ShardId(0), ShardRequest::AdmitConnection { ip })
+        .await
+    {
+        Ok(reply) => crate::expect_reply!(reply, Admitted),
+        Err(_) => false,
+    }
 }
 
 async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> String {

@@ -405,7 +405,10 @@ impl RecordBatch {
 
     /// Absolute offset of a record of this batch.
     pub fn offset_of(&self, record: &Record) -> i64 {
-        self.header.base_offset + i64::from(record.offset_delta)
+        // Both come from the wire: saturate rather than overflow.
+        self.header
+            .base_offset
+            .saturating_add(i64::from(record.offset_delta))
     }
 
     /// Timestamp of a record of this batch: the batch's max timestamp when the broker
@@ -413,7 +416,10 @@ impl RecordBatch {
     pub fn timestamp_of(&self, record: &Record) -> i64 {
         match self.header.timestamp_type() {
             TimestampType::LogAppendTime => self.header.max_timestamp,
-            TimestampType::CreateTime => self.header.base_timestamp + record.timestamp_delta,
+            TimestampType::CreateTime => self
+                .header
+                .base_timestamp
+                .saturating_add(record.timestamp_delta),
         }
     }
 }
