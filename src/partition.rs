@@ -117,13 +117,33 @@ impl Partition {
         topic: Rc<Topic>,
         recovery_point: Offset,
     ) -> Result<Partition, StorageError> {
+        let metadata_path = dir.join(crate::storage::PARTITION_METADATA);
+        let existing = PartitionMetadata::read(&metadata_path).await?;
+        // A recovery point vouches only for this topic's directory: without its
+        // partition.metadata, recovery scans everything.
+        let recovery_point = match existing {
+            Some(existing) if existing.topic_id == topic.id => recovery_point,
+            _ => Offset::ZERO,
+        };
+        if let Some(existing) = existing
+            && existing.topic_id != topic.id
+        {
+            // A directory left by a deleted topic of the same name (its removal was cut
+            // short): its records are not this topic's.
+            tracing::warn!(
+                "{tp}: {} holds topic id {}, not {}: a deleted topic's leftover, removed",
+                dir.display(),
+                existing.topic_id,
+                topic.id
+            );
+            crate::storage::discard_dir(dir).await?;
+        }
         let log = PartitionLog::open(
             dir,
             LogConfig::from_topic_config(&topic.config),
             recovery_point,
         )
         .await?;
-        let metadata_path = dir.join(crate::storage::PARTITION_METADATA);
         match PartitionMetadata::read(&metadata_path).await? {
             Some(existing) if existing.topic_id == topic.id => {}
             _ => {

@@ -381,6 +381,8 @@ impl ShardState {
             .expect("the controller validated every topic's configuration");
         for tp in changes.deleted {
             let partition = self.partitions.borrow_mut().remove(&tp);
+            // A topic of the same name created later starts from nothing.
+            self.recovery_points.borrow_mut().remove(&tp);
             if let Some(partition) = partition {
                 let dir = partition.log().dir();
                 match partition.log().close().await {
@@ -682,23 +684,7 @@ pub fn not_here(tp: &TopicPartition) -> PartitionError {
 /// mid-way never leaves a directory that looks like a live partition), then removed off
 /// the shard.
 async fn delete_partition_dir(dir: PathBuf) {
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let doomed = dir.with_file_name(format!(
-        "{name}.{}-delete",
-        crate::protocol::wire::Uuid::random()
-            .to_string()
-            .replace('-', "_")
-    ));
-    let result = glommio::executor()
-        .spawn_blocking(move || {
-            std::fs::rename(&dir, &doomed)?;
-            std::fs::remove_dir_all(&doomed)
-        })
-        .await;
-    if let Err(e) = result {
+    if let Err(e) = crate::storage::discard_dir(&dir).await {
         tracing::warn!("could not remove a deleted partition's directory: {e}");
     }
 }

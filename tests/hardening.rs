@@ -612,3 +612,69 @@ fn produce_checks_every_record_as_kafkas_log_validator_does() {
         assert_eq!(client.fetch_all(topic, 0, 0).len(), 1, "{topic}");
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_deleted_topics_leftover_directory_is_not_reused_by_a_new_topic_of_that_name() {
+    use corelog::protocol::generated::delete_topics_request::{
+        DeleteTopicState, DeleteTopicsRequest,
+    };
+    let mut broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    for value in [b"old 1", b"old 2", b"old 3"] {
+        produce_one(&mut client, value);
+    }
+    assert_eq!(broker.stop().code(), Some(0));
+    let kept = tempfile::tempdir().unwrap();
+    let partition_dir = broker.data_dir.join(format!("{TOPIC}-0"));
+    copy_dir(&partition_dir, kept.path());
+
+    // Delete the topic, then put its directory back, as a crash between the deletion's
+    // metadata write and the directory's removal would leave it; and a half-removed one.
+    broker.restart();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let delete = DeleteTopicsRequest {
+        topics: vec![DeleteTopicState {
+            name: Some(TOPIC.into()),
+            ..Default::default()
+        }],
+        timeout_ms: 30_000,
+        ..Default::default()
+    };
+    let ResponseBody::DeleteTopics(deleted) = client.request(ApiKey::DeleteTopics, 6, &delete)
+    else {
+        panic!("a DeleteTopics response")
+    };
+    assert_eq!(deleted.responses[0].error_code, 0);
+    assert_eq!(broker.stop().code(), Some(0));
+    copy_dir(kept.path(), &partition_dir);
+    let half_removed = broker.data_dir.join(format!("{TOPIC}-0.abc-delete"));
+    copy_dir(kept.path(), &half_removed);
+
+    broker.restart();
+    assert!(
+        !half_removed.exists(),
+        "a *-delete directory is removed at start-up"
+    );
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    assert_eq!(
+        produce_one(&mut client, b"new"),
+        0,
+        "the new topic starts empty"
+    );
+    let values: Vec<Vec<u8>> = client
+        .fetch_all(TOPIC, 0, 0)
+        .into_iter()
+        .map(|r| r.record.value.unwrap().to_vec())
+        .collect();
+    assert_eq!(values, vec![b"new".to_vec()]);
+}

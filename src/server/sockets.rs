@@ -51,6 +51,7 @@ impl Exclusive {
         let mut locks = Vec::new();
         for dir in &config.log_dirs {
             locks.push(lock_log_dir(dir)?);
+            remove_leftover_deletions(dir);
         }
         let mut listeners = Vec::new();
         for listener in &config.listeners {
@@ -170,6 +171,28 @@ fn bind(host: &str, port: u16, wait: std::time::Duration) -> std::io::Result<Tcp
         return Err(std::io::Error::last_os_error());
     }
     Ok(socket)
+}
+
+/// Finishes removing directories whose deletion a crash cut short (`*-delete`).
+fn remove_leftover_deletions(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name
+            .to_string_lossy()
+            .ends_with(crate::storage::DELETE_SUFFIX)
+        {
+            match std::fs::remove_dir_all(entry.path()) {
+                Ok(()) => tracing::info!(
+                    "removed {}, left by an earlier deletion",
+                    entry.path().display()
+                ),
+                Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 /// Creates `dir` if needed and takes its `.lock` (an exclusive, non-blocking `flock`).

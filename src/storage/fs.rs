@@ -179,6 +179,36 @@ pub async fn create_dir_durably(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The suffix of a directory being removed (Kafka's `-delete`): one left behind by a
+/// crash is removed at the next start.
+pub const DELETE_SUFFIX: &str = "-delete";
+
+/// Removes a directory the way Kafka does: renamed to `<name>.<random>-delete` (so its
+/// name is free at once, durably: the parent is fsynced), then removed.
+pub async fn discard_dir(dir: &Path) -> Result<()> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let doomed = dir.with_file_name(format!(
+        "{name}.{}{DELETE_SUFFIX}",
+        crate::protocol::wire::Uuid::random()
+            .to_string()
+            .replace('-', "_")
+    ));
+    let (from, to) = (dir.to_owned(), doomed.clone());
+    blocking(move || std::fs::rename(from, to))
+        .await
+        .map_err(|e| StorageError::io("rename", dir, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent).await?;
+    }
+    let removing = doomed.clone();
+    blocking(move || std::fs::remove_dir_all(removing))
+        .await
+        .map_err(|e| StorageError::io("remove directory", &doomed, e))
+}
+
 /// `mkdir -p`.
 pub async fn create_dir_all(dir: &Path) -> Result<()> {
     let owned = dir.to_owned();

@@ -45,6 +45,7 @@ pub use checkpoint::{
 };
 pub use config::{LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
+pub use fs::{DELETE_SUFFIX, discard_dir};
 pub use log::{AppendInfo, FileRange, PartitionLog, RecoveryStats, TimestampAndOffset};
 pub use notify::{Notified, Notify};
 pub use offsets::{
