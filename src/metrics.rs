@@ -164,6 +164,12 @@ pub async fn render(state: &ShardState) -> String {
             "Consumer groups this shard coordinates.",
             |s| s.groups,
         ),
+        (
+            "corelog_recovery_truncated_bytes_total",
+            "counter",
+            "Bytes recovery cut off logs (torn or corrupt tails) when it opened them.",
+            |s| s.recovery_truncated_bytes,
+        ),
     ];
     for (name, kind, help, field) in metrics {
         writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").unwrap();

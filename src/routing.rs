@@ -140,6 +140,7 @@ pub struct ShardStatsSnapshot {
     pub calls_received: u64,
     pub partitions: u64,
     pub groups: u64,
+    pub recovery_truncated_bytes: u64,
 }
 
 impl ShardReply {

@@ -51,6 +51,8 @@ pub struct ShardStats {
     pub produce_bytes: Cell<u64>,
     pub fetch_bytes: Cell<u64>,
     pub send: SendStats,
+    /// Bytes recovery cut off partitions' logs (torn or corrupt tails) when it opened them.
+    pub recovery_truncated_bytes: Cell<u64>,
 }
 
 pub fn bump(cell: &Cell<u64>, by: u64) {
@@ -413,6 +415,10 @@ impl ShardState {
                     let partitions = topic.partitions;
                     match Partition::open(&dir, tp.clone(), topic, recovery_point).await {
                         Ok(partition) => {
+                            bump(
+                                &this.stats.recovery_truncated_bytes,
+                                partition.log().recovery_stats().bytes_truncated,
+                            );
                             let partition = Rc::new(partition);
                             this.partitions
                                 .borrow_mut()
@@ -514,6 +520,7 @@ impl ShardState {
             calls_received: mesh.calls_received.get(),
             partitions: self.partitions.borrow().len() as u64,
             groups: self.groups.group_count() as u64,
+            recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
         }
     }
 

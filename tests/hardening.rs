@@ -678,3 +678,37 @@ fn a_deleted_topics_leftover_directory_is_not_reused_by_a_new_topic_of_that_name
         .collect();
     assert_eq!(values, vec![b"new".to_vec()]);
 }
+
+#[test]
+fn recovery_reports_what_it_cuts_off_as_a_warning_and_a_metric() {
+    let mut broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    for value in [b"one", b"two"] {
+        produce_one(&mut client, value);
+    }
+    assert_eq!(broker.stop().code(), Some(0));
+    // A torn tail: half a batch after the last whole one.
+    let segment = broker
+        .data_dir
+        .join(format!("{TOPIC}-0"))
+        .join("00000000000000000000.log");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    file.write_all(&[0x5a; 37]).unwrap();
+    drop(file);
+
+    broker.restart();
+    let metrics = broker.scrape();
+    let truncated = counter(&broker, "corelog_recovery_truncated_bytes_total");
+    assert_eq!(truncated, 37.0, "{metrics}");
+    assert!(
+        broker.logs().contains("truncating") && broker.logs().contains("WARN"),
+        "recovery warns about what it cut:\n{}",
+        broker.logs()
+    );
+    let mut client = WireClient::connect(&broker.bootstrap());
+    assert_eq!(client.fetch_all(TOPIC, 0, 0).len(), 2);
+}
