@@ -307,65 +307,70 @@ impl Partition {
 /// 0, 1, 2, … up to the batch's record count, a compacted topic's records have keys, and
 /// with CreateTime each record's timestamp is within `message.timestamp.before.max.ms`
 /// and `message.timestamp.after.max.ms` of now. Uncompressed records are read in place
-/// (no copy); compressed ones are decompressed, within the decompression bound.
+/// (no copy, no allocation); compressed ones are decompressed, within the decompression
+/// bound.
 fn check_records(
     batch: &RecordBatch,
     config: &crate::config::TopicConfig,
     now: i64,
     tp: &TopicPartition,
 ) -> Result<(), PartitionError> {
-    let invalid = |e: BatchError| PartitionError::new(batch_error_code(&e), e.to_string());
     let check_time = config.message_timestamp_type == TimestampType::CreateTime;
-    let mut count = 0usize;
-    for (index, record) in batch.records().map_err(invalid)?.enumerate() {
-        let record = record.map_err(invalid)?;
-        if i64::from(record.offset_delta) != index as i64 {
-            return Err(PartitionError::record(
+    let base_timestamp = batch.header().base_timestamp;
+    let mut refused: Option<PartitionError> = None;
+    let walked = batch.walk_records(|index, record| {
+        let refuse =
+            |code: ErrorCode, message: String| Err(PartitionError::record(code, index, message));
+        let outcome = if i64::from(record.offset_delta) != index as i64 {
+            refuse(
                 ErrorCode::InvalidRecord,
-                index,
                 format!(
                     "record {index} has offset delta {}, out of sequence",
                     record.offset_delta
                 ),
-            ));
-        }
-        if config.cleanup_policy_compact && record.key.is_none() {
-            return Err(PartitionError::record(
+            )
+        } else if config.cleanup_policy_compact && !record.has_key {
+            refuse(
                 ErrorCode::InvalidRecord,
-                index,
                 format!(
                     "Compacted topic cannot accept message without key in topic partition {tp}."
                 ),
-            ));
-        }
-        if check_time {
-            let timestamp = batch.timestamp_of(&record);
+            )
+        } else if check_time {
+            let timestamp = base_timestamp.saturating_add(record.timestamp_delta);
             // -1 (no timestamp) is let through, as Kafka does for records without one.
             let too_old = timestamp >= 0
                 && now.saturating_sub(timestamp) > config.message_timestamp_before_max_ms;
             let too_new = timestamp.saturating_sub(now) > config.message_timestamp_after_max_ms;
             if too_old || too_new {
-                return Err(PartitionError::record(
+                refuse(
                     ErrorCode::InvalidTimestamp,
-                    index,
                     format!(
                         "Timestamp {timestamp} of message with offset {index} is out of range. \
                          The timestamp should be within [{}, {}]",
                         now.saturating_sub(config.message_timestamp_before_max_ms),
                         now.saturating_add(config.message_timestamp_after_max_ms)
                     ),
-                ));
+                )
+            } else {
+                Ok(())
             }
-        }
-        count += 1;
+        } else {
+            Ok(())
+        };
+        outcome.map_err(|e| {
+            refused = Some(e);
+            BatchError::InvalidRecord {
+                index,
+                reason: "refused".into(),
+            }
+        })
+    });
+    match (walked, refused) {
+        (Ok(()), _) => Ok(()),
+        (Err(_), Some(refused)) => Err(refused),
+        (Err(e), None) => Err(PartitionError::new(batch_error_code(&e), e.to_string())),
     }
-    if count != batch.header().record_count as usize {
-        return Err(invalid(BatchError::InvalidRecordCount {
-            record_count: batch.header().record_count,
-            last_offset_delta: batch.header().last_offset_delta,
-        }));
-    }
-    Ok(())
 }
 
 /// Rewrites a batch with the topic's codec (`compression.type` other than `producer`),

@@ -712,3 +712,23 @@ fn recovery_reports_what_it_cuts_off_as_a_warning_and_a_metric() {
     let mut client = WireClient::connect(&broker.bootstrap());
     assert_eq!(client.fetch_all(TOPIC, 0, 0).len(), 2);
 }
+
+/// Found by the handler fuzzer: a Fetch naming an unknown topic beside a known one
+/// stopped the shard (every partition was expected to have been read).
+#[test]
+fn a_fetch_naming_an_unknown_topic_beside_a_known_one_is_answered() {
+    let mut broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    produce_one(&mut client, b"v");
+    let mut fetch = common::wire::fetch_request(TOPIC, 0, 0, 1 << 20);
+    let mut unknown = common::wire::fetch_request("nowhere", 0, 0, 1 << 20);
+    fetch.topics.append(&mut unknown.topics);
+    let response = client.fetch(&fetch);
+    assert_eq!(response.responses[0].partitions[0].error_code, 0);
+    assert_eq!(
+        response.responses[1].partitions[0].error_code,
+        ErrorCode::UnknownTopicOrPartition.code()
+    );
+    assert_serving(&mut broker, "a fetch naming an unknown topic");
+}

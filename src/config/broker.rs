@@ -39,6 +39,9 @@ pub struct BrokerConfig {
     /// `queued.max.request.bytes`: request bytes all connections may hold in memory at
     /// once (`None`: unbounded, Kafka's -1).
     pub queued_max_request_bytes: Option<u64>,
+    /// `topic.partitions.per.shard` (corelog, after Redpanda's setting): partitions each
+    /// shard may carry; CreateTopics beyond it gets INVALID_PARTITIONS.
+    pub topic_partitions_per_shard: i32,
     /// `max.connections`: client connections served at once; more wait to be accepted.
     pub max_connections: i32,
     /// `max.connections.per.ip`: connections from one address served at once; more are
@@ -364,6 +367,11 @@ impl BrokerConfig {
                 }
             },
             max_connections: e.typed("max.connections", i32::MAX, Kind::Int { min: 1 })?,
+            topic_partitions_per_shard: e.typed(
+                "topic.partitions.per.shard",
+                1000,
+                Kind::Int { min: 1 },
+            )?,
             max_connections_per_ip: e.typed(
                 "max.connections.per.ip",
                 i32::MAX,

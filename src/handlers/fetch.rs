@@ -167,8 +167,14 @@ impl Handler for Fetch {
 
 /// Reads every partition without an error once, on its owner.
 async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, PartitionError>> {
-    let mut results: Vec<Option<Result<Found, PartitionError>>> =
-        slots.iter().map(|_| None).collect();
+    // A slot refused up front (unknown topic or partition) keeps its error.
+    let mut results: Vec<Option<Result<Found, PartitionError>>> = slots
+        .iter()
+        .map(|s| {
+            s.error
+                .map(|code| Err(PartitionError::new(code, "refused before reading")))
+        })
+        .collect();
     let wanted = slots
         .iter()
         .enumerate()

@@ -48,6 +48,8 @@ pub struct Controller {
     default_partitions: i32,
     default_replication_factor: i16,
     delete_topic_enable: bool,
+    /// `topic.partitions.per.shard`: how many partitions each shard may carry.
+    partitions_per_shard: i64,
     defaults: TopicDefaults,
     topics: BTreeMap<String, TopicRecord>,
     owners: ShardTable<TopicPartition>,
@@ -61,6 +63,7 @@ impl Controller {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
             delete_topic_enable: config.delete_topic_enable,
+            partitions_per_shard: i64::from(config.topic_partitions_per_shard),
             defaults: config.topic_defaults.clone(),
             topics: BTreeMap::new(),
             owners: ShardTable::new(),
@@ -88,6 +91,7 @@ impl Controller {
         }
         let existing_keys: HashSet<String> =
             self.topics.keys().map(|name| collision_key(name)).collect();
+        let mut partitions: i64 = self.topics.values().map(|t| i64::from(t.partitions)).sum();
         requests
             .iter()
             .map(|request| {
@@ -100,7 +104,22 @@ impl Controller {
                         ),
                     ));
                 }
-                self.validate_one(request, &existing_keys)
+                let record = self.validate_one(request, &existing_keys)?;
+                // Every partition holds files open and memory on its shard: the broker
+                // takes at most `topic.partitions.per.shard` per shard (as Redpanda).
+                let limit = self.partitions_per_shard * self.shards as i64;
+                if partitions + i64::from(record.partitions) > limit {
+                    return Err(TopicError::new(
+                        ErrorCode::InvalidPartitions,
+                        format!(
+                            "{} more partitions would exceed this broker's {limit} \
+                             (topic.partitions.per.shard {} on {} shards; {partitions} exist)",
+                            record.partitions, self.partitions_per_shard, self.shards
+                        ),
+                    ));
+                }
+                partitions += i64::from(record.partitions);
+                Ok(record)
             })
             .collect()
     }

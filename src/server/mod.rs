@@ -7,7 +7,10 @@ mod run;
 pub mod sendfile;
 pub mod sockets;
 
-pub use run::run;
+#[cfg(test)]
+mod fuzz_tests;
+
+pub use run::{run, run_until};
 
 /// Stops the broker because its environment failed (an fsync or write error, a full
 /// disk): continuing could acknowledge data that is not stored. Exits with status 74

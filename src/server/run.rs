@@ -22,8 +22,17 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs the broker until SIGTERM or SIGINT. Errors are start-up failures, explained.
 pub fn run(config: BrokerConfig) -> Result<(), String> {
-    let exclusive = Arc::new(Exclusive::take(&config)?);
     let signals = block_stop_signals();
+    run_until(config, move || {
+        let signal = wait_for_signal(&signals);
+        tracing::info!("received signal {signal}: shutting down");
+    })
+}
+
+/// Runs the broker until `stop_when` returns (it blocks the calling thread meanwhile),
+/// then shuts down cleanly.
+pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), String> {
+    let exclusive = Arc::new(Exclusive::take(&config)?);
     let stop = Arc::new(AtomicBool::new(false));
     let runtime_config = RuntimeConfig {
         shards: config.shards,
@@ -43,8 +52,7 @@ pub fn run(config: BrokerConfig) -> Result<(), String> {
         runtime.cpus(),
         runtime.io_memory_bytes() / 1024
     );
-    let signal = wait_for_signal(&signals);
-    tracing::info!("received signal {signal}: shutting down");
+    stop_when();
     stop.store(true, Ordering::Release);
     runtime
         .join()

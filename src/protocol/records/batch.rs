@@ -21,7 +21,7 @@
 //! |     61 | records                | batch length − 49 |
 
 use super::compression::Compression;
-use super::record::{Record, RecordIter};
+use super::record::{Record, RecordIter, RecordShape};
 use bytes::Bytes;
 use std::fmt;
 
@@ -381,6 +381,22 @@ impl RecordBatch {
             });
         }
         Ok(())
+    }
+
+    /// Calls `check` with the shape of every record (decompressing first when needed),
+    /// after checking that exactly `record_count` well-formed records fill the batch.
+    /// Uncompressed records are read in place: no copy, no allocation per record.
+    pub fn walk_records(
+        &self,
+        check: impl FnMut(usize, RecordShape) -> Result<(), BatchError>,
+    ) -> Result<(), BatchError> {
+        let payload = self.payload();
+        let data = match self.header.compression()? {
+            Compression::None => payload,
+            codec => codec.decompress(&payload, MAX_DECOMPRESSED_BATCH_BYTES)?,
+        };
+        let count = self.header.record_count.max(0) as usize;
+        super::record::walk(&data, count, check)
     }
 
     /// The records section as stored (compressed or not).

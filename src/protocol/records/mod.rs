@@ -24,7 +24,7 @@ pub use batch::{
 };
 pub use builder::BatchBuilder;
 pub use compression::Compression;
-pub use record::{Record, RecordHeader, RecordIter};
+pub use record::{Record, RecordHeader, RecordIter, RecordShape};
 
 #[cfg(test)]
 mod tests;

@@ -99,6 +99,116 @@ impl RecordIter {
     }
 }
 
+/// What Produce validation looks at in a record, read in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordShape {
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    pub has_key: bool,
+}
+
+/// A position in a records section, read without copying.
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    /// A zigzag varint of at most `max_bytes` bytes.
+    fn zigzag(&mut self, max_bytes: usize) -> Option<i64> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let byte = *self.data.get(self.at)?;
+            self.at += 1;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some((value >> 1) as i64 ^ -((value & 1) as i64));
+            }
+        }
+        None
+    }
+
+    fn varint(&mut self) -> Option<i32> {
+        i32::try_from(self.zigzag(5)?).ok()
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|end| *end <= self.data.len())?;
+        self.at = end;
+        Some(())
+    }
+
+    /// A length-prefixed field; `Some(false)` when null (-1) and `null_ok`.
+    fn field(&mut self, null_ok: bool) -> Option<bool> {
+        match self.varint()? {
+            -1 if null_ok => Some(false),
+            n if n >= 0 => self.skip(n as usize).map(|()| true),
+            _ => None,
+        }
+    }
+}
+
+/// Walks exactly `count` records of a decompressed records section with the checks
+/// `RecordIter` makes (every length inside its record, nothing left over), without
+/// building them: no copy, no allocation. `check` sees each record's shape.
+pub(super) fn walk(
+    data: &[u8],
+    count: usize,
+    mut check: impl FnMut(usize, RecordShape) -> Result<(), BatchError>,
+) -> Result<(), BatchError> {
+    let mut cursor = Cursor { data, at: 0 };
+    for index in 0..count {
+        let invalid = |reason: &str| BatchError::InvalidRecord {
+            index,
+            reason: reason.to_string(),
+        };
+        let length = cursor
+            .varint()
+            .filter(|l| *l >= 0)
+            .ok_or_else(|| invalid("bad record length"))?;
+        let start = cursor.at;
+        cursor
+            .skip(length as usize)
+            .ok_or_else(|| invalid("record longer than its batch"))?;
+        let mut body = Cursor {
+            data: &data[start..cursor.at],
+            at: 0,
+        };
+        let shape = (|| {
+            body.skip(1)?; // attributes
+            let timestamp_delta = body.zigzag(10)?;
+            let offset_delta = body.varint()?;
+            let has_key = body.field(true)?;
+            body.field(true)?; // value
+            let headers = body.varint().filter(|n| *n >= 0)?;
+            for _ in 0..headers {
+                body.field(false)?;
+                body.field(true)?;
+            }
+            (body.at == body.data.len()).then_some(RecordShape {
+                offset_delta,
+                timestamp_delta,
+                has_key,
+            })
+        })()
+        .ok_or_else(|| invalid("malformed record"))?;
+        check(index, shape)?;
+    }
+    if cursor.at != data.len() {
+        return Err(BatchError::InvalidRecord {
+            index: count,
+            reason: format!(
+                "{} bytes after the last of {count} records",
+                data.len() - cursor.at
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn nullable_bytes(r: &mut Reader) -> Result<Option<Bytes>, WireError> {
     let len = r.varint()?;
     match len {

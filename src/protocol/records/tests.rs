@@ -336,3 +336,58 @@ proptest! {
         }
     }
 }
+
+/// The in-place walk Produce validation uses agrees with the record iterator: same
+/// shapes for a good records section, and an error exactly when the iterator finds one.
+fn walk_agrees_with_the_iterator(data: &[u8], count: usize) {
+    let mut walked = Vec::new();
+    let walk = record::walk(data, count, |_, shape| {
+        walked.push(shape);
+        Ok(())
+    });
+    let iterated: Result<Vec<Record>, BatchError> =
+        RecordIter::new(Bytes::copy_from_slice(data), count).collect();
+    match (walk, iterated) {
+        (Ok(()), Ok(records)) => {
+            assert_eq!(records.len(), count);
+            let shapes: Vec<RecordShape> = records
+                .iter()
+                .map(|r| RecordShape {
+                    offset_delta: r.offset_delta,
+                    timestamp_delta: r.timestamp_delta,
+                    has_key: r.key.is_some(),
+                })
+                .collect();
+            assert_eq!(walked, shapes);
+        }
+        (Err(_), Err(_)) => {}
+        (walk, iterated) => panic!("walk {walk:?} but iterator {:?}", iterated.map(|r| r.len())),
+    }
+}
+
+#[test]
+fn walking_records_in_place_agrees_with_reading_them() {
+    let batch = RecordBatch::parse(sample_builder(Compression::None).build(0)).unwrap();
+    for count in [3, 2, 4] {
+        walk_agrees_with_the_iterator(&batch.payload(), count);
+    }
+}
+
+proptest! {
+    #[test]
+    fn walking_mangled_records_agrees_with_reading_them(
+        flips in proptest::collection::vec((0usize..200, any::<u8>()), 0..4),
+        cut in 0usize..200,
+        count in 0usize..5,
+    ) {
+        let batch = RecordBatch::parse(sample_builder(Compression::None).build(0)).unwrap();
+        let mut data = batch.payload().to_vec();
+        for (at, byte) in flips {
+            if let Some(b) = data.get_mut(at) {
+                *b = byte;
+            }
+        }
+        data.truncate(cut.max(data.len() / 2));
+        walk_agrees_with_the_iterator(&data, count);
+    }
+}
