@@ -34,6 +34,9 @@ const TOPIC: &str = "power-loss";
 const PARTITIONS: i32 = 3;
 /// Records queued but not yet answered, at most: enough to keep every partition busy.
 const MAX_IN_FLIGHT: i32 = 2000;
+/// A round cuts the power just before a random one of the broker's first this many
+/// changes to the disk (writes, truncations, names, fsyncs).
+const CHANGES: u64 = 300;
 
 /// A computer whose disk can lose power: `backing` is the disk, `mountpoint` the file
 /// system the broker sees. Fields drop in order: the broker is killed before the mount
@@ -70,13 +73,13 @@ impl Machine {
         self.broker.as_ref().unwrap()
     }
 
-    /// The power goes: the disk keeps only what was durable, the broker dies.
+    /// The power goes, if it has not yet: the disk keeps only what was durable, the
+    /// broker dies.
     fn cut_power(&mut self) {
-        self.mount
-            .as_ref()
-            .unwrap()
-            .cut_power()
-            .expect("cut the power");
+        let mount = self.mount.as_ref().unwrap();
+        if mount.is_powered().expect("the cut") {
+            mount.cut_power().expect("cut the power");
+        }
         self.broker.as_mut().unwrap().kill();
         self.mount.take().unwrap().unmount();
     }
@@ -105,6 +108,13 @@ fn create_topic(broker: &Broker) {
     for result in results {
         result.unwrap_or_else(|(name, e)| panic!("create {name}: {e}"));
     }
+}
+
+/// When a round cuts the power.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    AfterChanges(u64),
+    AfterAcks(usize),
 }
 
 /// A small xorshift generator: the cut points of a run follow from its seed.
@@ -154,15 +164,17 @@ impl Records {
         deliveries.iter().filter(|d| d.error.is_none()).count()
     }
 
-    /// Produces at acks=all until `acks` records are acknowledged while more are in
-    /// flight, then cuts the power. Returns how many of this round's records were
-    /// acknowledged and how many sent.
-    fn produce_and_cut(
+    /// Produces at acks=all until the power goes (`Cut::AfterChanges`: volatilefs cuts
+    /// it just before the broker's `n`th change to the disk) or until `n` records are
+    /// acknowledged while more are in flight (`Cut::AfterAcks`: the test cuts it). Then the
+    /// broker is killed. Returns how many of this round's records were acknowledged, how
+    /// many sent, and how many changes the broker made to the disk.
+    fn produce_until_the_power_goes(
         &mut self,
         machine: &mut Machine,
-        acks: usize,
+        cut: Cut,
         codec: &str,
-    ) -> (usize, usize) {
+    ) -> (usize, usize, u64) {
         let producer = producer(
             machine.broker(),
             &[
@@ -171,12 +183,26 @@ impl Records {
                 ("message.timeout.ms", "60000"),
             ],
         );
+        let mount = machine.mount.as_ref().unwrap();
+        let start = mount.changes();
+        if let Cut::AfterChanges(n) = cut {
+            mount.cut_power_after(n);
+        }
         let first = self.sent.len();
         let deadline = Instant::now() + Duration::from_secs(120);
-        while Records::acked_count(&producer) < acks || producer.in_flight_count() == 0 {
+        loop {
+            let go = match cut {
+                Cut::AfterChanges(_) => !mount.is_powered().expect("the cut"),
+                Cut::AfterAcks(n) => {
+                    Records::acked_count(&producer) >= n && producer.in_flight_count() > 0
+                }
+            };
+            if go {
+                break;
+            }
             assert!(
                 Instant::now() < deadline,
-                "{acks} acknowledgements did not come within 120 s"
+                "{cut:?} did not come within 120 s"
             );
             if producer.in_flight_count() >= MAX_IN_FLIGHT {
                 // Wakes on the next delivery report.
@@ -188,6 +214,7 @@ impl Records {
             send_one(&producer, TOPIC, None, &record, index);
             self.sent.push(record);
         }
+        let changes = mount.changes() - start;
         machine.cut_power();
         // What the broker answered before it died is reported; the rest is dropped.
         producer.purge(PurgeConfig::default().queue().inflight());
@@ -207,7 +234,7 @@ impl Records {
             .collect();
         let count = acked.len();
         self.acked.extend(acked);
-        (count, self.sent.len() - first)
+        (count, self.sent.len() - first, changes)
     }
 }
 
@@ -323,16 +350,16 @@ fn a_power_cut_loses_no_acknowledged_record() {
     let mut records = Records::new();
     let mut log = BTreeMap::new();
     for round in 0..rounds {
-        let acks = 1 + rng.below(1500) as usize;
+        let cut = Cut::AfterChanges(rng.below(CHANGES));
         let codec = ["none", "lz4", "zstd"][rng.below(3) as usize];
-        let (acked, sent) = records.produce_and_cut(&mut machine, acks, codec);
+        let (acked, sent, changes) = records.produce_until_the_power_goes(&mut machine, cut, codec);
         machine.power_on();
         let (now, violations) = check(machine.broker(), &records, &log);
         let kept: usize = now.values().map(Vec::len).sum();
         let before: usize = log.values().map(Vec::len).sum();
         eprintln!(
-            "round {round}: {codec}, cut after {acked} of {sent} records acknowledged; \
-             {} records kept of {} sent in all",
+            "round {round}: {codec}, cut after {changes} changes to the disk, {acked} of \
+             {sent} records acknowledged; {} records kept of {} sent in all",
             kept,
             records.sent.len()
         );
@@ -352,7 +379,8 @@ fn a_power_cut_loses_no_acknowledged_record() {
 fn with_fsync_lying_a_power_cut_loses_acknowledged_records_and_the_check_notices() {
     let mut machine = Machine::start(Fsync::Lies);
     let mut records = Records::new();
-    let (acked, _) = records.produce_and_cut(&mut machine, 200, "none");
+    let (acked, _, _) =
+        records.produce_until_the_power_goes(&mut machine, Cut::AfterAcks(200), "none");
     assert!(acked >= 200);
     machine.power_on();
     let (_, violations) = check(machine.broker(), &records, &BTreeMap::new());

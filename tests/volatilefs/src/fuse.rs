@@ -41,8 +41,24 @@ impl VolatileFs {
         op(&mut state).map_err(Errno::from)
     }
 
-    fn entry(&self, reply: ReplyEntry, op: impl FnOnce(&mut State) -> io::Result<u64>) {
+    /// As `with`, for an operation that changes the disk (and may find the power gone).
+    fn change<T>(&self, op: impl FnOnce(&mut State) -> io::Result<T>) -> Result<T, Errno> {
+        self.with(|s| {
+            s.before_change()?;
+            op(s)
+        })
+    }
+
+    fn entry(
+        &self,
+        reply: ReplyEntry,
+        changes: bool,
+        op: impl FnOnce(&mut State) -> io::Result<u64>,
+    ) {
         match self.with(|s| {
+            if changes {
+                s.before_change()?;
+            }
             let ino = op(s)?;
             Ok(attr(ino, &s.metadata(ino)?))
         }) {
@@ -51,8 +67,9 @@ impl VolatileFs {
         }
     }
 
+    /// Replies to an operation that changes the disk.
     fn empty(&self, reply: ReplyEmpty, op: impl FnOnce(&mut State) -> io::Result<()>) {
-        match self.with(op) {
+        match self.change(op) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -89,7 +106,7 @@ fn attr(ino: u64, m: &Metadata) -> FileAttr {
 
 impl Filesystem for VolatileFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        self.entry(reply, |s| s.lookup(parent.0, name));
+        self.entry(reply, false, |s| s.lookup(parent.0, name));
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
@@ -119,6 +136,9 @@ impl Filesystem for VolatileFs {
     ) {
         // Owners and times are not modelled: only what corelog's data depends on.
         match self.with(|s| {
+            if size.is_some() || mode.is_some() {
+                s.before_change()?;
+            }
             if let Some(len) = size {
                 s.set_len(ino.0, len)?;
             }
@@ -141,7 +161,7 @@ impl Filesystem for VolatileFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        self.entry(reply, |s| s.mkdir(parent.0, name, mode & !umask));
+        self.entry(reply, true, |s| s.mkdir(parent.0, name, mode & !umask));
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
@@ -171,7 +191,13 @@ impl Filesystem for VolatileFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.with(|s| s.open(ino.0, flags.0 & libc::O_TRUNC != 0)) {
+        let truncate = flags.0 & libc::O_TRUNC != 0;
+        match self.with(|s| {
+            if truncate {
+                s.before_change()?;
+            }
+            s.open(ino.0, truncate)
+        }) {
             Ok(()) => reply.opened(FileHandle(0), FopenFlags::empty()),
             Err(e) => reply.error(e),
         }
@@ -189,7 +215,7 @@ impl Filesystem for VolatileFs {
     ) {
         let exclusive = flags & libc::O_EXCL != 0;
         let truncate = flags & libc::O_TRUNC != 0;
-        match self.with(|s| {
+        match self.change(|s| {
             let ino = s.create(parent.0, name, mode & !umask, exclusive, truncate)?;
             Ok(attr(ino, &s.metadata(ino)?))
         }) {
@@ -233,7 +259,7 @@ impl Filesystem for VolatileFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.with(|s| s.write(ino.0, offset, data)) {
+        match self.change(|s| s.write(ino.0, offset, data)) {
             Ok(()) => reply.written(data.len() as u32),
             Err(e) => reply.error(e),
         }

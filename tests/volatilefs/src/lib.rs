@@ -88,6 +88,25 @@ impl Mount {
         fuse::lock(&self.state).cut()
     }
 
+    /// Cuts the power (as [`Mount::cut_power`]) just before the `n`th operation from now
+    /// that changes the disk: a write, a truncation, a new, removed or renamed name, an
+    /// fsync. So a test can cut at a random point of the broker's own I/O, between a
+    /// write and its fsync, in the middle of a segment roll or a checkpoint.
+    pub fn cut_power_after(&self, n: u64) {
+        fuse::lock(&self.state).cut_after(n);
+    }
+
+    /// Whether the power is still on; an error if the cut that
+    /// [`Mount::cut_power_after`] set could not roll the backing directory back.
+    pub fn is_powered(&self) -> io::Result<bool> {
+        fuse::lock(&self.state).is_powered()
+    }
+
+    /// How many operations that change the disk this mount has served.
+    pub fn changes(&self) -> u64 {
+        fuse::lock(&self.state).changes()
+    }
+
     /// Stops serving and detaches the mount; the backing directory keeps whatever it
     /// holds (all of it, unless the power was cut).
     pub fn unmount(self) {}

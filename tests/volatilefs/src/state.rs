@@ -69,6 +69,12 @@ pub struct State {
     powered: bool,
     nodes: HashMap<u64, Node>,
     next_ino: u64,
+    /// Operations that change the disk (writes, truncations, names, syncs) so far.
+    changes: u64,
+    /// The power goes before the change with this number, if set.
+    cut_at: Option<u64>,
+    /// Why that cut could not roll the backing directory back, if it could not.
+    cut_failed: Option<String>,
 }
 
 fn errno(code: i32) -> io::Error {
@@ -90,6 +96,9 @@ impl State {
             powered: true,
             nodes: HashMap::new(),
             next_ino: ROOT + 1,
+            changes: 0,
+            cut_at: None,
+            cut_failed: None,
         };
         state.nodes.insert(
             ROOT,
@@ -140,6 +149,37 @@ impl State {
             Ok(())
         } else {
             Err(errno(libc::EIO))
+        }
+    }
+
+    /// Counts an operation that changes the disk; the power goes first if this is the
+    /// change it was set to go before.
+    pub fn before_change(&mut self) -> io::Result<()> {
+        self.check_powered()?;
+        if self.cut_at == Some(self.changes) {
+            if let Err(e) = self.cut() {
+                self.cut_failed = Some(e.to_string());
+            }
+            return Err(errno(libc::EIO));
+        }
+        self.changes += 1;
+        Ok(())
+    }
+
+    /// Cuts the power before the `n`th change from now (0: before the next one).
+    pub fn cut_after(&mut self, n: u64) {
+        self.cut_at = Some(self.changes + n);
+    }
+
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Whether the power is on; an error if a cut set by [`State::cut_after`] failed.
+    pub fn is_powered(&self) -> io::Result<bool> {
+        match &self.cut_failed {
+            Some(e) => Err(io::Error::other(format!("the cut failed: {e}"))),
+            None => Ok(self.powered),
         }
     }
 

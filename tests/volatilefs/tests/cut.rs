@@ -145,3 +145,25 @@ fn what_a_remount_finds_is_durable_and_a_clean_unmount_keeps_everything() {
     mount.unmount();
     assert_eq!(fs::read(backing.join("f")).unwrap(), b"unsynced");
 }
+
+#[test]
+fn the_power_can_go_just_before_a_given_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("mnt"));
+    fs::create_dir(&backing).unwrap();
+    fs::create_dir(&mnt).unwrap();
+    let mount = Mount::new(&backing, &mnt, Fsync::Honest).unwrap();
+    // create, write, fdatasync, fsync of the directory: the power goes before the write.
+    mount.cut_power_after(4);
+    let mut f = File::create(mnt.join("f")).unwrap();
+    f.write_all(b"durable").unwrap();
+    f.sync_data().unwrap();
+    sync_dir(&mnt);
+    assert!(mount.is_powered().unwrap());
+    assert_eq!(mount.changes(), 4);
+    assert!(f.write_all(b" lost").is_err(), "no power, no write");
+    assert!(!mount.is_powered().unwrap());
+    drop(f);
+    mount.unmount();
+    assert_eq!(tree(&backing), vec![("f".to_string(), file("durable"))]);
+}
