@@ -5,8 +5,9 @@
 //! an acks=all record before the record, its segment file and its partition directory are
 //! durable.
 //!
-//! Each round produces at acks=all, cuts the power at a random point (the file system
-//! drops what was not durable, then the broker is killed), remounts, restarts the broker
+//! Each round produces at acks=all, cuts the power at a random point (volatilefs drops
+//! what was not durable just before a random one of the broker's writes, truncations,
+//! renames or fsyncs; then the broker is killed), remounts, restarts the broker
 //! and checks that every record ever acknowledged is there, byte for byte, at its
 //! acknowledged offset, and that what survived the last cut is still there. A negative
 //! control does the same on a disk whose fsync lies and checks that the checker notices
