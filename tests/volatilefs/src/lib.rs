@@ -107,8 +107,8 @@ impl Mount {
         fuse::lock(&self.state).changes()
     }
 
-    /// Stops serving and detaches the mount; the backing directory keeps whatever it
-    /// holds (all of it, unless the power was cut).
+    /// Stops serving and detaches the mount: the backing directory keeps the live tree
+    /// (as after a clean shutdown), or the durable one if the power was cut.
     pub fn unmount(self) {}
 
     fn detach(&mut self) {

@@ -12,8 +12,9 @@
 //! unchanged in the backing file. So [`State::cut`] can put back exactly the durable
 //! state: each file rolled back to its durable bytes, and the tree rebuilt from the root's
 //! durable entries down. A file that loses its last live name (unlink, rename over it)
-//! is moved into a hidden store inside the backing directory rather than removed, as a
-//! durable entry may still name it; the store is gone again after a cut.
+//! while a durable entry still names it is moved into a hidden store inside the backing
+//! directory rather than removed; the store is gone again after a cut. Nodes are never
+//! forgotten while mounted (memory grows with every file ever created).
 //!
 //! Only regular files and directories are modelled, one name per file (no hard links);
 //! nothing is durable that was not fsynced (a file's fsync does not make its name durable,
@@ -183,8 +184,12 @@ impl State {
         }
     }
 
-    /// Stops serving operations without touching the backing directory.
+    /// Stops serving operations: a clean shutdown, after which the backing directory holds
+    /// the live tree (the store goes, if the power was not cut).
     pub fn power_off(&mut self) {
+        if self.powered {
+            let _ = std::fs::remove_dir_all(self.store());
+        }
         self.powered = false;
         for node in self.nodes.values_mut() {
             if let Kind::File { handle, .. } = &mut node.kind {
@@ -428,14 +433,26 @@ impl State {
         Ok(())
     }
 
-    /// Moves a file that loses its last live name into the store.
+    /// Whether a durable directory entry names the node.
+    fn durably_named(&self, ino: u64) -> bool {
+        self.nodes.values().any(|node| match &node.kind {
+            Kind::Dir { durable, .. } => durable.values().any(|&child| child == ino),
+            Kind::File { .. } => false,
+        })
+    }
+
+    /// Removes a node's live name. A file that a durable entry still names moves into the
+    /// store; any other is removed (no later fsync can name it durably again), and stays
+    /// readable and writable through the handle its open descriptors use.
     fn unlink_node(&mut self, ino: u64) -> io::Result<()> {
         let from = self.location(ino)?;
         if self.is_dir(ino)? {
             std::fs::remove_dir(&from)?;
-        } else {
+        } else if self.durably_named(ino) {
             std::fs::create_dir_all(self.store())?;
             std::fs::rename(&from, self.store().join(ino.to_string()))?;
+        } else {
+            std::fs::remove_file(&from)?;
         }
         let node = self.node_mut(ino)?;
         if let Some((parent, name)) = node.link.take() {
@@ -519,11 +536,11 @@ impl State {
     /// made to hold only what was durable.
     pub fn cut(&mut self) -> io::Result<()> {
         self.powered = false;
-        // Roll every file back to its durable bytes, where it is now.
+        // Roll every file that can still be named back to its durable bytes, where it is.
         let files: Vec<u64> = self
             .nodes
             .iter()
-            .filter(|(_, n)| !n.is_dir())
+            .filter(|(ino, n)| !n.is_dir() && (n.link.is_some() || self.durably_named(**ino)))
             .map(|(ino, _)| *ino)
             .collect();
         for &ino in &files {

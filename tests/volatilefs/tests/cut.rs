@@ -74,6 +74,19 @@ fn run(fsync: Fsync) -> Vec<(String, Option<Vec<u8>>)> {
     // Unlinks, one made durable.
     fs::remove_file(mnt.join("kept/gone")).unwrap();
     fs::remove_file(mnt.join("kept/back")).unwrap();
+    // A file removed while open, never durably named: gone, still usable through its fd.
+    let scratch = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(mnt.join("scratch"))
+        .unwrap();
+    fs::remove_file(mnt.join("scratch")).unwrap();
+    scratch.write_all_at(b"still here", 0).unwrap();
+    let mut back = [0u8; 10];
+    scratch.read_exact_at(&mut back, 0).unwrap();
+    assert_eq!(&back, b"still here");
     // An atomic replacement whose rename is not synced, and a directory never synced.
     fs::write(mnt.join("checkpoint.tmp"), "new checkpoint").unwrap();
     File::open(mnt.join("checkpoint.tmp"))
@@ -90,7 +103,7 @@ fn run(fsync: Fsync) -> Vec<(String, Option<Vec<u8>>)> {
         fs::read(mnt.join("checkpoint")).is_err(),
         "nothing is served once the power is cut"
     );
-    drop((a, b, old));
+    drop((a, b, old, scratch));
     mount.unmount();
     tree(&backing)
 }
@@ -128,10 +141,16 @@ fn what_a_remount_finds_is_durable_and_a_clean_unmount_keeps_everything() {
     let (backing, mnt) = (tmp.path().join("backing"), tmp.path().join("mnt"));
     fs::create_dir(&backing).unwrap();
     fs::create_dir(&mnt).unwrap();
+    fs::write(backing.join("durable"), "named durably").unwrap();
     let mount = Mount::new(&backing, &mnt, Fsync::Honest).unwrap();
     fs::write(mnt.join("f"), "unsynced").unwrap();
+    fs::remove_file(mnt.join("durable")).unwrap();
     mount.unmount();
-    assert_eq!(fs::read(backing.join("f")).unwrap(), b"unsynced");
+    assert_eq!(
+        tree(&backing),
+        vec![("f".to_string(), file("unsynced"))],
+        "a clean unmount leaves the live tree"
+    );
     // Remounted, the file is durable: a cut keeps it, only the new bytes go.
     let mount = Mount::new(&backing, &mnt, Fsync::Honest).unwrap();
     assert_eq!(fs::read(mnt.join("f")).unwrap(), b"unsynced");
