@@ -71,6 +71,25 @@ impl Broker {
         broker
     }
 
+    /// Starts a broker whose `log.dirs` is `data_dir`, which the caller keeps (a test file
+    /// system, say); the broker's log goes to a temporary directory of its own.
+    pub fn start_in(data_dir: &Path, args: &[&str]) -> Broker {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut broker = Broker {
+            child: None,
+            port: free_port(),
+            metrics_port: free_port(),
+            data_dir: data_dir.to_path_buf(),
+            log_path: tmp.path().join("broker.log"),
+            _tmp: Some(tmp),
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            open_files: None,
+            runs: 0,
+        };
+        broker.spawn();
+        broker
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
