@@ -286,6 +286,8 @@ fn idle_connections_beyond_the_descriptors_wait_and_the_broker_keeps_serving() {
 fn a_second_broker_on_the_same_port_or_log_directory_is_refused() {
     let mut broker = Broker::start();
     let other = tempfile::tempdir().unwrap();
+    let not_a_dir = other.path().join("a-file");
+    std::fs::write(&not_a_dir, b"not a directory").unwrap();
     let second = |port: u16, dir: &std::path::Path, metrics: u16| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
         cmd.arg("serve")
@@ -321,6 +323,15 @@ fn a_second_broker_on_the_same_port_or_log_directory_is_refused() {
             "same log.dirs",
             second(common::free_port(), &broker.data_dir, common::free_port()),
             "is in use by another broker",
+        ),
+        (
+            "a log.dirs that cannot be a directory",
+            second(
+                common::free_port(),
+                &not_a_dir.join("data"),
+                common::free_port(),
+            ),
+            "cannot create log directory",
         ),
     ];
     for (case, (code, stderr), expected) in cases {
