@@ -183,6 +183,51 @@ fn group_requests_with_extreme_values_get_kafkas_answers_and_the_broker_stays_up
     assert!(!broker.logs().contains("panicked"), "no panic in the log");
 }
 
+/// A librdkafka producer (default settings) and consumer on their own connections.
+struct RealClient {
+    producer: common::kafka::TestProducer,
+    consumer: rdkafka::consumer::BaseConsumer,
+    rounds: usize,
+}
+
+impl RealClient {
+    fn new(broker: &Broker) -> RealClient {
+        RealClient {
+            producer: common::kafka::producer(broker, &[]),
+            consumer: common::kafka::consumer(broker),
+            rounds: 0,
+        }
+    }
+
+    /// Produces 100 records to partition 0 of `TOPIC` and reads them back, byte-equal.
+    fn round(&mut self) {
+        use common::kafka::{TestRecord, base_timestamp, consume, send_all, test_record};
+        use std::collections::BTreeMap;
+        let records: Vec<TestRecord> = (0..100)
+            .map(|i| test_record("real", self.rounds * 100 + i, base_timestamp()))
+            .collect();
+        let deliveries = send_all(&self.producer, TOPIC, Some(0), &records);
+        assert!(
+            deliveries.iter().all(|d| d.error.is_none()),
+            "{deliveries:?}"
+        );
+        let start = deliveries[0].offset;
+        let read = consume(
+            &self.consumer,
+            TOPIC,
+            &BTreeMap::from([(0, rdkafka::Offset::Offset(start))]),
+            &BTreeMap::from([(0, start + 100)]),
+        );
+        let got: Vec<&TestRecord> = read[&0].iter().map(|c| &c.record).collect();
+        assert!(
+            got == records.iter().collect::<Vec<_>>(),
+            "round {} reads back what it produced",
+            self.rounds
+        );
+        self.rounds += 1;
+    }
+}
+
 /// The sum over shards of a counter in the broker's metrics.
 fn counter(broker: &Broker, name: &str) -> f64 {
     broker
@@ -228,11 +273,14 @@ fn connections_that_announce_large_frames_and_send_nothing_hold_no_memory_for_th
         rss_after < rss_before + 64 * 1024,
         "announced frames hold no memory of their size: RSS {rss_before} → {rss_after} KiB"
     );
-    // Everyone else is served meanwhile.
+    // Everyone else is served meanwhile, a real client included.
     produce_one(&mut client, b"during");
+    let mut real = RealClient::new(&broker);
+    real.round();
     assert_serving(&mut broker, "connections announcing 100 MiB frames");
     drop(hostile);
     produce_one(&mut client, b"after");
+    real.round();
 }
 
 #[test]
@@ -244,6 +292,9 @@ fn idle_connections_beyond_the_descriptors_wait_and_the_broker_keeps_serving() {
     );
     let mut client = WireClient::connect(&broker.bootstrap());
     create_topic(&mut client, TOPIC, 1);
+    produce_one(&mut client, &[b'x'; 1000]);
+    let mut real = RealClient::new(&broker);
+    real.round();
     let first = produce_one(&mut client, &[b'x'; 1000]);
     assert!(
         broker.logs().contains("open-files limit 1024"),
@@ -275,6 +326,8 @@ fn idle_connections_beyond_the_descriptors_wait_and_the_broker_keeps_serving() {
         last = offset;
     }
     assert!(broker.is_running(), "the broker is still running");
+    // The real client, connected before the flood, keeps producing and consuming.
+    real.round();
     drop(idle);
     // Once the idle connections go, new ones are served again.
     assert_serving(&mut broker, "after the idle connections closed");
