@@ -530,7 +530,16 @@ fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
     }
     fetch.max_wait_ms = i32::MAX;
     fetch.min_bytes = 1;
-    let connections_before = counter(&broker, "corelog_connections");
+    // Only `client` is open once the harness's readiness probe has gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while counter(&broker, "corelog_connections") != 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "only the test's connection is open"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let connections_before = 1.0;
     let mut waiting = Vec::new();
     for _ in 0..20 {
         let mut c = WireClient::connect(&broker.bootstrap());
