@@ -165,6 +165,12 @@ pub async fn render(state: &ShardState) -> String {
             |s| s.groups,
         ),
         (
+            "corelog_fetch_waits",
+            "gauge",
+            "Fetch long polls of other shards waiting on this shard's partitions.",
+            |s| s.fetch_waits,
+        ),
+        (
             "corelog_recovery_truncated_bytes_total",
             "counter",
             "Bytes recovery cut off logs (torn or corrupt tails) when it opened them.",

@@ -51,6 +51,13 @@ pub enum ShardRequest {
     WaitForData {
         partitions: Vec<(TopicPartition, Offset)>,
         timeout: Duration,
+        /// Names the wait among the asking shard's, for `CancelWait`.
+        wait_id: u64,
+    },
+    /// The fetch behind a `WaitForData` no longer needs it (its client hung up, or it
+    /// was answered from elsewhere): end the wait now.
+    CancelWait {
+        wait_id: u64,
     },
     /// A group operation, for the coordinator of the group's `__consumer_offsets`
     /// partition (see `groups`).
@@ -141,6 +148,7 @@ pub struct ShardStatsSnapshot {
     pub partitions: u64,
     pub groups: u64,
     pub recovery_truncated_bytes: u64,
+    pub fetch_waits: u64,
 }
 
 impl ShardReply {

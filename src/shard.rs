@@ -92,6 +92,11 @@ pub struct ShardState {
     metrics: RefCell<Option<glommio::Task<()>>>,
     exit: Notify,
     exiting: Cell<bool>,
+    /// Fetch waits other shards asked this one for, by (asking shard, wait id): each
+    /// ends early when its `CancelWait` comes.
+    fetch_waits: RefCell<HashMap<(ShardId, u64), Notify>>,
+    /// The id of this shard's next remote fetch wait.
+    next_wait_id: Cell<u64>,
     /// Shard 0: open connections per client address (`max.connections.per.ip`).
     connections_per_ip: RefCell<HashMap<std::net::IpAddr, i32>>,
 }
@@ -153,6 +158,8 @@ impl ShardState {
             metrics: RefCell::new(None),
             exit: Notify::new(),
             connections_per_ip: RefCell::new(HashMap::new()),
+            fetch_waits: RefCell::new(HashMap::new()),
+            next_wait_id: Cell::new(0),
             exiting: Cell::new(false),
         })
     }
@@ -177,7 +184,7 @@ impl ShardState {
     /// whatever must happen in that order happens before the returned future is spawned.
     pub fn handle(
         self: &Rc<Self>,
-        _from: ShardId,
+        from: ShardId,
         request: ShardRequest,
     ) -> LocalBoxFuture<ShardReply> {
         let this = self.clone();
@@ -232,9 +239,29 @@ impl ShardState {
             ShardRequest::WaitForData {
                 partitions,
                 timeout,
+                wait_id,
             } => Box::pin(async move {
-                ShardReply::DataAvailable(this.wait_for_data(&partitions, timeout).await)
+                let cancel = Notify::new();
+                let cancelled = cancel.listen();
+                let key = (from, wait_id);
+                this.fetch_waits.borrow_mut().insert(key, cancel);
+                let waits: Vec<Pin<Box<dyn Future<Output = bool> + '_>>> = vec![
+                    Box::pin(this.wait_for_data(&partitions, timeout)),
+                    Box::pin(async move {
+                        cancelled.await;
+                        false
+                    }),
+                ];
+                let available = race(waits).await;
+                this.fetch_waits.borrow_mut().remove(&key);
+                ShardReply::DataAvailable(available)
             }),
+            ShardRequest::CancelWait { wait_id } => {
+                if let Some(cancel) = this.fetch_waits.borrow().get(&(from, wait_id)) {
+                    cancel.notify_all();
+                }
+                Box::pin(async { ShardReply::Done })
+            }
             ShardRequest::StartListening => {
                 this.start_listening();
                 Box::pin(async { ShardReply::Done })
@@ -472,6 +499,13 @@ impl ShardState {
         }
     }
 
+    /// A fresh id for a fetch wait this shard asks another shard for.
+    pub fn next_wait_id(&self) -> u64 {
+        let id = self.next_wait_id.get();
+        self.next_wait_id.set(id + 1);
+        id
+    }
+
     /// Whether per-address connection limits apply (`max.connections.per.ip` or its
     /// overrides set): then every connection is admitted by shard 0.
     pub fn limits_connections_per_ip(&self) -> bool {
@@ -521,6 +555,7 @@ impl ShardState {
             partitions: self.partitions.borrow().len() as u64,
             groups: self.groups.group_count() as u64,
             recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
+            fetch_waits: self.fetch_waits.borrow().len() as u64,
         }
     }
 

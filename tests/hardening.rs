@@ -546,15 +546,21 @@ fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
         c.send(ApiKey::Fetch, common::wire::FETCH_VERSION, &fetch);
         waiting.push(c);
     }
+    // Each fetch waits on its own shard and on the other (partitions are on both).
     let deadline = Instant::now() + Duration::from_secs(60);
-    while counter(&broker, "corelog_connections") < connections_before + 20.0 {
+    while counter(&broker, "corelog_connections") < connections_before + 20.0
+        || counter(&broker, "corelog_fetch_waits") < 20.0
+    {
         assert!(Instant::now() < deadline, "the long polls are open");
         std::thread::sleep(Duration::from_millis(10));
     }
-    // The clients hang up: their connections go at once, not after max_wait_ms.
+    // The clients hang up: their connections and their waits on the other shard go at
+    // once, not after max_wait_ms (30 s at most).
     drop(waiting);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while counter(&broker, "corelog_connections") > connections_before {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counter(&broker, "corelog_connections") > connections_before
+        || counter(&broker, "corelog_fetch_waits") > 0.0
+    {
         assert!(
             Instant::now() < deadline,
             "connections whose clients hung up during a long poll are released"

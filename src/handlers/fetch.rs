@@ -254,9 +254,6 @@ async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, P
 /// by default; a longer wait answers empty and the client fetches again).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 
-/// The longest a fetch waits on another shard in one call.
-const REMOTE_WAIT_SLICE: Duration = Duration::from_secs(5);
-
 async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duration) {
     let wanted = slots.iter().filter(|s| s.error.is_none()).map(|s| {
         (
@@ -268,6 +265,7 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
     let (owned, _) = ctx.by_owner(wanted);
     let me = ctx.shard.id();
     let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
+    let mut remote = Vec::new();
     for (owner, partitions) in owned {
         let shard = ctx.shard.clone();
         if owner == me {
@@ -275,16 +273,17 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
                 shard.wait_for_data(&partitions, timeout).await;
             }));
         } else {
+            let wait_id = shard.next_wait_id();
+            remote.push((owner, wait_id));
             waits.push(Box::pin(async move {
-                // In slices: a waiter left on the owner by a client that hung up
-                // outlives it by one slice at most (the fetch reads again after each).
                 let _ = shard
                     .mesh
                     .call(
                         owner,
                         ShardRequest::WaitForData {
                             partitions,
-                            timeout: timeout.min(REMOTE_WAIT_SLICE),
+                            timeout,
+                            wait_id,
                         },
                     )
                     .await;
@@ -294,4 +293,13 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
     waits.push(Box::pin(glommio::timer::sleep(timeout)));
     waits.push(Box::pin(ctx.hangup.wait()));
     race(waits).await;
+    // Whatever ended the wait, the other shards' waits are not needed any more (one
+    // that already ended ignores its cancel).
+    for (owner, wait_id) in remote {
+        let _ = ctx
+            .shard
+            .mesh
+            .start_call(owner, ShardRequest::CancelWait { wait_id })
+            .await;
+    }
 }
