@@ -165,6 +165,12 @@ pub async fn render(state: &ShardState) -> String {
             |s| s.groups,
         ),
         (
+            "corelog_request_budget_waits_total",
+            "counter",
+            "Times a connection waited for its share of queued.max.request.bytes.",
+            |s| s.request_budget_waits,
+        ),
+        (
             "corelog_fetch_waits",
             "gauge",
             "Fetch long polls of other shards waiting on this shard's partitions.",

@@ -149,6 +149,7 @@ pub struct ShardStatsSnapshot {
     pub groups: u64,
     pub recovery_truncated_bytes: u64,
     pub fetch_waits: u64,
+    pub request_budget_waits: u64,
 }
 
 impl ShardReply {

@@ -51,6 +51,8 @@ pub struct ShardStats {
     pub produce_bytes: Cell<u64>,
     pub fetch_bytes: Cell<u64>,
     pub send: SendStats,
+    /// Times a connection waited for its share of `queued.max.request.bytes`.
+    pub request_budget_waits: Cell<u64>,
     /// Bytes recovery cut off partitions' logs (torn or corrupt tails) when it opened them.
     pub recovery_truncated_bytes: Cell<u64>,
 }
@@ -556,6 +558,7 @@ impl ShardState {
             groups: self.groups.group_count() as u64,
             recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
             fetch_waits: self.fetch_waits.borrow().len() as u64,
+            request_budget_waits: s.request_budget_waits.get(),
         }
     }
 

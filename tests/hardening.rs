@@ -811,3 +811,49 @@ fn a_fetch_naming_an_unknown_topic_beside_a_known_one_is_answered() {
     );
     assert_serving(&mut broker, "a fetch naming an unknown topic");
 }
+
+#[test]
+fn large_requests_wait_for_their_share_of_queued_max_request_bytes() {
+    // One shard, a 2 MiB budget: a 1.5 MiB request being received leaves no room for
+    // a 1 MiB one, which waits until the first is done.
+    let broker =
+        Broker::start_with(&["--shards", "1", "--set", "queued.max.request.bytes=2097152"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1);
+    let request = |size: usize| produce_request(TOPIC, 1, vec![(0, Bytes::from(vec![0u8; size]))]);
+    let mut first = WireClient::connect(&broker.bootstrap());
+    let first_frame = first.frame(
+        ApiKey::Produce,
+        common::wire::PRODUCE_VERSION,
+        &request(1_500_000),
+    );
+    first.send_raw(&first_frame[..first_frame.len() - 100]);
+    let mut second = WireClient::connect(&broker.bootstrap());
+    let second_frame = second.frame(
+        ApiKey::Produce,
+        common::wire::PRODUCE_VERSION,
+        &request(1_000_000),
+    );
+    // Written from a thread: while the request waits, the broker reads none of it, and
+    // the socket buffers may not hold it all.
+    let mut writer = second.stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || writer.write_all(&second_frame).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter(&broker, "corelog_request_budget_waits_total") < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second request waits for the budget"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The first finishes; both are answered (a batch of zeros is corrupt).
+    first.send_raw(&first_frame[first_frame.len() - 100..]);
+    sending.join().unwrap();
+    for (name, client) in [("first", &mut first), ("second", &mut second)] {
+        match client.read_outcome(Duration::from_secs(30)) {
+            common::wire::Outcome::Frame(_) => {}
+            other => panic!("the {name} request is answered: {other:?}"),
+        }
+    }
+    produce_one(&mut client, b"after");
+}

@@ -202,6 +202,10 @@ async fn read_requests(
 async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPermit> {
     let budget = shard.request_budget.as_ref()?;
     let units = (frame_size as u64).min(budget_share(shard));
+    if let Ok(permit) = budget.try_acquire_static_permit(units) {
+        return Some(permit);
+    }
+    bump(&shard.stats.request_budget_waits, 1);
     budget.acquire_static_permit(units).await.ok()
 }
 
