@@ -857,3 +857,160 @@ fn large_requests_wait_for_their_share_of_queued_max_request_bytes() {
     }
     produce_one(&mut client, b"after");
 }
+
+#[test]
+fn small_protocol_answers_are_kafkas() {
+    use corelog::protocol::generated::list_offsets_request::{
+        ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    };
+    use corelog::protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
+
+    let broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 2);
+    for _ in 0..3 {
+        produce_one(&mut client, b"v");
+    }
+
+    // ListOffsets v9: -4 (earliest local) is the log start offset; -5 (latest tiered)
+    // is none without tiered storage.
+    let list = ListOffsetsRequest {
+        replica_id: -1,
+        topics: vec![ListOffsetsTopic {
+            name: TOPIC.into(),
+            partitions: [-1, -2, -4, -5]
+                .into_iter()
+                .map(|timestamp| ListOffsetsPartition {
+                    partition_index: 0,
+                    current_leader_epoch: -1,
+                    timestamp,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::ListOffsets(listed) = client.request(ApiKey::ListOffsets, 9, &list) else {
+        panic!("a ListOffsets response")
+    };
+    let answers: Vec<(i16, i64)> = listed.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.error_code, p.offset))
+        .collect();
+    assert_eq!(answers, vec![(0, 3), (0, 0), (0, 0), (0, -1)]);
+
+    // Metadata naming a new topic twice creates it once.
+    let twice = MetadataRequest {
+        topics: Some(
+            (0..2)
+                .map(|_| MetadataRequestTopic {
+                    name: Some("named-twice".into()),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        allow_auto_topic_creation: true,
+        ..Default::default()
+    };
+    let ResponseBody::Metadata(metadata) = client.request(ApiKey::Metadata, 12, &twice) else {
+        panic!("a Metadata response")
+    };
+    assert!(
+        metadata
+            .topics
+            .iter()
+            .all(|t| t.error_code == 0 && t.partitions.len() == 1),
+        "{:?}",
+        metadata.topics
+    );
+
+    // KIP-74: the first partition with data may go past its partition_max_bytes; a
+    // later one whose first batch alone is too large returns nothing this time.
+    for partition in [0, 1] {
+        let big = produce_request(
+            TOPIC,
+            1,
+            vec![(
+                partition,
+                batch_of(&[(b"k", &[b'x'; 5000])], Compression::None),
+            )],
+        );
+        assert_eq!(
+            client.produce(&big).responses[0].partition_responses[0].error_code,
+            0
+        );
+    }
+    // Partition 1's big batch is at 0, partition 0's at 3 (after the small ones).
+    let mut fetch = common::wire::fetch_request(TOPIC, 1, 0, 1 << 20);
+    let mut second = common::wire::fetch_request(TOPIC, 0, 3, 1 << 20);
+    fetch.topics[0]
+        .partitions
+        .append(&mut second.topics[0].partitions);
+    for p in &mut fetch.topics[0].partitions {
+        p.partition_max_bytes = 100;
+    }
+    let response = client.fetch(&fetch);
+    let sizes: Vec<usize> = response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| match &p.records {
+            Some(corelog::protocol::codec::Records::Bytes(b)) => b.len(),
+            _ => 0,
+        })
+        .collect();
+    assert!(
+        sizes[0] > 100,
+        "the first partition returns a batch: {sizes:?}"
+    );
+    assert_eq!(
+        sizes[1], 0,
+        "the second returns nothing past its limit: {sizes:?}"
+    );
+}
+
+#[test]
+fn a_commit_whose_record_cannot_be_written_changes_nothing() {
+    let broker = Broker::start_with(&["--set", "offsets.topic.num.partitions=1"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 300);
+    let find = FindCoordinatorRequest {
+        key: "careful".into(),
+        ..Default::default()
+    };
+    let ResponseBody::FindCoordinator(found) = client.request(ApiKey::FindCoordinator, 3, &find)
+    else {
+        panic!("a FindCoordinator response")
+    };
+    assert_eq!(found.error_code, 0);
+    assert_eq!(commit_code(&mut client, 9, &commit("careful", 1, -1)), 0);
+
+    // 300 partitions with 4,000 bytes of metadata each: one record batch of 1.2 MB, over
+    // the offsets topic's max.message.bytes.
+    let mut oversized = commit("careful", 2, -1);
+    let template = oversized.topics[0].partitions[0].clone();
+    oversized.topics[0].partitions = (0..300)
+        .map(|partition_index| OffsetCommitRequestPartition {
+            partition_index,
+            committed_metadata: Some("m".repeat(4000)),
+            ..template.clone()
+        })
+        .collect();
+    let ResponseBody::OffsetCommit(response) = client.request(ApiKey::OffsetCommit, 9, &oversized)
+    else {
+        panic!("an OffsetCommit response")
+    };
+    assert!(
+        response.topics[0]
+            .partitions
+            .iter()
+            .all(|p| p.error_code == ErrorCode::InvalidCommitOffsetSize.code()),
+        "every partition refused"
+    );
+    assert_eq!(
+        committed(&mut client, "careful"),
+        1,
+        "the refused commit left the previous one in place"
+    );
+}
