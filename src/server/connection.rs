@@ -8,6 +8,11 @@
 //! request order and writes them: response bytes from memory, record data straight
 //! from segment files (sendfile).
 //!
+//! Memory: a frame's buffer grows with the bytes that arrive (never more than doubling
+//! what is there), and a frame above one read chunk first takes its size from the
+//! shard's share of `queued.max.request.bytes`, given back when its handler is done.
+//! When the client goes, the connection's `Hangup` ends the waits of its requests.
+//!
 //! Bad input — an unknown API key, an unsupported version, a malformed request — is
 //! logged once with the client address and answered as Kafka answers it: the v0
 //! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
