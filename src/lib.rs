@@ -15,4 +15,5 @@ pub mod protocol;
 pub mod routing;
 pub mod server;
 pub mod shard;
+pub mod stop;
 pub mod storage;

@@ -55,7 +55,7 @@ impl PartitionError {
 }
 
 /// How a storage failure reaches the client. Environment failures (I/O errors, a failed
-/// log) also stop the broker: see `server::fatal`.
+/// log) also stop the broker: see `stop::fatal`.
 pub fn storage_error_code(error: &StorageError) -> ErrorCode {
     match error {
         StorageError::Io { .. } | StorageError::LogFailed { .. } => ErrorCode::KafkaStorageError,
@@ -84,13 +84,13 @@ pub fn batch_error_code(error: &BatchError) -> ErrorCode {
     }
 }
 
-impl From<StorageError> for PartitionError {
-    fn from(error: StorageError) -> PartitionError {
-        if error.is_environment() {
-            crate::server::fatal(&format!("storage failed: {error}"));
-        }
-        PartitionError::new(storage_error_code(&error), error.to_string())
+/// The client's error for a storage failure; an environment failure stops the broker
+/// first (`stop::fatal`). Called by name where storage answers, never as a conversion.
+pub fn client_error_or_stop(error: StorageError) -> PartitionError {
+    if error.is_environment() {
+        crate::stop::fatal(&format!("storage failed: {error}"));
     }
+    PartitionError::new(storage_error_code(&error), error.to_string())
 }
 
 /// What a fetch found in one partition.
@@ -226,10 +226,17 @@ impl Partition {
         batches: &[RecordBatch],
         durable: bool,
     ) -> Result<AppendInfo, PartitionError> {
-        let info = self.log.append(batches, LEADER_EPOCH).await?;
+        let info = self
+            .log
+            .append(batches, LEADER_EPOCH)
+            .await
+            .map_err(client_error_or_stop)?;
         self.log.advance_high_watermark(info.last_offset.next());
         if durable {
-            self.log.wait_durable(info.last_offset).await?;
+            self.log
+                .wait_durable(info.last_offset)
+                .await
+                .map_err(client_error_or_stop)?;
         }
         Ok(info)
     }
@@ -260,7 +267,8 @@ impl Partition {
         } else {
             self.log
                 .read(offset, max_bytes, high_watermark, min_one_batch)
-                .await?
+                .await
+                .map_err(client_error_or_stop)?
         };
         Ok(FetchedRange {
             high_watermark,
@@ -291,8 +299,16 @@ impl Partition {
                 offset: Offset(-1),
                 leader_epoch: LeaderEpoch(-1),
             }),
-            -3 => self.log.max_timestamp_offset().await?,
-            ts if ts >= 0 => self.log.offset_for_timestamp(Timestamp(ts)).await?,
+            -3 => self
+                .log
+                .max_timestamp_offset()
+                .await
+                .map_err(client_error_or_stop)?,
+            ts if ts >= 0 => self
+                .log
+                .offset_for_timestamp(Timestamp(ts))
+                .await
+                .map_err(client_error_or_stop)?,
             other => {
                 return Err(PartitionError::new(
                     ErrorCode::InvalidRequest,

@@ -115,7 +115,7 @@ impl ShardState {
             let path = dir.join(RECOVERY_POINT_CHECKPOINT);
             match OffsetCheckpoint::read(&path).await {
                 Ok(checkpoint) => recovery_points.extend(checkpoint.entries),
-                Err(e) => crate::server::fatal(&format!("cannot read {}: {e}", path.display())),
+                Err(e) => crate::stop::fatal(&format!("cannot read {}: {e}", path.display())),
             }
         }
         let controller = (id == ShardId(0)).then(|| ControllerState {
@@ -296,7 +296,7 @@ impl ShardState {
                     let point = if sync {
                         match partition.log().checkpoint().await {
                             Ok(point) => point,
-                            Err(e) if e.is_environment() => crate::server::fatal(&format!(
+                            Err(e) if e.is_environment() => crate::stop::fatal(&format!(
                                 "cannot checkpoint {}: {e}",
                                 partition.tp
                             )),
@@ -418,7 +418,7 @@ impl ShardState {
                 let dir = partition.log().dir();
                 match partition.log().close().await {
                     Err(e) if e.is_environment() => {
-                        crate::server::fatal(&format!("cannot close {tp}: {e}"))
+                        crate::stop::fatal(&format!("cannot close {tp}: {e}"))
                     }
                     // Already closed (a shut-down under way): its files go all the same.
                     Err(e) => tracing::warn!("closing deleted {tp}: {e}"),
@@ -458,7 +458,7 @@ impl ShardState {
                                     .await;
                             }
                         }
-                        Err(e) => crate::server::fatal(&format!(
+                        Err(e) => crate::stop::fatal(&format!(
                             "cannot open partition {tp} in {}: {e}",
                             dir.display()
                         )),
@@ -576,14 +576,14 @@ impl ShardState {
         let dir = self.config.log_dirs[0].clone();
         let meta = store::load_or_init_meta(&dir, self.config.node_id)
             .await
-            .unwrap_or_else(|e| crate::server::fatal(&format!("cannot load meta.properties: {e}")));
+            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load meta.properties: {e}")));
         self.broadcast(|| ShardRequest::Init {
             cluster_id: meta.cluster_id.clone(),
         })
         .await;
         let topics = store::load_topics(&dir)
             .await
-            .unwrap_or_else(|e| crate::server::fatal(&format!("cannot load the topic list: {e}")));
+            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load the topic list: {e}")));
         let count = topics.len();
         let delta = self
             .controller()
@@ -678,7 +678,7 @@ impl ShardState {
             .cloned()
             .collect();
         if let Err(e) = store::save_topics(&self.config.log_dirs[0], &topics).await {
-            crate::server::fatal(&format!("cannot persist the topic list: {e}"));
+            crate::stop::fatal(&format!("cannot persist the topic list: {e}"));
         }
         self.broadcast(|| ShardRequest::ApplyMetadata(delta.clone()))
             .await;
@@ -709,9 +709,9 @@ impl ShardState {
                 Err(e) if e.is_transient() => {
                     tracing::warn!("cannot write the recovery point checkpoint now: {e}")
                 }
-                Err(e) => crate::server::fatal(&format!(
-                    "cannot write the recovery point checkpoint: {e}"
-                )),
+                Err(e) => {
+                    crate::stop::fatal(&format!("cannot write the recovery point checkpoint: {e}"))
+                }
             }
         }
     }

@@ -645,7 +645,7 @@ impl GroupCoordinator {
         while offset < end {
             let read = log.read_bytes(offset, 1 << 20, end, true).await;
             let Some((bytes, next)) = read.unwrap_or_else(|e| {
-                crate::server::fatal(&format!("cannot replay {}: {e}", partition.tp))
+                crate::stop::fatal(&format!("cannot replay {}: {e}", partition.tp))
             }) else {
                 break;
             };

@@ -15,7 +15,7 @@ pub fn start(shard: Rc<ShardState>) -> glommio::Task<()> {
     for (listener, socket) in &shard.exclusive.listeners {
         match sockets::for_this_shard(socket) {
             Ok(accepting) => listeners.push(accepting),
-            Err(e) => crate::server::fatal(&format!("cannot accept on {listener}: {e}")),
+            Err(e) => crate::stop::fatal(&format!("cannot accept on {listener}: {e}")),
         }
     }
     if shard.id().0 == 0 {
