@@ -428,12 +428,16 @@ impl ShardState {
                 delete_partition_dir(dir).await;
             }
         }
-        let opens: Vec<Boxed<()>> = changes
+        // One task per partition, not one future per partition joined in this task:
+        // glommio keeps a clone of the polling task's waker per pending I/O on every poll,
+        // and a few hundred opens polled together overflowed one task's reference count
+        // (a CreateTopics of 300 partitions panicked the shard).
+        let opens: Vec<glommio::Task<()>> = changes
             .opened
             .into_iter()
             .map(|(tp, topic)| {
                 let this = self.clone();
-                Box::pin(async move {
+                glommio::spawn_local(async move {
                     let dir = this.partition_dir(&tp);
                     let recovery_point = this
                         .recovery_points
@@ -463,10 +467,12 @@ impl ShardState {
                             dir.display()
                         )),
                     }
-                }) as Boxed<()>
+                })
             })
             .collect();
-        join_all(opens).await;
+        for open in opens {
+            open.await;
+        }
         self.metadata_changed.notify_all();
     }
 

@@ -1014,3 +1014,26 @@ fn a_commit_whose_record_cannot_be_written_changes_nothing() {
         "the refused commit left the previous one in place"
     );
 }
+
+/// A CreateTopics of many partitions on one shard opens them all at once: this once
+/// overflowed a glommio task's reference count and panicked the shard.
+#[test]
+fn a_topic_of_a_thousand_partitions_opens_on_one_shard() {
+    let mut broker = Broker::start_with(&["--shards", "1"]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_topic(&mut client, TOPIC, 1000);
+    produce_one(&mut client, b"v");
+    // One acks=all produce to every partition: a thousand appends in one request.
+    let batch = batch_of(&[(b"k", b"v")], Compression::None);
+    let request = produce_request(TOPIC, -1, (0..1000).map(|p| (p, batch.clone())).collect());
+    let response = client.produce(&request);
+    assert!(
+        response.responses[0]
+            .partition_responses
+            .iter()
+            .all(|p| p.error_code == 0),
+        "every partition appended"
+    );
+    assert_serving(&mut broker, "a topic of 1000 partitions");
+    assert!(!broker.logs().contains("panicked"), "no panic in the log");
+}
