@@ -205,7 +205,17 @@ where
                 };
                 let _ = report.send(Progress::Created);
                 executor.run(async move {
+                    // While the mesh connects, wake this executor every few milliseconds:
+                    // a start-up was seen (rarely, on a loaded machine) to wait forever
+                    // for the shards' channels, as if a wake-up from another executor
+                    // was missed; the ticks make the reactor look again.
+                    let ticks = glommio::spawn_local(async {
+                        loop {
+                            glommio::timer::sleep(Duration::from_millis(5)).await;
+                        }
+                    });
                     let (senders, receivers) = mesh.join().await.expect("the mesh has a place");
+                    drop(ticks);
                     assert_eq!(
                         senders.peer_id(),
                         index,
