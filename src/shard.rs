@@ -80,7 +80,8 @@ pub struct ShardState {
     /// This shard's share of `queued.max.request.bytes` (`None`: unbounded): a frame
     /// larger than the read chunk holds its size in units (at most the whole share) from
     /// its size prefix until its handler is done.
-    pub request_budget: Option<Rc<Semaphore>>,
+    /// With the share's size in bytes.
+    pub request_budget: Option<(Rc<Semaphore>, u64)>,
     pub metadata: RefCell<MetadataImage>,
     /// Wakes whoever waits for the metadata to change (auto-created topics).
     pub metadata_changed: Notify,
@@ -135,9 +136,10 @@ impl ShardState {
                 exclusive.open_files
             );
         }
-        let request_budget = config
-            .queued_max_request_bytes
-            .map(|bytes| Rc::new(Semaphore::new((bytes / shards as u64).max(1))));
+        let request_budget = config.queued_max_request_bytes.map(|bytes| {
+            let share = (bytes / shards as u64).max(1);
+            (Rc::new(Semaphore::new(share)), share)
+        });
         Rc::new(ShardState {
             connection_slots: Rc::new(Semaphore::new(connections as u64)),
             request_budget,

@@ -24,8 +24,10 @@ use crate::routing::{FetchPartition, ShardRequest};
 use crate::shard::bump;
 use crate::storage::Offset;
 use bytes::Bytes;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Kafka's isolation level READ_COMMITTED.
@@ -274,7 +276,8 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
             }));
         } else {
             let wait_id = shard.next_wait_id();
-            remote.push((owner, wait_id));
+            let answered = Rc::new(Cell::new(false));
+            remote.push((owner, wait_id, answered.clone()));
             waits.push(Box::pin(async move {
                 let _ = shard
                     .mesh
@@ -287,15 +290,19 @@ async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duratio
                         },
                     )
                     .await;
+                answered.set(true);
             }));
         }
     }
     waits.push(Box::pin(glommio::timer::sleep(timeout)));
     waits.push(Box::pin(ctx.hangup.wait()));
     race(waits).await;
-    // Whatever ended the wait, the other shards' waits are not needed any more (one
-    // that already ended ignores its cancel).
-    for (owner, wait_id) in remote {
+    // Whatever ended the wait, the other shards' waits still running are not needed
+    // any more.
+    for (owner, wait_id, _) in remote
+        .into_iter()
+        .filter(|(_, _, answered)| !answered.get())
+    {
         let _ = ctx
             .shard
             .mesh

@@ -205,21 +205,13 @@ async fn read_requests(
 /// (`queued.max.request.bytes`), waiting while other connections' requests hold it: the
 /// connection reads nothing more meanwhile, as Kafka stops reading from its sockets.
 async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPermit> {
-    let budget = shard.request_budget.as_ref()?;
-    let units = (frame_size as u64).min(budget_share(shard));
+    let (budget, share) = shard.request_budget.as_ref()?;
+    let units = (frame_size as u64).min(*share);
     if let Ok(permit) = budget.try_acquire_static_permit(units) {
         return Some(permit);
     }
     bump(&shard.stats.request_budget_waits, 1);
     budget.acquire_static_permit(units).await.ok()
-}
-
-/// This shard's whole share of `queued.max.request.bytes`.
-fn budget_share(shard: &ShardState) -> u64 {
-    shard
-        .config
-        .queued_max_request_bytes
-        .map_or(u64::MAX, |bytes| (bytes / shard.mesh.count() as u64).max(1))
 }
 
 /// Decodes one frame and starts its handler; returns once the next frame may start.
