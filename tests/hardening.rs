@@ -8,6 +8,7 @@ mod common;
 
 use bytes::Bytes;
 use common::Broker;
+use common::groups::wait_until;
 use common::wire::{WireClient, batch_of, produce_request};
 use corelog::protocol::ErrorCode;
 use corelog::protocol::generated::api_versions_request::ApiVersionsRequest;
@@ -26,7 +27,7 @@ use corelog::protocol::records::Compression;
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TOPIC: &str = "hardened";
 
@@ -259,14 +260,12 @@ fn connections_that_announce_large_frames_and_send_nothing_hold_no_memory_for_th
         hostile.push(stream);
     }
     // Wait until the broker has read every announcement.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter(&broker, "corelog_bytes_in_total") < bytes_before + (CONNECTIONS * 64) as f64 {
-        assert!(
-            Instant::now() < deadline,
-            "the broker read the announcements"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            counter(&broker, "corelog_bytes_in_total") >= bytes_before + (CONNECTIONS * 64) as f64
+        }),
+        "the broker read the announcements"
+    );
     let rss_after = broker.rss_kib();
     eprintln!("{CONNECTIONS} connections announcing 100 MiB: RSS {rss_before} → {rss_after} KiB");
     assert!(
@@ -306,17 +305,14 @@ fn idle_connections_beyond_the_descriptors_wait_and_the_broker_keeps_serving() {
     let idle: Vec<TcpStream> = (0..1000)
         .map(|_| TcpStream::connect(broker.bootstrap()).unwrap())
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !broker
-        .logs()
-        .contains("serves as many connections as it may")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the broker stops accepting at its limit"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            broker
+                .logs()
+                .contains("serves as many connections as it may")
+        }),
+        "the broker stops accepting at its limit"
+    );
 
     // The connection opened before keeps producing, across many segment rolls.
     let mut last = first;
@@ -436,11 +432,12 @@ fn produce_loop(
 }
 
 fn wait_for_count(counter: &std::sync::atomic::AtomicUsize, at_least: usize, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter.load(std::sync::atomic::Ordering::Acquire) < at_least {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            counter.load(std::sync::atomic::Ordering::Acquire) >= at_least
+        }),
+        "{what}"
+    );
 }
 
 #[test]
@@ -531,14 +528,12 @@ fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
     fetch.max_wait_ms = i32::MAX;
     fetch.min_bytes = 1;
     // Only `client` is open once the harness's readiness probe has gone.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while counter(&broker, "corelog_connections") != 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "only the test's connection is open"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            counter(&broker, "corelog_connections") == 1.0
+        }),
+        "only the test's connection is open"
+    );
     let connections_before = 1.0;
     let mut waiting = Vec::new();
     for _ in 0..20 {
@@ -547,26 +542,23 @@ fn a_long_poll_fetch_ends_when_its_client_hangs_up() {
         waiting.push(c);
     }
     // Each fetch waits on its own shard and on the other (partitions are on both).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter(&broker, "corelog_connections") < connections_before + 20.0
-        || counter(&broker, "corelog_fetch_waits") < 20.0
-    {
-        assert!(Instant::now() < deadline, "the long polls are open");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            counter(&broker, "corelog_connections") >= connections_before + 20.0
+                && counter(&broker, "corelog_fetch_waits") >= 20.0
+        }),
+        "the long polls are open"
+    );
     // The clients hang up: their connections and their waits on the other shard go at
     // once, not after max_wait_ms (30 s at most).
     drop(waiting);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counter(&broker, "corelog_connections") > connections_before
-        || counter(&broker, "corelog_fetch_waits") > 0.0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "connections whose clients hung up during a long poll are released"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            counter(&broker, "corelog_connections") <= connections_before
+                && counter(&broker, "corelog_fetch_waits") == 0.0
+        }),
+        "connections whose clients hung up during a long poll are released"
+    );
 }
 
 #[test]
@@ -574,11 +566,10 @@ fn connections_over_max_connections_per_ip_are_closed_and_a_closed_one_frees_its
     let mut broker = Broker::start_with(&["--shards", "2", "--set", "max.connections.per.ip=3"]);
     // The harness's readiness probe has gone.
     let open = |broker: &Broker| counter(broker, "corelog_connections");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while open(&broker) > 0.0 {
-        assert!(Instant::now() < deadline, "the probe connection closes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(30), || open(&broker) == 0.0),
+        "the probe connection closes"
+    );
     let served = |broker: &Broker| {
         let mut client = WireClient::connect(&broker.bootstrap());
         match client.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
@@ -596,10 +587,10 @@ fn connections_over_max_connections_per_ip_are_closed_and_a_closed_one_frees_its
     );
     // One closes: its place is free again.
     clients.pop();
-    while open(&broker) > 2.0 {
-        assert!(Instant::now() < deadline, "the closed connection goes");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(30), || open(&broker) <= 2.0),
+        "the closed connection goes"
+    );
     clients.push(served(&broker));
     for client in &mut clients {
         match client.request(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()) {
@@ -838,14 +829,12 @@ fn large_requests_wait_for_their_share_of_queued_max_request_bytes() {
     // the socket buffers may not hold it all.
     let mut writer = second.stream.try_clone().unwrap();
     let sending = std::thread::spawn(move || writer.write_all(&second_frame).unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while counter(&broker, "corelog_request_budget_waits_total") < 1.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the second request waits for the budget"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            counter(&broker, "corelog_request_budget_waits_total") >= 1.0
+        }),
+        "the second request waits for the budget"
+    );
     // The first finishes; both are answered (a batch of zeros is corrupt).
     first.send_raw(&first_frame[first_frame.len() - 100..]);
     sending.join().unwrap();
