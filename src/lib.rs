@@ -9,7 +9,7 @@ pub mod futures;
 pub mod groups;
 pub mod handlers;
 pub mod metadata;
-pub mod metrics;
+pub mod model;
 pub mod partition;
 pub mod protocol;
 pub mod routing;

@@ -10,15 +10,18 @@
 //! Invariant: every batch appended passed `RecordBatch::validate` (CRC, codec, record
 //! count) and the topic's size and timestamp limits.
 
-use crate::config::{CompressionType, TimestampType};
+use crate::config::{CompressionType, TimestampType, TopicConfig};
 use crate::metadata::{Topic, TopicPartition};
+use crate::model::{LeaderEpoch, Offset, Timestamp};
 use crate::protocol::ErrorCode;
-use crate::protocol::records::{BatchBuilder, BatchError, RecordBatch, batches};
+use crate::protocol::records::{BatchBuilder, BatchError, Compression, RecordBatch, batches};
 use crate::storage::{
-    AppendInfo, FileRange, LeaderEpoch, LogConfig, Offset, PartitionLog, PartitionMetadata,
-    StorageError, Timestamp, TimestampAndOffset,
+    AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, StorageError,
+    TimestampAndOffset,
 };
 use bytes::Bytes;
+use shards::rt;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -93,13 +96,38 @@ pub fn client_error_or_stop(error: StorageError) -> PartitionError {
     PartitionError::new(storage_error_code(&error), error.to_string())
 }
 
-/// What a fetch found in one partition.
+/// What a fetch found in one partition, in a form any shard can send.
 #[derive(Debug)]
-pub struct FetchedRange {
+pub struct Fetched {
     pub high_watermark: Offset,
     pub log_start_offset: Offset,
     /// Whole batches from the fetch offset, or nothing when no data is available.
-    pub range: Option<FileRange>,
+    pub range: Option<SegmentRange>,
+}
+
+/// A range of whole batches in a segment file, owned and sendable: a duplicate of the
+/// file's descriptor (closed when dropped, so the file stays readable even if the
+/// segment is deleted meanwhile) and where the batches are. The one form fetched data
+/// takes, whichever shard reads it and whichever sends it.
+#[derive(Debug)]
+pub struct SegmentRange {
+    pub fd: OwnedFd,
+    /// Byte position of the first batch in the file.
+    pub position: u64,
+    /// Bytes of whole batches from `position`.
+    pub length: u64,
+}
+
+impl SegmentRange {
+    fn share(range: &FileRange) -> std::io::Result<SegmentRange> {
+        // SAFETY: the descriptor belongs to a file `range` keeps open for this call.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(range.raw_fd()) };
+        Ok(SegmentRange {
+            fd: borrowed.try_clone_to_owned()?,
+            position: range.position,
+            length: range.length,
+        })
+    }
 }
 
 pub struct Partition {
@@ -172,52 +200,6 @@ impl Partition {
         self.log.log_end_offset().offset()
     }
 
-    /// Checks a producer's record data as Kafka's log validator does and splits it into
-    /// batches. No await: the caller appends right after, in request order.
-    pub fn validate_produce(&self, records: Bytes) -> Result<Vec<RecordBatch>, PartitionError> {
-        let config = &self.topic.config;
-        let now = Timestamp::now().0;
-        let mut out = Vec::new();
-        for batch in batches(records) {
-            let batch =
-                batch.map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
-            if batch.size() > config.max_message_bytes.max(0) as usize {
-                return Err(PartitionError::new(
-                    ErrorCode::MessageTooLarge,
-                    format!(
-                        "batch of {} bytes exceeds max.message.bytes {}",
-                        batch.size(),
-                        config.max_message_bytes
-                    ),
-                ));
-            }
-            batch
-                .validate()
-                .map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
-            let h = batch.header();
-            if h.is_control() {
-                return Err(PartitionError::new(
-                    ErrorCode::InvalidRecord,
-                    "clients may not write control batches",
-                ));
-            }
-            check_records(&batch, config, now, &self.tp)?;
-            out.push(match config.compression_type {
-                CompressionType::Codec(codec) if h.compression() != Ok(codec) => {
-                    recompress(&batch, codec)?
-                }
-                _ => batch,
-            });
-        }
-        if out.is_empty() {
-            return Err(PartitionError::new(
-                ErrorCode::InvalidRecord,
-                "the record set holds no batch",
-            ));
-        }
-        Ok(out)
-    }
-
     /// Appends validated batches. Returns once they are in the page cache and visible
     /// to consumers (the high watermark covers them); with `durable`, once an fdatasync
     /// also covers them.
@@ -249,7 +231,7 @@ impl Partition {
         offset: Offset,
         max_bytes: usize,
         min_one_batch: bool,
-    ) -> Result<FetchedRange, PartitionError> {
+    ) -> Result<Fetched, PartitionError> {
         let high_watermark = self.high_watermark();
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > self.log_end_offset() {
@@ -270,7 +252,16 @@ impl Partition {
                 .await
                 .map_err(client_error_or_stop)?
         };
-        Ok(FetchedRange {
+        let range = match range {
+            None => None,
+            Some(range) => Some(SegmentRange::share(&range).map_err(|e| {
+                PartitionError::new(
+                    ErrorCode::KafkaStorageError,
+                    format!("cannot share a segment file of {}: {e}", self.tp),
+                )
+            })?),
+        };
+        Ok(Fetched {
             high_watermark,
             log_start_offset,
             range,
@@ -319,6 +310,81 @@ impl Partition {
     }
 }
 
+/// Record data up to this size is checked inline; larger data that must be
+/// decompressed or recompressed is checked on the shard's blocking pool.
+const CHECK_INLINE_BYTES: usize = 64 * 1024;
+
+/// Checks a producer's record data for `tp` as Kafka's log validator does and splits it
+/// into batches ready to append. Runs on the shard of the connection that received it,
+/// never on the partition's owner, whose inbox only appends: and large compressed (or
+/// to-be-recompressed) data is decompressed, checked and recompressed off the shard, so
+/// one large batch delays no other request of the shard.
+pub async fn validate_produce(
+    topic: &Topic,
+    tp: &TopicPartition,
+    records: Bytes,
+) -> Result<Vec<RecordBatch>, PartitionError> {
+    let costly = records.len() > CHECK_INLINE_BYTES
+        && (matches!(topic.config.compression_type, CompressionType::Codec(_))
+            || batches(records.clone())
+                .next()
+                .and_then(|b| b.ok())
+                .is_some_and(|b| b.header().compression() != Ok(Compression::None)));
+    if !costly {
+        return check_produce(&topic.config, tp, records);
+    }
+    let config = topic.config.clone();
+    let tp = tp.clone();
+    rt::offload(move || check_produce(&config, &tp, records)).await
+}
+
+/// The checks of `validate_produce`, on the calling thread.
+fn check_produce(
+    config: &TopicConfig,
+    tp: &TopicPartition,
+    records: Bytes,
+) -> Result<Vec<RecordBatch>, PartitionError> {
+    let now = Timestamp::now().0;
+    let mut out = Vec::new();
+    for batch in batches(records) {
+        let batch = batch.map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
+        if batch.size() > config.max_message_bytes.max(0) as usize {
+            return Err(PartitionError::new(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "batch of {} bytes exceeds max.message.bytes {}",
+                    batch.size(),
+                    config.max_message_bytes
+                ),
+            ));
+        }
+        batch
+            .validate()
+            .map_err(|e| PartitionError::new(batch_error_code(&e), e.to_string()))?;
+        let h = batch.header();
+        if h.is_control() {
+            return Err(PartitionError::new(
+                ErrorCode::InvalidRecord,
+                "clients may not write control batches",
+            ));
+        }
+        check_records(&batch, config, now, tp)?;
+        out.push(match config.compression_type {
+            CompressionType::Codec(codec) if h.compression() != Ok(codec) => {
+                recompress(&batch, codec)?
+            }
+            _ => batch,
+        });
+    }
+    if out.is_empty() {
+        return Err(PartitionError::new(
+            ErrorCode::InvalidRecord,
+            "the record set holds no batch",
+        ));
+    }
+    Ok(out)
+}
+
 /// Kafka's per-record checks (its LogValidator): every record parses, offset deltas run
 /// 0, 1, 2, … up to the batch's record count, a compacted topic's records have keys, and
 /// with CreateTime each record's timestamp is within `message.timestamp.before.max.ms`
@@ -327,7 +393,7 @@ impl Partition {
 /// bound.
 fn check_records(
     batch: &RecordBatch,
-    config: &crate::config::TopicConfig,
+    config: &TopicConfig,
     now: i64,
     tp: &TopicPartition,
 ) -> Result<(), PartitionError> {
@@ -391,10 +457,7 @@ fn check_records(
 
 /// Rewrites a batch with the topic's codec (`compression.type` other than `producer`),
 /// keeping producer id, epoch, sequence, flags and record timestamps.
-fn recompress(
-    batch: &RecordBatch,
-    codec: crate::protocol::records::Compression,
-) -> Result<RecordBatch, PartitionError> {
+fn recompress(batch: &RecordBatch, codec: Compression) -> Result<RecordBatch, PartitionError> {
     let invalid = |e: BatchError| PartitionError::new(batch_error_code(&e), e.to_string());
     let h = batch.header();
     let mut builder = BatchBuilder::new(codec)

@@ -1,40 +1,36 @@
-//! Everything one shard owns, and how it answers the other shards.
+//! Everything one shard owns, and the operations on it that run on that shard.
 //!
 //! Each shard has one `ShardState` (`Rc`, `!Send`): its copy of the cluster metadata,
 //! the partitions the shard table gives it (their logs, opened and recovered here), its
-//! listener and counters, and on shard 0 the controller. Other shards reach it only
-//! through `ShardRequest`s on the mesh; `handle` is the one entry point, invoked in the
-//! order requests arrive, with the work it returns spawned as a task.
+//! group coordinator, its counters and connection limits, and on shard 0 the
+//! controller's state. Nothing here calls another shard or starts anything: `routing`
+//! brings work from other shards to these methods, and `server::run` starts the
+//! listeners and timers, handing the tasks it wants stopped at shut-down to
+//! `hold_until_shutdown`.
 //!
-//! Start-up (driven by shard 0): `Init` (cluster id) → `ApplyMetadata` (every topic,
-//! so every shard opens and recovers its partitions, in parallel across shards) →
-//! `StartListening`. Shut-down: `Shutdown` (stop accepting, close every log cleanly)
-//! → `Exit`.
+//! Invariants: a partition is in `partitions` only once its log is open and recovered;
+//! a partition of a deleted topic leaves it before its log is closed and its directory
+//! removed.
 
 use crate::config::BrokerConfig;
-use crate::futures::{join_all, race};
+use crate::futures::race;
 use crate::groups::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
-use crate::metadata::controller::{Controller, NewTopic, TopicError};
-use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition, TopicRecord, store};
-use crate::partition::{Partition, PartitionError};
+use crate::metadata::controller::Controller;
+use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition};
+use crate::model::Offset;
+use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
-use crate::routing::{
-    FetchPartition, FetchedShared, Mesh, ShardReply, ShardRequest, ShardStatsSnapshot, SharedRange,
-};
-use crate::server::sendfile::SendStats;
-use crate::server::sockets::Exclusive;
-use crate::storage::{Notify, Offset, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
-use bytes::Bytes;
-use glommio::sync::Semaphore;
-use shards::{LocalBoxFuture, ShardId};
+use crate::protocol::records::RecordBatch;
+use crate::storage::{AppendInfo, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
+use shards::ShardId;
+use shards::rt::{self, Semaphore};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::fd::BorrowedFd;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -57,23 +53,75 @@ pub struct ShardStats {
     pub recovery_truncated_bytes: Cell<u64>,
 }
 
+/// Bytes and calls of the send path (`server::sendfile`), per way of sending.
+#[derive(Debug, Default)]
+pub struct SendStats {
+    pub sendfile_bytes: Cell<u64>,
+    pub sendfile_calls: Cell<u64>,
+    pub copied_bytes: Cell<u64>,
+    /// Ranges that were not (entirely) in the page cache.
+    pub cold_ranges: Cell<u64>,
+    /// Times the socket buffer was full during sendfile.
+    pub socket_full: Cell<u64>,
+}
+
+/// A shard's counters at one moment, as the metrics endpoint gathers them.
+#[derive(Debug, Clone, Default)]
+pub struct ShardStatsSnapshot {
+    pub shard: usize,
+    pub cpu: usize,
+    pub connections: u64,
+    pub connections_total: u64,
+    pub requests: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub produce_batches: u64,
+    pub produce_bytes: u64,
+    pub fetch_bytes: u64,
+    pub sendfile_bytes: u64,
+    pub copied_bytes: u64,
+    pub cold_ranges: u64,
+    pub calls_sent: u64,
+    pub calls_received: u64,
+    pub partitions: u64,
+    pub groups: u64,
+    pub recovery_truncated_bytes: u64,
+    pub fetch_waits: u64,
+    pub request_budget_waits: u64,
+}
+
 pub fn bump(cell: &Cell<u64>, by: u64) {
     cell.set(cell.get() + by);
 }
 
 /// The controller's state, on shard 0 only.
-struct ControllerState {
-    controller: RefCell<Controller>,
+pub struct ControllerState {
+    pub controller: RefCell<Controller>,
     /// One metadata change at a time: validation, persistence and broadcast of a change
     /// complete before the next is validated.
-    lock: Semaphore,
+    pub lock: Semaphore,
+}
+
+/// Where this shard is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Opening partitions; not serving clients.
+    Starting,
+    /// Every partition of the broker is open: clients may be served.
+    Serving,
+    /// Shut down: partitions closed, nothing more served.
+    Stopped,
+    /// The shard's main loop may return.
+    Exiting,
 }
 
 pub struct ShardState {
-    pub mesh: Rc<Mesh>,
+    pub id: ShardId,
+    /// Number of shards of the broker.
+    pub shards: usize,
+    /// The CPU this shard is pinned to.
+    pub cpu: usize,
     pub config: Rc<BrokerConfig>,
-    /// The listening sockets (and log directory locks) the main thread took.
-    pub exclusive: Arc<Exclusive>,
     /// This shard's share of the connections the broker serves at once (`max.connections`,
     /// and what the open-files limit allows): a connection holds one unit.
     pub connection_slots: Rc<Semaphore>,
@@ -91,10 +139,11 @@ pub struct ShardState {
     /// The group coordinator of the `__consumer_offsets` partitions this shard owns.
     pub groups: Rc<GroupCoordinator>,
     pub stats: ShardStats,
-    listener: RefCell<Option<glommio::Task<()>>>,
-    metrics: RefCell<Option<glommio::Task<()>>>,
-    exit: Notify,
-    exiting: Cell<bool>,
+    /// Tasks started for this shard (its accept loops, the metrics endpoint), dropped —
+    /// stopped — at shut-down.
+    held: RefCell<Vec<rt::Task<()>>>,
+    phase: Cell<Phase>,
+    phase_changed: Notify,
     /// Fetch waits other shards asked this one for, by (asking shard, wait id): each
     /// ends early when its `CancelWait` comes.
     fetch_waits: RefCell<HashMap<(ShardId, u64), Notify>>,
@@ -105,12 +154,15 @@ pub struct ShardState {
 }
 
 impl ShardState {
+    /// The state of shard `id` of `shards` (pinned to `cpu`), before any partition is
+    /// open; `connections` is its share of the connections the broker serves at once.
     pub async fn new(
-        mesh: Rc<Mesh>,
+        id: ShardId,
+        shards: usize,
+        cpu: usize,
         config: Rc<BrokerConfig>,
-        exclusive: Arc<Exclusive>,
+        connections: usize,
     ) -> Rc<ShardState> {
-        let id = mesh.id();
         let mut recovery_points = HashMap::new();
         for dir in &config.log_dirs {
             let path = dir.join(RECOVERY_POINT_CHECKPOINT);
@@ -120,28 +172,19 @@ impl ShardState {
             }
         }
         let controller = (id == ShardId(0)).then(|| ControllerState {
-            controller: RefCell::new(Controller::new(&config, mesh.count())),
+            controller: RefCell::new(Controller::new(&config, shards)),
             lock: Semaphore::new(1),
         });
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
-        let shards = mesh.count();
-        let connections = (config.max_connections.max(1) as usize)
-            .min(exclusive.connections_for_descriptors())
-            .div_ceil(shards)
-            .max(1);
-        if id == ShardId(0) {
-            tracing::info!(
-                "serving up to {} connections ({connections} per shard; open-files limit {})",
-                connections * shards,
-                exclusive.open_files
-            );
-        }
         let request_budget = config.queued_max_request_bytes.map(|bytes| {
             let share = (bytes / shards as u64).max(1);
             (Rc::new(Semaphore::new(share)), share)
         });
         Rc::new(ShardState {
-            connection_slots: Rc::new(Semaphore::new(connections as u64)),
+            id,
+            shards,
+            cpu,
+            connection_slots: Rc::new(Semaphore::new(connections.max(1) as u64)),
             request_budget,
             metadata: RefCell::new(MetadataImage::new(
                 id,
@@ -149,27 +192,24 @@ impl ShardState {
                 config.node_id,
                 config.topic_defaults.clone(),
             )),
-            mesh,
             config,
-            exclusive,
             metadata_changed: Notify::new(),
             partitions: RefCell::new(HashMap::new()),
             recovery_points: RefCell::new(recovery_points),
             controller,
             groups,
             stats: ShardStats::default(),
-            listener: RefCell::new(None),
-            metrics: RefCell::new(None),
-            exit: Notify::new(),
+            held: RefCell::new(Vec::new()),
+            phase: Cell::new(Phase::Starting),
+            phase_changed: Notify::new(),
             connections_per_ip: RefCell::new(HashMap::new()),
             fetch_waits: RefCell::new(HashMap::new()),
             next_wait_id: Cell::new(0),
-            exiting: Cell::new(false),
         })
     }
 
     pub fn id(&self) -> ShardId {
-        self.mesh.id()
+        self.id
     }
 
     /// The partition if this shard owns it.
@@ -177,203 +217,156 @@ impl ShardState {
         self.partitions.borrow().get(tp).cloned()
     }
 
-    /// Resolves when `Exit` arrives.
-    pub async fn exited(&self) {
-        while !self.exiting.get() {
-            self.exit.listen().await;
+    // ---- life cycle ----
+
+    pub fn phase(&self) -> Phase {
+        self.phase.get()
+    }
+
+    /// Moves to `phase` (never back).
+    pub fn enter(&self, phase: Phase) {
+        assert!(
+            phase >= self.phase.get(),
+            "{} cannot go from {:?} back to {phase:?}",
+            self.id,
+            self.phase.get()
+        );
+        self.phase.set(phase);
+        self.phase_changed.notify_all();
+    }
+
+    /// Resolves once the shard has reached `phase`.
+    pub async fn reached(&self, phase: Phase) {
+        loop {
+            let changed = self.phase_changed.listen();
+            if self.phase.get() >= phase {
+                return;
+            }
+            changed.await;
         }
     }
 
-    /// Answers one request from a shard (this one included). Called in arrival order;
-    /// whatever must happen in that order happens before the returned future is spawned.
-    pub fn handle(
-        self: &Rc<Self>,
-        from: ShardId,
-        request: ShardRequest,
-    ) -> LocalBoxFuture<ShardReply> {
-        let this = self.clone();
-        match request {
-            ShardRequest::Init { cluster_id } => {
-                this.metadata.borrow_mut().set_cluster_id(cluster_id);
-                Box::pin(async { ShardReply::Done })
-            }
-            ShardRequest::ApplyMetadata(delta) => Box::pin(async move {
-                this.apply_metadata(delta).await;
-                ShardReply::Done
-            }),
-            ShardRequest::CreateTopics {
-                topics,
-                validate_only,
-            } => Box::pin(async move {
-                ShardReply::Created(this.controller_create_topics(topics, validate_only).await)
-            }),
-            ShardRequest::DeleteTopics { names } => {
-                Box::pin(
-                    async move { ShardReply::Deleted(this.controller_delete_topics(names).await) },
-                )
-            }
-            ShardRequest::Produce {
-                partitions,
-                durable,
-            } => {
-                // Validate and start every append now, in order; await them together.
-                let appends: Vec<Boxed<_>> = partitions
-                    .into_iter()
-                    .map(|(tp, records)| this.produce_one(tp, records, durable))
-                    .collect();
-                Box::pin(async move { ShardReply::Produced(join_all(appends).await) })
-            }
-            ShardRequest::Fetch { partitions } => Box::pin(async move {
-                let mut results = Vec::with_capacity(partitions.len());
-                for p in partitions {
-                    results.push(this.fetch_shared(p).await);
-                }
-                ShardReply::Fetched(results)
-            }),
-            ShardRequest::ListOffsets { partitions } => Box::pin(async move {
-                let mut results = Vec::with_capacity(partitions.len());
-                for (tp, timestamp) in partitions {
-                    results.push(match this.partition(&tp) {
-                        Some(p) => p.list_offset(timestamp).await,
-                        None => Err(not_here(&tp)),
-                    });
-                }
-                ShardReply::Listed(results)
-            }),
-            ShardRequest::WaitForData {
-                partitions,
-                timeout,
-                wait_id,
-            } => Box::pin(async move {
-                let cancel = Notify::new();
-                let cancelled = cancel.listen();
-                let key = (from, wait_id);
-                this.fetch_waits.borrow_mut().insert(key, cancel);
-                let waits: Vec<Pin<Box<dyn Future<Output = bool> + '_>>> = vec![
-                    Box::pin(this.wait_for_data(&partitions, timeout)),
-                    Box::pin(async move {
-                        cancelled.await;
-                        false
-                    }),
-                ];
-                let available = race(waits).await;
-                this.fetch_waits.borrow_mut().remove(&key);
-                ShardReply::DataAvailable(available)
-            }),
-            ShardRequest::CancelWait { wait_id } => {
-                if let Some(cancel) = this.fetch_waits.borrow().get(&(from, wait_id)) {
-                    cancel.notify_all();
-                }
-                Box::pin(async { ShardReply::Done })
-            }
-            ShardRequest::StartListening => {
-                this.start_listening();
-                Box::pin(async { ShardReply::Done })
-            }
-            ShardRequest::Group(call) => Box::pin(async move {
-                ShardReply::Group(this.groups.handle(&this.metadata, call).await)
-            }),
-            ShardRequest::Stats => {
-                Box::pin(async move { ShardReply::Stats(this.stats_snapshot()) })
-            }
-            ShardRequest::AdmitConnection { ip } => {
-                let admitted = this.admit_connection(ip);
-                Box::pin(async move { ShardReply::Admitted(admitted) })
-            }
-            ShardRequest::ConnectionClosed { ip } => {
-                let mut open = this.connections_per_ip.borrow_mut();
-                if let Some(count) = open.get_mut(&ip) {
-                    *count -= 1;
-                    if *count <= 0 {
-                        open.remove(&ip);
-                    }
-                }
-                Box::pin(async { ShardReply::Done })
-            }
-            ShardRequest::RecoveryPoints { sync } => Box::pin(async move {
-                let partitions: Vec<Rc<Partition>> =
-                    this.partitions.borrow().values().cloned().collect();
-                let mut points = Vec::with_capacity(partitions.len());
-                for partition in partitions {
-                    let point = if sync {
-                        match partition.log().checkpoint().await {
-                            Ok(point) => point,
-                            Err(e) if e.is_environment() => crate::stop::fatal(&format!(
-                                "cannot checkpoint {}: {e}",
-                                partition.tp
-                            )),
-                            // Closed meanwhile, or out of descriptors: the point already
-                            // made durable stands; the next checkpoint tries again.
-                            Err(e) => {
-                                tracing::warn!("cannot checkpoint {} now: {e}", partition.tp);
-                                partition.log().recovery_point()
-                            }
-                        }
-                    } else {
-                        partition.log().recovery_point()
-                    };
-                    points.push((partition.tp.clone(), point));
-                }
-                ShardReply::RecoveryPoints(points)
-            }),
-            ShardRequest::Shutdown => Box::pin(async move {
-                this.shutdown().await;
-                ShardReply::Done
-            }),
-            ShardRequest::Exit => {
-                this.exiting.set(true);
-                this.exit.notify_all();
-                Box::pin(async { ShardReply::Done })
-            }
-        }
+    /// Keeps `task` running until shut-down, which drops (stops) it.
+    pub fn hold_until_shutdown(&self, task: rt::Task<()>) {
+        self.held.borrow_mut().push(task);
     }
 
-    fn produce_one(
-        self: &Rc<Self>,
-        tp: TopicPartition,
-        records: Bytes,
+    /// Stops what was held (accept loops first, so no new client arrives) and closes
+    /// every partition cleanly: flushed, indices trimmed, no recovery needed next time.
+    pub async fn shut_down(&self) {
+        drop(std::mem::take(&mut *self.held.borrow_mut()));
+        let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
+        for partition in partitions {
+            if let Err(e) = partition.log().close().await {
+                tracing::error!("closing {} failed: {e}", partition.tp);
+            }
+        }
+        self.enter(Phase::Stopped);
+    }
+
+    // ---- partitions ----
+
+    /// Appends batches validated on the caller's shard. Everything before the returned
+    /// future is done now, in the order calls arrive; the future resolves when the
+    /// append is visible (with `durable`, also fsynced).
+    pub fn append(
+        &self,
+        tp: &TopicPartition,
+        batches: Vec<RecordBatch>,
         durable: bool,
-    ) -> Boxed<Result<crate::storage::AppendInfo, PartitionError>> {
-        let Some(partition) = self.partition(&tp) else {
-            return Box::pin(std::future::ready(Err(not_here(&tp))));
-        };
-        let size = records.len() as u64;
-        let batches = match partition.validate_produce(records) {
-            Ok(batches) => batches,
-            Err(e) => return Box::pin(std::future::ready(Err(e))),
+    ) -> Boxed<Result<AppendInfo, PartitionError>> {
+        let Some(partition) = self.partition(tp) else {
+            return Box::pin(std::future::ready(Err(not_here(tp))));
         };
         bump(&self.stats.produce_batches, batches.len() as u64);
-        bump(&self.stats.produce_bytes, size);
+        bump(
+            &self.stats.produce_bytes,
+            batches.iter().map(|b| b.size() as u64).sum(),
+        );
         Box::pin(async move { partition.append(&batches, durable).await })
     }
 
-    /// A fetch for another shard: the range travels as a duplicated descriptor.
-    async fn fetch_shared(&self, p: FetchPartition) -> Result<FetchedShared, PartitionError> {
-        let partition = self.partition(&p.tp).ok_or_else(|| not_here(&p.tp))?;
-        let fetched = partition.fetch(p.offset, p.max_bytes, true).await?;
-        let range = match fetched.range {
-            None => None,
-            Some(range) => {
-                // SAFETY: the descriptor belongs to a file `range` keeps open.
-                let borrowed = unsafe { BorrowedFd::borrow_raw(range.raw_fd()) };
-                let fd = borrowed.try_clone_to_owned().map_err(|e| {
-                    PartitionError::new(
-                        ErrorCode::KafkaStorageError,
-                        format!("cannot share a segment file: {e}"),
-                    )
-                })?;
-                Some(SharedRange {
-                    fd,
-                    position: range.position,
-                    length: range.length,
-                })
-            }
-        };
-        Ok(FetchedShared {
-            high_watermark: fetched.high_watermark,
-            log_start_offset: fetched.log_start_offset,
-            range,
-        })
+    /// Reads whole batches from one partition (at least one, at most `max_bytes`
+    /// otherwise), as a range any shard can send.
+    pub async fn fetch(
+        &self,
+        tp: &TopicPartition,
+        offset: Offset,
+        max_bytes: usize,
+    ) -> Result<Fetched, PartitionError> {
+        let partition = self.partition(tp).ok_or_else(|| not_here(tp))?;
+        partition.fetch(offset, max_bytes, true).await
+    }
+
+    /// ListOffsets for one partition (see `Partition::list_offset`).
+    pub async fn list_offset(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+    ) -> Result<Option<crate::storage::TimestampAndOffset>, PartitionError> {
+        match self.partition(tp) {
+            Some(p) => p.list_offset(timestamp).await,
+            None => Err(not_here(tp)),
+        }
+    }
+
+    /// `wait_for_data` for a fetch of shard `from`, which names it `wait_id`: it ends
+    /// early (false) when `cancel_wait` names it.
+    pub async fn wait_for_data_cancellable(
+        &self,
+        from: ShardId,
+        wait_id: u64,
+        partitions: &[(TopicPartition, Offset)],
+        timeout: Duration,
+    ) -> bool {
+        let cancel = Notify::new();
+        let cancelled = cancel.listen();
+        let key = (from, wait_id);
+        self.fetch_waits.borrow_mut().insert(key, cancel);
+        let waits: Vec<Pin<Box<dyn Future<Output = bool> + '_>>> = vec![
+            Box::pin(self.wait_for_data(partitions, timeout)),
+            Box::pin(async move {
+                cancelled.await;
+                false
+            }),
+        ];
+        let available = race(waits).await;
+        self.fetch_waits.borrow_mut().remove(&key);
+        available
+    }
+
+    /// Ends the wait shard `from` named `wait_id`, if it still runs.
+    pub fn cancel_wait(&self, from: ShardId, wait_id: u64) {
+        if let Some(cancel) = self.fetch_waits.borrow().get(&(from, wait_id)) {
+            cancel.notify_all();
+        }
+    }
+
+    /// The recovery point of every partition this shard owns (for the checkpoint file);
+    /// with `sync`, each log first makes everything written so far durable.
+    pub async fn recovery_points(&self, sync: bool) -> Vec<(TopicPartition, Offset)> {
+        let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
+        let mut points = Vec::with_capacity(partitions.len());
+        for partition in partitions {
+            let point = if sync {
+                match partition.log().checkpoint().await {
+                    Ok(point) => point,
+                    Err(e) if e.is_environment() => {
+                        crate::stop::fatal(&format!("cannot checkpoint {}: {e}", partition.tp))
+                    }
+                    // Closed meanwhile, or out of descriptors: the point already made
+                    // durable stands; the next checkpoint tries again.
+                    Err(e) => {
+                        tracing::warn!("cannot checkpoint {} now: {e}", partition.tp);
+                        partition.log().recovery_point()
+                    }
+                }
+            } else {
+                partition.log().recovery_point()
+            };
+            points.push((partition.tp.clone(), point));
+        }
+        points
     }
 
     /// True once any partition's high watermark is past its offset; false on timeout.
@@ -398,7 +391,7 @@ impl ShardState {
             }));
         }
         waits.push(Box::pin(async move {
-            glommio::timer::sleep(timeout).await;
+            rt::sleep(timeout).await;
             false
         }));
         race(waits).await
@@ -406,7 +399,7 @@ impl ShardState {
 
     /// Applies a metadata change: opens the partitions this shard now owns (recovering
     /// them in parallel) and closes and deletes those of deleted topics.
-    async fn apply_metadata(self: &Rc<Self>, delta: MetadataDelta) {
+    pub async fn apply_metadata(self: &Rc<Self>, delta: MetadataDelta) {
         let changes = self
             .metadata
             .borrow_mut()
@@ -434,13 +427,13 @@ impl ShardState {
         // glommio keeps a clone of the polling task's waker per pending I/O on every poll,
         // and a few hundred opens polled together overflowed one task's reference count
         // (a CreateTopics of 300 partitions panicked the shard).
-        let opens: Vec<glommio::Task<()>> = changes
+        let opens: Vec<rt::Task<()>> = changes
             .opened
             .into_iter()
             .map(|(tp, topic)| {
                 let this = self.clone();
-                glommio::spawn_local(async move {
-                    let dir = this.partition_dir(&tp);
+                rt::spawn(async move {
+                    let dir = this.partition_dir(&tp).await;
                     let recovery_point = this
                         .recovery_points
                         .borrow()
@@ -479,34 +472,25 @@ impl ShardState {
     }
 
     /// Where a partition's directory is: the log dir that has it, else one chosen by
-    /// hashing its name (stable across restarts).
-    fn partition_dir(&self, tp: &TopicPartition) -> PathBuf {
+    /// hashing its name (stable across restarts). Looking costs a stat per log dir, made
+    /// off the shard, and only when there are several.
+    async fn partition_dir(&self, tp: &TopicPartition) -> PathBuf {
         let name = tp.dir_name();
-        let dirs = &self.config.log_dirs;
-        if let Some(dir) = dirs.iter().find(|d| d.join(&name).is_dir()) {
-            return dir.join(name);
+        let dirs = self.config.log_dirs.clone();
+        if dirs.len() > 1 {
+            let looked = name.clone();
+            let candidates = dirs.clone();
+            let existing =
+                rt::offload(move || candidates.into_iter().find(|d| d.join(&looked).is_dir()))
+                    .await;
+            if let Some(dir) = existing {
+                return dir.join(name);
+            }
         }
         let hash = name
             .bytes()
             .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         dirs[(hash % dirs.len() as u64) as usize].join(name)
-    }
-
-    fn start_listening(self: &Rc<Self>) {
-        let task = crate::server::listener::start(self.clone());
-        *self.listener.borrow_mut() = Some(task);
-    }
-
-    async fn shutdown(&self) {
-        // Dropping the accept loop stops accepting; open connections end with the process.
-        self.listener.borrow_mut().take();
-        self.metrics.borrow_mut().take();
-        let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
-        for partition in partitions {
-            if let Err(e) = partition.log().close().await {
-                tracing::error!("closing {} failed: {e}", partition.tp);
-            }
-        }
     }
 
     /// A fresh id for a fetch wait this shard asks another shard for.
@@ -524,7 +508,7 @@ impl ShardState {
     }
 
     /// Shard 0: counts a new connection from `ip` if its limit allows one more.
-    fn admit_connection(&self, ip: std::net::IpAddr) -> bool {
+    pub fn admit_connection(&self, ip: IpAddr) -> bool {
         let limit = self
             .config
             .max_connections_per_ip_overrides
@@ -543,12 +527,23 @@ impl ShardState {
         true
     }
 
+    /// Shard 0: an admitted connection from `ip` closed.
+    pub fn connection_closed(&self, ip: IpAddr) {
+        let mut open = self.connections_per_ip.borrow_mut();
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count <= 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+
+    /// This shard's counters; the mesh's (`calls_*`) are the caller's to fill in.
     pub fn stats_snapshot(&self) -> ShardStatsSnapshot {
         let s = &self.stats;
-        let mesh = self.mesh.stats();
         ShardStatsSnapshot {
-            shard: self.id().0,
-            cpu: self.mesh.cpu(),
+            shard: self.id.0,
+            cpu: self.cpu,
             connections: s.connections.get(),
             connections_total: s.connections_total.get(),
             requests: s.requests.get(),
@@ -560,8 +555,8 @@ impl ShardState {
             sendfile_bytes: s.send.sendfile_bytes.get(),
             copied_bytes: s.send.copied_bytes.get(),
             cold_ranges: s.send.cold_ranges.get(),
-            calls_sent: mesh.calls_sent.get(),
-            calls_received: mesh.calls_received.get(),
+            calls_sent: 0,
+            calls_received: 0,
             partitions: self.partitions.borrow().len() as u64,
             groups: self.groups.group_count() as u64,
             recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
@@ -572,156 +567,15 @@ impl ShardState {
 
     // ---- the controller (shard 0) ----
 
-    fn controller(&self) -> &ControllerState {
+    /// The controller's state; only shard 0 has one.
+    pub fn controller(&self) -> &ControllerState {
         self.controller
             .as_ref()
-            .unwrap_or_else(|| panic!("controller request sent to {}", self.id()))
+            .unwrap_or_else(|| panic!("controller work sent to {}", self.id))
     }
 
-    /// Start-up on shard 0: cluster identity, every persisted topic opened on its
-    /// shard, then every shard starts listening.
-    pub async fn start_cluster(self: &Rc<Self>) {
-        let dir = self.config.log_dirs[0].clone();
-        let meta = store::load_or_init_meta(&dir, self.config.node_id)
-            .await
-            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load meta.properties: {e}")));
-        self.broadcast(|| ShardRequest::Init {
-            cluster_id: meta.cluster_id.clone(),
-        })
-        .await;
-        let topics = store::load_topics(&dir)
-            .await
-            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load the topic list: {e}")));
-        let count = topics.len();
-        let delta = self
-            .controller()
-            .controller
-            .borrow_mut()
-            .commit(topics, Vec::new());
-        self.broadcast(|| ShardRequest::ApplyMetadata(delta.clone()))
-            .await;
-        tracing::info!(
-            "cluster {} node {}: {count} topics open on {} shards",
-            meta.cluster_id,
-            self.config.node_id,
-            self.mesh.count()
-        );
-        self.broadcast(|| ShardRequest::StartListening).await;
-        *self.metrics.borrow_mut() = crate::metrics::start(self.clone());
-    }
-
-    /// Sends a request to every shard (this one included) and waits for every reply.
-    pub async fn broadcast(&self, request: impl Fn() -> ShardRequest) -> Vec<ShardReply> {
-        let mut replies = Vec::new();
-        for shard in self.mesh.all() {
-            let reply = self
-                .mesh
-                .start_call(shard, request())
-                .await
-                .unwrap_or_else(|e| panic!("broadcast: {e}"));
-            replies.push(reply);
-        }
-        let mut out = Vec::with_capacity(replies.len());
-        for reply in replies {
-            out.push(reply.await.unwrap_or_else(|e| panic!("broadcast: {e}")));
-        }
-        out
-    }
-
-    async fn controller_create_topics(
-        &self,
-        topics: Vec<NewTopic>,
-        validate_only: bool,
-    ) -> Vec<Result<TopicRecord, TopicError>> {
-        let state = self.controller();
-        let _one_change = state
-            .lock
-            .acquire_permit(1)
-            .await
-            .expect("the lock is never closed");
-        let results = state.controller.borrow().validate_create(&topics);
-        let created: Vec<TopicRecord> = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok().cloned())
-            .collect();
-        if validate_only || created.is_empty() {
-            return results;
-        }
-        let delta = state.controller.borrow_mut().commit(created, Vec::new());
-        self.persist_and_broadcast(delta).await;
-        results
-    }
-
-    async fn controller_delete_topics(
-        &self,
-        names: Vec<String>,
-    ) -> Vec<Result<TopicRecord, TopicError>> {
-        let state = self.controller();
-        let _one_change = state
-            .lock
-            .acquire_permit(1)
-            .await
-            .expect("the lock is never closed");
-        let results = state.controller.borrow().validate_delete(&names);
-        let mut deleted: Vec<TopicRecord> = Vec::new();
-        for record in results.iter().filter_map(|r| r.as_ref().ok()) {
-            if !deleted.iter().any(|d| d.name == record.name) {
-                deleted.push(record.clone());
-            }
-        }
-        if deleted.is_empty() {
-            return results;
-        }
-        let delta = state.controller.borrow_mut().commit(Vec::new(), deleted);
-        self.persist_and_broadcast(delta).await;
-        results
-    }
-
-    async fn persist_and_broadcast(&self, delta: MetadataDelta) {
-        let topics: Vec<TopicRecord> = self
-            .controller()
-            .controller
-            .borrow()
-            .topics()
-            .cloned()
-            .collect();
-        if let Err(e) = store::save_topics(&self.config.log_dirs[0], &topics).await {
-            crate::stop::fatal(&format!("cannot persist the topic list: {e}"));
-        }
-        self.broadcast(|| ShardRequest::ApplyMetadata(delta.clone()))
-            .await;
-    }
-
-    /// Writes `recovery-point-offset-checkpoint` in every log dir from every shard's
-    /// partitions (shard 0, periodically with `sync`, and at shut-down after every log
-    /// was closed, which synced it).
-    pub async fn checkpoint_recovery_points(&self, sync: bool) {
-        let mut points = Vec::new();
-        for reply in self
-            .broadcast(|| ShardRequest::RecoveryPoints { sync })
-            .await
-        {
-            points.extend(crate::expect_reply!(reply, RecoveryPoints));
-        }
-        for dir in &self.config.log_dirs {
-            let entries = points
-                .iter()
-                .filter(|(tp, _)| dir.join(tp.dir_name()).is_dir())
-                .cloned()
-                .collect();
-            let checkpoint = OffsetCheckpoint { entries };
-            match checkpoint.write(&dir.join(RECOVERY_POINT_CHECKPOINT)).await {
-                Ok(()) => {}
-                // Out of descriptors: the previous checkpoint stands (recovery only scans
-                // more); the next interval tries again.
-                Err(e) if e.is_transient() => {
-                    tracing::warn!("cannot write the recovery point checkpoint now: {e}")
-                }
-                Err(e) => {
-                    crate::stop::fatal(&format!("cannot write the recovery point checkpoint: {e}"))
-                }
-            }
-        }
+    pub fn set_cluster_id(&self, cluster_id: String) {
+        self.metadata.borrow_mut().set_cluster_id(cluster_id);
     }
 }
 

@@ -5,6 +5,10 @@
 //!   default fits an 8 MiB `ulimit -l`; a clear error when a shard cannot start.
 //! - `mesh`: calls between shards over bounded single-producer single-consumer
 //!   channels, one per ordered pair of shards; the only way shards interact.
+//! - `sharded`: typed calls on the mesh — one state per shard, and "run this closure on
+//!   shard N against its state", whose result comes back with its own type.
+//! - `rt`: the runtime calls the broker makes (spawn, timers, yielding, the blocking
+//!   pool), so glommio stays behind this crate.
 //! - `table`: the shard table (key → owning shard, with a revision), authoritative on
 //!   shard 0 and replicated to every shard by update messages.
 //! - `oneshot`: a single-value channel between tasks of one shard.
@@ -16,12 +20,15 @@ pub mod cpus;
 pub mod memlock;
 pub mod mesh;
 pub mod oneshot;
+pub mod rt;
 pub mod runtime;
+pub mod sharded;
 pub mod table;
 
 pub use cpus::CpuList;
 pub use mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
 pub use runtime::{Runtime, RuntimeConfig, StartError, start};
+pub use sharded::{Job, JobMesh, Pending, Sharded};
 pub use table::{ShardTable, TableUpdate};
 
 #[cfg(test)]

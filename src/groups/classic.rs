@@ -184,7 +184,7 @@ fn sync_error(code: ErrorCode) -> SyncGroupResponse {
 }
 
 fn now_ms() -> i64 {
-    crate::storage::Timestamp::now().0
+    crate::model::Timestamp::now().0
 }
 
 impl ClassicGroup {

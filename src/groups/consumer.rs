@@ -246,7 +246,7 @@ impl ConsumerGroup {
             static_members: HashMap::new(),
             target: HashMap::new(),
             subscribed: Some(BTreeMap::new()),
-            empty_since_ms: crate::storage::Timestamp::now().0,
+            empty_since_ms: crate::model::Timestamp::now().0,
             limits,
         }
     }
@@ -653,7 +653,7 @@ impl ConsumerGroup {
         self.target.remove(member_id);
         records.extend(member_tombstones(group_id, member_id));
         if self.members.is_empty() {
-            self.empty_since_ms = crate::storage::Timestamp::now().0;
+            self.empty_since_ms = crate::model::Timestamp::now().0;
         }
         self.bump_epoch(group_id, records);
     }

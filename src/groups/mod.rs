@@ -4,7 +4,8 @@
 //! `__consumer_offsets` (Kafka's partitioning, Java's `String.hashCode`), so groups
 //! spread over cores with the partitions. Every shard has one `GroupCoordinator`; it
 //! knows the groups of the offsets partitions its shard owns and nothing else. Other
-//! shards reach it only through `GroupCall`s on the mesh (`ShardRequest::Group`).
+//! shards reach it only through `routing` (`Router::on_coordinator`), which runs one of
+//! its methods — one per Kafka group API — on its shard.
 //!
 //! State is kept as Kafka keeps it: every change that must survive is written to the
 //! group's offsets partition as a record in Kafka's format (`records`), durably
@@ -32,6 +33,7 @@ use crate::config::BrokerConfig;
 use crate::futures::race;
 use crate::metadata::MetadataImage;
 use crate::metadata::controller::NewTopic;
+use crate::model::{Timestamp, TopicPartition};
 use crate::partition::Partition;
 use crate::protocol::ErrorCode;
 use crate::protocol::generated::consumer_group_describe_response::DescribedGroup as ConsumerDescribedGroup;
@@ -62,10 +64,10 @@ use crate::protocol::generated::sync_group_request::SyncGroupRequest;
 use crate::protocol::generated::sync_group_response::SyncGroupResponse;
 use crate::protocol::records::{BatchBuilder, Compression, RecordBatch, batches};
 use crate::protocol::wire::Reader;
-use crate::storage::{Timestamp, TopicPartition};
 use classic::{ClassicGroup, ClassicLimits, ClassicState, ClientInfo, JoinOutcome, SyncOutcome};
 use consumer::{ConsumerGroup, ConsumerLimits};
 use records::CoordinatorRecord;
+use shards::rt;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -156,108 +158,6 @@ fn join_fits_group_record(client: &ClientInfo, request: &JoinGroupRequest) -> bo
         && request.group_instance_id.as_deref().is_none_or(fits)
         && fits(&request.protocol_type)
         && request.protocols.iter().all(|p| fits(&p.name))
-}
-
-/// A group operation forwarded to the shard that coordinates the group(s). Everything
-/// is owned by the message (it crosses shards).
-#[derive(Debug)]
-pub enum GroupCall {
-    Join {
-        version: i16,
-        client: ClientInfo,
-        request: JoinGroupRequest,
-    },
-    Sync {
-        request: SyncGroupRequest,
-    },
-    Heartbeat {
-        request: HeartbeatRequest,
-    },
-    Leave {
-        version: i16,
-        request: LeaveGroupRequest,
-    },
-    OffsetCommit {
-        version: i16,
-        request: OffsetCommitRequest,
-    },
-    /// OffsetFetch for the groups of this coordinator (v8's batched form).
-    OffsetFetch {
-        groups: Vec<OffsetFetchRequestGroup>,
-    },
-    OffsetDelete {
-        request: OffsetDeleteRequest,
-    },
-    Describe {
-        groups: Vec<String>,
-    },
-    Delete {
-        groups: Vec<String>,
-    },
-    /// Every group of this coordinator in one of `states` and of one of `types` (empty:
-    /// any), compared case-insensitively as Kafka does.
-    List {
-        states: Vec<String>,
-        types: Vec<String>,
-    },
-    ConsumerHeartbeat {
-        version: i16,
-        client: ClientInfo,
-        request: ConsumerGroupHeartbeatRequest,
-    },
-    ConsumerDescribe {
-        groups: Vec<String>,
-    },
-}
-
-/// The coordinator's answer to a `GroupCall`, variant for variant.
-#[derive(Debug)]
-pub enum GroupAnswer {
-    Join(JoinGroupResponse),
-    Sync(SyncGroupResponse),
-    Heartbeat(ErrorCode),
-    Leave(LeaveGroupResponse),
-    OffsetCommit(OffsetCommitResponse),
-    OffsetFetch(Vec<OffsetFetchResponseGroup>),
-    OffsetDelete(OffsetDeleteResponse),
-    Describe(Vec<DescribedGroup>),
-    Delete(Vec<(String, ErrorCode)>),
-    List(Vec<ListedGroup>),
-    ConsumerHeartbeat(ConsumerGroupHeartbeatResponse),
-    ConsumerDescribe(Vec<ConsumerDescribedGroup>),
-}
-
-impl GroupAnswer {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            GroupAnswer::Join(_) => "Join",
-            GroupAnswer::Sync(_) => "Sync",
-            GroupAnswer::Heartbeat(_) => "Heartbeat",
-            GroupAnswer::Leave(_) => "Leave",
-            GroupAnswer::OffsetCommit(_) => "OffsetCommit",
-            GroupAnswer::OffsetFetch(_) => "OffsetFetch",
-            GroupAnswer::OffsetDelete(_) => "OffsetDelete",
-            GroupAnswer::Describe(_) => "Describe",
-            GroupAnswer::Delete(_) => "Delete",
-            GroupAnswer::List(_) => "List",
-            GroupAnswer::ConsumerHeartbeat(_) => "ConsumerHeartbeat",
-            GroupAnswer::ConsumerDescribe(_) => "ConsumerDescribe",
-        }
-    }
-}
-
-/// Unwraps a group answer of the expected variant; any other is a bug.
-#[macro_export]
-macro_rules! expect_group_answer {
-    ($answer:expr, $variant:ident) => {
-        match $answer {
-            $crate::groups::GroupAnswer::$variant(value) => value,
-            other => panic!(
-                concat!("expected a ", stringify!($variant), " group answer, got {}"),
-                other.kind()
-            ),
-        }
-    };
 }
 
 /// A committed offset as the coordinator keeps it.
@@ -470,7 +370,7 @@ struct GroupSlot {
     group: RefCell<Group>,
     changed: crate::storage::Notify,
     removed: Cell<bool>,
-    timer: RefCell<Option<glommio::Task<()>>>,
+    timer: RefCell<Option<rt::Task<()>>>,
 }
 
 type Boxed<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -482,7 +382,7 @@ pub struct GroupCoordinator {
     /// How many partitions `__consumer_offsets` has (0 until it exists).
     partition_count: Cell<i32>,
     groups: RefCell<HashMap<String, Rc<GroupSlot>>>,
-    expiry: RefCell<Option<glommio::Task<()>>>,
+    expiry: RefCell<Option<rt::Task<()>>>,
 }
 
 /// A client mistake or a coordinator condition, as a Kafka error code.
@@ -539,7 +439,7 @@ impl GroupCoordinator {
             removed: Cell::new(false),
             timer: RefCell::new(None),
         });
-        let timer = glommio::spawn_local(run_timer(self.clone(), slot.clone()));
+        let timer = rt::spawn(run_timer(self.clone(), slot.clone()));
         *slot.timer.borrow_mut() = Some(timer);
         let previous = self.groups.borrow_mut().insert(id.clone(), slot.clone());
         assert!(previous.is_none(), "group {id} inserted twice");
@@ -665,7 +565,7 @@ impl GroupCoordinator {
                 }
             }
             offset = next;
-            glommio::yield_if_needed().await;
+            rt::yield_if_needed().await;
         }
         self.partitions
             .borrow_mut()
@@ -679,9 +579,9 @@ impl GroupCoordinator {
         }
         if self.expiry.borrow().is_none() {
             let this = self.clone();
-            *self.expiry.borrow_mut() = Some(glommio::spawn_local(async move {
+            *self.expiry.borrow_mut() = Some(rt::spawn(async move {
                 loop {
-                    glommio::timer::sleep(this.config.offsets_retention_check_interval).await;
+                    rt::sleep(this.config.offsets_retention_check_interval).await;
                     this.expire_offsets().await;
                 }
             }));
@@ -697,61 +597,7 @@ impl GroupCoordinator {
 
     // ---- the classic protocol ----
 
-    pub async fn handle(
-        self: &Rc<Self>,
-        metadata: &RefCell<MetadataImage>,
-        call: GroupCall,
-    ) -> GroupAnswer {
-        match call {
-            GroupCall::Join {
-                version,
-                client,
-                request,
-            } => GroupAnswer::Join(self.join(version, client, request).await),
-            GroupCall::Sync { request } => GroupAnswer::Sync(self.sync(request).await),
-            GroupCall::Heartbeat { request } => GroupAnswer::Heartbeat(self.heartbeat(request)),
-            GroupCall::Leave { version, request } => {
-                GroupAnswer::Leave(self.leave(version, request).await)
-            }
-            GroupCall::OffsetCommit { version, request } => {
-                GroupAnswer::OffsetCommit(self.offset_commit(metadata, version, request).await)
-            }
-            GroupCall::OffsetFetch { groups } => {
-                GroupAnswer::OffsetFetch(groups.into_iter().map(|g| self.offset_fetch(g)).collect())
-            }
-            GroupCall::OffsetDelete { request } => {
-                GroupAnswer::OffsetDelete(self.offset_delete(metadata, request).await)
-            }
-            GroupCall::Describe { groups } => {
-                GroupAnswer::Describe(groups.iter().map(|g| self.describe(g)).collect())
-            }
-            GroupCall::Delete { groups } => {
-                let mut results = Vec::with_capacity(groups.len());
-                for group in groups {
-                    let code = self.delete(&group).await;
-                    results.push((group, code));
-                }
-                GroupAnswer::Delete(results)
-            }
-            GroupCall::List { states, types } => GroupAnswer::List(self.list(&states, &types)),
-            GroupCall::ConsumerHeartbeat {
-                version,
-                client,
-                request,
-            } => GroupAnswer::ConsumerHeartbeat(
-                self.consumer_heartbeat(metadata, version, client, request)
-                    .await,
-            ),
-            GroupCall::ConsumerDescribe { groups } => GroupAnswer::ConsumerDescribe(
-                groups
-                    .iter()
-                    .map(|g| self.consumer_describe(metadata, g))
-                    .collect(),
-            ),
-        }
-    }
-
-    async fn join(
+    pub async fn join(
         self: &Rc<Self>,
         version: i16,
         client: ClientInfo,
@@ -888,7 +734,7 @@ impl GroupCoordinator {
         Ok(slot)
     }
 
-    async fn sync(self: &Rc<Self>, request: SyncGroupRequest) -> SyncGroupResponse {
+    pub async fn sync(self: &Rc<Self>, request: SyncGroupRequest) -> SyncGroupResponse {
         let error = |code: ErrorCode| SyncGroupResponse {
             error_code: code.code(),
             ..SyncGroupResponse::default()
@@ -939,7 +785,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn heartbeat(&self, request: HeartbeatRequest) -> ErrorCode {
+    pub fn heartbeat(&self, request: HeartbeatRequest) -> ErrorCode {
         let slot = match self.classic_slot(&request.group_id) {
             Ok(slot) => slot,
             Err(code) => return code,
@@ -956,7 +802,7 @@ impl GroupCoordinator {
         )
     }
 
-    async fn leave(&self, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
+    pub async fn leave(&self, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
         let identities: Vec<(String, Option<String>)> = if version >= 3 {
             request
                 .members
@@ -1007,7 +853,7 @@ impl GroupCoordinator {
 
     // ---- offsets ----
 
-    async fn offset_commit(
+    pub async fn offset_commit(
         self: &Rc<Self>,
         metadata: &RefCell<MetadataImage>,
         version: i16,
@@ -1116,7 +962,7 @@ impl GroupCoordinator {
         Ok(slot)
     }
 
-    fn offset_fetch(&self, request: OffsetFetchRequestGroup) -> OffsetFetchResponseGroup {
+    pub fn offset_fetch(&self, request: OffsetFetchRequestGroup) -> OffsetFetchResponseGroup {
         let group_error = |code: ErrorCode| OffsetFetchResponseGroup {
             group_id: request.group_id.clone(),
             error_code: code.code(),
@@ -1187,7 +1033,7 @@ impl GroupCoordinator {
         }
     }
 
-    async fn offset_delete(
+    pub async fn offset_delete(
         &self,
         metadata: &RefCell<MetadataImage>,
         request: OffsetDeleteRequest,
@@ -1296,7 +1142,7 @@ impl GroupCoordinator {
 
     // ---- admin ----
 
-    fn describe(&self, group_id: &str) -> DescribedGroup {
+    pub fn describe(&self, group_id: &str) -> DescribedGroup {
         let dead = |code: ErrorCode| DescribedGroup {
             error_code: code.code(),
             group_id: group_id.to_string(),
@@ -1352,7 +1198,7 @@ impl GroupCoordinator {
         }
     }
 
-    async fn delete(&self, group_id: &str) -> ErrorCode {
+    pub async fn delete(&self, group_id: &str) -> ErrorCode {
         if let Err(code) = self.coordinates(group_id) {
             return code;
         }
@@ -1377,7 +1223,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
+    pub fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
         let wanted = |filter: &[String], value: &str| {
             filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
         };
@@ -1403,7 +1249,7 @@ impl GroupCoordinator {
 
     // ---- KIP-848 consumer groups ----
 
-    async fn consumer_heartbeat(
+    pub async fn consumer_heartbeat(
         self: &Rc<Self>,
         metadata: &RefCell<MetadataImage>,
         version: i16,
@@ -1485,7 +1331,7 @@ impl GroupCoordinator {
         }
     }
 
-    fn consumer_describe(
+    pub fn consumer_describe(
         &self,
         metadata: &RefCell<MetadataImage>,
         group_id: &str,
@@ -1566,7 +1412,7 @@ async fn run_timer(coordinator: Rc<GroupCoordinator>, slot: Rc<GroupSlot>) {
         })];
         if let Some(deadline) = deadline {
             waits.push(Box::pin(async move {
-                glommio::timer::sleep(deadline.saturating_duration_since(Instant::now())).await;
+                rt::sleep(deadline.saturating_duration_since(Instant::now())).await;
                 true
             }));
         }

@@ -16,6 +16,7 @@
 //!
 //! Later key versions (share groups) are skipped when a partition is replayed.
 
+use crate::model::TopicPartition;
 use crate::protocol::codec::{Decodable, DecodeError, Encodable, EncodeError, Encoder};
 use crate::protocol::generated::group_coordinator::{
     consumer_group_current_member_assignment_key::ConsumerGroupCurrentMemberAssignmentKey,
@@ -32,7 +33,6 @@ use crate::protocol::generated::group_coordinator::{
     offset_commit_key::OffsetCommitKey, offset_commit_value::OffsetCommitValue,
 };
 use crate::protocol::wire::Reader;
-use crate::storage::TopicPartition;
 use bytes::Bytes;
 
 pub use crate::protocol::generated::group_coordinator::{

@@ -2,7 +2,6 @@
 //! their current and target assignments, each from its coordinator shard.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::consumer_group_describe_request::ConsumerGroupDescribeRequest;
@@ -24,19 +23,19 @@ impl Handler for ConsumerGroupDescribe {
         request: ConsumerGroupDescribeRequest,
     ) -> Option<ConsumerGroupDescribeResponse> {
         let described = ctx
+            .router
             .per_coordinator(
-                &request.group_ids,
-                |groups| GroupCall::ConsumerDescribe { groups },
-                |answer| {
-                    crate::expect_group_answer!(answer, ConsumerDescribe)
-                        .into_iter()
-                        .map(|g| (g.group_id.clone(), g))
-                        .collect()
-                },
+                request.group_ids,
                 |group_id, code| DescribedGroup {
                     error_code: code.code(),
                     group_id: group_id.to_string(),
                     ..DescribedGroup::default()
+                },
+                |shard, groups| async move {
+                    groups
+                        .iter()
+                        .map(|g| shard.groups.consumer_describe(&shard.metadata, g))
+                        .collect()
                 },
             )
             .await;

@@ -6,7 +6,6 @@
 //! ships v1 as stable, and librdkafka (2.12) speaks only v1.
 
 use super::{Handler, RequestContext};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use crate::protocol::generated::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
@@ -21,21 +20,22 @@ impl Handler for ConsumerGroupHeartbeat {
         ctx: &RequestContext,
         request: ConsumerGroupHeartbeatRequest,
     ) -> Option<ConsumerGroupHeartbeatResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => shard,
-            Err(code) => {
-                return Some(ConsumerGroupHeartbeatResponse {
-                    error_code: code.code(),
-                    ..ConsumerGroupHeartbeatResponse::default()
-                });
-            }
-        };
-        let call = GroupCall::ConsumerHeartbeat {
-            version: ctx.version,
-            client: ctx.client_info(),
-            request,
-        };
-        let answer = ctx.call_coordinator(shard, call).await;
-        Some(crate::expect_group_answer!(answer, ConsumerHeartbeat))
+        let (version, client) = (ctx.version, ctx.client_info());
+        let group_id = request.group_id.clone();
+        let answer = ctx
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard
+                    .groups
+                    .consumer_heartbeat(&shard.metadata, version, client, request)
+                    .await
+            })
+            .await;
+        Some(
+            answer.unwrap_or_else(|code| ConsumerGroupHeartbeatResponse {
+                error_code: code.code(),
+                ..ConsumerGroupHeartbeatResponse::default()
+            }),
+        )
     }
 }

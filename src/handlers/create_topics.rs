@@ -50,7 +50,10 @@ impl Handler for CreateTopics {
                     .collect(),
             })
             .collect();
-        let results = ctx.create_topics(topics, request.validate_only).await;
+        let results = ctx
+            .router
+            .create_topics(topics, request.validate_only)
+            .await;
         let topics = request
             .topics
             .iter()

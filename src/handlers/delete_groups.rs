@@ -3,7 +3,6 @@
 //! coordinator shard.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::delete_groups_request::DeleteGroupsRequest;
@@ -25,11 +24,17 @@ impl Handler for DeleteGroups {
         request: DeleteGroupsRequest,
     ) -> Option<DeleteGroupsResponse> {
         let codes = ctx
+            .router
             .per_coordinator(
-                &request.groups_names,
-                |groups| GroupCall::Delete { groups },
-                |answer| crate::expect_group_answer!(answer, Delete),
+                request.groups_names.clone(),
                 |_, code| code,
+                |shard, groups| async move {
+                    let mut codes = Vec::with_capacity(groups.len());
+                    for group in groups {
+                        codes.push(shard.groups.delete(&group).await);
+                    }
+                    codes
+                },
             )
             .await;
         Some(DeleteGroupsResponse {

@@ -11,8 +11,6 @@ use crate::protocol::generated::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
 };
 use crate::protocol::wire::Uuid;
-use crate::routing::ShardRequest;
-use shards::ShardId;
 
 pub struct DeleteTopics;
 
@@ -66,13 +64,7 @@ impl Handler for DeleteTopics {
         let mut results = if names.is_empty() {
             Vec::new()
         } else {
-            let reply = ctx
-                .shard
-                .mesh
-                .call(ShardId(0), ShardRequest::DeleteTopics { names })
-                .await
-                .expect("shard 0 runs for the life of the broker");
-            crate::expect_reply!(reply, Deleted)
+            ctx.router.delete_topics(names).await
         }
         .into_iter();
         let responses = resolved

@@ -4,7 +4,6 @@
 //! before v6.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::describe_groups_request::DescribeGroupsRequest;
@@ -29,24 +28,21 @@ impl Handler for DescribeGroups {
         ctx: &RequestContext,
         request: DescribeGroupsRequest,
     ) -> Option<DescribeGroupsResponse> {
-        let described = ctx
-            .per_coordinator(
-                &request.groups,
-                |groups| GroupCall::Describe { groups },
-                |answer| {
-                    crate::expect_group_answer!(answer, Describe)
-                        .into_iter()
-                        .map(|g| (g.group_id.clone(), g))
-                        .collect()
-                },
-                |group_id, code| DescribedGroup {
-                    error_code: code.code(),
-                    group_id: group_id.to_string(),
-                    group_state: "Dead".to_string(),
-                    ..DescribedGroup::default()
-                },
-            )
-            .await;
+        let described =
+            ctx.router
+                .per_coordinator(
+                    request.groups,
+                    |group_id, code| DescribedGroup {
+                        error_code: code.code(),
+                        group_id: group_id.to_string(),
+                        group_state: "Dead".to_string(),
+                        ..DescribedGroup::default()
+                    },
+                    |shard, groups| async move {
+                        groups.iter().map(|g| shard.groups.describe(g)).collect()
+                    },
+                )
+                .await;
         let operations = if request.include_authorized_operations {
             GROUP_OPERATIONS
         } else {

@@ -1,18 +1,17 @@
 //! Fetch (key 1): record batches from each partition's owner, sent to the client from
 //! the segment files with sendfile (`server::sendfile`), never copied on the hot path.
 //!
-//! Partitions this shard owns are read directly (the response holds their file
-//! ranges); those of other shards are read there and come back as duplicated file
-//! descriptors. The response's `max_bytes` is spent in request order, with the first
+//! Every partition is read on its owner (this shard or another, the same road) and comes
+//! back as a `SegmentRange`, a duplicated file descriptor the response sends from. The response's `max_bytes` is spent in request order, with the first
 //! non-empty partition always included whole, even past its limits (KIP-74); later ones
 //! only within theirs. Below `min_bytes`, the fetch
 //! waits — woken by an append to any of its partitions, never by polling — until
 //! `max_wait_ms`. No fetch sessions: session id 0 tells clients to send full requests.
 
-use super::{Handler, RequestContext, SpliceSource, newest};
-use crate::futures::race;
+use super::{Handler, RequestContext, newest};
 use crate::metadata::TopicPartition;
-use crate::partition::PartitionError;
+use crate::model::Offset;
+use crate::partition::{PartitionError, SegmentRange};
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Records, VersionRange};
 use crate::protocol::generated::ApiKey;
@@ -20,14 +19,8 @@ use crate::protocol::generated::fetch_request::FetchRequest;
 use crate::protocol::generated::fetch_response::{
     FetchResponse, FetchableTopicResponse, PartitionData,
 };
-use crate::routing::{FetchPartition, ShardRequest};
 use crate::shard::bump;
-use crate::storage::Offset;
 use bytes::Bytes;
-use std::cell::Cell;
-use std::future::Future;
-use std::pin::Pin;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Kafka's isolation level READ_COMMITTED.
@@ -49,7 +42,7 @@ struct Slot {
 struct Found {
     high_watermark: i64,
     log_start_offset: i64,
-    data: Option<(u64, SpliceSource)>,
+    data: Option<(u64, SegmentRange)>,
 }
 
 impl Handler for Fetch {
@@ -169,144 +162,54 @@ impl Handler for Fetch {
 
 /// Reads every partition without an error once, on its owner.
 async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, PartitionError>> {
-    // A slot refused up front (unknown topic or partition) keeps its error.
-    let mut results: Vec<Option<Result<Found, PartitionError>>> = slots
+    let wanted: Vec<_> = slots
         .iter()
+        .filter(|s| s.error.is_none())
         .map(|s| {
-            s.error
-                .map(|code| Err(PartitionError::new(code, "refused before reading")))
-        })
-        .collect();
-    let wanted = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.error.is_none())
-        .map(|(i, s)| {
             (
                 s.tp.clone()
                     .expect("a slot without error names a partition"),
-                i,
+                (s.offset, s.max_bytes),
             )
-        });
-    let (owned, unknown) = ctx.by_owner(wanted);
-    for (tp, i) in unknown {
-        results[i] = Some(Err(crate::shard::not_here(&tp)));
-    }
-    let me = ctx.shard.id();
-    let mut remote = Vec::new();
-    for (owner, partitions) in owned {
-        if owner == me {
-            for (tp, i) in partitions {
-                let slot = &slots[i];
-                results[i] = Some(match ctx.shard.partition(&tp) {
-                    None => Err(crate::shard::not_here(&tp)),
-                    Some(partition) => partition
-                        .fetch(slot.offset, slot.max_bytes, true)
-                        .await
-                        .map(|f| Found {
-                            high_watermark: f.high_watermark.0,
-                            log_start_offset: f.log_start_offset.0,
-                            data: f.range.map(|r| (r.length, SpliceSource::Local(r))),
-                        }),
-                });
-            }
-        } else {
-            let indexes: Vec<usize> = partitions.iter().map(|(_, i)| *i).collect();
-            let request = ShardRequest::Fetch {
-                partitions: partitions
-                    .into_iter()
-                    .map(|(tp, i)| FetchPartition {
-                        tp,
-                        offset: slots[i].offset,
-                        max_bytes: slots[i].max_bytes,
-                    })
-                    .collect(),
-            };
-            let reply = ctx
-                .shard
-                .mesh
-                .start_call(owner, request)
-                .await
-                .expect("shards run for the life of the broker");
-            remote.push((indexes, reply));
-        }
-    }
-    for (indexes, reply) in remote {
-        let fetched = crate::expect_reply!(
-            reply.await.expect("shards run for the life of the broker"),
-            Fetched
-        );
-        for (i, result) in indexes.into_iter().zip(fetched) {
-            results[i] = Some(result.map(|f| Found {
-                high_watermark: f.high_watermark.0,
-                log_start_offset: f.log_start_offset.0,
-                data: f.range.map(|r| (r.length, SpliceSource::Remote(r))),
-            }));
-        }
-    }
-    results
-        .into_iter()
-        .map(|r| r.expect("every partition was read"))
+        })
+        .collect();
+    let mut fetched = ctx.router.fetch(wanted).await.into_iter();
+    slots
+        .iter()
+        .map(|s| match s.error {
+            // A slot refused up front (unknown topic or partition) keeps its error.
+            Some(code) => Err(PartitionError::new(code, "refused before reading")),
+            None => fetched
+                .next()
+                .expect("one result per partition read")
+                .map(|f| Found {
+                    high_watermark: f.high_watermark.0,
+                    log_start_offset: f.log_start_offset.0,
+                    data: f.range.map(|r| (r.length, r)),
+                }),
+        })
         .collect()
 }
 
-/// Waits until an append moves any requested partition past its fetch offset, or for
-/// `timeout`.
 /// The longest a fetch waits for data, whatever its `max_wait_ms` (clients wait 500 ms
 /// by default; a longer wait answers empty and the client fetches again).
 const MAX_WAIT_CAP: Duration = Duration::from_secs(30);
 
+/// Waits until an append moves any requested partition past its fetch offset, for
+/// `timeout` at most, or until the client hangs up.
 async fn wait_for_appends(ctx: &RequestContext, slots: &[Slot], timeout: Duration) {
-    let wanted = slots.iter().filter(|s| s.error.is_none()).map(|s| {
-        (
-            s.tp.clone()
-                .expect("a slot without error names a partition"),
-            s.offset,
-        )
-    });
-    let (owned, _) = ctx.by_owner(wanted);
-    let me = ctx.shard.id();
-    let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
-    let mut remote = Vec::new();
-    for (owner, partitions) in owned {
-        let shard = ctx.shard.clone();
-        if owner == me {
-            waits.push(Box::pin(async move {
-                shard.wait_for_data(&partitions, timeout).await;
-            }));
-        } else {
-            let wait_id = shard.next_wait_id();
-            let answered = Rc::new(Cell::new(false));
-            remote.push((owner, wait_id, answered.clone()));
-            waits.push(Box::pin(async move {
-                let _ = shard
-                    .mesh
-                    .call(
-                        owner,
-                        ShardRequest::WaitForData {
-                            partitions,
-                            timeout,
-                            wait_id,
-                        },
-                    )
-                    .await;
-                answered.set(true);
-            }));
-        }
-    }
-    waits.push(Box::pin(glommio::timer::sleep(timeout)));
-    waits.push(Box::pin(ctx.hangup.wait()));
-    race(waits).await;
-    // Whatever ended the wait, the other shards' waits still running are not needed
-    // any more.
-    for (owner, wait_id, _) in remote
-        .into_iter()
-        .filter(|(_, _, answered)| !answered.get())
-    {
-        let _ = ctx
-            .shard
-            .mesh
-            .start_call(owner, ShardRequest::CancelWait { wait_id })
-            .await;
-    }
+    let wanted = slots
+        .iter()
+        .filter(|s| s.error.is_none())
+        .map(|s| {
+            (
+                s.tp.clone()
+                    .expect("a slot without error names a partition"),
+                s.offset,
+            )
+        })
+        .collect();
+    ctx.router
+        .wait_for_appends(wanted, timeout, ctx.hangup.wait())
+        .await;
 }

@@ -24,7 +24,7 @@ async fn ensure_offsets_topic(ctx: &RequestContext) -> Result<(), ErrorCode> {
         return Ok(());
     }
     let topics = vec![offsets_topic(&ctx.shard.config)];
-    match ctx.create_topics(topics, false).await.pop() {
+    match ctx.router.create_topics(topics, false).await.pop() {
         Some(Ok(record)) => {
             tracing::info!(
                 "created {OFFSETS_TOPIC} with {} partitions",

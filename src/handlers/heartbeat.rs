@@ -2,7 +2,6 @@
 //! coordinator shard, and tells it when to rejoin (REBALANCE_IN_PROGRESS).
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::heartbeat_request::HeartbeatRequest;
@@ -18,15 +17,14 @@ impl Handler for Heartbeat {
     };
 
     async fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> Option<HeartbeatResponse> {
-        let code = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => {
-                let answer = ctx
-                    .call_coordinator(shard, GroupCall::Heartbeat { request })
-                    .await;
-                crate::expect_group_answer!(answer, Heartbeat)
-            }
-            Err(code) => code,
-        };
+        let group_id = request.group_id.clone();
+        let code = ctx
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard.groups.heartbeat(request)
+            })
+            .await
+            .unwrap_or_else(|code| code);
         Some(HeartbeatResponse {
             error_code: code.code(),
             ..HeartbeatResponse::default()

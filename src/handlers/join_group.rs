@@ -2,7 +2,6 @@
 //! the join phase completes (see `groups::classic`). Kafka 4.x serves v2 and later.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::join_group_request::JoinGroupRequest;
@@ -18,23 +17,20 @@ impl Handler for JoinGroup {
     };
 
     async fn handle(ctx: &RequestContext, request: JoinGroupRequest) -> Option<JoinGroupResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => shard,
-            Err(code) => {
-                return Some(JoinGroupResponse {
-                    error_code: code.code(),
-                    generation_id: -1,
-                    member_id: request.member_id,
-                    ..JoinGroupResponse::default()
-                });
-            }
-        };
-        let call = GroupCall::Join {
-            version: ctx.version,
-            client: ctx.client_info(),
-            request,
-        };
-        let answer = ctx.call_coordinator(shard, call).await;
-        Some(crate::expect_group_answer!(answer, Join))
+        let (version, client) = (ctx.version, ctx.client_info());
+        let group_id = request.group_id.clone();
+        let member_id = request.member_id.clone();
+        let answer = ctx
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard.groups.join(version, client, request).await
+            })
+            .await;
+        Some(answer.unwrap_or_else(|code| JoinGroupResponse {
+            error_code: code.code(),
+            generation_id: -1,
+            member_id,
+            ..JoinGroupResponse::default()
+        }))
     }
 }

@@ -2,7 +2,6 @@
 //! batch by member or instance id from v3, KIP-345), on the group's coordinator shard.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::leave_group_request::LeaveGroupRequest;
@@ -21,20 +20,17 @@ impl Handler for LeaveGroup {
         ctx: &RequestContext,
         request: LeaveGroupRequest,
     ) -> Option<LeaveGroupResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => shard,
-            Err(code) => {
-                return Some(LeaveGroupResponse {
-                    error_code: code.code(),
-                    ..LeaveGroupResponse::default()
-                });
-            }
-        };
-        let call = GroupCall::Leave {
-            version: ctx.version,
-            request,
-        };
-        let answer = ctx.call_coordinator(shard, call).await;
-        Some(crate::expect_group_answer!(answer, Leave))
+        let version = ctx.version;
+        let group_id = request.group_id.clone();
+        let answer = ctx
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard.groups.leave(version, request).await
+            })
+            .await;
+        Some(answer.unwrap_or_else(|code| LeaveGroupResponse {
+            error_code: code.code(),
+            ..LeaveGroupResponse::default()
+        }))
     }
 }

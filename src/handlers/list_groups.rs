@@ -2,7 +2,6 @@
 //! and type (v5+), case-insensitively as Kafka compares them.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::list_groups_request::ListGroupsRequest;
@@ -21,15 +20,14 @@ impl Handler for ListGroups {
         ctx: &RequestContext,
         request: ListGroupsRequest,
     ) -> Option<ListGroupsResponse> {
-        let mut groups = Vec::new();
-        for shard in ctx.shard.mesh.all() {
-            let call = GroupCall::List {
-                states: request.states_filter.clone(),
-                types: request.types_filter.clone(),
-            };
-            let answer = ctx.call_coordinator(shard, call).await;
-            groups.extend(crate::expect_group_answer!(answer, List));
-        }
+        let (states, types) = (request.states_filter, request.types_filter);
+        let mut groups: Vec<_> = ctx
+            .router
+            .every_coordinator(move |shard| async move { shard.groups.list(&states, &types) })
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Some(ListGroupsResponse {
             groups,

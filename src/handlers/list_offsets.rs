@@ -13,7 +13,6 @@ use crate::protocol::generated::list_offsets_request::ListOffsetsRequest;
 use crate::protocol::generated::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
-use crate::routing::ShardRequest;
 use crate::storage::TimestampAndOffset;
 
 pub struct ListOffsets;
@@ -43,7 +42,7 @@ impl Handler for ListOffsets {
                     {
                         wanted.push((
                             TopicPartition::new(topic.name.clone(), p.partition_index),
-                            (results.len(), p.timestamp),
+                            p.timestamp,
                         ));
                         results.push(None);
                     } else {
@@ -55,36 +54,9 @@ impl Handler for ListOffsets {
                 }
             }
         }
-        let (owned, unknown) = ctx.by_owner(wanted);
-        for (tp, (i, _)) in unknown {
-            results[i] = Some(Err(crate::shard::not_here(&tp)));
-        }
-        let mut pending = Vec::new();
-        for (owner, partitions) in owned {
-            let indexes: Vec<usize> = partitions.iter().map(|(_, (i, _))| *i).collect();
-            let request = ShardRequest::ListOffsets {
-                partitions: partitions
-                    .into_iter()
-                    .map(|(tp, (_, ts))| (tp, ts))
-                    .collect(),
-            };
-            pending.push((
-                indexes,
-                ctx.shard
-                    .mesh
-                    .start_call(owner, request)
-                    .await
-                    .expect("shards run for the life of the broker"),
-            ));
-        }
-        for (indexes, reply) in pending {
-            let listed = crate::expect_reply!(
-                reply.await.expect("shards run for the life of the broker"),
-                Listed
-            );
-            for (i, result) in indexes.into_iter().zip(listed) {
-                results[i] = Some(result);
-            }
+        let mut listed = ctx.router.list_offsets(wanted).await.into_iter();
+        for result in results.iter_mut().filter(|r| r.is_none()) {
+            *result = Some(listed.next().expect("one result per partition asked"));
         }
 
         let mut results = results.into_iter();

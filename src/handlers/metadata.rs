@@ -76,7 +76,7 @@ impl Handler for Metadata {
             };
             if allow_auto_create && !missing.is_empty() {
                 let names: Vec<String> = missing.iter().map(|t| t.name.clone()).collect();
-                let created = ctx.create_topics(missing, false).await;
+                let created = ctx.router.create_topics(missing, false).await;
                 for (name, result) in names.iter().zip(created) {
                     match result {
                         Ok(record) => tracing::info!(

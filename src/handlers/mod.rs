@@ -3,8 +3,9 @@
 //! A handler declares its API (through its request type) and the versions corelog
 //! serves; the `registry!` below turns the list into dispatch, the version check the
 //! connection makes, and the ApiVersions answer — one list, one truth, checked by a
-//! test. Handlers run on the shard that owns the connection and reach other shards only
-//! through `ShardState` (the mesh).
+//! test. Handlers run on the shard that owns the connection, read that shard's state
+//! (`ShardState`: metadata, config) and reach the shards that own their work only
+//! through `routing` — typed calls, one fan-out.
 
 mod api_versions;
 mod consumer_group_describe;
@@ -29,21 +30,15 @@ mod produce;
 mod sync_group;
 
 use crate::groups::classic::ClientInfo;
-use crate::groups::{GroupAnswer, GroupCall, OFFSETS_TOPIC, offsets_partition};
-use crate::metadata::controller::{NewTopic, TopicError};
-use crate::metadata::{TopicPartition, TopicRecord};
-use crate::protocol::ErrorCode;
+use crate::partition::SegmentRange;
 use crate::protocol::codec::{Request, VersionRange};
 use crate::protocol::frame::DecodedRequest;
 use crate::protocol::generated::api_versions_response::ApiVersion;
 use crate::protocol::generated::{ApiKey, RequestBody, ResponseBody};
-use crate::routing::ShardRequest;
-use crate::routing::SharedRange;
+use crate::routing::Router;
 use crate::shard::ShardState;
-use crate::storage::{FileRange, Notify};
-use shards::ShardId;
+use crate::storage::Notify;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -59,14 +54,6 @@ pub trait Handler {
         ctx: &RequestContext,
         request: Self::Request,
     ) -> impl Future<Output = Option<<Self::Request as Request>::Response>>;
-}
-
-/// Record data a response sends straight from a segment file.
-pub enum SpliceSource {
-    /// A range of a partition this shard owns.
-    Local(FileRange),
-    /// A range handed over by another shard (a duplicated descriptor).
-    Remote(SharedRange),
 }
 
 /// Signals the connection that a request's ordered effects have started, so the next
@@ -95,13 +82,6 @@ impl Gate {
     }
 }
 
-/// Items grouped by owning shard, and the items whose partition has no owner.
-pub type ByOwner<T> = (
-    BTreeMap<ShardId, Vec<(TopicPartition, T)>>,
-    Vec<(TopicPartition, T)>,
-);
-
-/// What a handler knows about the request it answers.
 /// Raised once when the client's connection ends (it closed, or reading failed): handlers
 /// that wait for an event (a long-poll Fetch) stop waiting, since nobody will read the
 /// answer. Shared by every request of one connection.
@@ -130,14 +110,18 @@ impl Hangup {
     }
 }
 
+/// What a handler knows about the request it answers.
 pub struct RequestContext {
+    /// The road to every shard.
+    pub router: Router,
+    /// This shard's state (the router's).
     pub shard: Rc<ShardState>,
     pub api_key: ApiKey,
     pub version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
     pub peer: SocketAddr,
-    splices: RefCell<Vec<SpliceSource>>,
+    splices: RefCell<Vec<SegmentRange>>,
     gate: Rc<Gate>,
     close_connection: Cell<bool>,
     /// The connection's end.
@@ -148,7 +132,7 @@ impl RequestContext {
     /// The context of `request` (its body is the handler's argument), received from
     /// `peer` on a connection whose end `hangup` signals.
     pub fn new(
-        shard: Rc<ShardState>,
+        router: Router,
         request: &DecodedRequest,
         peer: SocketAddr,
         gate: Rc<Gate>,
@@ -156,7 +140,8 @@ impl RequestContext {
     ) -> RequestContext {
         RequestContext {
             hangup,
-            shard,
+            shard: router.state().clone(),
+            router,
             api_key: request.api_key,
             version: request.version,
             correlation_id: request.correlation_id(),
@@ -169,13 +154,13 @@ impl RequestContext {
     }
 
     /// Adds record data to send from a file; the id goes into `Records::Spliced`.
-    pub fn add_splice(&self, source: SpliceSource) -> u32 {
+    pub fn add_splice(&self, source: SegmentRange) -> u32 {
         let mut splices = self.splices.borrow_mut();
         splices.push(source);
         (splices.len() - 1) as u32
     }
 
-    pub fn take_splices(&self) -> Vec<SpliceSource> {
+    pub fn take_splices(&self) -> Vec<SegmentRange> {
         std::mem::take(&mut self.splices.borrow_mut())
     }
 
@@ -198,109 +183,12 @@ impl RequestContext {
         self.close_connection.get()
     }
 
-    /// Asks the controller (shard 0) to create topics; one result per topic, in order.
-    pub async fn create_topics(
-        &self,
-        topics: Vec<NewTopic>,
-        validate_only: bool,
-    ) -> Vec<Result<TopicRecord, TopicError>> {
-        let reply = self
-            .shard
-            .mesh
-            .call(
-                ShardId(0),
-                ShardRequest::CreateTopics {
-                    topics,
-                    validate_only,
-                },
-            )
-            .await
-            .expect("shard 0 runs for the life of the broker");
-        crate::expect_reply!(reply, Created)
-    }
-
     /// The client as group coordinators record it (DescribeGroups shows it).
     pub fn client_info(&self) -> ClientInfo {
         ClientInfo {
             client_id: self.client_id.clone().unwrap_or_default(),
             client_host: format!("/{}", self.peer.ip()),
         }
-    }
-
-    /// The shard coordinating a group: the owner of the group's `__consumer_offsets`
-    /// partition. COORDINATOR_NOT_AVAILABLE until that topic exists (FindCoordinator
-    /// creates it).
-    pub fn group_coordinator(&self, group_id: &str) -> Result<ShardId, ErrorCode> {
-        let metadata = self.shard.metadata.borrow();
-        let topic = metadata
-            .topic(OFFSETS_TOPIC)
-            .ok_or(ErrorCode::CoordinatorNotAvailable)?;
-        let tp = TopicPartition::new(OFFSETS_TOPIC, offsets_partition(group_id, topic.partitions));
-        metadata
-            .owner(&tp)
-            .ok_or(ErrorCode::CoordinatorNotAvailable)
-    }
-
-    /// Runs a group operation on the coordinator shard.
-    pub async fn call_coordinator(&self, shard: ShardId, call: GroupCall) -> GroupAnswer {
-        let reply = self
-            .shard
-            .mesh
-            .call(shard, ShardRequest::Group(call))
-            .await
-            .expect("shards run for the life of the broker");
-        crate::expect_reply!(reply, Group)
-    }
-
-    /// Asks every coordinator about its share of `group_ids` (one call per shard, made
-    /// by `call`) and returns one answer per id in request order; `answers` takes a
-    /// coordinator's answer apart by group id, and ids without a coordinator get
-    /// `failed`.
-    pub async fn per_coordinator<T: Clone>(
-        &self,
-        group_ids: &[String],
-        call: impl Fn(Vec<String>) -> GroupCall,
-        answers: impl Fn(GroupAnswer) -> Vec<(String, T)>,
-        failed: impl Fn(&str, ErrorCode) -> T,
-    ) -> Vec<T> {
-        let mut owned: BTreeMap<ShardId, Vec<String>> = BTreeMap::new();
-        let mut answered: HashMap<String, T> = HashMap::new();
-        for id in group_ids {
-            match self.group_coordinator(id) {
-                Ok(shard) => owned.entry(shard).or_default().push(id.clone()),
-                Err(code) => {
-                    answered.insert(id.clone(), failed(id, code));
-                }
-            }
-        }
-        for (shard, ids) in owned {
-            let answer = self.call_coordinator(shard, call(ids)).await;
-            answered.extend(answers(answer));
-        }
-        group_ids
-            .iter()
-            .map(|id| {
-                answered
-                    .get(id)
-                    .cloned()
-                    .expect("every group id is answered")
-            })
-            .collect()
-    }
-
-    /// Groups items by the shard that owns their partition; items whose partition has no
-    /// owner (unknown topic or partition) are returned apart, in order.
-    pub fn by_owner<T>(&self, items: impl IntoIterator<Item = (TopicPartition, T)>) -> ByOwner<T> {
-        let metadata = self.shard.metadata.borrow();
-        let mut owned: BTreeMap<ShardId, Vec<(TopicPartition, T)>> = BTreeMap::new();
-        let mut unknown = Vec::new();
-        for (tp, item) in items {
-            match metadata.owner(&tp) {
-                Some(shard) => owned.entry(shard).or_default().push((tp, item)),
-                None => unknown.push((tp, item)),
-            }
-        }
-        (owned, unknown)
     }
 }
 

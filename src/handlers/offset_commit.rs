@@ -3,7 +3,7 @@
 //! later.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::{GroupCall, offset_commit_response};
+use crate::groups::offset_commit_response;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
@@ -22,15 +22,21 @@ impl Handler for OffsetCommit {
         ctx: &RequestContext,
         request: OffsetCommitRequest,
     ) -> Option<OffsetCommitResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
+        let shard = match ctx.router.group_coordinator(&request.group_id) {
             Ok(shard) => shard,
             Err(code) => return Some(offset_commit_response(&request, &|_, _| code)),
         };
-        let call = GroupCall::OffsetCommit {
-            version: ctx.version,
-            request,
-        };
-        let answer = ctx.call_coordinator(shard, call).await;
-        Some(crate::expect_group_answer!(answer, OffsetCommit))
+        let version = ctx.version;
+        let answer = ctx
+            .router
+            .call(shard, move |router, _| async move {
+                let shard = router.state();
+                shard
+                    .groups
+                    .offset_commit(&shard.metadata, version, request)
+                    .await
+            })
+            .await;
+        Some(answer)
     }
 }

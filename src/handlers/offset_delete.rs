@@ -3,7 +3,6 @@
 //! `__consumer_offsets`, on the group's coordinator shard.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_delete_request::OffsetDeleteRequest;
@@ -22,18 +21,16 @@ impl Handler for OffsetDelete {
         ctx: &RequestContext,
         request: OffsetDeleteRequest,
     ) -> Option<OffsetDeleteResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => shard,
-            Err(code) => {
-                return Some(OffsetDeleteResponse {
-                    error_code: code.code(),
-                    ..OffsetDeleteResponse::default()
-                });
-            }
-        };
+        let group_id = request.group_id.clone();
         let answer = ctx
-            .call_coordinator(shard, GroupCall::OffsetDelete { request })
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard.groups.offset_delete(&shard.metadata, request).await
+            })
             .await;
-        Some(crate::expect_group_answer!(answer, OffsetDelete))
+        Some(answer.unwrap_or_else(|code| OffsetDeleteResponse {
+            error_code: code.code(),
+            ..OffsetDeleteResponse::default()
+        }))
     }
 }

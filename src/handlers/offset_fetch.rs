@@ -4,7 +4,6 @@
 //! later.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_fetch_request::{
@@ -14,7 +13,6 @@ use crate::protocol::generated::offset_fetch_response::{
     OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
     OffsetFetchResponseTopic,
 };
-use std::collections::HashMap;
 
 pub struct OffsetFetch;
 
@@ -50,34 +48,33 @@ impl Handler for OffsetFetch {
                 ..OffsetFetchRequestGroup::default()
             }]
         };
-        let order: Vec<String> = groups.iter().map(|g| g.group_id.clone()).collect();
-        let mut by_shard: HashMap<_, Vec<OffsetFetchRequestGroup>> = HashMap::new();
-        let mut answered: HashMap<String, OffsetFetchResponseGroup> = HashMap::new();
-        for group in groups {
-            match ctx.group_coordinator(&group.group_id) {
-                Ok(shard) => by_shard.entry(shard).or_default().push(group),
-                Err(code) => {
-                    answered.insert(
-                        group.group_id.clone(),
-                        OffsetFetchResponseGroup {
-                            group_id: group.group_id,
+        let router = &ctx.router;
+        let items: Vec<(String, OffsetFetchRequestGroup)> = groups
+            .into_iter()
+            .map(|g| (g.group_id.clone(), g))
+            .collect();
+        let mut groups: Vec<OffsetFetchResponseGroup> = router
+            .scatter(
+                items,
+                |group_id| {
+                    router
+                        .group_coordinator(group_id)
+                        .map_err(|code| OffsetFetchResponseGroup {
+                            group_id: group_id.clone(),
                             error_code: code.code(),
                             ..OffsetFetchResponseGroup::default()
-                        },
-                    );
-                }
-            }
-        }
-        for (shard, groups) in by_shard {
-            let answer = ctx
-                .call_coordinator(shard, GroupCall::OffsetFetch { groups })
-                .await;
-            for group in crate::expect_group_answer!(answer, OffsetFetch) {
-                answered.insert(group.group_id.clone(), group);
-            }
-        }
-        let mut groups: Vec<OffsetFetchResponseGroup> =
-            order.iter().filter_map(|id| answered.remove(id)).collect();
+                        })
+                },
+                |router, groups| async move {
+                    groups
+                        .into_iter()
+                        .map(|(_, g)| router.state().groups.offset_fetch(g))
+                        .collect()
+                },
+            )
+            .await
+            .answers()
+            .await;
         if batched {
             return Some(OffsetFetchResponse {
                 groups,

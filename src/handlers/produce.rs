@@ -1,14 +1,17 @@
 //! Produce (key 0): record batches to partitions, each appended on the shard that owns
-//! the partition; acks 0, 1 and all as DESIGN.md defines them.
+//! the partition; acks 0 (no response), 1 (in the page cache) and all (fdatasynced).
 //!
-//! The appends of one request are queued to their owners in request order before the
-//! connection may dispatch its next request (`RequestContext::issued`), so pipelined
-//! produce requests land in the order they were sent while waiting for their acks
-//! concurrently. acks=0 has no response: a failure closes the connection, as in Kafka.
+//! Each partition's records are checked here, on the connection's shard
+//! (`partition::validate_produce`: CRC, records, timestamps, recompression; large
+//! compressed data off the shard), so the owners only append. The appends of one
+//! request are queued to their owners in request order before the connection may
+//! dispatch its next request (`RequestContext::issued`), so pipelined produce requests
+//! land in the order they were sent while waiting for their acks concurrently. acks=0
+//! has no response: a failure closes the connection, as in Kafka.
 
 use super::{Handler, RequestContext, newest};
-use crate::metadata::TopicPartition;
-use crate::partition::PartitionError;
+use crate::metadata::{Topic, TopicPartition};
+use crate::partition::{PartitionError, validate_produce};
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Records, VersionRange};
 use crate::protocol::generated::ApiKey;
@@ -16,9 +19,9 @@ use crate::protocol::generated::produce_request::ProduceRequest;
 use crate::protocol::generated::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
-use crate::routing::ShardRequest;
 use crate::storage::AppendInfo;
 use bytes::Bytes;
+use std::rc::Rc;
 
 pub struct Produce;
 
@@ -40,7 +43,7 @@ impl Handler for Produce {
         let acks = request.acks;
         // One slot per partition of the request, in request order.
         let mut slots: Vec<Slot> = Vec::new();
-        let mut work: Vec<(usize, TopicPartition, Bytes)> = Vec::new();
+        let mut work: Vec<(usize, Rc<Topic>, TopicPartition, Bytes)> = Vec::new();
         {
             let metadata = ctx.shard.metadata.borrow();
             for (topic_index, topic) in request.topic_data.iter().enumerate() {
@@ -69,10 +72,11 @@ impl Handler for Produce {
                             ),
                         ))
                     } else {
-                        match &data.records {
-                            Some(Records::Bytes(bytes)) => {
+                        match (&data.records, &known) {
+                            (Some(Records::Bytes(bytes)), Some(known)) => {
                                 work.push((
                                     slot,
+                                    known.clone(),
                                     TopicPartition::new(topic.name.clone(), data.index),
                                     bytes.clone(),
                                 ));
@@ -93,41 +97,23 @@ impl Handler for Produce {
             }
         }
 
-        // Queue every owner's appends, in order, before the next request may start.
-        let (owned, unknown) = ctx.by_owner(
-            work.into_iter()
-                .map(|(slot, tp, bytes)| (tp, (slot, bytes))),
-        );
-        for (tp, (slot, _)) in unknown {
-            slots[slot].result = Some(Err(crate::shard::not_here(&tp)));
-        }
-        let mut pending = Vec::new();
-        for (owner, partitions) in owned {
-            let order: Vec<usize> = partitions.iter().map(|(_, (slot, _))| *slot).collect();
-            let request = ShardRequest::Produce {
-                partitions: partitions
-                    .into_iter()
-                    .map(|(tp, (_, bytes))| (tp, bytes))
-                    .collect(),
-                durable: acks == -1,
-            };
-            let reply = ctx
-                .shard
-                .mesh
-                .start_call(owner, request)
-                .await
-                .expect("shards run for the life of the broker");
-            pending.push((order, reply));
-        }
-        ctx.issued();
-        for (order, reply) in pending {
-            let results = crate::expect_reply!(
-                reply.await.expect("shards run for the life of the broker"),
-                Produced
-            );
-            for (slot, result) in order.into_iter().zip(results) {
-                slots[slot].result = Some(result);
+        // Check every partition's records here, then queue every owner's appends, in
+        // order, before the next request may start.
+        let mut order = Vec::with_capacity(work.len());
+        let mut appends = Vec::with_capacity(work.len());
+        for (slot, topic, tp, bytes) in work {
+            match validate_produce(&topic, &tp, bytes).await {
+                Ok(batches) => {
+                    order.push(slot);
+                    appends.push((tp, batches));
+                }
+                Err(e) => slots[slot].result = Some(Err(e)),
             }
+        }
+        let queued = ctx.router.produce(appends, acks == -1).await;
+        ctx.issued();
+        for (slot, result) in order.into_iter().zip(queued.answers().await) {
+            slots[slot].result = Some(result);
         }
 
         if acks == 0 {

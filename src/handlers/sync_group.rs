@@ -2,7 +2,6 @@
 //! assignment is persisted before any member gets its share.
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::GroupCall;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::sync_group_request::SyncGroupRequest;
@@ -18,18 +17,16 @@ impl Handler for SyncGroup {
     };
 
     async fn handle(ctx: &RequestContext, request: SyncGroupRequest) -> Option<SyncGroupResponse> {
-        let shard = match ctx.group_coordinator(&request.group_id) {
-            Ok(shard) => shard,
-            Err(code) => {
-                return Some(SyncGroupResponse {
-                    error_code: code.code(),
-                    ..SyncGroupResponse::default()
-                });
-            }
-        };
+        let group_id = request.group_id.clone();
         let answer = ctx
-            .call_coordinator(shard, GroupCall::Sync { request })
+            .router
+            .on_coordinator(&group_id, move |shard| async move {
+                shard.groups.sync(request).await
+            })
             .await;
-        Some(crate::expect_group_answer!(answer, Sync))
+        Some(answer.unwrap_or_else(|code| SyncGroupResponse {
+            error_code: code.code(),
+            ..SyncGroupResponse::default()
+        }))
     }
 }

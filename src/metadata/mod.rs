@@ -17,8 +17,8 @@ pub mod names;
 pub mod store;
 
 use crate::config::{ConfigError, TopicConfig, TopicDefaults};
+pub use crate::model::TopicPartition;
 use crate::protocol::wire::Uuid;
-pub use crate::storage::TopicPartition;
 use shards::{ShardId, ShardTable, TableUpdate};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;

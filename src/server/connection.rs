@@ -18,28 +18,25 @@
 //! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
 //! the connection. Nothing a client sends can disturb another connection.
 
-use crate::handlers::{self, Gate, Hangup, RequestContext, SpliceSource};
+use crate::handlers::{self, Gate, Hangup, RequestContext};
+use crate::partition::SegmentRange;
 use crate::protocol::codec::Encoder;
 use crate::protocol::frame::{
     FrameStatus, RequestError, api_versions_fallback_response, check_frame, decode_request,
     encode_response,
 };
 use crate::protocol::generated::ApiKey;
-use crate::routing::ShardRequest;
-use crate::server::sendfile::{RangeSource, send_range};
+use crate::routing::Router;
+use crate::server::sendfile::send_range;
 use crate::shard::{ShardState, bump};
-use crate::storage::FileRange;
 use bytes::{Buf, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::channels::local_channel;
-use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
-use glommio::sync::StaticPermit;
-use shards::ShardId;
+use shards::rt::{self, LocalReceiver, LocalSender, StaticPermit};
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -51,25 +48,16 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A response ready to be written, or nothing to write (acks=0).
 struct Outgoing {
     encoder: Option<Encoder>,
-    splices: Vec<SpliceSource>,
+    splices: Vec<SegmentRange>,
     close_after: bool,
-}
-
-impl RangeSource for FileRange {
-    fn raw_fd(&self) -> RawFd {
-        FileRange::raw_fd(self)
-    }
-
-    async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
-        RangeSource::read_at(&self.file().file, position, len).await
-    }
 }
 
 /// Serves one connection until the client closes it, it idles past
 /// `connections.max.idle.ms`, or it misbehaves.
-pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
+pub async fn serve(router: Router, stream: TcpStream, peer: SocketAddr) {
+    let shard = router.state().clone();
     let per_ip = shard.limits_connections_per_ip();
-    if per_ip && !admitted(&shard, peer.ip()).await {
+    if per_ip && !router.admit_connection(peer.ip()).await {
         // Kafka closes a connection over max.connections.per.ip as it arrives.
         tracing::info!("closing the connection of {peer}: max.connections.per.ip reached");
         return;
@@ -77,14 +65,11 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
     bump(&shard.stats.connections, 1);
     bump(&shard.stats.connections_total, 1);
     tracing::info!("connection from {peer} opened on {}", shard.id());
-    let reason = run(&shard, stream, peer).await;
+    let reason = run(&router, stream, peer).await;
     if per_ip {
         // Released before the connection leaves the metrics: a client that sees it gone
         // may connect again.
-        let _ = shard
-            .mesh
-            .call(ShardId(0), ShardRequest::ConnectionClosed { ip: peer.ip() })
-            .await;
+        router.connection_closed(peer.ip()).await;
     }
     shard
         .stats
@@ -93,19 +78,8 @@ pub async fn serve(shard: Rc<ShardState>, stream: TcpStream, peer: SocketAddr) {
     tracing::info!("connection from {peer} closed: {reason}");
 }
 
-/// Asks shard 0, which counts connections per address, to admit one from `ip`.
-async fn admitted(shard: &ShardState, ip: std::net::IpAddr) -> bool {
-    match shard
-        .mesh
-        .call(ShardId(0), ShardRequest::AdmitConnection { ip })
-        .await
-    {
-        Ok(reply) => crate::expect_reply!(reply, Admitted),
-        Err(_) => false,
-    }
-}
-
-async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> String {
+async fn run(router: &Router, stream: TcpStream, peer: SocketAddr) -> String {
+    let shard = router.state();
     let _ = stream.set_nodelay(true);
     let idle = Duration::from_millis(shard.config.connections_max_idle_ms.max(1) as u64);
     if let Err(e) = stream.set_read_timeout(Some(idle)) {
@@ -122,15 +96,16 @@ async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> Str
     }
     // SAFETY: `writer_fd` is a fresh, open socket descriptor nobody else owns.
     let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
-    let (sender, receiver) = local_channel::new_bounded::<glommio::Task<Outgoing>>(MAX_IN_FLIGHT);
+    let (sender, receiver) = rt::new_bounded::<rt::Task<Outgoing>>(MAX_IN_FLIGHT);
     let closing = Rc::new(Cell::new(false));
     let write_shard = shard.clone();
     let write_closing = closing.clone();
-    let writer_task = glommio::spawn_local(async move {
-        write_responses(&write_shard, writer, receiver, &write_closing).await
-    });
+    let writer_task =
+        rt::spawn(
+            async move { write_responses(&write_shard, writer, receiver, &write_closing).await },
+        );
     let hangup = Rc::new(Hangup::default());
-    let read_result = read_requests(shard, stream, peer, sender, &closing, &hangup).await;
+    let read_result = read_requests(router, stream, peer, sender, &closing, &hangup).await;
     // The client is gone (or misbehaved): requests waiting for an event stop waiting;
     // the rest finish (an append in progress completes) before the connection goes.
     hangup.hang_up();
@@ -142,13 +117,14 @@ async fn run(shard: &Rc<ShardState>, stream: TcpStream, peer: SocketAddr) -> Str
 }
 
 async fn read_requests(
-    shard: &Rc<ShardState>,
+    router: &Router,
     mut stream: TcpStream,
     peer: SocketAddr,
-    sender: local_channel::LocalSender<glommio::Task<Outgoing>>,
+    sender: LocalSender<rt::Task<Outgoing>>,
     closing: &Cell<bool>,
     hangup: &Rc<Hangup>,
 ) -> Result<(), String> {
+    let shard = router.state();
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // The budget units held for the frame being received, once its size is known.
@@ -164,7 +140,7 @@ async fn read_requests(
                     let mut frame = buf.split_to(4 + size);
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
-                    dispatch(shard, frame.freeze(), peer, &sender, hangup, charge.take()).await?;
+                    dispatch(router, frame.freeze(), peer, &sender, hangup, charge.take()).await?;
                 }
                 Ok(FrameStatus::NeedMore { needed }) => break needed,
                 Err(e) => {
@@ -216,10 +192,10 @@ async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPer
 
 /// Decodes one frame and starts its handler; returns once the next frame may start.
 async fn dispatch(
-    shard: &Rc<ShardState>,
+    router: &Router,
     frame: bytes::Bytes,
     peer: SocketAddr,
-    sender: &local_channel::LocalSender<glommio::Task<Outgoing>>,
+    sender: &LocalSender<rt::Task<Outgoing>>,
     hangup: &Rc<Hangup>,
     charge: Option<StaticPermit>,
 ) -> Result<(), String> {
@@ -258,9 +234,9 @@ async fn dispatch(
         }
     }
     let gate = Rc::new(Gate::default());
-    let ctx = RequestContext::new(shard.clone(), &request, peer, gate.clone(), hangup.clone());
+    let ctx = RequestContext::new(router.clone(), &request, peer, gate.clone(), hangup.clone());
     let body = request.body;
-    let task = glommio::spawn_local(async move {
+    let task = rt::spawn(async move {
         let response = handlers::dispatch(&ctx, body).await;
         // The request's bytes are the handler's no more: give back their budget.
         drop(charge);
@@ -303,11 +279,11 @@ async fn dispatch(
 }
 
 async fn queue_fallback(
-    sender: &local_channel::LocalSender<glommio::Task<Outgoing>>,
+    sender: &LocalSender<rt::Task<Outgoing>>,
     correlation_id: i32,
 ) -> Result<(), String> {
     let encoder = api_versions_fallback_response(correlation_id, &handlers::supported_apis());
-    let task = glommio::spawn_local(async move {
+    let task = rt::spawn(async move {
         Outgoing {
             encoder: Some(encoder),
             splices: Vec::new(),
@@ -323,7 +299,7 @@ async fn queue_fallback(
 async fn write_responses(
     shard: &ShardState,
     mut stream: TcpStream,
-    receiver: local_channel::LocalReceiver<glommio::Task<Outgoing>>,
+    receiver: LocalReceiver<rt::Task<Outgoing>>,
     closing: &Cell<bool>,
 ) -> Result<(), String> {
     while let Some(task) = receiver.recv().await {
@@ -347,10 +323,10 @@ async fn write_response(
     shard: &ShardState,
     stream: &mut TcpStream,
     encoder: Encoder,
-    sources: Vec<SpliceSource>,
+    sources: Vec<SegmentRange>,
 ) -> io::Result<()> {
     let (bytes, splices) = encoder.into_parts();
-    let mut sources: Vec<Option<SpliceSource>> = sources.into_iter().map(Some).collect();
+    let mut sources: Vec<Option<SegmentRange>> = sources.into_iter().map(Some).collect();
     let mut at = 0;
     let stats = &shard.stats;
     for splice in splices {
@@ -360,26 +336,11 @@ async fn write_response(
         let source = sources[splice.id as usize]
             .take()
             .expect("each splice is sent once");
-        match source {
-            SpliceSource::Local(range) => {
-                assert_eq!(
-                    range.length as usize, len,
-                    "a spliced range has its announced length"
-                );
-                send_range(stream, &range, range.position, len, &stats.send).await?;
-            }
-            SpliceSource::Remote(range) => {
-                assert_eq!(
-                    range.length as usize, len,
-                    "a spliced range has its announced length"
-                );
-                // SAFETY: the descriptor was duplicated for us; the file takes ownership.
-                let file = unsafe { BufferedFile::from_raw_fd(range.fd.into_raw_fd()) };
-                let result = send_range(stream, &file, range.position, len, &stats.send).await;
-                let _ = file.close().await;
-                result?;
-            }
-        }
+        assert_eq!(
+            source.length as usize, len,
+            "a spliced range has its announced length"
+        );
+        send_range(stream, &source, source.position, len, &stats.send).await?;
         bump(&stats.bytes_out, len as u64);
     }
     stream.write_all(&bytes[at..]).await?;

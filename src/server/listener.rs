@@ -2,31 +2,32 @@
 //! socket the main thread bound (`sockets`), so whichever shard is ready takes the next
 //! connection, and each shard serves the connections it accepted.
 
-use crate::server::{connection, sockets};
-use crate::shard::ShardState;
+use crate::routing::Router;
+use crate::server::connection;
+use crate::server::sockets::{self, Exclusive};
 use glommio::net::TcpListener;
-use std::rc::Rc;
+use shards::rt;
 use std::time::Duration;
 
 /// Runs this shard's accept loops, one per configured listener. A listener this shard
 /// cannot take its duplicate of stops the broker with the reason.
-pub fn start(shard: Rc<ShardState>) -> glommio::Task<()> {
+pub fn start(router: Router, exclusive: &Exclusive) -> rt::Task<()> {
     let mut listeners = Vec::new();
-    for (listener, socket) in &shard.exclusive.listeners {
+    for (listener, socket) in &exclusive.listeners {
         match sockets::for_this_shard(socket) {
             Ok(accepting) => listeners.push(accepting),
             Err(e) => crate::stop::fatal(&format!("cannot accept on {listener}: {e}")),
         }
     }
-    if shard.id().0 == 0 {
-        for listener in &shard.config.listeners {
-            tracing::info!("listening on {listener} with {} shards", shard.mesh.count());
+    if router.id().0 == 0 {
+        for listener in &router.state().config.listeners {
+            tracing::info!("listening on {listener} with {} shards", router.count());
         }
     }
-    glommio::spawn_local(async move {
+    rt::spawn(async move {
         let loops: Vec<_> = listeners
             .into_iter()
-            .map(|listener| glommio::spawn_local(accept_loop(shard.clone(), listener)))
+            .map(|listener| rt::spawn(accept_loop(router.clone(), listener)))
             .collect();
         for task in loops {
             task.await;
@@ -36,7 +37,8 @@ pub fn start(shard: Rc<ShardState>) -> glommio::Task<()> {
 
 /// Accepts while this shard has a connection slot free; at the limit it stops accepting
 /// (clients wait in the listen backlog, or are taken by another shard) until one closes.
-async fn accept_loop(shard: Rc<ShardState>, listener: TcpListener) {
+async fn accept_loop(router: Router, listener: TcpListener) {
+    let shard = router.state().clone();
     let mut failures_logged = false;
     loop {
         let slot = match shard.connection_slots.try_acquire_static_permit(1) {
@@ -59,9 +61,9 @@ async fn accept_loop(shard: Rc<ShardState>, listener: TcpListener) {
                 let peer = stream
                     .peer_addr()
                     .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
-                let shard = shard.clone();
-                glommio::spawn_local(async move {
-                    connection::serve(shard, stream, peer).await;
+                let router = router.clone();
+                rt::spawn(async move {
+                    connection::serve(router, stream, peer).await;
                     drop(slot);
                 })
                 .detach();
@@ -73,7 +75,7 @@ async fn accept_loop(shard: Rc<ShardState>, listener: TcpListener) {
                     tracing::warn!("accept failed on {}: {e}", shard.id());
                     failures_logged = true;
                 }
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                rt::sleep(Duration::from_millis(100)).await;
             }
         }
     }

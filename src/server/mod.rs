@@ -3,6 +3,7 @@
 
 pub mod connection;
 pub mod listener;
+pub mod metrics;
 mod run;
 pub mod sendfile;
 pub mod sockets;

@@ -7,10 +7,12 @@
 //! recovery), writes the recovery points, and lets every shard exit.
 
 use crate::config::BrokerConfig;
-use crate::routing::{ShardReply, ShardRequest};
+use crate::routing::{Mesh, Router};
+use crate::server::listener;
 use crate::server::sockets::Exclusive;
-use crate::shard::ShardState;
-use shards::{Inbox, RuntimeConfig, ShardId};
+use crate::shard::{Phase, ShardState};
+use crate::storage::{OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
+use shards::{Inbox, Job, RuntimeConfig, ShardId, rt};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,34 +64,126 @@ pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), S
     Ok(())
 }
 
+/// One shard's life: its state, serving the mesh, then (shard 0) the start-up of the
+/// whole broker, the periodic checkpoint and the shut-down; (others) waiting to exit.
 async fn shard_main(
     config: BrokerConfig,
     exclusive: Arc<Exclusive>,
-    mesh: Rc<crate::routing::Mesh>,
-    inbox: Inbox<ShardRequest, ShardReply>,
+    mesh: Rc<Mesh>,
+    inbox: Inbox<Job<ShardState>, ()>,
     stop: Arc<AtomicBool>,
 ) {
-    let state = ShardState::new(mesh.clone(), Rc::new(config), exclusive).await;
-    let handler = state.clone();
-    mesh.serve(inbox, move |from, request| handler.handle(from, request));
-    if mesh.id() != ShardId(0) {
-        state.exited().await;
+    let id = mesh.id();
+    let shards = mesh.count();
+    let connections = (config.max_connections.max(1) as usize)
+        .min(exclusive.connections_for_descriptors())
+        .div_ceil(shards)
+        .max(1);
+    if id == ShardId(0) {
+        tracing::info!(
+            "serving up to {} connections ({connections} per shard; open-files limit {})",
+            connections * shards,
+            exclusive.open_files
+        );
+    }
+    let state = ShardState::new(id, shards, mesh.cpu(), Rc::new(config), connections).await;
+    let router = Router::serve(mesh, inbox, state.clone());
+    if id != ShardId(0) {
+        state.reached(Phase::Exiting).await;
         return;
     }
-    state.start_cluster().await;
+    start_broker(&router, &exclusive).await;
     let mut last_checkpoint = Instant::now();
     while !stop.load(Ordering::Acquire) {
-        glommio::timer::sleep(Duration::from_millis(50)).await;
+        rt::sleep(Duration::from_millis(50)).await;
         if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
-            state.checkpoint_recovery_points(true).await;
+            checkpoint_recovery_points(&router, true).await;
             last_checkpoint = Instant::now();
         }
     }
-    state.broadcast(|| ShardRequest::Shutdown).await;
-    state.checkpoint_recovery_points(false).await;
-    for shard in mesh.all().filter(|s| *s != ShardId(0)) {
-        // Queued is enough: the shard leaves once it takes the message.
-        let _ = mesh.start_call(shard, ShardRequest::Exit).await;
+    // Every shard stops accepting and closes its logs (flushed, indices trimmed).
+    router
+        .broadcast(|router, _| async move { router.state().shut_down().await })
+        .await;
+    checkpoint_recovery_points(&router, false).await;
+    for shard in (1..router.count()).map(ShardId) {
+        // Queued is enough: the shard leaves once it takes the job.
+        drop(
+            router
+                .submit(shard, |router, _| async move {
+                    router.state().enter(Phase::Exiting)
+                })
+                .await,
+        );
+    }
+}
+
+/// Shard 0's start-up of the broker: cluster identity and every topic open on its
+/// shard, then every shard accepts connections, then the metrics endpoint.
+async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
+    let (cluster_id, topics) = router.load_metadata().await;
+    tracing::info!(
+        "cluster {cluster_id} node {}: {topics} topics open on {} shards",
+        router.state().config.node_id,
+        router.count()
+    );
+    let sockets = exclusive.clone();
+    router
+        .broadcast(move |router, _| async move {
+            let accepting = listener::start(router.clone(), &sockets);
+            router.state().hold_until_shutdown(accepting);
+            router.state().enter(Phase::Serving);
+        })
+        .await;
+    if let Some(metrics) = crate::server::metrics::start(router.clone(), exclusive) {
+        router.state().hold_until_shutdown(metrics);
+    }
+}
+
+/// Writes `recovery-point-offset-checkpoint` in every log dir from every shard's
+/// partitions (shard 0, periodically with `sync`, and at shut-down after every log was
+/// closed, which synced it).
+async fn checkpoint_recovery_points(router: &Router, sync: bool) {
+    let points: Vec<_> = router
+        .broadcast(move |router, _| async move { router.state().recovery_points(sync).await })
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let dirs = router.state().config.log_dirs.clone();
+    // With several log dirs, which one holds a partition is a stat each, made off the
+    // shard.
+    let per_dir: Vec<Vec<_>> = if dirs.len() == 1 {
+        vec![points]
+    } else {
+        let candidates = dirs.clone();
+        rt::offload(move || {
+            candidates
+                .iter()
+                .map(|dir| {
+                    points
+                        .iter()
+                        .filter(|(tp, _)| dir.join(tp.dir_name()).is_dir())
+                        .cloned()
+                        .collect()
+                })
+                .collect()
+        })
+        .await
+    };
+    for (dir, entries) in dirs.iter().zip(per_dir) {
+        let checkpoint = OffsetCheckpoint { entries };
+        match checkpoint.write(&dir.join(RECOVERY_POINT_CHECKPOINT)).await {
+            Ok(()) => {}
+            // Out of descriptors: the previous checkpoint stands (recovery only scans
+            // more); the next interval tries again.
+            Err(e) if e.is_transient() => {
+                tracing::warn!("cannot write the recovery point checkpoint now: {e}")
+            }
+            Err(e) => {
+                crate::stop::fatal(&format!("cannot write the recovery point checkpoint: {e}"))
+            }
+        }
     }
 }
 

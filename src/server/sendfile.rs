@@ -13,34 +13,18 @@
 //!
 //! Runs on the shard that owns the connection. Bytes sent by each path are counted.
 
+use crate::partition::SegmentRange;
+use crate::shard::{SendStats, bump};
 use futures_lite::AsyncWriteExt;
 use glommio::io::BufferedFile;
 use glommio::net::TcpStream;
-use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 
 /// Largest chunk read into memory at once on the copying path.
 const COPY_CHUNK: usize = 256 * 1024;
 
-/// Bytes and calls per path, for the shard's metrics.
-#[derive(Debug, Default)]
-pub struct SendStats {
-    pub sendfile_bytes: Cell<u64>,
-    pub sendfile_calls: Cell<u64>,
-    pub copied_bytes: Cell<u64>,
-    /// Ranges that were not (entirely) in the page cache.
-    pub cold_ranges: Cell<u64>,
-    /// Times the socket buffer was full during sendfile.
-    pub socket_full: Cell<u64>,
-}
-
-fn bump(cell: &Cell<u64>, by: u64) {
-    cell.set(cell.get() + by);
-}
-
-/// A readable file: the segment file as the owning shard holds it, or a duplicate of
-/// its descriptor handed over from another shard.
+/// A readable file: a fetched segment range, or (in tests) any glommio file.
 pub trait RangeSource {
     fn raw_fd(&self) -> RawFd;
     /// Reads `len` bytes at `position` with io_uring.
@@ -57,6 +41,23 @@ impl RangeSource for BufferedFile {
             .await
             .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(read.to_vec())
+    }
+}
+
+impl RangeSource for SegmentRange {
+    fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The cold path: an io_uring read through a further duplicate of the descriptor
+    /// (glommio's file owns and closes what it is given).
+    async fn read_at(&self, position: u64, len: usize) -> io::Result<Vec<u8>> {
+        let fd = self.fd.try_clone()?;
+        // SAFETY: `fd` is a fresh duplicate nobody else owns; the file closes it.
+        let file = unsafe { BufferedFile::from_raw_fd(fd.into_raw_fd()) };
+        let read = RangeSource::read_at(&file, position, len).await;
+        let _ = file.close().await;
+        read
     }
 }
 

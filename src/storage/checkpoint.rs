@@ -23,7 +23,7 @@ use crate::protocol::wire::Uuid;
 
 use super::error::{Result, StorageError};
 use super::fs;
-use super::offsets::{LeaderEpoch, Offset, TopicPartition};
+use crate::model::{LeaderEpoch, Offset, TopicPartition};
 
 /// Kafka's file name for the recovery points of all partitions of a log dir.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";

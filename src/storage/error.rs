@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::config::InvalidConfig;
-use super::offsets::{LogEndOffset, LogStartOffset, Offset};
+use crate::model::{LogEndOffset, LogStartOffset, Offset};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 

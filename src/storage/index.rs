@@ -17,7 +17,7 @@
 //! offsets never decrease. Indices are hints that can always be rebuilt from the log, so a
 //! file is loaded as its longest valid prefix ([`OffsetIndex::decode`]).
 
-use super::offsets::{Offset, Timestamp};
+use crate::model::{Offset, Timestamp};
 
 /// Bytes per `.index` entry.
 pub const OFFSET_INDEX_ENTRY_BYTES: usize = 8;

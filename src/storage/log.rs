@@ -56,7 +56,6 @@ use super::config::{LogConfig, MessageTimestampType};
 use super::error::{Result, StorageError};
 use super::fs;
 use super::notify::{Notified, Notify};
-use super::offsets::{HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
 use super::records::{
     RecordBatch, batches, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
@@ -66,6 +65,7 @@ use super::segment::{
 };
 use super::sequencer::Sequencer;
 use super::testing::FileDurability;
+use crate::model::{HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
 
 /// Appends arriving while a write is in flight are coalesced into one write of at most
 /// this many bytes (a single larger append is written on its own).

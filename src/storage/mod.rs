@@ -18,7 +18,8 @@
 //! positions lie inside the file; the recovery point only covers bytes a completed
 //! fdatasync covered.
 //!
-//! Modules: [`offsets`] (newtypes), [`config`] (`LogConfig`), [`error`], [`index`]
+//! Offsets, epochs and timestamps are the broker's vocabulary (`crate::model`).
+//! Modules: [`config`] (`LogConfig`), [`error`], [`index`]
 //! (sparse indices), [`checkpoint`] (small text files), `segment` (one segment, scans),
 //! `log` (`PartitionLog`), `recovery` (open), [`testing`] (executor and crash simulation
 //! for tests and benches).
@@ -30,7 +31,6 @@ pub(crate) mod fs;
 pub mod index;
 mod log;
 mod notify;
-pub mod offsets;
 mod recovery;
 mod segment;
 mod sequencer;
@@ -48,7 +48,8 @@ pub use error::{Result, StorageError};
 pub use fs::{DELETE_SUFFIX, discard_dir};
 pub use log::{AppendInfo, FileRange, PartitionLog, RecoveryStats, TimestampAndOffset};
 pub use notify::{Notified, Notify};
-pub use offsets::{
+// The log speaks the broker's vocabulary (`crate::model`).
+pub use crate::model::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,
 };
 pub use segment::{LogFile, segment_file_name};

@@ -25,12 +25,12 @@ use super::error::{Result, StorageError};
 use super::fs;
 use super::index::{OffsetIndex, TimeIndex};
 use super::log::{Job, LogState, PartitionLog, create_segment, join_all};
-use super::offsets::{HighWatermark, LogEndOffset, LogStartOffset, Offset, Timestamp};
 use super::segment::{
     INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, LogFile, ScanEnd, Segment,
     SegmentIndexes, TIME_INDEX_SUFFIX, batch_epoch, open_index_files, parse_segment_file_name,
     recover_batches, scan_headers, segment_file_name,
 };
+use crate::model::{HighWatermark, LogEndOffset, LogStartOffset, Offset, Timestamp};
 
 /// Reads and decodes a segment's index files (their longest valid prefix); rebuilds them
 /// from the log if the offset index file is missing.

@@ -24,9 +24,9 @@ use glommio::io::BufferedFile;
 
 use super::error::{Result, StorageError};
 use super::index::{OFFSET_INDEX_ENTRY_BYTES, OffsetIndex, TIME_INDEX_ENTRY_BYTES, TimeIndex};
-use super::offsets::{LeaderEpoch, Offset, Timestamp};
 use super::records::{BATCH_HEADER_LEN, BatchHeader, RecordBatch, batches};
 use super::{LogConfig, fs};
+use crate::model::{LeaderEpoch, Offset, Timestamp};
 
 pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";

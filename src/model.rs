@@ -1,14 +1,17 @@
-//! Offsets, epochs and timestamps in Kafka's vocabulary, as distinct types.
+//! The broker's shared vocabulary (as Redpanda's `model/`): Kafka's names for positions,
+//! epochs and identities, as distinct types every layer uses — storage, groups,
+//! metadata, routing — without importing one another for a name.
 //!
-//! Owns the newtypes the rest of the broker uses to talk about a partition's position:
-//! [`Offset`] (one record's position), and the three positions of a partition log that
-//! must never be confused: [`LogStartOffset`] ≤ [`HighWatermark`] ≤ [`LogEndOffset`].
-//! Each wraps an `Offset`; comparing two different kinds needs an explicit `.offset()`,
-//! so a high watermark cannot silently be passed where a log end offset is meant.
-//! Also [`LeaderEpoch`], [`Timestamp`] (milliseconds since the epoch) and
-//! [`TopicPartition`] with Kafka's directory naming.
+//! - [`TopicPartition`], with Kafka's directory naming.
+//! - [`Offset`] (one record's position), and the positions of a partition log that must
+//!   never be confused: [`LogStartOffset`] ≤ [`LastStableOffset`] ≤ [`HighWatermark`] ≤
+//!   [`LogEndOffset`]. Each wraps an `Offset`; comparing two different kinds needs an
+//!   explicit `.offset()`, so a high watermark cannot silently be passed where a log end
+//!   offset is meant.
+//! - [`LeaderEpoch`], [`ProducerId`], [`ProducerEpoch`], [`MemberEpoch`] and
+//!   [`Timestamp`] (milliseconds since the Unix epoch).
 //!
-//! Pure values: usable on any shard.
+//! Pure values: usable on any shard, `Send`, no I/O.
 
 use std::fmt;
 
@@ -81,6 +84,11 @@ log_position!(
     LogStartOffset
 );
 log_position!(
+    /// The offset below which no transaction is open (Kafka's LSO): what a
+    /// READ_COMMITTED consumer may read up to. Without transactions, the high watermark.
+    LastStableOffset
+);
+log_position!(
     /// The offset below which records are committed and visible to consumers. Advanced
     /// explicitly by whoever decides that the ack condition holds (single node: after the
     /// append, or after the fdatasync for acks=all); never above the log end offset.
@@ -105,6 +113,37 @@ impl fmt::Display for LeaderEpoch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
     }
+}
+
+/// A producer's id (Kafka's `producerId`): assigned by InitProducerId; -1 for a producer
+/// without idempotence.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct ProducerId(pub i64);
+
+impl ProducerId {
+    /// Kafka's `RecordBatch.NO_PRODUCER_ID`.
+    pub const NONE: ProducerId = ProducerId(-1);
+}
+
+/// The epoch of a producer id (Kafka's `producerEpoch`), bumped when a transactional
+/// producer restarts to fence the previous incarnation; -1 without idempotence.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct ProducerEpoch(pub i16);
+
+impl ProducerEpoch {
+    /// Kafka's `RecordBatch.NO_PRODUCER_EPOCH`.
+    pub const NONE: ProducerEpoch = ProducerEpoch(-1);
+}
+
+/// A KIP-848 group member's epoch: 0 to join, -1 to leave, -2 to leave temporarily (a
+/// static member); positive while a member of the group.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct MemberEpoch(pub i32);
+
+impl MemberEpoch {
+    pub const JOIN: MemberEpoch = MemberEpoch(0);
+    pub const LEAVE: MemberEpoch = MemberEpoch(-1);
+    pub const LEAVE_STATIC: MemberEpoch = MemberEpoch(-2);
 }
 
 /// Milliseconds since the Unix epoch, as in Kafka's record timestamps.

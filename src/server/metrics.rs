@@ -6,17 +6,18 @@
 //! atomics. The main thread binds its port with the listeners (`server::sockets`): a
 //! port in use refuses start-up.
 
-use crate::routing::{ShardRequest, ShardStatsSnapshot};
-use crate::shard::ShardState;
+use crate::routing::Router;
+use crate::server::sockets::Exclusive;
+use crate::shard::ShardStatsSnapshot;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
+use shards::rt;
 use std::fmt::Write as _;
-use std::rc::Rc;
 use std::time::Duration;
 
 /// Starts the endpoint on shard 0, if configured.
-pub fn start(state: Rc<ShardState>) -> Option<glommio::Task<()>> {
-    let (address, socket) = state.exclusive.metrics.as_ref()?;
+pub fn start(router: Router, exclusive: &Exclusive) -> Option<rt::Task<()>> {
+    let (address, socket) = exclusive.metrics.as_ref()?;
     let address = address.clone();
     let listener: TcpListener = match crate::server::sockets::for_this_shard(socket) {
         Ok(listener) => listener,
@@ -26,22 +27,22 @@ pub fn start(state: Rc<ShardState>) -> Option<glommio::Task<()>> {
         }
     };
     tracing::info!("metrics on http://{address}/metrics");
-    Some(glommio::spawn_local(async move {
+    Some(rt::spawn(async move {
         loop {
             match listener.accept().await {
                 Ok(stream) => {
-                    glommio::spawn_local(serve(state.clone(), stream)).detach();
+                    rt::spawn(serve(router.clone(), stream)).detach();
                 }
                 Err(e) => {
                     tracing::warn!("metrics accept failed: {e}");
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    rt::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
     }))
 }
 
-async fn serve(state: Rc<ShardState>, mut stream: TcpStream) {
+async fn serve(router: Router, mut stream: TcpStream) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
@@ -53,7 +54,7 @@ async fn serve(state: Rc<ShardState>, mut stream: TcpStream) {
     }
     let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET / ")
     {
-        ("200 OK", render(&state).await)
+        ("200 OK", render(&router).await)
     } else {
         ("404 Not Found", "try /metrics\n".to_string())
     };
@@ -66,11 +67,8 @@ async fn serve(state: Rc<ShardState>, mut stream: TcpStream) {
 }
 
 /// The whole exposition: counters per shard, then partition placement.
-pub async fn render(state: &ShardState) -> String {
-    let mut snapshots: Vec<ShardStatsSnapshot> = Vec::new();
-    for reply in state.broadcast(|| ShardRequest::Stats).await {
-        snapshots.push(crate::expect_reply!(reply, Stats));
-    }
+pub async fn render(router: &Router) -> String {
+    let snapshots: Vec<ShardStatsSnapshot> = router.stats().await;
     let mut out = String::new();
     type Field = fn(&ShardStatsSnapshot) -> u64;
     let metrics: &[(&str, &str, &str, Field)] = &[
@@ -201,7 +199,7 @@ pub async fn render(state: &ShardState) -> String {
         "# HELP corelog_partition_shard The shard that owns each partition.\n# TYPE corelog_partition_shard gauge"
     )
     .unwrap();
-    let metadata = state.metadata.borrow();
+    let metadata = router.state().metadata.borrow();
     let mut owners: Vec<_> = metadata.owners().collect();
     owners.sort();
     for (tp, shard) in owners {

@@ -1,0 +1,116 @@
+//! Metadata changes: validated and persisted by the controller on shard 0, one change
+//! at a time, then applied by every shard (which opens the partitions it now owns and
+//! deletes those of deleted topics) before the change is answered.
+
+use super::Router;
+use crate::metadata::controller::{NewTopic, TopicError};
+use crate::metadata::{MetadataDelta, TopicRecord, store};
+use shards::ShardId;
+
+impl Router {
+    /// Asks the controller to create topics; one result per topic, in order. Created
+    /// topics' partitions are open on their shards when this returns.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicRecord, TopicError>> {
+        self.call(ShardId(0), move |router, _| async move {
+            let state = router.state().controller();
+            let _one_change = state
+                .lock
+                .acquire_permit(1)
+                .await
+                .expect("the lock is never closed");
+            let results = state.controller.borrow().validate_create(&topics);
+            let created: Vec<TopicRecord> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().cloned())
+                .collect();
+            if validate_only || created.is_empty() {
+                return results;
+            }
+            let delta = state.controller.borrow_mut().commit(created, Vec::new());
+            router.persist_and_apply(delta).await;
+            results
+        })
+        .await
+    }
+
+    /// Asks the controller to delete topics (by name); one result per name, in order.
+    /// Deleted partitions are closed and their directories gone when this returns.
+    pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<TopicRecord, TopicError>> {
+        self.call(ShardId(0), move |router, _| async move {
+            let state = router.state().controller();
+            let _one_change = state
+                .lock
+                .acquire_permit(1)
+                .await
+                .expect("the lock is never closed");
+            let results = state.controller.borrow().validate_delete(&names);
+            let mut deleted: Vec<TopicRecord> = Vec::new();
+            for record in results.iter().filter_map(|r| r.as_ref().ok()) {
+                if !deleted.iter().any(|d| d.name == record.name) {
+                    deleted.push(record.clone());
+                }
+            }
+            if deleted.is_empty() {
+                return results;
+            }
+            let delta = state.controller.borrow_mut().commit(Vec::new(), deleted);
+            router.persist_and_apply(delta).await;
+            results
+        })
+        .await
+    }
+
+    /// Shard 0, at start-up: the cluster's identity and every persisted topic, opened
+    /// (and recovered) on its shard, all shards in parallel. Returns the cluster id
+    /// and the number of topics.
+    pub async fn load_metadata(&self) -> (String, usize) {
+        let state = self.state();
+        let dir = state.config.log_dirs[0].clone();
+        let meta = store::load_or_init_meta(&dir, state.config.node_id)
+            .await
+            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load meta.properties: {e}")));
+        let cluster_id = meta.cluster_id.clone();
+        self.broadcast(move |router, _| async move {
+            router.state().set_cluster_id(cluster_id);
+        })
+        .await;
+        let topics = store::load_topics(&dir)
+            .await
+            .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load the topic list: {e}")));
+        let count = topics.len();
+        let delta = state
+            .controller()
+            .controller
+            .borrow_mut()
+            .commit(topics, Vec::new());
+        self.apply_everywhere(delta).await;
+        (meta.cluster_id, count)
+    }
+
+    /// Persists the controller's topic list, then has every shard apply `delta`.
+    async fn persist_and_apply(&self, delta: MetadataDelta) {
+        let state = self.state();
+        let topics: Vec<TopicRecord> = state
+            .controller()
+            .controller
+            .borrow()
+            .topics()
+            .cloned()
+            .collect();
+        if let Err(e) = store::save_topics(&state.config.log_dirs[0], &topics).await {
+            crate::stop::fatal(&format!("cannot persist the topic list: {e}"));
+        }
+        self.apply_everywhere(delta).await;
+    }
+
+    async fn apply_everywhere(&self, delta: MetadataDelta) {
+        self.broadcast(move |router, _| async move {
+            router.state().apply_metadata(delta).await;
+        })
+        .await;
+    }
+}

@@ -1,0 +1,258 @@
+//! The road between a handler and the shards that own its work: typed calls, one
+//! fan-out, and the broker-wide operations built on them.
+//!
+//! A `Router` is one shard's `shards::Sharded<ShardState>`: its own state, and the way to
+//! run a closure on any shard against that shard's state and get the closure's result
+//! back with its own type. Every cross-shard interaction of the broker is such a call,
+//! and a call to the shard itself takes the same road without the channel. Requests and
+//! replies are tied at compile time; there is no message enum to match.
+//!
+//! - `scatter` is the one fan-out-and-gather: items keyed by partition (or group id) go
+//!   to their owners, all owners at once, and come back in request order.
+//! - `partitions`: produce, fetch, ListOffsets and fetch waits, per partition owner.
+//! - `groups`: calls to the group coordinator of a group (the owner of its
+//!   `__consumer_offsets` partition).
+//! - `controller`: metadata changes, validated on shard 0 and applied by every shard.
+//!
+//! What crosses shards is `Send` and owned by the call: record data as `Bytes` slices of
+//! the request frame (moved, not copied), fetched data as `SegmentRange`s (duplicated
+//! descriptors). Runs on every shard; a `Router` never leaves the shard it was made on.
+
+pub mod controller;
+pub mod groups;
+pub mod partitions;
+
+use crate::shard::{ShardState, ShardStatsSnapshot};
+use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded};
+use std::future::Future;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+pub use partitions::AppendsQueued;
+
+/// The mesh of the broker: jobs for `ShardState`s.
+pub type Mesh = JobMesh<ShardState>;
+
+/// This shard's state and the road to every shard's.
+#[derive(Clone)]
+pub struct Router(Rc<Sharded<ShardState>>);
+
+impl Router {
+    /// Serves the calls of other shards (and this one) against `state` from now on.
+    pub fn serve(
+        mesh: Rc<Mesh>,
+        inbox: Inbox<Job<ShardState>, ()>,
+        state: Rc<ShardState>,
+    ) -> Router {
+        let sharded = Sharded::new(mesh, state);
+        sharded.serve(inbox);
+        Router(sharded)
+    }
+
+    /// This shard's state.
+    pub fn state(&self) -> &Rc<ShardState> {
+        self.0.local()
+    }
+
+    pub fn id(&self) -> ShardId {
+        self.0.id()
+    }
+
+    /// Number of shards.
+    pub fn count(&self) -> usize {
+        self.0.count()
+    }
+
+    /// Hands `work` to shard `to` and returns once it is queued there, in the order
+    /// calls are started; the result is awaited separately. `work` runs with that
+    /// shard's `Router` and the calling shard's id.
+    pub async fn submit<T, F, Fut>(&self, to: ShardId, work: F) -> Pending<'_, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        self.0
+            .submit_to(to, move |sharded, from| work(Router(sharded), from))
+            .await
+            .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"))
+    }
+
+    /// Runs `work` on shard `to` and returns its result.
+    pub async fn call<T, F, Fut>(&self, to: ShardId, work: F) -> T
+    where
+        T: Send + 'static,
+        F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        self.submit(to, work)
+            .await
+            .await
+            .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"))
+    }
+
+    /// Like `call`, for a shard that may have stopped (during shut-down).
+    pub async fn try_call<T, F, Fut>(&self, to: ShardId, work: F) -> Result<T, ShardGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        self.0
+            .submit_to(to, move |sharded, from| work(Router(sharded), from))
+            .await?
+            .await
+    }
+
+    /// Runs `work` on every shard (this one included), all at once; results in shard
+    /// order.
+    pub async fn broadcast<T, F, Fut>(&self, work: F) -> Vec<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Router, ShardId) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let mut pending = Vec::with_capacity(self.count());
+        for shard in self.0.all() {
+            pending.push(self.submit(shard, work.clone()).await);
+        }
+        let mut results = Vec::with_capacity(pending.len());
+        for reply in pending {
+            results.push(
+                reply
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker")),
+            );
+        }
+        results
+    }
+
+    /// The one fan-out: sends each item to the shard `owner` names for its key — all
+    /// shards at once, each getting its items in request order through one call of
+    /// `work` (which answers each in order) — and returns once every call is queued.
+    /// An item whose key has no owner is answered by `owner`'s error at once. Await
+    /// the returned `Gather` for the answers, in request order.
+    pub async fn scatter<K, I, T, W, Fut>(
+        &self,
+        items: Vec<(K, I)>,
+        owner: impl Fn(&K) -> Result<ShardId, T>,
+        work: W,
+    ) -> Gather<'_, T>
+    where
+        K: Send + 'static,
+        I: Send + 'static,
+        T: Send + 'static,
+        W: FnOnce(Router, Vec<(K, I)>) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = Vec<T>> + 'static,
+    {
+        let mut answers: Vec<Option<T>> = Vec::with_capacity(items.len());
+        let mut shares: Vec<Share<K, I>> = Vec::new();
+        for (key, item) in items {
+            let index = answers.len();
+            match owner(&key) {
+                Err(answer) => answers.push(Some(answer)),
+                Ok(shard) => {
+                    answers.push(None);
+                    let share = match shares.iter_mut().position(|s| s.shard == shard) {
+                        Some(at) => &mut shares[at],
+                        None => {
+                            shares.push(Share {
+                                shard,
+                                indexes: Vec::new(),
+                                items: Vec::new(),
+                            });
+                            shares.last_mut().expect("just pushed")
+                        }
+                    };
+                    share.indexes.push(index);
+                    share.items.push((key, item));
+                }
+            }
+        }
+        shares.sort_by_key(|s| s.shard);
+        let mut calls = Vec::with_capacity(shares.len());
+        for Share {
+            shard,
+            indexes,
+            items,
+        } in shares
+        {
+            let work = work.clone();
+            let pending = self
+                .submit(shard, move |router, _| work(router, items))
+                .await;
+            calls.push((indexes, pending));
+        }
+        Gather { answers, calls }
+    }
+
+    // ---- connections and counters ----
+
+    /// Whether shard 0, which counts connections per address
+    /// (`max.connections.per.ip`), admits one more from `ip`.
+    pub async fn admit_connection(&self, ip: IpAddr) -> bool {
+        self.try_call(ShardId(0), move |router, _| async move {
+            router.state().admit_connection(ip)
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// Tells shard 0 an admitted connection from `ip` closed.
+    pub async fn connection_closed(&self, ip: IpAddr) {
+        let _ = self
+            .try_call(ShardId(0), move |router, _| async move {
+                router.state().connection_closed(ip)
+            })
+            .await;
+    }
+
+    /// Every shard's counters, with its mesh traffic.
+    pub async fn stats(&self) -> Vec<ShardStatsSnapshot> {
+        self.broadcast(|router, _| async move {
+            let mesh = router.0.mesh_stats();
+            ShardStatsSnapshot {
+                calls_sent: mesh.calls_sent.get(),
+                calls_received: mesh.calls_received.get(),
+                ..router.state().stats_snapshot()
+            }
+        })
+        .await
+    }
+}
+
+/// One shard's items of a `scatter`, and where their answers go.
+struct Share<K, I> {
+    shard: ShardId,
+    indexes: Vec<usize>,
+    items: Vec<(K, I)>,
+}
+
+/// The answers of a `scatter`, in request order once awaited.
+pub struct Gather<'a, T> {
+    answers: Vec<Option<T>>,
+    calls: Vec<(Vec<usize>, Pending<'a, Vec<T>>)>,
+}
+
+impl<T> Gather<'_, T> {
+    pub async fn answers(self) -> Vec<T> {
+        let Gather { mut answers, calls } = self;
+        for (indexes, pending) in calls {
+            let answered = pending
+                .await
+                .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"));
+            assert_eq!(
+                answered.len(),
+                indexes.len(),
+                "a scattered call answers each of its items"
+            );
+            for (index, answer) in indexes.into_iter().zip(answered) {
+                answers[index] = Some(answer);
+            }
+        }
+        answers
+            .into_iter()
+            .map(|a| a.expect("every item is answered"))
+            .collect()
+    }
+}

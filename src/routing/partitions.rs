@@ -1,0 +1,156 @@
+//! Partition operations on the shard that owns each partition: appends, reads,
+//! ListOffsets lookups and waits for appends. Each takes every partition of a request
+//! at once, through `Router::scatter`, so a request costs one call per owning shard.
+
+use super::{Gather, Router};
+use crate::futures::{join_all, race};
+use crate::metadata::TopicPartition;
+use crate::model::Offset;
+use crate::partition::{Fetched, PartitionError};
+use crate::protocol::records::RecordBatch;
+use crate::shard::not_here;
+use crate::storage::{AppendInfo, TimestampAndOffset};
+use shards::ShardId;
+use shards::rt;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// The appends of one produce request, queued on their owners; their results (in
+/// request order) once awaited.
+pub type AppendsQueued<'a> = Gather<'a, Result<AppendInfo, PartitionError>>;
+
+impl Router {
+    /// The shard owning `tp`, or the error for a partition no shard owns.
+    fn owner_or<T>(&self, tp: &TopicPartition) -> Result<ShardId, Result<T, PartitionError>> {
+        self.state()
+            .metadata
+            .borrow()
+            .owner(tp)
+            .ok_or_else(|| Err(not_here(tp)))
+    }
+
+    /// Queues validated batches on each partition's owner and returns once every owner
+    /// has them in order — appends queued by one request all take their places in their
+    /// logs before those of a request queued after it. With `durable` (acks=all) each
+    /// result waits for an fdatasync covering the append.
+    pub async fn produce(
+        &self,
+        partitions: Vec<(TopicPartition, Vec<RecordBatch>)>,
+        durable: bool,
+    ) -> AppendsQueued<'_> {
+        self.scatter(
+            partitions,
+            |tp| self.owner_or(tp),
+            move |router, owned| {
+                // Invoked in arrival order: each append takes its place now.
+                let appends: Vec<_> = owned
+                    .into_iter()
+                    .map(|(tp, batches)| router.state().append(&tp, batches, durable))
+                    .collect();
+                join_all(appends)
+            },
+        )
+        .await
+    }
+
+    /// Reads whole batches from each partition at its offset, at most its byte limit
+    /// (but at least one batch).
+    pub async fn fetch(
+        &self,
+        partitions: Vec<(TopicPartition, (Offset, usize))>,
+    ) -> Vec<Result<Fetched, PartitionError>> {
+        self.scatter(
+            partitions,
+            |tp| self.owner_or(tp),
+            |router, owned| async move {
+                let mut fetched = Vec::with_capacity(owned.len());
+                for (tp, (offset, max_bytes)) in owned {
+                    fetched.push(router.state().fetch(&tp, offset, max_bytes).await);
+                }
+                fetched
+            },
+        )
+        .await
+        .answers()
+        .await
+    }
+
+    /// ListOffsets: the offset for each partition's timestamp target.
+    pub async fn list_offsets(
+        &self,
+        partitions: Vec<(TopicPartition, i64)>,
+    ) -> Vec<Result<Option<TimestampAndOffset>, PartitionError>> {
+        self.scatter(
+            partitions,
+            |tp| self.owner_or(tp),
+            |router, owned| async move {
+                let mut listed = Vec::with_capacity(owned.len());
+                for (tp, timestamp) in owned {
+                    listed.push(router.state().list_offset(&tp, timestamp).await);
+                }
+                listed
+            },
+        )
+        .await
+        .answers()
+        .await
+    }
+
+    /// Waits until an append moves any of the partitions past its offset, for
+    /// `timeout` at most, or until `hangup` resolves — woken by the owners' appends,
+    /// never by polling. The owners' waits still running afterwards are cancelled.
+    pub async fn wait_for_appends(
+        &self,
+        partitions: Vec<(TopicPartition, Offset)>,
+        timeout: Duration,
+        hangup: impl Future<Output = ()>,
+    ) {
+        let mut by_owner: BTreeMap<ShardId, Vec<(TopicPartition, Offset)>> = BTreeMap::new();
+        {
+            let metadata = self.state().metadata.borrow();
+            for (tp, offset) in partitions {
+                if let Some(owner) = metadata.owner(&tp) {
+                    by_owner.entry(owner).or_default().push((tp, offset));
+                }
+            }
+        }
+        let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + '_>>> = Vec::new();
+        let mut started = Vec::new();
+        for (owner, partitions) in by_owner {
+            let wait_id = self.state().next_wait_id();
+            let answered = Rc::new(Cell::new(false));
+            let pending = self
+                .submit(owner, move |router, from| async move {
+                    router
+                        .state()
+                        .wait_for_data_cancellable(from, wait_id, &partitions, timeout)
+                        .await
+                })
+                .await;
+            started.push((owner, wait_id, answered.clone()));
+            waits.push(Box::pin(async move {
+                let _ = pending.await;
+                answered.set(true);
+            }));
+        }
+        waits.push(Box::pin(rt::sleep(timeout)));
+        waits.push(Box::pin(hangup));
+        race(waits).await;
+        // Whatever ended the wait, the owners' waits still running are not needed.
+        for (owner, wait_id, answered) in started {
+            if !answered.get() {
+                // Queued is enough: the cancel runs whether or not anyone awaits it.
+                drop(
+                    self.submit(owner, move |router, from| async move {
+                        router.state().cancel_wait(from, wait_id)
+                    })
+                    .await,
+                );
+            }
+        }
+    }
+}
