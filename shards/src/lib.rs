@@ -118,4 +118,55 @@ mod tests {
             assert_eq!(seen, (0..CALLS).collect::<Vec<_>>());
         }
     }
+
+    #[test]
+    fn typed_calls_return_the_closures_own_type_in_the_order_sent() {
+        let cpus = CpuList::from_affinity().unwrap();
+        let mut cfg = config(2);
+        if cpus.len() >= 2 {
+            cfg.cpuset = Some(cpus);
+        }
+        let runtime = start(
+            &cfg,
+            |mesh: Rc<JobMesh<RefCell<Vec<u32>>>>, inbox| async move {
+                let me = mesh.id();
+                let sharded = Sharded::new(mesh, Rc::new(RefCell::new(Vec::new())));
+                sharded.serve(inbox);
+                let peer = ShardId(1 - me.0);
+                // Started one after another, awaited together: invoked in that order.
+                let mut pending = Vec::new();
+                for n in 0..100u32 {
+                    let call = sharded
+                        .submit_to(peer, move |there, from| async move {
+                            there.local().borrow_mut().push(n);
+                            format!("{n} from {}", from.0)
+                        })
+                        .await
+                        .unwrap();
+                    pending.push(call);
+                }
+                let mut answers: Vec<String> = Vec::new();
+                for call in pending {
+                    answers.push(call.await.unwrap());
+                }
+                assert_eq!(answers[7], format!("7 from {}", me.0));
+                // A call to itself takes the same road and returns its own type.
+                let mine: usize = sharded
+                    .invoke_on(me, |here, _| async move { here.local().borrow().len() })
+                    .await
+                    .unwrap();
+                // Wait until the peer's 100 calls reached this shard's state.
+                while sharded.local().borrow().len() < 100 {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                let seen = sharded.local().borrow().clone();
+                (mine <= 100, seen)
+            },
+        )
+        .unwrap();
+        for (ok, seen) in runtime.join().unwrap() {
+            assert!(ok);
+            assert_eq!(seen, (0..100).collect::<Vec<_>>());
+        }
+    }
 }

@@ -85,7 +85,7 @@ impl Handler for CreateTopics {
                 }
                 Err(e) => CreatableTopicResult {
                     name: requested.name.clone(),
-                    error_code: e.code.code(),
+                    error_code: e.code().code(),
                     error_message: Some(e.message),
                     num_partitions: -1,
                     replication_factor: -1,

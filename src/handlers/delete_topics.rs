@@ -88,7 +88,7 @@ impl Handler for DeleteTopics {
                     }
                     Err(e) => DeletableTopicResult {
                         name: Some(name),
-                        error_code: e.code.code(),
+                        error_code: e.code().code(),
                         error_message: Some(e.message),
                         ..DeletableTopicResult::default()
                     },

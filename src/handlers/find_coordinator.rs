@@ -7,6 +7,7 @@
 
 use super::{Handler, RequestContext, newest};
 use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+use crate::metadata::controller::TopicErrorKind;
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
@@ -32,7 +33,7 @@ async fn ensure_offsets_topic(ctx: &RequestContext) -> Result<(), ErrorCode> {
             );
             Ok(())
         }
-        Some(Err(e)) if e.code == ErrorCode::TopicAlreadyExists => Ok(()),
+        Some(Err(e)) if e.kind == TopicErrorKind::AlreadyExists => Ok(()),
         Some(Err(e)) => {
             tracing::warn!("cannot create {OFFSETS_TOPIC}: {}", e.message);
             Err(ErrorCode::CoordinatorNotAvailable)

@@ -5,7 +5,7 @@
 
 use super::{Handler, RequestContext, newest};
 use crate::metadata::Topic;
-use crate::metadata::controller::NewTopic;
+use crate::metadata::controller::{NewTopic, TopicErrorKind};
 use crate::metadata::names::topic_name_problem;
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
@@ -84,7 +84,7 @@ impl Handler for Metadata {
                             record.partitions,
                             ctx.peer
                         ),
-                        Err(e) if e.code == ErrorCode::TopicAlreadyExists => {}
+                        Err(e) if e.kind == TopicErrorKind::AlreadyExists => {}
                         Err(e) => {
                             tracing::warn!("auto-creating topic {name} failed: {}", e.message)
                         }

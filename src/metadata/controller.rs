@@ -26,19 +26,65 @@ pub struct NewTopic {
     pub configs: Vec<(String, Option<String>)>,
 }
 
-/// Why one topic of a request failed: Kafka's code and a message for the client.
+/// Why one topic of a request failed, and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicError {
-    pub code: ErrorCode,
+    pub kind: TopicErrorKind,
     pub message: String,
 }
 
+/// The controller's reasons to refuse a topic change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicErrorKind {
+    /// The request names the topic twice, or combines exclusive fields.
+    MalformedRequest,
+    /// More partitions than `topic.partitions.per.shard` allows, or fewer than one.
+    InvalidPartitions,
+    /// Not a legal topic name.
+    InvalidName,
+    /// Differs from an existing topic only in '.' versus '_' (their metrics would clash).
+    NameCollision,
+    AlreadyExists,
+    InvalidReplicationFactor,
+    InvalidConfig,
+    InvalidReplicaAssignment,
+    /// `delete.topic.enable=false`.
+    DeletionDisabled,
+    /// Internal topics cannot be deleted.
+    Internal,
+    Unknown,
+}
+
+impl TopicErrorKind {
+    /// Kafka's code for the refusal.
+    pub fn code(self) -> ErrorCode {
+        match self {
+            TopicErrorKind::MalformedRequest => ErrorCode::InvalidRequest,
+            TopicErrorKind::InvalidPartitions => ErrorCode::InvalidPartitions,
+            TopicErrorKind::InvalidName
+            | TopicErrorKind::NameCollision
+            | TopicErrorKind::Internal => ErrorCode::InvalidTopicException,
+            TopicErrorKind::AlreadyExists => ErrorCode::TopicAlreadyExists,
+            TopicErrorKind::InvalidReplicationFactor => ErrorCode::InvalidReplicationFactor,
+            TopicErrorKind::InvalidConfig => ErrorCode::InvalidConfig,
+            TopicErrorKind::InvalidReplicaAssignment => ErrorCode::InvalidReplicaAssignment,
+            TopicErrorKind::DeletionDisabled => ErrorCode::TopicDeletionDisabled,
+            TopicErrorKind::Unknown => ErrorCode::UnknownTopicOrPartition,
+        }
+    }
+}
+
 impl TopicError {
-    fn new(code: ErrorCode, message: impl Into<String>) -> TopicError {
+    fn new(kind: TopicErrorKind, message: impl Into<String>) -> TopicError {
         TopicError {
-            code,
+            kind,
             message: message.into(),
         }
+    }
+
+    /// Kafka's code for the client.
+    pub fn code(&self) -> ErrorCode {
+        self.kind.code()
     }
 }
 
@@ -97,7 +143,7 @@ impl Controller {
             .map(|request| {
                 if seen[request.name.as_str()] > 1 {
                     return Err(TopicError::new(
-                        ErrorCode::InvalidRequest,
+                        TopicErrorKind::MalformedRequest,
                         format!(
                             "topic '{}' appears more than once in the request",
                             request.name
@@ -110,7 +156,7 @@ impl Controller {
                 let limit = self.partitions_per_shard * self.shards as i64;
                 if partitions + i64::from(record.partitions) > limit {
                     return Err(TopicError::new(
-                        ErrorCode::InvalidPartitions,
+                        TopicErrorKind::InvalidPartitions,
                         format!(
                             "{} more partitions would exceed this broker's {limit} \
                              (topic.partitions.per.shard {} on {} shards; {partitions} exist)",
@@ -131,17 +177,17 @@ impl Controller {
     ) -> Result<TopicRecord, TopicError> {
         let name = &request.name;
         if let Some(problem) = topic_name_problem(name) {
-            return Err(TopicError::new(ErrorCode::InvalidTopicException, problem));
+            return Err(TopicError::new(TopicErrorKind::InvalidName, problem));
         }
         if self.topics.contains_key(name) {
             return Err(TopicError::new(
-                ErrorCode::TopicAlreadyExists,
+                TopicErrorKind::AlreadyExists,
                 format!("topic '{name}' already exists"),
             ));
         }
         if existing_keys.contains(&collision_key(name)) {
             return Err(TopicError::new(
-                ErrorCode::InvalidTopicException,
+                TopicErrorKind::NameCollision,
                 format!(
                     "topic '{name}' collides with an existing topic whose name differs only in '.' versus '_'"
                 ),
@@ -153,7 +199,7 @@ impl Controller {
                 n if n >= 1 => n,
                 n => {
                     return Err(TopicError::new(
-                        ErrorCode::InvalidPartitions,
+                        TopicErrorKind::InvalidPartitions,
                         format!(
                             "number of partitions must be at least 1 (or -1 for the default), got {n}"
                         ),
@@ -165,7 +211,7 @@ impl Controller {
                 n if n >= 1 => n,
                 n => {
                     return Err(TopicError::new(
-                        ErrorCode::InvalidReplicationFactor,
+                        TopicErrorKind::InvalidReplicationFactor,
                         format!(
                             "replication factor must be at least 1 (or -1 for the default), got {n}"
                         ),
@@ -174,7 +220,7 @@ impl Controller {
             };
             if replication > 1 {
                 return Err(TopicError::new(
-                    ErrorCode::InvalidReplicationFactor,
+                    TopicErrorKind::InvalidReplicationFactor,
                     format!(
                         "replication factor {replication} cannot be met: this cluster has 1 broker"
                     ),
@@ -188,14 +234,14 @@ impl Controller {
         for (key, value) in &request.configs {
             let Some(value) = value else {
                 return Err(TopicError::new(
-                    ErrorCode::InvalidConfig,
+                    TopicErrorKind::InvalidConfig,
                     format!("config '{key}' has a null value"),
                 ));
             };
             configs.insert(key.clone(), value.clone());
         }
         TopicConfig::resolve(&self.defaults, &configs)
-            .map_err(|e| TopicError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+            .map_err(|e| TopicError::new(TopicErrorKind::InvalidConfig, e.to_string()))?;
         Ok(TopicRecord {
             name: name.clone(),
             id: Uuid::random(),
@@ -209,7 +255,7 @@ impl Controller {
     fn validate_assignments(&self, request: &NewTopic) -> Result<i32, TopicError> {
         if request.num_partitions != -1 || request.replication_factor != -1 {
             return Err(TopicError::new(
-                ErrorCode::InvalidRequest,
+                TopicErrorKind::MalformedRequest,
                 "both a replica assignment and a number of partitions or replication factor were given",
             ));
         }
@@ -217,27 +263,27 @@ impl Controller {
         indexes.sort_unstable();
         if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
             return Err(TopicError::new(
-                ErrorCode::InvalidReplicaAssignment,
+                TopicErrorKind::InvalidReplicaAssignment,
                 "assigned partitions must be numbered consecutively from 0",
             ));
         }
         for (partition, brokers) in &request.assignments {
             if brokers.is_empty() {
                 return Err(TopicError::new(
-                    ErrorCode::InvalidReplicaAssignment,
+                    TopicErrorKind::InvalidReplicaAssignment,
                     format!("partition {partition} is assigned to no broker"),
                 ));
             }
             let unique: HashSet<&i32> = brokers.iter().collect();
             if unique.len() != brokers.len() {
                 return Err(TopicError::new(
-                    ErrorCode::InvalidReplicaAssignment,
+                    TopicErrorKind::InvalidReplicaAssignment,
                     format!("partition {partition} names a broker twice"),
                 ));
             }
             if let Some(unknown) = brokers.iter().find(|b| **b != self.node_id) {
                 return Err(TopicError::new(
-                    ErrorCode::InvalidReplicaAssignment,
+                    TopicErrorKind::InvalidReplicaAssignment,
                     format!(
                         "partition {partition} is assigned to broker {unknown}, which does not exist"
                     ),
@@ -254,19 +300,19 @@ impl Controller {
             .map(|name| {
                 if !self.delete_topic_enable {
                     return Err(TopicError::new(
-                        ErrorCode::TopicDeletionDisabled,
+                        TopicErrorKind::DeletionDisabled,
                         "topic deletion is disabled (delete.topic.enable=false)",
                     ));
                 }
                 if is_internal_topic(name) && self.topics.contains_key(name) {
                     return Err(TopicError::new(
-                        ErrorCode::InvalidTopicException,
+                        TopicErrorKind::Internal,
                         format!("'{name}' is an internal topic and cannot be deleted"),
                     ));
                 }
                 self.topics.get(name).cloned().ok_or_else(|| {
                     TopicError::new(
-                        ErrorCode::UnknownTopicOrPartition,
+                        TopicErrorKind::Unknown,
                         format!("topic '{name}' does not exist"),
                     )
                 })
@@ -367,7 +413,7 @@ mod tests {
         result
             .as_ref()
             .err()
-            .map(|e| e.code)
+            .map(|e| e.code())
             .unwrap_or(ErrorCode::None)
     }
 
