@@ -5,10 +5,12 @@
 //! fsync the directory, as Kafka does for its checkpoint files), directory listing,
 //! creation and file removal. Syscalls io_uring cannot do (readdir, unlink, mkdir -p) run
 //! on glommio's blocking thread pool through `spawn_blocking`, so the shard never blocks.
-//! Runs on the shard that owns the partition whose files it touches.
+//! Also runs several such jobs at once (`join_all`, first error wins). Runs on the shard
+//! that owns the partition whose files it touches.
 
 use std::path::{Path, PathBuf};
 
+use futures_lite::future;
 use glommio::io::{BufferedFile, Directory, OpenOptions};
 
 use super::error::{Result, StorageError};
@@ -224,5 +226,39 @@ pub async fn remove_file(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StorageError::io("remove", path, e)),
+    }
+}
+
+/// Runs `futures` concurrently; the first error wins (all still run to completion).
+pub(crate) type Job<'a> = std::pin::Pin<Box<dyn Future<Output = Result<()>> + 'a>>;
+
+pub(crate) async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
+    let mut pending: Vec<_> = futures.into_iter().map(Some).collect();
+    let mut first_error = None;
+    future::poll_fn(|cx| {
+        let mut all_done = true;
+        for slot in pending.iter_mut() {
+            if let Some(fut) = slot {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(result) => {
+                        if let Err(e) = result {
+                            first_error.get_or_insert(e);
+                        }
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => all_done = false,
+                }
+            }
+        }
+        if all_done {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }

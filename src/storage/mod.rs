@@ -21,24 +21,31 @@
 //! Offsets, epochs and timestamps are the broker's vocabulary (`crate::model`).
 //! Modules: [`config`] (`LogConfig`), [`error`], [`index`]
 //! (sparse indices), [`checkpoint`] (small text files), `segment` (one segment, scans),
-//! `log` (`PartitionLog`), `recovery` (open), [`testing`] (executor and crash simulation
-//! for tests and benches).
+//! `log` (`PartitionLog`: state, open, close), `append` (appends, the writer task),
+//! `durability` (group commit, the sync task), `read` (reads, offset lookups), `segments`
+//! (roll, truncation, retention), `recovery` (what open finds on disk), [`testing`]
+//! (executor and crash simulation for tests and benches).
 
+mod append;
 pub mod checkpoint;
 pub mod config;
+mod durability;
 pub mod error;
 pub(crate) mod fs;
 pub mod index;
 mod log;
 mod notify;
+mod read;
 mod recovery;
 mod segment;
+mod segments;
 mod sequencer;
 pub mod testing;
 
 /// Record batches (magic 2), as the protocol layer parses and builds them.
 pub use crate::protocol::records;
 
+pub use append::AppendInfo;
 pub use checkpoint::{
     EpochEntry, LEADER_EPOCH_CHECKPOINT, LeaderEpochCache, LeaderEpochCheckpoint, OffsetCheckpoint,
     PARTITION_METADATA, PartitionMetadata, RECOVERY_POINT_CHECKPOINT,
@@ -46,12 +53,14 @@ pub use checkpoint::{
 pub use config::{LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
 pub use fs::{DELETE_SUFFIX, discard_dir};
-pub use log::{AppendInfo, FileRange, PartitionLog, RecoveryStats, TimestampAndOffset};
+pub use log::PartitionLog;
 pub use notify::{Notified, Notify};
 // The log speaks the broker's vocabulary (`crate::model`).
 pub use crate::model::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,
 };
+pub use read::{FileRange, TimestampAndOffset};
+pub use recovery::RecoveryStats;
 pub use segment::{LogFile, segment_file_name};
 
 #[cfg(test)]

@@ -2,6 +2,13 @@
 //! durable, validate the rest batch by batch, truncate at the first torn or corrupt batch,
 //! rebuild indices. Kafka's `LogLoader`, for one partition, on the shard that will own it.
 //!
+//! Owns the recovery itself and what it produces: a [`RecoveredLog`] (the segments, the
+//! offsets, the leader epochs and what is not durable yet) from which
+//! [`PartitionLog::open`](super::PartitionLog::open) builds the log, and the
+//! [`RecoveryStats`] that describe it; also the loading of one segment's index files, which
+//! the log does lazily for segments that were clean at open. It knows nothing of the log's
+//! runtime state (pending writes, syncs, maintenance).
+//!
 //! Cost: a directory listing and one open per segment, the sparse index of the segment
 //! holding the recovery point, then a CRC scan of the bytes after the last index entry
 //! below the recovery point, so time is proportional to the data written after the last
@@ -22,15 +29,55 @@ use std::time::Instant;
 use super::checkpoint::{LEADER_EPOCH_CHECKPOINT, LeaderEpochCache, LeaderEpochCheckpoint};
 use super::config::LogConfig;
 use super::error::{Result, StorageError};
-use super::fs;
+use super::fs::{self, Job, join_all};
 use super::index::{OffsetIndex, TimeIndex};
-use super::log::{Job, LogState, PartitionLog, create_segment, join_all};
 use super::segment::{
     INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, LogFile, ScanEnd, Segment,
-    SegmentIndexes, TIME_INDEX_SUFFIX, batch_epoch, open_index_files, parse_segment_file_name,
-    recover_batches, scan_headers, segment_file_name,
+    SegmentIndexes, TIME_INDEX_SUFFIX, batch_epoch, create_segment, open_index_files,
+    parse_segment_file_name, recover_batches, scan_headers, segment_file_name,
 };
 use crate::model::{HighWatermark, LogEndOffset, LogStartOffset, Offset, Timestamp};
+
+/// What opening the log had to do: the cost of recovery is proportional to
+/// `bytes_scanned`, the data after the recovery point.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStats {
+    /// Segments in the log after opening.
+    pub segments: usize,
+    /// Segments whose batches were validated.
+    pub segments_scanned: usize,
+    /// Bytes of batches read and CRC-checked.
+    pub bytes_scanned: u64,
+    /// Bytes cut off as torn or corrupt (in the segments that were scanned).
+    pub bytes_truncated: u64,
+    /// Wall time of `open`.
+    pub duration: std::time::Duration,
+}
+
+/// What recovery found: everything the log's state starts from. The log is durable up to
+/// `log_end` (recovery fdatasynced the recovered tail and rewrote the index files) except
+/// for what `dir_dirty`, `entries_not_durable` and `epochs_dirty` say.
+#[derive(Default)]
+pub(crate) struct RecoveredLog {
+    /// Segments by base offset; the last one is active. Never empty.
+    pub segments: BTreeMap<i64, Segment>,
+    pub log_start: LogStartOffset,
+    pub high_watermark: HighWatermark,
+    pub log_end: LogEndOffset,
+    pub next_offset: Offset,
+    pub durable: Offset,
+    pub recovery_point: Offset,
+    pub epochs: LeaderEpochCache,
+    pub epochs_dirty: bool,
+    /// Files were created or removed since the last directory fsync.
+    pub dir_dirty: bool,
+    /// Base offsets of segments whose directory entries are not yet fsynced.
+    pub entries_not_durable: Vec<Offset>,
+    pub recovery_stats: RecoveryStats,
+    /// The directory held no segment: the log was created empty, and its first segment's
+    /// directory entry and epoch checkpoint still have to be made durable.
+    pub created: bool,
+}
 
 /// Reads and decodes a segment's index files (their longest valid prefix); rebuilds them
 /// from the log if the offset index file is missing.
@@ -142,26 +189,17 @@ struct Found {
     time_index_len: u64,
 }
 
-impl PartitionLog {
-    /// Opens (creating if needed) the log in the partition directory `dir`
-    /// (`<log.dirs>/<topic>-<partition>`), recovering everything after `recovery_point`
-    /// (the value [`PartitionLog::checkpoint`] returned that the server last wrote to
-    /// `recovery-point-offset-checkpoint`; 0 means "validate everything"). Everything
-    /// recovered is fdatasynced before this returns, so the new recovery point is the log
-    /// end offset.
-    ///
-    /// The high watermark starts at the log start offset; the server moves it once it knows
-    /// what is committed (single node: [`PartitionLog::advance_high_watermark`] to the log
-    /// end offset when it takes leadership).
-    pub async fn open(
-        dir: impl AsRef<Path>,
-        config: LogConfig,
+impl RecoveredLog {
+    /// Recovers the log in the partition directory `dir` (creating it if needed), validating
+    /// everything after `recovery_point`, for [`PartitionLog::open`](super::PartitionLog::open).
+    pub(crate) async fn recover(
+        dir: &Path,
+        config: &LogConfig,
         recovery_point: Offset,
-    ) -> Result<PartitionLog> {
-        let dir = dir.as_ref().to_path_buf();
+    ) -> Result<RecoveredLog> {
         config.validate().map_err(StorageError::InvalidConfig)?;
-        fs::create_dir_durably(&dir).await?;
-        let listing = fs::list_dir(&dir).await?;
+        fs::create_dir_durably(dir).await?;
+        let listing = fs::list_dir(dir).await?;
 
         let mut found: BTreeMap<i64, Found> = BTreeMap::new();
         let mut index_files = BTreeMap::new();
@@ -211,19 +249,20 @@ impl PartitionLog {
         }
 
         let checkpoint = LeaderEpochCheckpoint::read(&dir.join(LEADER_EPOCH_CHECKPOINT)).await?;
-        let mut state = LogState::new(dir.clone(), config.clone());
-        state.epochs = LeaderEpochCache::from_checkpoint(checkpoint);
+        let mut state = RecoveredLog {
+            epochs: LeaderEpochCache::from_checkpoint(checkpoint),
+            ..RecoveredLog::default()
+        };
 
         if found.is_empty() {
-            let segment = create_segment(&dir, Offset::ZERO, &config).await?;
+            let segment = create_segment(dir, Offset::ZERO, config).await?;
             state.segments.insert(0, segment);
             state.dir_dirty = true;
             state.entries_not_durable.push(Offset::ZERO);
             state.epochs = LeaderEpochCache::default();
             state.epochs_dirty = true;
-            let log = PartitionLog::from_state(state);
-            log.flush().await?;
-            return Ok(log);
+            state.created = true;
+            return Ok(state);
         }
 
         let found: Vec<Found> = found.into_values().collect();
@@ -277,14 +316,14 @@ impl PartitionLog {
                 truncated_at = Some(i);
                 break;
             }
-            let mut indexes = SegmentIndexes::new(f.base, &config);
+            let mut indexes = SegmentIndexes::new(f.base, config);
             let mut start = 0u32;
             let mut kept_entries = (0usize, 0usize);
             if i == first_recovered
                 && f.has_index
                 && f.has_time_index
                 && recovery_point > f.base
-                && let Some(partial) = partial_start(&dir, &log, f, recovery_point, &config).await?
+                && let Some(partial) = partial_start(dir, &log, f, recovery_point, config).await?
             {
                 (indexes, start) = partial;
                 kept_entries = (indexes.offset.len(), indexes.time.len());
@@ -328,7 +367,7 @@ impl PartitionLog {
                     .await
                     .map_err(|e| StorageError::glommio("truncate", &log.path, e))?;
             }
-            let files = open_index_files(&dir, f.base, true).await?;
+            let files = open_index_files(dir, f.base, true).await?;
             let offset_len = files
                 .offset
                 .file_size()
@@ -396,7 +435,7 @@ impl PartitionLog {
         // Also makes the entries of segments created by an earlier run durable: this run
         // may append to them.
         let _ = removed_any;
-        fs::sync_dir(&dir).await?;
+        fs::sync_dir(dir).await?;
 
         // Inactive recovered segments get Kafka's final time index entry; then every
         // recovered segment's index files are rewritten to match memory, durably.
@@ -414,7 +453,7 @@ impl PartitionLog {
                 indexes.on_roll();
             }
             if let Some(indexes) = segment.indexes.as_ref()
-                && let Some(plan) = IndexPersist::plan(segment, indexes, active, true, &config)
+                && let Some(plan) = IndexPersist::plan(segment, indexes, active, true, config)
             {
                 plans.push(plan);
             }
@@ -456,7 +495,12 @@ impl PartitionLog {
         }
 
         let log_start = Offset(*state.segments.keys().next().expect("segments"));
-        let log_end = state.active().written_next_offset;
+        let log_end = state
+            .segments
+            .values()
+            .next_back()
+            .expect("a log always has an active segment")
+            .written_next_offset;
         state.log_start = LogStartOffset(log_start);
         state.high_watermark = HighWatermark(log_start);
         state.log_end = LogEndOffset(log_end);
@@ -471,7 +515,7 @@ impl PartitionLog {
         if state.epochs.truncate_from_start(log_start) {
             state.epochs_dirty = true;
         }
-        Ok(PartitionLog::from_state(state))
+        Ok(state)
     }
 }
 

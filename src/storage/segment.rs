@@ -1,6 +1,7 @@
 //! One segment of a partition log: its `.log` file, its two sparse indices and the
-//! bookkeeping of how far each is reserved, written and durable; plus the batch scans
-//! (headers only, for reads; full CRC validation, for recovery) that run over its file.
+//! bookkeeping of how far each is reserved, written and durable, and the creation of a new
+//! segment's files; plus the batch scans (headers only, for reads; full CRC validation, for
+//! recovery) that run over its file.
 //!
 //! Owned by [`PartitionLog`](super::PartitionLog) on the partition's shard; nothing here
 //! is shared with other shards. A segment's positions follow three watermarks, each never
@@ -225,6 +226,54 @@ pub(crate) async fn open_index_files(
         offset_path,
         time,
         time_path,
+    })
+}
+
+/// Creates the three files of a new segment, with preallocated (sparse) index files.
+pub(crate) async fn create_segment(
+    dir: &Path,
+    base: Offset,
+    config: &LogConfig,
+) -> Result<Segment> {
+    let log_path = dir.join(segment_file_name(base, LOG_SUFFIX));
+    let file = fs::open_read_write(&log_path, true).await?;
+    file.truncate(0)
+        .await
+        .map_err(|e| StorageError::glommio("truncate", &log_path, e))?;
+    let files = open_index_files(dir, base, true).await?;
+    for (f, path) in [
+        (&files.offset, &files.offset_path),
+        (&files.time, &files.time_path),
+    ] {
+        f.truncate(0)
+            .await
+            .map_err(|e| StorageError::glommio("truncate", path, e))?;
+    }
+    let indexes = SegmentIndexes::new(base, config);
+    Ok(Segment {
+        base_offset: base,
+        log: Rc::new(LogFile {
+            file,
+            path: log_path,
+        }),
+        reserved_size: 0,
+        reserved_next_offset: base,
+        written_size: 0,
+        written_next_offset: base,
+        durable_size: 0,
+        indexes: Some(indexes),
+        index_files: IndexFileState {
+            files: Some(Rc::new(files)),
+            offset_entries_written: 0,
+            time_entries_written: 0,
+            offset_file_len: 0,
+            time_file_len: 0,
+            synced: false,
+            stale_tail: false,
+            offset_durable_len: 0,
+            time_durable_len: 0,
+        },
+        created: Instant::now(),
     })
 }
 
