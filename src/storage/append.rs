@@ -237,7 +237,7 @@ impl PartitionLog {
         drop(guard);
         // glommio runs a spawned task right away: never spawn while holding the state.
         if start_writer {
-            glommio::spawn_local(run_writer(self.inner.clone())).detach();
+            shards::rt::spawn(run_writer(self.inner.clone())).detach();
         }
         info
     }

@@ -190,8 +190,8 @@ impl PartitionLog {
         };
         if let Some(interval) = arm_timer {
             let weak = Rc::downgrade(&self.inner);
-            glommio::spawn_local(async move {
-                glommio::timer::sleep(interval).await;
+            shards::rt::spawn(async move {
+                shards::rt::sleep(interval).await;
                 if let Some(inner) = Weak::upgrade(&weak) {
                     inner.state.borrow_mut().flush_timer_armed = false;
                     // A failure is recorded in the log's state and reported to the next
@@ -261,7 +261,7 @@ impl PartitionLog {
                 }
             };
             if start_sync {
-                glommio::spawn_local(run_sync(self.inner.clone(), false)).detach();
+                shards::rt::spawn(run_sync(self.inner.clone(), false)).detach();
             }
             if wait_for_write {
                 future::or(written, durable).await;
@@ -303,7 +303,7 @@ impl PartitionLog {
         if restart {
             // Requested by a roll: a full sync, so the recovery point passes the rolled
             // segment once its indices are final.
-            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
+            shards::rt::spawn(run_sync(self.inner.clone(), true)).detach();
         }
         self.inner.durable.notify_all();
         self.inner.watch.notify_all();

@@ -15,9 +15,9 @@ use glommio::io::{BufferedFile, Directory, OpenOptions};
 
 use super::error::{Result, StorageError};
 
-/// Runs a blocking file-system call on glommio's blocking pool.
+/// Runs a blocking file-system call on the shard's blocking pool.
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    glommio::executor().spawn_blocking(f).await
+    shards::rt::offload(f).await
 }
 
 /// Reads a whole file; `None` if it does not exist.

@@ -106,13 +106,13 @@ mod tests {
                 .map(|_| {
                     let listener = notify.listen();
                     let woken = woken.clone();
-                    glommio::spawn_local(async move {
+                    shards::rt::spawn(async move {
                         listener.await;
                         woken.set(woken.get() + 1);
                     })
                 })
                 .collect();
-            glommio::yield_if_needed().await;
+            shards::rt::yield_if_needed().await;
             notify.notify_all();
             for task in tasks {
                 task.await;

@@ -80,7 +80,7 @@ impl PartitionLog {
         // Make the old segment durable and trim its indices in the background, as Kafka
         // schedules a flush of the rolled segment.
         if start_sync {
-            glommio::spawn_local(run_sync(self.inner.clone(), true)).detach();
+            shards::rt::spawn(run_sync(self.inner.clone(), true)).detach();
         }
         Ok(())
     }
