@@ -5,31 +5,29 @@
 //! `consumer_api`, describes those). Invariant: a deleted group is gone from memory
 //! before its tombstones are written, so no request finds it half deleted.
 
-use super::GroupCoordinator;
-use super::GroupKind;
 use super::classic::ClassicState;
-use crate::protocol::ErrorCode;
+use super::{GroupCoordinator, GroupError, GroupKind, response_code};
 use crate::protocol::generated::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use crate::protocol::generated::list_groups_response::ListedGroup;
 
 impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> DescribedGroup {
-        let dead = |code: ErrorCode| DescribedGroup {
-            error_code: code.code(),
+        let dead = |result: Result<(), GroupError>| DescribedGroup {
+            error_code: response_code(result),
             group_id: group_id.to_string(),
             group_state: ClassicState::Dead.to_string(),
             authorized_operations: i32::MIN,
             ..DescribedGroup::default()
         };
-        if let Err(code) = self.coordinates(group_id) {
-            return dead(code);
+        if let Err(e) = self.coordinates(group_id) {
+            return dead(Err(e));
         }
         let Some(slot) = self.slot(group_id) else {
-            return dead(ErrorCode::None);
+            return dead(Ok(()));
         };
         let group = slot.group.borrow();
         let GroupKind::Classic(classic) = &group.kind else {
-            return dead(ErrorCode::None);
+            return dead(Ok(()));
         };
         let stable = classic.state == ClassicState::Stable;
         let protocol = classic.protocol_name.clone().unwrap_or_default();
@@ -69,12 +67,10 @@ impl GroupCoordinator {
         }
     }
 
-    pub async fn delete(&self, group_id: &str) -> ErrorCode {
-        if let Err(code) = self.coordinates(group_id) {
-            return code;
-        }
+    pub async fn delete(&self, group_id: &str) -> Result<(), GroupError> {
+        self.coordinates(group_id)?;
         let Some(slot) = self.slot(group_id) else {
-            return ErrorCode::GroupIdNotFound;
+            return Err(GroupError::GroupIdNotFound);
         };
         let (partition, records) = {
             let group = slot.group.borrow();
@@ -83,15 +79,12 @@ impl GroupCoordinator {
                 GroupKind::Consumer(g) => g.members.is_empty(),
             };
             if !empty {
-                return ErrorCode::NonEmptyGroup;
+                return Err(GroupError::NonEmptyGroup);
             }
             (group.partition, group.tombstones())
         };
         self.remove(group_id);
-        match self.persist(partition, &records).await {
-            Ok(()) => ErrorCode::None,
-            Err(code) => code,
-        }
+        self.persist(partition, &records).await
     }
 
     pub fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {

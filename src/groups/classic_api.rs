@@ -10,8 +10,7 @@
 
 use super::classic::{self, ClassicGroup, ClientInfo, JoinOutcome, SyncOutcome};
 use super::records::CoordinatorRecord;
-use super::{GroupCoordinator, GroupKind, GroupResult, GroupSlot};
-use crate::protocol::ErrorCode;
+use super::{GroupCoordinator, GroupError, GroupKind, GroupSlot, response_code};
 use crate::protocol::generated::heartbeat_request::HeartbeatRequest;
 use crate::protocol::generated::join_group_request::JoinGroupRequest;
 use crate::protocol::generated::join_group_response::JoinGroupResponse;
@@ -41,41 +40,41 @@ impl GroupCoordinator {
         client: ClientInfo,
         request: JoinGroupRequest,
     ) -> JoinGroupResponse {
-        let error = |code: ErrorCode| JoinGroupResponse {
-            error_code: code.code(),
+        let error = |error: GroupError| JoinGroupResponse {
+            error_code: error.code().code(),
             generation_id: -1,
             member_id: request.member_id.clone(),
             ..JoinGroupResponse::default()
         };
         if request.group_id.is_empty() {
-            return error(ErrorCode::InvalidGroupId);
+            return error(GroupError::InvalidGroupId);
         }
         if !join_fits_group_record(&client, &request) {
-            return error(ErrorCode::InvalidRequest);
+            return error(GroupError::InvalidRequest);
         }
         let limits = &self.config.classic;
         if request.session_timeout_ms < limits.min_session_timeout_ms
             || request.session_timeout_ms > limits.max_session_timeout_ms
         {
-            return error(ErrorCode::InvalidSessionTimeout);
+            return error(GroupError::InvalidSessionTimeout);
         }
         let partition = match self.coordinates(&request.group_id) {
             Ok(partition) => partition,
-            Err(code) => return error(code),
+            Err(e) => return error(e),
         };
         let slot = match self.slot(&request.group_id) {
             Some(slot) => slot,
             None if request.member_id.is_empty() => {
                 self.insert(self.new_classic(&request.group_id, partition))
             }
-            None => return error(ErrorCode::UnknownMemberId),
+            None => return error(GroupError::UnknownMemberId),
         };
         let outcome = {
             let mut group = slot.group.borrow_mut();
             let group = &mut *group;
             if let GroupKind::Consumer(consumer) = &group.kind {
                 if !consumer.members.is_empty() {
-                    return error(ErrorCode::InconsistentGroupProtocol);
+                    return error(GroupError::InconsistentGroupProtocol);
                 }
                 // An empty KIP-848 group turns into a classic one (its offsets stay).
                 group.kind = GroupKind::Classic(ClassicGroup::new(
@@ -116,14 +115,14 @@ impl GroupCoordinator {
             JoinOutcome::Now(response) => response,
             JoinOutcome::PersistThenAnswer(response) => {
                 let record = self.classic_record(&slot);
-                if let Err(code) = self.persist(partition, &[record]).await {
-                    return error(code);
+                if let Err(e) = self.persist(partition, &[record]).await {
+                    return error(e);
                 }
                 response
             }
             JoinOutcome::Wait(answer) => answer
                 .await
-                .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable)),
+                .unwrap_or_else(|_| error(GroupError::CoordinatorNotAvailable)),
         };
         self.persist_if_emptied(&slot).await;
         self.forget_if_dead(&slot);
@@ -142,31 +141,31 @@ impl GroupCoordinator {
     }
 
     /// The classic group of a request that needs one to exist.
-    fn classic_slot(&self, group_id: &str) -> GroupResult<Rc<GroupSlot>> {
+    fn classic_slot(&self, group_id: &str) -> Result<Rc<GroupSlot>, GroupError> {
         if group_id.is_empty() {
-            return Err(ErrorCode::InvalidGroupId);
+            return Err(GroupError::InvalidGroupId);
         }
         self.coordinates(group_id)?;
-        let slot = self.slot(group_id).ok_or(ErrorCode::UnknownMemberId)?;
+        let slot = self.slot(group_id).ok_or(GroupError::UnknownMemberId)?;
         if !matches!(slot.group.borrow().kind, GroupKind::Classic(_)) {
-            return Err(ErrorCode::UnknownMemberId);
+            return Err(GroupError::UnknownMemberId);
         }
         Ok(slot)
     }
 
     pub async fn sync(self: &Rc<Self>, request: SyncGroupRequest) -> SyncGroupResponse {
-        let error = |code: ErrorCode| SyncGroupResponse {
-            error_code: code.code(),
+        let error = |error: GroupError| SyncGroupResponse {
+            error_code: error.code().code(),
             ..SyncGroupResponse::default()
         };
         let slot = match self.classic_slot(&request.group_id) {
             Ok(slot) => slot,
-            Err(code) => return error(code),
+            Err(e) => return error(e),
         };
         let outcome = {
             let mut group = slot.group.borrow_mut();
             let GroupKind::Classic(classic) = &mut group.kind else {
-                return error(ErrorCode::UnknownMemberId);
+                return error(GroupError::UnknownMemberId);
             };
             classic.sync(
                 &request.member_id,
@@ -187,12 +186,12 @@ impl GroupCoordinator {
             SyncOutcome::Now(response) => response,
             SyncOutcome::Wait(answer) => answer
                 .await
-                .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable)),
+                .unwrap_or_else(|_| error(GroupError::CoordinatorNotAvailable)),
             SyncOutcome::Persist { generation, answer } => {
                 let record = self.classic_record(&slot);
                 let partition = slot.group.borrow().partition;
-                if let Err(code) = self.persist(partition, &[record]).await {
-                    return error(code);
+                if let Err(e) = self.persist(partition, &[record]).await {
+                    return error(e);
                 }
                 if let GroupKind::Classic(classic) = &mut slot.group.borrow_mut().kind {
                     classic.complete_sync(generation);
@@ -200,19 +199,16 @@ impl GroupCoordinator {
                 slot.changed.notify_all();
                 answer
                     .await
-                    .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable))
+                    .unwrap_or_else(|_| error(GroupError::CoordinatorNotAvailable))
             }
         }
     }
 
-    pub fn heartbeat(&self, request: HeartbeatRequest) -> ErrorCode {
-        let slot = match self.classic_slot(&request.group_id) {
-            Ok(slot) => slot,
-            Err(code) => return code,
-        };
+    pub fn heartbeat(&self, request: HeartbeatRequest) -> Result<(), GroupError> {
+        let slot = self.classic_slot(&request.group_id)?;
         let mut group = slot.group.borrow_mut();
         let GroupKind::Classic(classic) = &mut group.kind else {
-            return ErrorCode::UnknownMemberId;
+            return Err(GroupError::UnknownMemberId);
         };
         classic.heartbeat(
             &request.member_id,
@@ -232,29 +228,27 @@ impl GroupCoordinator {
         } else {
             vec![(request.member_id.clone(), None)]
         };
-        let top_level = |code: ErrorCode| LeaveGroupResponse {
-            error_code: code.code(),
+        let top_level = |result: Result<(), GroupError>| LeaveGroupResponse {
+            error_code: response_code(result),
             ..LeaveGroupResponse::default()
         };
         let slot = match self.classic_slot(&request.group_id) {
             Ok(slot) => slot,
-            Err(code) => return top_level(code),
+            Err(e) => return top_level(Err(e)),
         };
-        let members: Vec<MemberResponse> = {
+        let results: Vec<(String, Option<String>, Result<(), GroupError>)> = {
             let mut group = slot.group.borrow_mut();
             let GroupKind::Classic(classic) = &mut group.kind else {
-                return top_level(ErrorCode::UnknownMemberId);
+                return top_level(Err(GroupError::UnknownMemberId));
             };
-            let results: Vec<MemberResponse> = identities
+            let results: Vec<(String, Option<String>, Result<(), GroupError>)> = identities
                 .into_iter()
-                .map(|(member_id, instance)| MemberResponse {
-                    error_code: classic.leave(&member_id, instance.as_deref()).code(),
-                    member_id,
-                    group_instance_id: instance,
-                    ..MemberResponse::default()
+                .map(|(member_id, instance)| {
+                    let left = classic.leave(&member_id, instance.as_deref());
+                    (member_id, instance, left)
                 })
                 .collect();
-            if results.iter().any(|r| r.error_code == 0) {
+            if results.iter().any(|(_, _, left)| left.is_ok()) {
                 classic.members_left(Instant::now());
             }
             results
@@ -262,11 +256,19 @@ impl GroupCoordinator {
         slot.changed.notify_all();
         self.persist_if_emptied(&slot).await;
         if version < 3 {
-            return top_level(ErrorCode::from_code(members[0].error_code));
+            return top_level(results[0].2);
         }
         LeaveGroupResponse {
             error_code: 0,
-            members,
+            members: results
+                .into_iter()
+                .map(|(member_id, instance, left)| MemberResponse {
+                    error_code: response_code(left),
+                    member_id,
+                    group_instance_id: instance,
+                    ..MemberResponse::default()
+                })
+                .collect(),
             ..LeaveGroupResponse::default()
         }
     }

@@ -10,9 +10,8 @@
 use super::classic::ClientInfo;
 use super::consumer::ConsumerGroup;
 use super::records::CoordinatorRecord;
-use super::{Group, GroupCoordinator, GroupKind};
+use super::{Group, GroupCoordinator, GroupError, GroupKind};
 use crate::metadata::MetadataImage;
-use crate::protocol::ErrorCode;
 use crate::protocol::generated::consumer_group_describe_response::DescribedGroup as ConsumerDescribedGroup;
 use crate::protocol::generated::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
 use crate::protocol::generated::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
@@ -29,19 +28,19 @@ impl GroupCoordinator {
         client: ClientInfo,
         request: ConsumerGroupHeartbeatRequest,
     ) -> ConsumerGroupHeartbeatResponse {
-        let error = |code: ErrorCode, message: String| ConsumerGroupHeartbeatResponse {
-            error_code: code.code(),
+        let error = |error: GroupError, message: String| ConsumerGroupHeartbeatResponse {
+            error_code: error.code().code(),
             error_message: Some(message),
             ..ConsumerGroupHeartbeatResponse::default()
         };
         let limits = &self.config.consumer;
         if let Err(e) = ConsumerGroup::validate(&request, version, limits) {
-            return error(e.code, e.message);
+            return error(e.error, e.message);
         }
         let group_id = request.group_id.clone();
         let partition = match self.coordinates(&group_id) {
             Ok(partition) => partition,
-            Err(code) => return error(code, format!("not the coordinator of {group_id}")),
+            Err(e) => return error(e, format!("not the coordinator of {group_id}")),
         };
         let mut records = Vec::new();
         let slot = match self.slot(&group_id) {
@@ -54,7 +53,7 @@ impl GroupCoordinator {
             }),
             None => {
                 return error(
-                    ErrorCode::UnknownMemberId,
+                    GroupError::UnknownMemberId,
                     format!("consumer group {group_id} does not exist"),
                 );
             }
@@ -64,7 +63,7 @@ impl GroupCoordinator {
             if let GroupKind::Classic(classic) = &group.kind {
                 if !classic.is_empty() {
                     return error(
-                        ErrorCode::GroupIdNotFound,
+                        GroupError::GroupIdNotFound,
                         format!("Group {group_id} is not a consumer group."),
                     );
                 }
@@ -92,13 +91,13 @@ impl GroupCoordinator {
         match result {
             Err(e) => {
                 self.persist(partition, &records).await.ok();
-                error(e.code, e.message)
+                error(e.error, e.message)
             }
             Ok((response, more)) => {
                 records.extend(more);
                 match self.persist(partition, &records).await {
                     Ok(()) => response,
-                    Err(code) => error(code, format!("could not persist group {group_id}")),
+                    Err(e) => error(e, format!("could not persist group {group_id}")),
                 }
             }
         }
@@ -109,19 +108,19 @@ impl GroupCoordinator {
         metadata: &RefCell<MetadataImage>,
         group_id: &str,
     ) -> ConsumerDescribedGroup {
-        let error = |code: ErrorCode, message: String| ConsumerDescribedGroup {
-            error_code: code.code(),
+        let error = |error: GroupError, message: String| ConsumerDescribedGroup {
+            error_code: error.code().code(),
             error_message: Some(message),
             group_id: group_id.to_string(),
             authorized_operations: i32::MIN,
             ..ConsumerDescribedGroup::default()
         };
-        if let Err(code) = self.coordinates(group_id) {
-            return error(code, format!("not the coordinator of {group_id}"));
+        if let Err(e) = self.coordinates(group_id) {
+            return error(e, format!("not the coordinator of {group_id}"));
         }
         let Some(slot) = self.slot(group_id) else {
             return error(
-                ErrorCode::GroupIdNotFound,
+                GroupError::GroupIdNotFound,
                 format!("Group {group_id} not found."),
             );
         };
@@ -129,7 +128,7 @@ impl GroupCoordinator {
         match &group.kind {
             GroupKind::Consumer(consumer) => consumer.describe(group_id, &metadata.borrow()),
             GroupKind::Classic(_) => error(
-                ErrorCode::GroupIdNotFound,
+                GroupError::GroupIdNotFound,
                 format!("Group {group_id} is not a consumer group."),
             ),
         }

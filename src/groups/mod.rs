@@ -32,6 +32,7 @@
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete and offset expiry.
 //! - `admin`: DescribeGroups, ListGroups, DeleteGroups.
 //! - `load`: the replay of an offsets partition when its shard opens it.
+//! - `error`: what a coordinator refuses or fails at (`GroupError`), and its Kafka codes.
 //!
 //! This module keeps what they share: the coordinator and its groups, one slot per
 //! group with the group's timer, and `persist`, the one road from a group's change to
@@ -43,10 +44,12 @@ pub mod classic;
 mod classic_api;
 pub mod consumer;
 mod consumer_api;
+pub mod error;
 mod load;
 mod offsets;
 pub mod records;
 
+pub use error::{GroupError, response_code};
 pub use offsets::{CommittedOffset, offset_commit_response};
 
 use crate::config::BrokerConfig;
@@ -232,9 +235,6 @@ pub struct GroupCoordinator {
     expiry: RefCell<Option<rt::Task<()>>>,
 }
 
-/// A client mistake or a coordinator condition, as a Kafka error code.
-type GroupResult<T> = Result<T, ErrorCode>;
-
 fn now_ms() -> i64 {
     Timestamp::now().0
 }
@@ -256,20 +256,20 @@ impl GroupCoordinator {
     }
 
     /// The offsets partition of a group, if this coordinator owns it.
-    fn coordinates(&self, group_id: &str) -> GroupResult<i32> {
+    fn coordinates(&self, group_id: &str) -> Result<i32, GroupError> {
         // Every record of a group carries its id in an `i16`-length string.
         if group_id.len() > i16::MAX as usize {
-            return Err(ErrorCode::InvalidGroupId);
+            return Err(GroupError::InvalidGroupId);
         }
         let count = self.partition_count.get();
         if count == 0 {
-            return Err(ErrorCode::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         }
         let partition = offsets_partition(group_id, count);
         if self.partitions.borrow().contains_key(&partition) {
             Ok(partition)
         } else {
-            Err(ErrorCode::NotCoordinator)
+            Err(GroupError::NotCoordinator)
         }
     }
 
@@ -317,20 +317,24 @@ impl GroupCoordinator {
     }
 
     /// Appends records to an offsets partition and waits until they are durable.
-    async fn persist(&self, partition: i32, records: &[CoordinatorRecord]) -> GroupResult<()> {
+    async fn persist(
+        &self,
+        partition: i32,
+        records: &[CoordinatorRecord],
+    ) -> Result<(), GroupError> {
         if records.is_empty() {
             return Ok(());
         }
         let log = self.partitions.borrow().get(&partition).cloned();
         let Some(log) = log else {
-            return Err(ErrorCode::NotCoordinator);
+            return Err(GroupError::NotCoordinator);
         };
         let mut builder = BatchBuilder::new(Compression::None);
         let now = now_ms();
         for record in records {
             let (key, value) = record.encode().map_err(|e| {
                 tracing::warn!("a coordinator record does not encode: {e}");
-                ErrorCode::UnknownServerError
+                GroupError::UnknownServerError
             })?;
             builder.push(now, Some(&key), value.as_deref(), &[]);
         }
@@ -339,12 +343,14 @@ impl GroupCoordinator {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!("writing to {}: {}", log.tp, e.message);
+                // The partition's own failure, a raw Kafka code from the log below: what
+                // it means for the group.
                 Err(match e.code {
                     ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge => {
-                        ErrorCode::InvalidCommitOffsetSize
+                        GroupError::InvalidCommitOffsetSize
                     }
-                    ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
-                    _ => ErrorCode::CoordinatorNotAvailable,
+                    ErrorCode::NotLeaderOrFollower => GroupError::NotCoordinator,
+                    _ => GroupError::CoordinatorNotAvailable,
                 })
             }
         }
@@ -367,8 +373,8 @@ impl GroupCoordinator {
         };
         if let Some(record) = record {
             let partition = slot.group.borrow().partition;
-            if let Err(code) = self.persist(partition, &[record]).await {
-                tracing::warn!("could not persist an emptied group: {code:?}");
+            if let Err(error) = self.persist(partition, &[record]).await {
+                tracing::warn!("could not persist an emptied group: {error:?}");
             }
         }
     }
@@ -412,8 +418,8 @@ impl GroupCoordinator {
         slot.changed.notify_all();
         if !records.is_empty() {
             let partition = slot.group.borrow().partition;
-            if let Err(code) = self.persist(partition, &records).await {
-                tracing::warn!("could not persist a timed-out member: {code:?}");
+            if let Err(error) = self.persist(partition, &records).await {
+                tracing::warn!("could not persist a timed-out member: {error:?}");
             }
         }
         self.persist_if_emptied(slot).await;

@@ -10,10 +10,9 @@
 
 use super::classic::ClassicState;
 use super::records::CoordinatorRecord;
-use super::{Group, GroupCoordinator, GroupKind, GroupResult, GroupSlot, now_ms};
+use super::{Group, GroupCoordinator, GroupError, GroupKind, GroupSlot, now_ms, response_code};
 use crate::metadata::MetadataImage;
 use crate::model::TopicPartition;
-use crate::protocol::ErrorCode;
 use crate::protocol::generated::data::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use crate::protocol::generated::group_coordinator::offset_commit_value::OffsetCommitValue;
 use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
@@ -126,10 +125,11 @@ impl Group {
     }
 }
 
-/// The OffsetCommit answer: every partition of the request with the code `codes` gives it.
+/// The OffsetCommit answer: every partition of the request with the error code `codes`
+/// gives it (0: committed).
 pub fn offset_commit_response(
     request: &OffsetCommitRequest,
-    codes: &dyn Fn(&str, i32) -> ErrorCode,
+    codes: &dyn Fn(&str, i32) -> i16,
 ) -> OffsetCommitResponse {
     OffsetCommitResponse {
         topics: request
@@ -142,7 +142,7 @@ pub fn offset_commit_response(
                     .iter()
                     .map(|p| OffsetCommitResponsePartition {
                         partition_index: p.partition_index,
-                        error_code: codes(&t.name, p.partition_index).code(),
+                        error_code: codes(&t.name, p.partition_index),
                         ..OffsetCommitResponsePartition::default()
                     })
                     .collect(),
@@ -174,18 +174,17 @@ impl GroupCoordinator {
         version: i16,
         request: OffsetCommitRequest,
     ) -> OffsetCommitResponse {
-        let respond =
-            |codes: &dyn Fn(&str, i32) -> ErrorCode| offset_commit_response(&request, codes);
+        let respond = |codes: &dyn Fn(&str, i32) -> i16| offset_commit_response(&request, codes);
         let checked = self.check_offset_commit(version, &request);
         let slot = match checked {
             Ok(slot) => slot,
-            Err(code) => return respond(&|_, _| code),
+            Err(e) => return respond(&|_, _| response_code(Err(e))),
         };
         // Per-partition checks, then one record per accepted partition.
         let now = now_ms();
         let expire =
             (request.retention_time_ms >= 0).then(|| now.saturating_add(request.retention_time_ms));
-        let mut errors: HashMap<(String, i32), ErrorCode> = HashMap::new();
+        let mut checks: HashMap<(String, i32), Result<(), GroupError>> = HashMap::new();
         let mut accepted: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
         {
             let metadata = metadata.borrow();
@@ -193,12 +192,12 @@ impl GroupCoordinator {
                 let known = metadata.topic(&topic.name);
                 for p in &topic.partitions {
                     let metadata_len = p.committed_metadata.as_ref().map_or(0, String::len);
-                    let code = if known
+                    let check = if known
                         .is_none_or(|t| p.partition_index < 0 || p.partition_index >= t.partitions)
                     {
-                        ErrorCode::UnknownTopicOrPartition
+                        Err(GroupError::UnknownTopicOrPartition)
                     } else if metadata_len > self.config.offset_metadata_max_bytes {
-                        ErrorCode::OffsetMetadataTooLarge
+                        Err(GroupError::OffsetMetadataTooLarge)
                     } else {
                         accepted.push((
                             TopicPartition::new(topic.name.clone(), p.partition_index),
@@ -210,9 +209,9 @@ impl GroupCoordinator {
                                 expire_timestamp_ms: expire,
                             },
                         ));
-                        ErrorCode::None
+                        Ok(())
                     };
-                    errors.insert((topic.name.clone(), p.partition_index), code);
+                    checks.insert((topic.name.clone(), p.partition_index), check);
                 }
             }
         }
@@ -238,11 +237,9 @@ impl GroupCoordinator {
             }
         }
         respond(&|topic, index| {
-            let code = errors[&(topic.to_string(), index)];
-            match written {
-                Err(failed) if code == ErrorCode::None => failed,
-                _ => code,
-            }
+            let check = checks[&(topic.to_string(), index)];
+            // An accepted partition shares the fate of the write.
+            response_code(check.and(written))
         })
     }
 
@@ -252,14 +249,14 @@ impl GroupCoordinator {
         self: &Rc<Self>,
         version: i16,
         request: &OffsetCommitRequest,
-    ) -> GroupResult<Rc<GroupSlot>> {
+    ) -> Result<Rc<GroupSlot>, GroupError> {
         let partition = self.coordinates(&request.group_id)?;
         let generation = request.generation_id_or_member_epoch;
         let slot = match self.slot(&request.group_id) {
             Some(slot) => slot,
             None if generation < 0 => self.insert(self.new_classic(&request.group_id, partition)),
             // Kafka answers a commit for a group it does not know as a stale generation.
-            None => return Err(ErrorCode::IllegalGeneration),
+            None => return Err(GroupError::IllegalGeneration),
         };
         {
             let group = slot.group.borrow();
@@ -278,21 +275,21 @@ impl GroupCoordinator {
     }
 
     pub fn offset_fetch(&self, request: OffsetFetchRequestGroup) -> OffsetFetchResponseGroup {
-        let group_error = |code: ErrorCode| OffsetFetchResponseGroup {
+        let group_error = |error: GroupError| OffsetFetchResponseGroup {
             group_id: request.group_id.clone(),
-            error_code: code.code(),
+            error_code: error.code().code(),
             ..OffsetFetchResponseGroup::default()
         };
-        if let Err(code) = self.coordinates(&request.group_id) {
-            return group_error(code);
+        if let Err(e) = self.coordinates(&request.group_id) {
+            return group_error(e);
         }
         let slot = self.slot(&request.group_id);
         let group = slot.as_ref().map(|s| s.group.borrow());
         if let (Some(group), Some(member_id)) = (&group, &request.member_id)
             && let GroupKind::Consumer(consumer) = &group.kind
-            && let Err(code) = consumer.check_offset_fetch(member_id, request.member_epoch)
+            && let Err(e) = consumer.check_offset_fetch(member_id, request.member_epoch)
         {
-            return group_error(code);
+            return group_error(e);
         }
         let partition =
             |index: i32, committed: Option<&CommittedOffset>| OffsetFetchResponsePartitions {
@@ -353,15 +350,15 @@ impl GroupCoordinator {
         metadata: &RefCell<MetadataImage>,
         request: OffsetDeleteRequest,
     ) -> OffsetDeleteResponse {
-        let top_level = |code: ErrorCode| OffsetDeleteResponse {
-            error_code: code.code(),
+        let top_level = |error: GroupError| OffsetDeleteResponse {
+            error_code: error.code().code(),
             ..OffsetDeleteResponse::default()
         };
-        if let Err(code) = self.coordinates(&request.group_id) {
-            return top_level(code);
+        if let Err(e) = self.coordinates(&request.group_id) {
+            return top_level(e);
         }
         let Some(slot) = self.slot(&request.group_id) else {
-            return top_level(ErrorCode::GroupIdNotFound);
+            return top_level(GroupError::GroupIdNotFound);
         };
         let mut records = Vec::new();
         let topics: Vec<OffsetDeleteResponseTopic> = {
@@ -371,7 +368,7 @@ impl GroupCoordinator {
                 GroupKind::Classic(g) if g.state != ClassicState::Empty
                     && g.protocol_type.as_deref() != Some("consumer"));
             if non_consumer_active {
-                return top_level(ErrorCode::NonEmptyGroup);
+                return top_level(GroupError::NonEmptyGroup);
             }
             let metadata = metadata.borrow();
             let group_id = group.id.clone();
@@ -384,10 +381,10 @@ impl GroupCoordinator {
                         .partitions
                         .iter()
                         .map(|p| {
-                            let code = if !known {
-                                ErrorCode::UnknownTopicOrPartition
+                            let deleted = if !known {
+                                Err(GroupError::UnknownTopicOrPartition)
                             } else if subscribed.contains(&topic.name) {
-                                ErrorCode::GroupSubscribedToTopic
+                                Err(GroupError::GroupSubscribedToTopic)
                             } else {
                                 let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
                                 if group.offsets.remove(&tp).is_some() {
@@ -397,11 +394,11 @@ impl GroupCoordinator {
                                         value: None,
                                     });
                                 }
-                                ErrorCode::None
+                                Ok(())
                             };
                             OffsetDeleteResponsePartition {
                                 partition_index: p.partition_index,
-                                error_code: code.code(),
+                                error_code: response_code(deleted),
                                 ..OffsetDeleteResponsePartition::default()
                             }
                         })
@@ -415,8 +412,8 @@ impl GroupCoordinator {
                 .collect()
         };
         let partition = slot.group.borrow().partition;
-        if let Err(code) = self.persist(partition, &records).await {
-            return top_level(code);
+        if let Err(e) = self.persist(partition, &records).await {
+            return top_level(e);
         }
         OffsetDeleteResponse {
             error_code: 0,
@@ -449,8 +446,8 @@ impl GroupCoordinator {
             if delete_group {
                 self.remove(&id);
             }
-            if let Err(code) = self.persist(partition, &records).await {
-                tracing::warn!("group {id}: could not write expired offsets: {code:?}");
+            if let Err(e) = self.persist(partition, &records).await {
+                tracing::warn!("group {id}: could not write expired offsets: {e:?}");
             }
         }
     }
