@@ -18,7 +18,6 @@
 //! Invariants: the leader is a member; every member in `pending_sync` is a member; a
 //! static instance id maps to exactly one member; the generation only grows.
 
-use crate::protocol::ErrorCode;
 use crate::protocol::generated::join_group_response::{JoinGroupResponse, JoinGroupResponseMember};
 use crate::protocol::generated::sync_group_response::SyncGroupResponse;
 use crate::protocol::wire::Uuid;
@@ -28,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::error::GroupError;
 use super::records::group_metadata_value::{GroupMetadataValue, MemberMetadata};
 
 /// The states of a classic group, named as Kafka names them (DescribeGroups, ListGroups).
@@ -167,18 +167,20 @@ pub struct ClassicGroup {
     persist: bool,
 }
 
-fn join_error(code: ErrorCode, member_id: &str) -> JoinGroupResponse {
+/// A refused JoinGroup, the answer a member gets at once or through its `oneshot`.
+fn join_error(error: GroupError, member_id: &str) -> JoinGroupResponse {
     JoinGroupResponse {
-        error_code: code.code(),
+        error_code: error.code().code(),
         generation_id: -1,
         member_id: member_id.to_string(),
         ..JoinGroupResponse::default()
     }
 }
 
-fn sync_error(code: ErrorCode) -> SyncGroupResponse {
+/// A refused SyncGroup, the answer a member gets at once or through its `oneshot`.
+fn sync_error(error: GroupError) -> SyncGroupResponse {
     SyncGroupResponse {
-        error_code: code.code(),
+        error_code: error.code().code(),
         ..SyncGroupResponse::default()
     }
 }
@@ -381,9 +383,9 @@ impl ClassicGroup {
             .cloned()
     }
 
-    fn check_instance(&self, member_id: &str, instance: Option<&str>) -> Result<(), ErrorCode> {
+    fn check_instance(&self, member_id: &str, instance: Option<&str>) -> Result<(), GroupError> {
         match instance.and_then(|i| self.static_members.get(i)) {
-            Some(owner) if owner != member_id => Err(ErrorCode::FencedInstanceId),
+            Some(owner) if owner != member_id => Err(GroupError::FencedInstanceId),
             _ => Ok(()),
         }
     }
@@ -397,7 +399,7 @@ impl ClassicGroup {
     ) -> JoinOutcome {
         if self.state == ClassicState::Dead {
             return JoinOutcome::Now(join_error(
-                ErrorCode::CoordinatorNotAvailable,
+                GroupError::CoordinatorNotAvailable,
                 &request.member_id,
             ));
         }
@@ -415,7 +417,7 @@ impl ClassicGroup {
         now: Instant,
     ) -> JoinOutcome {
         if !self.supports(&request, None) {
-            return JoinOutcome::Now(join_error(ErrorCode::InconsistentGroupProtocol, ""));
+            return JoinOutcome::Now(join_error(GroupError::InconsistentGroupProtocol, ""));
         }
         let replaces = request
             .group_instance_id
@@ -424,7 +426,7 @@ impl ClassicGroup {
             .cloned();
         if replaces.is_none() && self.members.len() + self.pending_members.len() >= limits.max_size
         {
-            return JoinOutcome::Now(join_error(ErrorCode::GroupMaxSizeReached, ""));
+            return JoinOutcome::Now(join_error(GroupError::GroupMaxSizeReached, ""));
         }
         let client_id = if request.client.client_id.is_empty() {
             "member"
@@ -440,7 +442,7 @@ impl ClassicGroup {
             // never does leaves no member behind.
             let deadline = now + Duration::from_millis(request.session_timeout_ms.max(0) as u64);
             self.pending_members.insert(member_id.clone(), deadline);
-            return JoinOutcome::Now(join_error(ErrorCode::MemberIdRequired, &member_id));
+            return JoinOutcome::Now(join_error(GroupError::MemberIdRequired, &member_id));
         }
         JoinOutcome::Wait(self.add_member(member_id, request, now))
     }
@@ -450,20 +452,23 @@ impl ClassicGroup {
         if self.pending_members.remove(&member_id).is_some() {
             if !self.supports(&request, None) {
                 return JoinOutcome::Now(join_error(
-                    ErrorCode::InconsistentGroupProtocol,
+                    GroupError::InconsistentGroupProtocol,
                     &member_id,
                 ));
             }
             return JoinOutcome::Wait(self.add_member(member_id, request, now));
         }
         if !self.members.contains_key(&member_id) {
-            return JoinOutcome::Now(join_error(ErrorCode::UnknownMemberId, &member_id));
+            return JoinOutcome::Now(join_error(GroupError::UnknownMemberId, &member_id));
         }
         if let Err(code) = self.check_instance(&member_id, request.group_instance_id.as_deref()) {
             return JoinOutcome::Now(join_error(code, &member_id));
         }
         if !self.supports(&request, Some(&member_id)) {
-            return JoinOutcome::Now(join_error(ErrorCode::InconsistentGroupProtocol, &member_id));
+            return JoinOutcome::Now(join_error(
+                GroupError::InconsistentGroupProtocol,
+                &member_id,
+            ));
         }
         match self.state {
             ClassicState::PreparingRebalance => {
@@ -486,7 +491,7 @@ impl ClassicGroup {
                 }
             }
             ClassicState::Empty | ClassicState::Dead => {
-                JoinOutcome::Now(join_error(ErrorCode::UnknownMemberId, &member_id))
+                JoinOutcome::Now(join_error(GroupError::UnknownMemberId, &member_id))
             }
         }
     }
@@ -505,10 +510,10 @@ impl ClassicGroup {
             .remove(old_id)
             .expect("a static member id maps to a member");
         if let Some(waiting) = member.awaiting_join.take() {
-            waiting.send(join_error(ErrorCode::FencedInstanceId, old_id));
+            waiting.send(join_error(GroupError::FencedInstanceId, old_id));
         }
         if let Some(waiting) = member.awaiting_sync.take() {
-            waiting.send(sync_error(ErrorCode::FencedInstanceId));
+            waiting.send(sync_error(GroupError::FencedInstanceId));
         }
         let unchanged = member.same_protocols(&request.protocols);
         member.member_id = new_id.clone();
@@ -611,7 +616,7 @@ impl ClassicGroup {
         member.client = request.client.clone();
         member.heartbeat_deadline = now + member.session();
         if let Some(previous) = member.awaiting_join.replace(reply) {
-            previous.send(join_error(ErrorCode::RebalanceInProgress, member_id));
+            previous.send(join_error(GroupError::RebalanceInProgress, member_id));
         }
         answer
     }
@@ -640,7 +645,7 @@ impl ClassicGroup {
         for member in self.members.values_mut() {
             member.assignment = Bytes::new();
             if let Some(waiting) = member.awaiting_sync.take() {
-                waiting.send(sync_error(ErrorCode::RebalanceInProgress));
+                waiting.send(sync_error(GroupError::RebalanceInProgress));
             }
         }
         self.pending_sync.clear();
@@ -669,7 +674,7 @@ impl ClassicGroup {
             .map(|m| m.member_id.clone())
             .collect();
         for member_id in dropped {
-            self.remove_member(&member_id, ErrorCode::UnknownMemberId);
+            self.remove_member(&member_id, GroupError::UnknownMemberId);
         }
         self.join_deadline = None;
         self.initial_delay = None;
@@ -727,16 +732,16 @@ impl ClassicGroup {
         }
     }
 
-    /// Removes a member; waiting calls of its own are answered with `code`.
-    fn remove_member(&mut self, member_id: &str, code: ErrorCode) {
+    /// Removes a member; waiting calls of its own are answered with `error`.
+    fn remove_member(&mut self, member_id: &str, error: GroupError) {
         let Some(mut member) = self.members.remove(member_id) else {
             return;
         };
         if let Some(waiting) = member.awaiting_join.take() {
-            waiting.send(join_error(code, member_id));
+            waiting.send(join_error(error, member_id));
         }
         if let Some(waiting) = member.awaiting_sync.take() {
-            waiting.send(sync_error(code));
+            waiting.send(sync_error(error));
         }
         if let Some(instance) = &member.group_instance_id
             && self.static_members.get(instance).map(String::as_str) == Some(member_id)
@@ -765,15 +770,15 @@ impl ClassicGroup {
     /// Kafka's member check of SyncGroup, Heartbeat, LeaveGroup and OffsetCommit: a
     /// static member is known by its instance id (another member id under that instance
     /// is fenced), a dynamic one by its member id.
-    fn validate_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), ErrorCode> {
+    fn validate_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), GroupError> {
         match instance {
             Some(instance) => match self.static_members.get(instance) {
-                None => Err(ErrorCode::UnknownMemberId),
-                Some(owner) if owner != member_id => Err(ErrorCode::FencedInstanceId),
+                None => Err(GroupError::UnknownMemberId),
+                Some(owner) if owner != member_id => Err(GroupError::FencedInstanceId),
                 Some(_) => Ok(()),
             },
             None if self.members.contains_key(member_id) => Ok(()),
-            None => Err(ErrorCode::UnknownMemberId),
+            None => Err(GroupError::UnknownMemberId),
         }
     }
 
@@ -783,10 +788,10 @@ impl ClassicGroup {
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), GroupError> {
         self.validate_member(member_id, instance)?;
         if generation != self.generation {
-            return Err(ErrorCode::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         Ok(())
     }
@@ -803,10 +808,10 @@ impl ClassicGroup {
         assignments: Vec<(String, Bytes)>,
         now: Instant,
     ) -> SyncOutcome {
-        let now_error = |code: ErrorCode| SyncOutcome::Now(sync_error(code));
+        let now_error = |error: GroupError| SyncOutcome::Now(sync_error(error));
         match self.state {
-            ClassicState::Dead => return now_error(ErrorCode::CoordinatorNotAvailable),
-            ClassicState::Empty => return now_error(ErrorCode::UnknownMemberId),
+            ClassicState::Dead => return now_error(GroupError::CoordinatorNotAvailable),
+            ClassicState::Empty => return now_error(GroupError::UnknownMemberId),
             _ => {}
         }
         if let Err(code) = self.check_member(member_id, instance, generation) {
@@ -818,10 +823,10 @@ impl ClassicGroup {
         if mismatched(protocol_type, &self.protocol_type)
             || mismatched(protocol_name, &self.protocol_name)
         {
-            return now_error(ErrorCode::InconsistentGroupProtocol);
+            return now_error(GroupError::InconsistentGroupProtocol);
         }
         match self.state {
-            ClassicState::PreparingRebalance => now_error(ErrorCode::RebalanceInProgress),
+            ClassicState::PreparingRebalance => now_error(GroupError::RebalanceInProgress),
             ClassicState::Stable => {
                 self.pending_sync.remove(member_id);
                 let member = &self.members[member_id];
@@ -834,7 +839,7 @@ impl ClassicGroup {
                 member.heartbeat_deadline = now + member.session();
                 let (reply, answer) = oneshot::channel();
                 if let Some(previous) = member.awaiting_sync.replace(reply) {
-                    previous.send(sync_error(ErrorCode::RebalanceInProgress));
+                    previous.send(sync_error(GroupError::RebalanceInProgress));
                 }
                 if self.leader.as_deref() != Some(member_id) {
                     return SyncOutcome::Wait(answer);
@@ -895,41 +900,38 @@ impl ClassicGroup {
         instance: Option<&str>,
         generation: i32,
         now: Instant,
-    ) -> ErrorCode {
+    ) -> Result<(), GroupError> {
         match self.state {
-            ClassicState::Dead => return ErrorCode::CoordinatorNotAvailable,
-            ClassicState::Empty => return ErrorCode::UnknownMemberId,
+            ClassicState::Dead => return Err(GroupError::CoordinatorNotAvailable),
+            ClassicState::Empty => return Err(GroupError::UnknownMemberId),
             _ => {}
         }
-        if let Err(code) = self.check_member(member_id, instance, generation) {
-            return code;
-        }
+        self.check_member(member_id, instance, generation)?;
         let member = self.members.get_mut(member_id).expect("checked member");
         member.heartbeat_deadline = now + member.session();
         match self.state {
-            ClassicState::PreparingRebalance => ErrorCode::RebalanceInProgress,
-            _ => ErrorCode::None,
+            // The session is kept all the same; the error tells the member to rejoin.
+            ClassicState::PreparingRebalance => Err(GroupError::RebalanceInProgress),
+            _ => Ok(()),
         }
     }
 
     /// LeaveGroup for one member (by id, or by instance id when the id is empty).
-    pub fn leave(&mut self, member_id: &str, instance: Option<&str>) -> ErrorCode {
+    pub fn leave(&mut self, member_id: &str, instance: Option<&str>) -> Result<(), GroupError> {
         let member_id = if member_id.is_empty() {
             match instance.and_then(|i| self.static_members.get(i)) {
                 Some(id) => id.clone(),
-                None => return ErrorCode::UnknownMemberId,
+                None => return Err(GroupError::UnknownMemberId),
             }
         } else {
             member_id.to_string()
         };
         if self.pending_members.remove(&member_id).is_some() {
-            return ErrorCode::None;
+            return Ok(());
         }
-        if let Err(code) = self.validate_member(&member_id, instance) {
-            return code;
-        }
-        self.remove_member(&member_id, ErrorCode::UnknownMemberId);
-        ErrorCode::None
+        self.validate_member(&member_id, instance)?;
+        self.remove_member(&member_id, GroupError::UnknownMemberId);
+        Ok(())
     }
 
     /// Call once after a batch of `leave`s that removed someone.
@@ -944,11 +946,11 @@ impl ClassicGroup {
         member_id: &str,
         instance: Option<&str>,
         generation: i32,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), GroupError> {
         match self.state {
-            ClassicState::Dead => Err(ErrorCode::CoordinatorNotAvailable),
+            ClassicState::Dead => Err(GroupError::CoordinatorNotAvailable),
             _ if generation < 0 && self.state == ClassicState::Empty => Ok(()),
-            ClassicState::CompletingRebalance => Err(ErrorCode::RebalanceInProgress),
+            ClassicState::CompletingRebalance => Err(GroupError::RebalanceInProgress),
             _ => self.check_member(member_id, instance, generation),
         }
     }
@@ -982,7 +984,7 @@ impl ClassicGroup {
             .map(|m| m.member_id.clone())
             .collect();
         for member_id in &timed_out {
-            self.remove_member(member_id, ErrorCode::UnknownMemberId);
+            self.remove_member(member_id, GroupError::UnknownMemberId);
         }
         expired.extend(timed_out);
         if self.state == ClassicState::CompletingRebalance
@@ -991,7 +993,7 @@ impl ClassicGroup {
             // Members that never sent SyncGroup hold everyone up: drop them.
             let laggards: Vec<String> = self.pending_sync.iter().cloned().collect();
             for member_id in &laggards {
-                self.remove_member(member_id, ErrorCode::RebalanceInProgress);
+                self.remove_member(member_id, GroupError::RebalanceInProgress);
             }
             expired.extend(laggards);
             self.sync_deadline = None;
@@ -1062,7 +1064,10 @@ mod tests {
         let JoinOutcome::Now(required) = group.join(request("", protocols), &LIMITS, now) else {
             panic!("a first JoinGroup without a member id is answered at once")
         };
-        assert_eq!(required.error_code, ErrorCode::MemberIdRequired.code());
+        assert_eq!(
+            required.error_code,
+            GroupError::MemberIdRequired.code().code()
+        );
         assert!(required.member_id.starts_with("client-"));
         match group.join(request(&required.member_id, protocols), &LIMITS, now) {
             JoinOutcome::Wait(answer) => (required.member_id, answer),
@@ -1129,7 +1134,7 @@ mod tests {
         let (b, b_answer) = join_new(&mut group, &["range"], t0);
         assert_eq!(
             group.heartbeat(&a, None, 1, t0),
-            ErrorCode::RebalanceInProgress
+            Err(GroupError::RebalanceInProgress)
         );
         let JoinOutcome::Wait(a_answer) = group.join(request(&a, &["range"]), &LIMITS, t0) else {
             panic!("a rejoin during a rebalance waits")
@@ -1141,7 +1146,7 @@ mod tests {
         };
         sync_leader(&mut group, &a, &[(&a, "for-a"), (&b, "for-b")], t0);
         assert_eq!(ready(b_sync).assignment, Bytes::from("for-b"));
-        assert_eq!(group.heartbeat(&b, None, 2, t0), ErrorCode::None);
+        assert_eq!(group.heartbeat(&b, None, 2, t0), Ok(()));
         let record = group.to_record();
         assert_eq!(record.generation, 2);
         assert_eq!(record.members.len(), 2);
@@ -1157,31 +1162,27 @@ mod tests {
         ready(answer);
         assert_eq!(
             group.heartbeat("nobody", None, 1, t0),
-            ErrorCode::UnknownMemberId
+            Err(GroupError::UnknownMemberId)
         );
         assert_eq!(
             group.heartbeat(&a, None, 7, t0),
-            ErrorCode::IllegalGeneration
+            Err(GroupError::IllegalGeneration)
         );
-        assert_eq!(
-            group.heartbeat(&a, None, 1, t0),
-            ErrorCode::None,
-            "completing: fine"
-        );
+        assert_eq!(group.heartbeat(&a, None, 1, t0), Ok(()), "completing: fine");
         let SyncOutcome::Now(wrong) = group.sync(&a, None, 1, Some("connect"), None, vec![], t0)
         else {
             panic!("a mismatched protocol type is refused at once")
         };
         assert_eq!(
             wrong.error_code,
-            ErrorCode::InconsistentGroupProtocol.code()
+            GroupError::InconsistentGroupProtocol.code().code()
         );
         let JoinOutcome::Now(refused) = group.join(request("", &["sticky"]), &LIMITS, t0) else {
             panic!("no common protocol")
         };
         assert_eq!(
             refused.error_code,
-            ErrorCode::InconsistentGroupProtocol.code()
+            GroupError::InconsistentGroupProtocol.code().code()
         );
     }
 
@@ -1200,7 +1201,7 @@ mod tests {
         sync_leader(&mut group, &a, &[], t0);
         // b heartbeats, a does not: a's session (1 s) ends.
         let t1 = t0 + Duration::from_millis(900);
-        assert_eq!(group.heartbeat(&b, None, 2, t1), ErrorCode::None);
+        assert_eq!(group.heartbeat(&b, None, 2, t1), Ok(()));
         assert_eq!(
             group.expire(t0 + Duration::from_millis(1_100)),
             vec![a.clone()]
@@ -1211,12 +1212,12 @@ mod tests {
             Some(b.as_str()),
             "leadership moves on"
         );
-        assert_eq!(group.leave(&b, None), ErrorCode::None);
+        assert_eq!(group.leave(&b, None), Ok(()));
         group.members_left(t1);
         assert_eq!(group.state, ClassicState::Empty);
         assert!(group.take_persist(), "an emptied group is persisted");
         assert_eq!(group.generation, 3);
-        assert_eq!(group.leave(&b, None), ErrorCode::UnknownMemberId);
+        assert_eq!(group.leave(&b, None), Err(GroupError::UnknownMemberId));
     }
 
     #[test]
@@ -1244,11 +1245,11 @@ mod tests {
         );
         assert_eq!(
             group.heartbeat(&old, Some("instance-1"), 1, t0),
-            ErrorCode::FencedInstanceId
+            Err(GroupError::FencedInstanceId)
         );
         assert_eq!(
             group.heartbeat(&back.member_id, Some("instance-1"), 1, t0),
-            ErrorCode::None
+            Ok(())
         );
     }
 
@@ -1260,12 +1261,15 @@ mod tests {
             let JoinOutcome::Now(r) = group.join(request("", &["range"]), &LIMITS, t0) else {
                 panic!()
             };
-            assert_eq!(r.error_code, ErrorCode::MemberIdRequired.code());
+            assert_eq!(r.error_code, GroupError::MemberIdRequired.code().code());
         }
         let JoinOutcome::Now(full) = group.join(request("", &["range"]), &LIMITS, t0) else {
             panic!()
         };
-        assert_eq!(full.error_code, ErrorCode::GroupMaxSizeReached.code());
+        assert_eq!(
+            full.error_code,
+            GroupError::GroupMaxSizeReached.code().code()
+        );
         // Members that never came back with their id are forgotten after a session.
         group.expire(t0 + Duration::from_secs(2));
         assert!(group.is_empty());

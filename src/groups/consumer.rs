@@ -17,13 +17,13 @@
 
 use super::assignor::{self, Assignment, AssignmentSpec};
 use super::classic::ClientInfo;
+use super::error::GroupError;
 use super::records::{
     CoordinatorRecord, consumer_group_current_member_assignment_value as current_value,
     consumer_group_member_metadata_value::ConsumerGroupMemberMetadataValue,
     consumer_group_target_assignment_member_value as target_value,
 };
 use crate::metadata::MetadataImage;
-use crate::protocol::ErrorCode;
 use crate::protocol::generated::consumer_group_describe_response::{
     Assignment as DescribedAssignment, DescribedGroup, Member as DescribedMember,
     TopicPartitions as DescribedTopicPartitions,
@@ -207,16 +207,16 @@ fn is_subset(a: &Assignment, of: &Assignment) -> bool {
         .all(|(topic, ps)| ps.is_empty() || of.get(topic).is_some_and(|o| ps.is_subset(o)))
 }
 
-/// A heartbeat the group refused: Kafka's code and a message for the client.
+/// A heartbeat the group refused: why, and a message for the client.
 #[derive(Debug, Clone)]
 pub struct HeartbeatError {
-    pub code: ErrorCode,
+    pub error: GroupError,
     pub message: String,
 }
 
-fn refuse(code: ErrorCode, message: impl Into<String>) -> HeartbeatError {
+fn refuse(error: GroupError, message: impl Into<String>) -> HeartbeatError {
     HeartbeatError {
-        code,
+        error,
         message: message.into(),
     }
 }
@@ -310,7 +310,7 @@ impl ConsumerGroup {
         version: i16,
         limits: &ConsumerLimits,
     ) -> Result<(), HeartbeatError> {
-        let invalid = |why: &str| Err(refuse(ErrorCode::InvalidRequest, why));
+        let invalid = |why: &str| Err(refuse(GroupError::InvalidRequest, why));
         let epoch = request.member_epoch;
         if (version >= 1 || epoch > 0 || epoch == LEAVE_GROUP_EPOCH) && request.member_id.is_empty()
         {
@@ -358,7 +358,7 @@ impl ConsumerGroup {
             && !limits.assignors.contains(name)
         {
             return Err(refuse(
-                ErrorCode::UnsupportedAssignor,
+                GroupError::UnsupportedAssignor,
                 format!(
                     "ServerAssignor {name} is not supported. Supported assignors: {}.",
                     limits.assignors.join(", ")
@@ -369,7 +369,7 @@ impl ConsumerGroup {
             && let Err(e) = regex::Regex::new(regex)
         {
             return Err(refuse(
-                ErrorCode::InvalidRegularExpression,
+                GroupError::InvalidRegularExpression,
                 format!("SubscribedTopicRegex {regex} is invalid: {e}"),
             ));
         }
@@ -521,7 +521,7 @@ impl ConsumerGroup {
         let epoch = request.member_epoch;
         let full = || {
             refuse(
-                ErrorCode::GroupMaxSizeReached,
+                GroupError::GroupMaxSizeReached,
                 format!(
                     "The consumer group has reached its maximum capacity of {} members.",
                     self.limits.max_size
@@ -540,7 +540,7 @@ impl ConsumerGroup {
             }
             if epoch != 0 {
                 return Err(refuse(
-                    ErrorCode::FencedInstanceId,
+                    GroupError::FencedInstanceId,
                     format!(
                         "Static member {member_id} with instance id {instance} was fenced by member {owner}."
                     ),
@@ -548,7 +548,7 @@ impl ConsumerGroup {
             }
             if existing.member_epoch != LEAVE_GROUP_STATIC_EPOCH {
                 return Err(refuse(
-                    ErrorCode::UnreleasedInstanceId,
+                    GroupError::UnreleasedInstanceId,
                     format!(
                         "Static member {member_id} with instance id {instance} cannot join the \
                          group because the instance id is owned by {owner} member."
@@ -589,7 +589,7 @@ impl ConsumerGroup {
                 Ok((ConsumerMember::new(member_id, now, &self.limits), true))
             }
             None => Err(refuse(
-                ErrorCode::UnknownMemberId,
+                GroupError::UnknownMemberId,
                 format!("Member {member_id} is not a member of group {group_id}."),
             )),
         }
@@ -604,7 +604,7 @@ impl ConsumerGroup {
         let member_id = match &request.instance_id {
             Some(instance) => self.static_members.get(instance).cloned().ok_or_else(|| {
                 refuse(
-                    ErrorCode::UnknownMemberId,
+                    GroupError::UnknownMemberId,
                     format!("Instance id {instance} is unknown."),
                 )
             })?,
@@ -612,13 +612,13 @@ impl ConsumerGroup {
         };
         let Some(member) = self.members.get_mut(&member_id) else {
             return Err(refuse(
-                ErrorCode::UnknownMemberId,
+                GroupError::UnknownMemberId,
                 format!("Member {member_id} is not a member of group {group_id}."),
             ));
         };
         if request.instance_id.is_some() && member_id != request.member_id {
             return Err(refuse(
-                ErrorCode::FencedInstanceId,
+                GroupError::FencedInstanceId,
                 format!(
                     "Static member {} was fenced by member {member_id}.",
                     request.member_id
@@ -877,34 +877,34 @@ impl ConsumerGroup {
         version: i16,
         member_id: &str,
         epoch: i32,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), GroupError> {
         if epoch < 0 && member_id.is_empty() && self.members.is_empty() {
             return Ok(());
         }
         let member = self
             .members
             .get(member_id)
-            .ok_or(ErrorCode::UnknownMemberId)?;
+            .ok_or(GroupError::UnknownMemberId)?;
         if version < 9 {
-            return Err(ErrorCode::UnsupportedVersion);
+            return Err(GroupError::UnsupportedVersion);
         }
         if epoch != member.member_epoch {
-            return Err(ErrorCode::StaleMemberEpoch);
+            return Err(GroupError::StaleMemberEpoch);
         }
         Ok(())
     }
 
     /// OffsetFetch v9+ naming a member: it must exist at that epoch.
-    pub fn check_offset_fetch(&self, member_id: &str, epoch: i32) -> Result<(), ErrorCode> {
+    pub fn check_offset_fetch(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
         if epoch < 0 && member_id.is_empty() {
             return Ok(());
         }
         let member = self
             .members
             .get(member_id)
-            .ok_or(ErrorCode::UnknownMemberId)?;
+            .ok_or(GroupError::UnknownMemberId)?;
         if epoch != member.member_epoch {
-            return Err(ErrorCode::StaleMemberEpoch);
+            return Err(GroupError::StaleMemberEpoch);
         }
         Ok(())
     }
@@ -984,7 +984,7 @@ fn check_epoch(
 ) -> Result<(), HeartbeatError> {
     let fenced = || {
         refuse(
-            ErrorCode::FencedMemberEpoch,
+            GroupError::FencedMemberEpoch,
             format!(
                 "The consumer group member has a member epoch ({epoch}) other than the one \
                  known by the group coordinator ({}). The member must abandon all its \
@@ -1300,12 +1300,12 @@ mod tests {
         let error = group
             .heartbeat("g", &request, &client, &image, now)
             .unwrap_err();
-        assert_eq!(error.code, ErrorCode::FencedMemberEpoch);
+        assert_eq!(error.error, GroupError::FencedMemberEpoch);
         let request = beat("zed", 2, None, topic);
         let error = group
             .heartbeat("g", &request, &client, &image, now)
             .unwrap_err();
-        assert_eq!(error.code, ErrorCode::UnknownMemberId);
+        assert_eq!(error.error, GroupError::UnknownMemberId);
 
         // b leaves: a gets everything back.
         let leave = beat("b", LEAVE_GROUP_EPOCH, None, topic);
@@ -1356,25 +1356,25 @@ mod tests {
         let check = |request: ConsumerGroupHeartbeatRequest, version: i16| {
             ConsumerGroup::validate(&request, version, &limits)
                 .unwrap_err()
-                .code
+                .error
         };
         assert_eq!(
             check(join(""), 1),
-            ErrorCode::InvalidRequest,
+            GroupError::InvalidRequest,
             "v1 needs a member id"
         );
         assert!(ConsumerGroup::validate(&join(""), 0, &limits).is_ok());
         let mut no_timeout = join("a");
         no_timeout.rebalance_timeout_ms = -1;
-        assert_eq!(check(no_timeout, 1), ErrorCode::InvalidRequest);
+        assert_eq!(check(no_timeout, 1), GroupError::InvalidRequest);
         let mut owning = join("a");
         owning.topic_partitions = Some(vec![OwnedTopicPartitions::default()]);
-        assert_eq!(check(owning, 1), ErrorCode::InvalidRequest);
+        assert_eq!(check(owning, 1), GroupError::InvalidRequest);
         let mut assignor = join("a");
         assignor.server_assignor = Some("sticky".into());
-        assert_eq!(check(assignor, 1), ErrorCode::UnsupportedAssignor);
+        assert_eq!(check(assignor, 1), GroupError::UnsupportedAssignor);
         let mut regex = join("a");
         regex.subscribed_topic_regex = Some("(".into());
-        assert_eq!(check(regex, 1), ErrorCode::InvalidRegularExpression);
+        assert_eq!(check(regex, 1), GroupError::InvalidRegularExpression);
     }
 }

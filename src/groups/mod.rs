@@ -23,53 +23,48 @@
 //! changes. Invariants: a group lives in exactly one coordinator; its in-memory state
 //! is changed synchronously, records are appended in the order of those changes, and
 //! a client is answered only after the records its request caused are durable.
+//!
+//! The coordinator's methods live beside the concepts they serve, each in its own
+//! `impl GroupCoordinator` block, all run on the coordinator's shard:
+//!
+//! - `classic_api`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
+//! - `consumer_api`: ConsumerGroupHeartbeat, ConsumerGroupDescribe.
+//! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete and offset expiry.
+//! - `admin`: DescribeGroups, ListGroups, DeleteGroups.
+//! - `load`: the replay of an offsets partition when its shard opens it.
+//! - `error`: what a coordinator refuses or fails at (`GroupError`), and its Kafka codes.
+//!
+//! This module keeps what they share: the coordinator and its groups, one slot per
+//! group with the group's timer, and `persist`, the one road from a group's change to
+//! its offsets partition.
 
+mod admin;
 pub mod assignor;
 pub mod classic;
+mod classic_api;
 pub mod consumer;
+mod consumer_api;
+pub mod error;
+mod load;
+mod offsets;
 pub mod records;
+
+pub use error::{GroupError, response_code};
+pub use offsets::{CommittedOffset, offset_commit_response};
 
 use crate::config::BrokerConfig;
 use crate::futures::race;
-use crate::metadata::MetadataImage;
 use crate::metadata::controller::NewTopic;
 use crate::model::{Timestamp, TopicPartition};
 use crate::partition::Partition;
 use crate::protocol::ErrorCode;
-use crate::protocol::generated::consumer_group_describe_response::DescribedGroup as ConsumerDescribedGroup;
-use crate::protocol::generated::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
-use crate::protocol::generated::consumer_group_heartbeat_response::ConsumerGroupHeartbeatResponse;
-use crate::protocol::generated::data::consumer_protocol_subscription::ConsumerProtocolSubscription;
-use crate::protocol::generated::describe_groups_response::{DescribedGroup, DescribedGroupMember};
-use crate::protocol::generated::group_coordinator::offset_commit_value::OffsetCommitValue;
-use crate::protocol::generated::heartbeat_request::HeartbeatRequest;
-use crate::protocol::generated::join_group_request::JoinGroupRequest;
-use crate::protocol::generated::join_group_response::JoinGroupResponse;
-use crate::protocol::generated::leave_group_request::LeaveGroupRequest;
-use crate::protocol::generated::leave_group_response::{LeaveGroupResponse, MemberResponse};
-use crate::protocol::generated::list_groups_response::ListedGroup;
-use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
-use crate::protocol::generated::offset_commit_response::{
-    OffsetCommitResponse, OffsetCommitResponsePartition, OffsetCommitResponseTopic,
-};
-use crate::protocol::generated::offset_delete_request::OffsetDeleteRequest;
-use crate::protocol::generated::offset_delete_response::{
-    OffsetDeleteResponse, OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
-};
-use crate::protocol::generated::offset_fetch_request::OffsetFetchRequestGroup;
-use crate::protocol::generated::offset_fetch_response::{
-    OffsetFetchResponseGroup, OffsetFetchResponsePartitions, OffsetFetchResponseTopics,
-};
-use crate::protocol::generated::sync_group_request::SyncGroupRequest;
-use crate::protocol::generated::sync_group_response::SyncGroupResponse;
-use crate::protocol::records::{BatchBuilder, Compression, RecordBatch, batches};
-use crate::protocol::wire::Reader;
-use classic::{ClassicGroup, ClassicLimits, ClassicState, ClientInfo, JoinOutcome, SyncOutcome};
+use crate::protocol::records::{BatchBuilder, Compression, RecordBatch};
+use classic::{ClassicGroup, ClassicLimits, ClassicState};
 use consumer::{ConsumerGroup, ConsumerLimits};
 use records::CoordinatorRecord;
 use shards::rt;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -148,52 +143,6 @@ impl GroupConfig {
     }
 }
 
-/// Whether every string a JoinGroup puts into the group's record fits the record's
-/// `i16`-length strings (the member id is the client id, a dash and 22 characters).
-fn join_fits_group_record(client: &ClientInfo, request: &JoinGroupRequest) -> bool {
-    let fits = |s: &str| s.len() <= i16::MAX as usize;
-    fits(&request.member_id)
-        && client.client_id.len() + 1 + 22 <= i16::MAX as usize
-        && fits(&client.client_host)
-        && request.group_instance_id.as_deref().is_none_or(fits)
-        && fits(&request.protocol_type)
-        && request.protocols.iter().all(|p| fits(&p.name))
-}
-
-/// A committed offset as the coordinator keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    pub offset: i64,
-    pub leader_epoch: i32,
-    pub metadata: String,
-    pub commit_timestamp_ms: i64,
-    /// Set by OffsetCommit v2–v4's retention time.
-    pub expire_timestamp_ms: Option<i64>,
-}
-
-impl CommittedOffset {
-    fn to_value(&self) -> OffsetCommitValue {
-        OffsetCommitValue {
-            offset: self.offset,
-            leader_epoch: self.leader_epoch,
-            metadata: self.metadata.clone(),
-            commit_timestamp: self.commit_timestamp_ms,
-            expire_timestamp: self.expire_timestamp_ms.unwrap_or(-1),
-            ..OffsetCommitValue::default()
-        }
-    }
-
-    fn from_value(value: &OffsetCommitValue) -> CommittedOffset {
-        CommittedOffset {
-            offset: value.offset,
-            leader_epoch: value.leader_epoch,
-            metadata: value.metadata.clone(),
-            commit_timestamp_ms: value.commit_timestamp,
-            expire_timestamp_ms: (value.expire_timestamp >= 0).then_some(value.expire_timestamp),
-        }
-    }
-}
-
 /// The protocol a group's members speak.
 pub enum GroupKind {
     Classic(ClassicGroup),
@@ -244,64 +193,6 @@ impl Group {
             GroupKind::Consumer(g) => g.next_deadline(),
         }
     }
-
-    /// Topics the members subscribe to, which OffsetDelete may not touch.
-    fn subscribed_topics(&self) -> BTreeSet<String> {
-        match &self.kind {
-            GroupKind::Classic(g) if g.protocol_type.as_deref() == Some("consumer") => {
-                let protocol = g.protocol_name.clone().unwrap_or_default();
-                g.members
-                    .values()
-                    .flat_map(|m| subscription_topics(m.metadata_for(&protocol)))
-                    .collect()
-            }
-            GroupKind::Classic(_) => BTreeSet::new(),
-            GroupKind::Consumer(g) => g.subscribed_topic_names(),
-        }
-    }
-
-    /// Removes the offsets past retention at `now_ms`: every offset of a group empty for
-    /// `retention_ms` (since it became empty or since the commit, whichever is later;
-    /// KIP-211), and any whose explicit expire time passed. Returns their tombstones,
-    /// and whether the group is left with nothing and goes too (its tombstones added).
-    fn expire_offsets(&mut self, now_ms: i64, retention_ms: i64) -> (Vec<CoordinatorRecord>, bool) {
-        let empty_since = match &self.kind {
-            GroupKind::Classic(g) if g.state == ClassicState::Empty => Some(g.state_timestamp_ms),
-            GroupKind::Consumer(g) if g.members.is_empty() => Some(g.empty_since_ms),
-            _ => None,
-        };
-        let expired: Vec<TopicPartition> = self
-            .offsets
-            .iter()
-            .filter(|(_, c)| match c.expire_timestamp_ms {
-                Some(at) => at <= now_ms,
-                None => empty_since.is_some_and(|since| {
-                    since
-                        .max(c.commit_timestamp_ms)
-                        .saturating_add(retention_ms)
-                        <= now_ms
-                }),
-            })
-            .map(|(tp, _)| tp.clone())
-            .collect();
-        let mut records: Vec<CoordinatorRecord> = expired
-            .into_iter()
-            .map(|tp| {
-                self.offsets.remove(&tp);
-                CoordinatorRecord::Offset {
-                    group: self.id.clone(),
-                    tp,
-                    value: None,
-                }
-            })
-            .collect();
-        let delete_group = empty_since.is_some() && self.offsets.is_empty() && self.is_empty();
-        if delete_group {
-            records.extend(self.tombstones());
-        }
-        (records, delete_group)
-    }
-
     /// The records that delete the whole group: tombstones for its metadata and offsets.
     fn tombstones(&self) -> Vec<CoordinatorRecord> {
         let mut out: Vec<CoordinatorRecord> = self
@@ -324,47 +215,6 @@ impl Group {
     }
 }
 
-/// The OffsetCommit answer: every partition of the request with the code `codes` gives it.
-pub fn offset_commit_response(
-    request: &OffsetCommitRequest,
-    codes: &dyn Fn(&str, i32) -> ErrorCode,
-) -> OffsetCommitResponse {
-    OffsetCommitResponse {
-        topics: request
-            .topics
-            .iter()
-            .map(|t| OffsetCommitResponseTopic {
-                name: t.name.clone(),
-                partitions: t
-                    .partitions
-                    .iter()
-                    .map(|p| OffsetCommitResponsePartition {
-                        partition_index: p.partition_index,
-                        error_code: codes(&t.name, p.partition_index).code(),
-                        ..OffsetCommitResponsePartition::default()
-                    })
-                    .collect(),
-                ..OffsetCommitResponseTopic::default()
-            })
-            .collect(),
-        ..OffsetCommitResponse::default()
-    }
-}
-
-/// The topics of a consumer-protocol subscription (any version: newer ones are read as
-/// the newest this codec knows, as Kafka's consumer protocol does).
-fn subscription_topics(metadata: bytes::Bytes) -> Vec<String> {
-    use crate::protocol::codec::{Decodable, Message};
-    let mut r = Reader::new(metadata);
-    let Ok(version) = r.i16() else {
-        return Vec::new();
-    };
-    let version = version.clamp(0, ConsumerProtocolSubscription::VERSIONS.max);
-    ConsumerProtocolSubscription::decode(&mut r, version)
-        .map(|s| s.topics)
-        .unwrap_or_default()
-}
-
 /// A group, the signal that wakes its timer, and the timer.
 struct GroupSlot {
     group: RefCell<Group>,
@@ -384,9 +234,6 @@ pub struct GroupCoordinator {
     groups: RefCell<HashMap<String, Rc<GroupSlot>>>,
     expiry: RefCell<Option<rt::Task<()>>>,
 }
-
-/// A client mistake or a coordinator condition, as a Kafka error code.
-type GroupResult<T> = Result<T, ErrorCode>;
 
 fn now_ms() -> i64 {
     Timestamp::now().0
@@ -409,20 +256,20 @@ impl GroupCoordinator {
     }
 
     /// The offsets partition of a group, if this coordinator owns it.
-    fn coordinates(&self, group_id: &str) -> GroupResult<i32> {
+    fn coordinates(&self, group_id: &str) -> Result<i32, GroupError> {
         // Every record of a group carries its id in an `i16`-length string.
         if group_id.len() > i16::MAX as usize {
-            return Err(ErrorCode::InvalidGroupId);
+            return Err(GroupError::InvalidGroupId);
         }
         let count = self.partition_count.get();
         if count == 0 {
-            return Err(ErrorCode::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         }
         let partition = offsets_partition(group_id, count);
         if self.partitions.borrow().contains_key(&partition) {
             Ok(partition)
         } else {
-            Err(ErrorCode::NotCoordinator)
+            Err(GroupError::NotCoordinator)
         }
     }
 
@@ -470,20 +317,24 @@ impl GroupCoordinator {
     }
 
     /// Appends records to an offsets partition and waits until they are durable.
-    async fn persist(&self, partition: i32, records: &[CoordinatorRecord]) -> GroupResult<()> {
+    async fn persist(
+        &self,
+        partition: i32,
+        records: &[CoordinatorRecord],
+    ) -> Result<(), GroupError> {
         if records.is_empty() {
             return Ok(());
         }
         let log = self.partitions.borrow().get(&partition).cloned();
         let Some(log) = log else {
-            return Err(ErrorCode::NotCoordinator);
+            return Err(GroupError::NotCoordinator);
         };
         let mut builder = BatchBuilder::new(Compression::None);
         let now = now_ms();
         for record in records {
             let (key, value) = record.encode().map_err(|e| {
                 tracing::warn!("a coordinator record does not encode: {e}");
-                ErrorCode::UnknownServerError
+                GroupError::UnknownServerError
             })?;
             builder.push(now, Some(&key), value.as_deref(), &[]);
         }
@@ -492,12 +343,14 @@ impl GroupCoordinator {
             Ok(_) => Ok(()),
             Err(e) => {
                 tracing::warn!("writing to {}: {}", log.tp, e.message);
+                // The partition's own failure, a raw Kafka code from the log below: what
+                // it means for the group.
                 Err(match e.code {
                     ErrorCode::MessageTooLarge | ErrorCode::RecordListTooLarge => {
-                        ErrorCode::InvalidCommitOffsetSize
+                        GroupError::InvalidCommitOffsetSize
                     }
-                    ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
-                    _ => ErrorCode::CoordinatorNotAvailable,
+                    ErrorCode::NotLeaderOrFollower => GroupError::NotCoordinator,
+                    _ => GroupError::CoordinatorNotAvailable,
                 })
             }
         }
@@ -520,186 +373,9 @@ impl GroupCoordinator {
         };
         if let Some(record) = record {
             let partition = slot.group.borrow().partition;
-            if let Err(code) = self.persist(partition, &[record]).await {
-                tracing::warn!("could not persist an emptied group: {code:?}");
+            if let Err(error) = self.persist(partition, &[record]).await {
+                tracing::warn!("could not persist an emptied group: {error:?}");
             }
-        }
-    }
-
-    // ---- loading and unloading offsets partitions ----
-
-    /// Replays an offsets partition this shard now owns and takes over its groups.
-    pub async fn load_partition(
-        self: &Rc<Self>,
-        index: i32,
-        partition_count: i32,
-        partition: Rc<Partition>,
-    ) {
-        self.partition_count.set(partition_count);
-        let started = Instant::now();
-        let mut state = Replay::default();
-        let log = partition.log();
-        let end = partition.high_watermark();
-        let mut offset = partition.log_start_offset();
-        let mut records = 0u64;
-        while offset < end {
-            let read = log.read_bytes(offset, 1 << 20, end, true).await;
-            let Some((bytes, next)) = read.unwrap_or_else(|e| {
-                crate::stop::fatal(&format!("cannot replay {}: {e}", partition.tp))
-            }) else {
-                break;
-            };
-            for batch in batches(bytes) {
-                let Ok(batch) = batch else { break };
-                if batch.header().is_control() {
-                    continue;
-                }
-                let Ok(iter) = batch.records() else { continue };
-                for record in iter.flatten() {
-                    let Some(key) = record.key else { continue };
-                    records += 1;
-                    match CoordinatorRecord::decode(key, record.value) {
-                        Ok(record) => state.apply(record),
-                        Err(e) => tracing::warn!("{}: skipping a record: {e}", partition.tp),
-                    }
-                }
-            }
-            offset = next;
-            rt::yield_if_needed().await;
-        }
-        self.partitions
-            .borrow_mut()
-            .insert(index, partition.clone());
-        let now = Instant::now();
-        let groups = state.into_groups(index, &self.config, now);
-        let count = groups.len();
-        for group in groups {
-            self.remove(&group.id);
-            self.insert(group);
-        }
-        if self.expiry.borrow().is_none() {
-            let this = self.clone();
-            *self.expiry.borrow_mut() = Some(rt::spawn(async move {
-                loop {
-                    rt::sleep(this.config.offsets_retention_check_interval).await;
-                    this.expire_offsets().await;
-                }
-            }));
-        }
-        if records > 0 {
-            tracing::info!(
-                "{}: loaded {count} groups from {records} records in {:?}",
-                partition.tp,
-                started.elapsed()
-            );
-        }
-    }
-
-    // ---- the classic protocol ----
-
-    pub async fn join(
-        self: &Rc<Self>,
-        version: i16,
-        client: ClientInfo,
-        request: JoinGroupRequest,
-    ) -> JoinGroupResponse {
-        let error = |code: ErrorCode| JoinGroupResponse {
-            error_code: code.code(),
-            generation_id: -1,
-            member_id: request.member_id.clone(),
-            ..JoinGroupResponse::default()
-        };
-        if request.group_id.is_empty() {
-            return error(ErrorCode::InvalidGroupId);
-        }
-        if !join_fits_group_record(&client, &request) {
-            return error(ErrorCode::InvalidRequest);
-        }
-        let limits = &self.config.classic;
-        if request.session_timeout_ms < limits.min_session_timeout_ms
-            || request.session_timeout_ms > limits.max_session_timeout_ms
-        {
-            return error(ErrorCode::InvalidSessionTimeout);
-        }
-        let partition = match self.coordinates(&request.group_id) {
-            Ok(partition) => partition,
-            Err(code) => return error(code),
-        };
-        let slot = match self.slot(&request.group_id) {
-            Some(slot) => slot,
-            None if request.member_id.is_empty() => {
-                self.insert(self.new_classic(&request.group_id, partition))
-            }
-            None => return error(ErrorCode::UnknownMemberId),
-        };
-        let outcome = {
-            let mut group = slot.group.borrow_mut();
-            let group = &mut *group;
-            if let GroupKind::Consumer(consumer) = &group.kind {
-                if !consumer.members.is_empty() {
-                    return error(ErrorCode::InconsistentGroupProtocol);
-                }
-                // An empty KIP-848 group turns into a classic one (its offsets stay).
-                group.kind = GroupKind::Classic(ClassicGroup::new(
-                    &group.id,
-                    limits.initial_rebalance_delay_ms,
-                ));
-            }
-            let GroupKind::Classic(classic) = &mut group.kind else {
-                unreachable!("converted above")
-            };
-            // Join rebalance timeouts default to the session timeout (v0).
-            let rebalance_timeout_ms = if version == 0 || request.rebalance_timeout_ms < 0 {
-                request.session_timeout_ms
-            } else {
-                request.rebalance_timeout_ms
-            };
-            classic.join(
-                classic::JoinRequest {
-                    version,
-                    member_id: request.member_id.clone(),
-                    group_instance_id: request.group_instance_id.clone(),
-                    session_timeout_ms: request.session_timeout_ms,
-                    rebalance_timeout_ms,
-                    protocol_type: request.protocol_type.clone(),
-                    protocols: request
-                        .protocols
-                        .iter()
-                        .map(|p| (p.name.clone(), p.metadata.clone()))
-                        .collect(),
-                    client,
-                },
-                limits,
-                Instant::now(),
-            )
-        };
-        slot.changed.notify_all();
-        let response = match outcome {
-            JoinOutcome::Now(response) => response,
-            JoinOutcome::PersistThenAnswer(response) => {
-                let record = self.classic_record(&slot);
-                if let Err(code) = self.persist(partition, &[record]).await {
-                    return error(code);
-                }
-                response
-            }
-            JoinOutcome::Wait(answer) => answer
-                .await
-                .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable)),
-        };
-        self.persist_if_emptied(&slot).await;
-        self.forget_if_dead(&slot);
-        response
-    }
-
-    fn classic_record(&self, slot: &GroupSlot) -> CoordinatorRecord {
-        let group = slot.group.borrow();
-        let GroupKind::Classic(classic) = &group.kind else {
-            panic!("classic_record of a consumer group {}", group.id)
-        };
-        CoordinatorRecord::ClassicGroup {
-            group: group.id.clone(),
-            value: Some(classic.to_record()),
         }
     }
 
@@ -718,647 +394,6 @@ impl GroupCoordinator {
         if forget {
             let id = slot.group.borrow().id.clone();
             self.remove(&id);
-        }
-    }
-
-    /// The classic group of a request that needs one to exist.
-    fn classic_slot(&self, group_id: &str) -> GroupResult<Rc<GroupSlot>> {
-        if group_id.is_empty() {
-            return Err(ErrorCode::InvalidGroupId);
-        }
-        self.coordinates(group_id)?;
-        let slot = self.slot(group_id).ok_or(ErrorCode::UnknownMemberId)?;
-        if !matches!(slot.group.borrow().kind, GroupKind::Classic(_)) {
-            return Err(ErrorCode::UnknownMemberId);
-        }
-        Ok(slot)
-    }
-
-    pub async fn sync(self: &Rc<Self>, request: SyncGroupRequest) -> SyncGroupResponse {
-        let error = |code: ErrorCode| SyncGroupResponse {
-            error_code: code.code(),
-            ..SyncGroupResponse::default()
-        };
-        let slot = match self.classic_slot(&request.group_id) {
-            Ok(slot) => slot,
-            Err(code) => return error(code),
-        };
-        let outcome = {
-            let mut group = slot.group.borrow_mut();
-            let GroupKind::Classic(classic) = &mut group.kind else {
-                return error(ErrorCode::UnknownMemberId);
-            };
-            classic.sync(
-                &request.member_id,
-                request.group_instance_id.as_deref(),
-                request.generation_id,
-                request.protocol_type.as_deref(),
-                request.protocol_name.as_deref(),
-                request
-                    .assignments
-                    .iter()
-                    .map(|a| (a.member_id.clone(), a.assignment.clone()))
-                    .collect(),
-                Instant::now(),
-            )
-        };
-        slot.changed.notify_all();
-        match outcome {
-            SyncOutcome::Now(response) => response,
-            SyncOutcome::Wait(answer) => answer
-                .await
-                .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable)),
-            SyncOutcome::Persist { generation, answer } => {
-                let record = self.classic_record(&slot);
-                let partition = slot.group.borrow().partition;
-                if let Err(code) = self.persist(partition, &[record]).await {
-                    return error(code);
-                }
-                if let GroupKind::Classic(classic) = &mut slot.group.borrow_mut().kind {
-                    classic.complete_sync(generation);
-                }
-                slot.changed.notify_all();
-                answer
-                    .await
-                    .unwrap_or_else(|_| error(ErrorCode::CoordinatorNotAvailable))
-            }
-        }
-    }
-
-    pub fn heartbeat(&self, request: HeartbeatRequest) -> ErrorCode {
-        let slot = match self.classic_slot(&request.group_id) {
-            Ok(slot) => slot,
-            Err(code) => return code,
-        };
-        let mut group = slot.group.borrow_mut();
-        let GroupKind::Classic(classic) = &mut group.kind else {
-            return ErrorCode::UnknownMemberId;
-        };
-        classic.heartbeat(
-            &request.member_id,
-            request.group_instance_id.as_deref(),
-            request.generation_id,
-            Instant::now(),
-        )
-    }
-
-    pub async fn leave(&self, version: i16, request: LeaveGroupRequest) -> LeaveGroupResponse {
-        let identities: Vec<(String, Option<String>)> = if version >= 3 {
-            request
-                .members
-                .iter()
-                .map(|m| (m.member_id.clone(), m.group_instance_id.clone()))
-                .collect()
-        } else {
-            vec![(request.member_id.clone(), None)]
-        };
-        let top_level = |code: ErrorCode| LeaveGroupResponse {
-            error_code: code.code(),
-            ..LeaveGroupResponse::default()
-        };
-        let slot = match self.classic_slot(&request.group_id) {
-            Ok(slot) => slot,
-            Err(code) => return top_level(code),
-        };
-        let members: Vec<MemberResponse> = {
-            let mut group = slot.group.borrow_mut();
-            let GroupKind::Classic(classic) = &mut group.kind else {
-                return top_level(ErrorCode::UnknownMemberId);
-            };
-            let results: Vec<MemberResponse> = identities
-                .into_iter()
-                .map(|(member_id, instance)| MemberResponse {
-                    error_code: classic.leave(&member_id, instance.as_deref()).code(),
-                    member_id,
-                    group_instance_id: instance,
-                    ..MemberResponse::default()
-                })
-                .collect();
-            if results.iter().any(|r| r.error_code == 0) {
-                classic.members_left(Instant::now());
-            }
-            results
-        };
-        slot.changed.notify_all();
-        self.persist_if_emptied(&slot).await;
-        if version < 3 {
-            return top_level(ErrorCode::from_code(members[0].error_code));
-        }
-        LeaveGroupResponse {
-            error_code: 0,
-            members,
-            ..LeaveGroupResponse::default()
-        }
-    }
-
-    // ---- offsets ----
-
-    pub async fn offset_commit(
-        self: &Rc<Self>,
-        metadata: &RefCell<MetadataImage>,
-        version: i16,
-        request: OffsetCommitRequest,
-    ) -> OffsetCommitResponse {
-        let respond =
-            |codes: &dyn Fn(&str, i32) -> ErrorCode| offset_commit_response(&request, codes);
-        let checked = self.check_offset_commit(version, &request);
-        let slot = match checked {
-            Ok(slot) => slot,
-            Err(code) => return respond(&|_, _| code),
-        };
-        // Per-partition checks, then one record per accepted partition.
-        let now = now_ms();
-        let expire =
-            (request.retention_time_ms >= 0).then(|| now.saturating_add(request.retention_time_ms));
-        let mut errors: HashMap<(String, i32), ErrorCode> = HashMap::new();
-        let mut accepted: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
-        {
-            let metadata = metadata.borrow();
-            for topic in &request.topics {
-                let known = metadata.topic(&topic.name);
-                for p in &topic.partitions {
-                    let metadata_len = p.committed_metadata.as_ref().map_or(0, String::len);
-                    let code = if known
-                        .is_none_or(|t| p.partition_index < 0 || p.partition_index >= t.partitions)
-                    {
-                        ErrorCode::UnknownTopicOrPartition
-                    } else if metadata_len > self.config.offset_metadata_max_bytes {
-                        ErrorCode::OffsetMetadataTooLarge
-                    } else {
-                        accepted.push((
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            CommittedOffset {
-                                offset: p.committed_offset,
-                                leader_epoch: p.committed_leader_epoch,
-                                metadata: p.committed_metadata.clone().unwrap_or_default(),
-                                commit_timestamp_ms: now,
-                                expire_timestamp_ms: expire,
-                            },
-                        ));
-                        ErrorCode::None
-                    };
-                    errors.insert((topic.name.clone(), p.partition_index), code);
-                }
-            }
-        }
-        let (group_id, partition) = {
-            let group = slot.group.borrow();
-            (group.id.clone(), group.partition)
-        };
-        let records: Vec<CoordinatorRecord> = accepted
-            .iter()
-            .map(|(tp, committed)| CoordinatorRecord::Offset {
-                group: group_id.clone(),
-                tp: tp.clone(),
-                value: Some(committed.to_value()),
-            })
-            .collect();
-        // Memory follows the log: a commit is visible only once its record is durable,
-        // and a failed write leaves the previous commit in place.
-        let written = self.persist(partition, &records).await;
-        if written.is_ok() {
-            let mut group = slot.group.borrow_mut();
-            for (tp, committed) in accepted {
-                group.offsets.insert(tp, committed);
-            }
-        }
-        respond(&|topic, index| {
-            let code = errors[&(topic.to_string(), index)];
-            match written {
-                Err(failed) if code == ErrorCode::None => failed,
-                _ => code,
-            }
-        })
-    }
-
-    /// Kafka's checks of an OffsetCommit against its group; creates the group for a
-    /// simple consumer's commit (generation −1).
-    fn check_offset_commit(
-        self: &Rc<Self>,
-        version: i16,
-        request: &OffsetCommitRequest,
-    ) -> GroupResult<Rc<GroupSlot>> {
-        let partition = self.coordinates(&request.group_id)?;
-        let generation = request.generation_id_or_member_epoch;
-        let slot = match self.slot(&request.group_id) {
-            Some(slot) => slot,
-            None if generation < 0 => self.insert(self.new_classic(&request.group_id, partition)),
-            // Kafka answers a commit for a group it does not know as a stale generation.
-            None => return Err(ErrorCode::IllegalGeneration),
-        };
-        {
-            let group = slot.group.borrow();
-            match &group.kind {
-                GroupKind::Classic(classic) => classic.check_offset_commit(
-                    &request.member_id,
-                    request.group_instance_id.as_deref(),
-                    generation,
-                )?,
-                GroupKind::Consumer(consumer) => {
-                    consumer.check_offset_commit(version, &request.member_id, generation)?
-                }
-            }
-        }
-        Ok(slot)
-    }
-
-    pub fn offset_fetch(&self, request: OffsetFetchRequestGroup) -> OffsetFetchResponseGroup {
-        let group_error = |code: ErrorCode| OffsetFetchResponseGroup {
-            group_id: request.group_id.clone(),
-            error_code: code.code(),
-            ..OffsetFetchResponseGroup::default()
-        };
-        if let Err(code) = self.coordinates(&request.group_id) {
-            return group_error(code);
-        }
-        let slot = self.slot(&request.group_id);
-        let group = slot.as_ref().map(|s| s.group.borrow());
-        if let (Some(group), Some(member_id)) = (&group, &request.member_id)
-            && let GroupKind::Consumer(consumer) = &group.kind
-            && let Err(code) = consumer.check_offset_fetch(member_id, request.member_epoch)
-        {
-            return group_error(code);
-        }
-        let partition =
-            |index: i32, committed: Option<&CommittedOffset>| OffsetFetchResponsePartitions {
-                partition_index: index,
-                committed_offset: committed.map_or(-1, |c| c.offset),
-                committed_leader_epoch: committed.map_or(-1, |c| c.leader_epoch),
-                metadata: Some(committed.map(|c| c.metadata.clone()).unwrap_or_default()),
-                error_code: 0,
-                ..OffsetFetchResponsePartitions::default()
-            };
-        let topics = match &request.topics {
-            Some(topics) => topics
-                .iter()
-                .map(|t| OffsetFetchResponseTopics {
-                    name: t.name.clone(),
-                    partitions: t
-                        .partition_indexes
-                        .iter()
-                        .map(|&index| {
-                            let tp = TopicPartition::new(t.name.clone(), index);
-                            partition(index, group.as_ref().and_then(|g| g.offsets.get(&tp)))
-                        })
-                        .collect(),
-                    ..OffsetFetchResponseTopics::default()
-                })
-                .collect(),
-            None => {
-                let mut by_topic: BTreeMap<&str, Vec<OffsetFetchResponsePartitions>> =
-                    BTreeMap::new();
-                if let Some(group) = &group {
-                    for (tp, committed) in &group.offsets {
-                        by_topic
-                            .entry(tp.topic.as_str())
-                            .or_default()
-                            .push(partition(tp.partition, Some(committed)));
-                    }
-                }
-                by_topic
-                    .into_iter()
-                    .map(|(name, partitions)| OffsetFetchResponseTopics {
-                        name: name.to_string(),
-                        partitions,
-                        ..OffsetFetchResponseTopics::default()
-                    })
-                    .collect()
-            }
-        };
-        OffsetFetchResponseGroup {
-            group_id: request.group_id.clone(),
-            topics,
-            error_code: 0,
-            ..OffsetFetchResponseGroup::default()
-        }
-    }
-
-    pub async fn offset_delete(
-        &self,
-        metadata: &RefCell<MetadataImage>,
-        request: OffsetDeleteRequest,
-    ) -> OffsetDeleteResponse {
-        let top_level = |code: ErrorCode| OffsetDeleteResponse {
-            error_code: code.code(),
-            ..OffsetDeleteResponse::default()
-        };
-        if let Err(code) = self.coordinates(&request.group_id) {
-            return top_level(code);
-        }
-        let Some(slot) = self.slot(&request.group_id) else {
-            return top_level(ErrorCode::GroupIdNotFound);
-        };
-        let mut records = Vec::new();
-        let topics: Vec<OffsetDeleteResponseTopic> = {
-            let mut group = slot.group.borrow_mut();
-            let subscribed = group.subscribed_topics();
-            let non_consumer_active = matches!(&group.kind,
-                GroupKind::Classic(g) if g.state != ClassicState::Empty
-                    && g.protocol_type.as_deref() != Some("consumer"));
-            if non_consumer_active {
-                return top_level(ErrorCode::NonEmptyGroup);
-            }
-            let metadata = metadata.borrow();
-            let group_id = group.id.clone();
-            request
-                .topics
-                .iter()
-                .map(|topic| {
-                    let known = metadata.topic(&topic.name).is_some();
-                    let partitions = topic
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let code = if !known {
-                                ErrorCode::UnknownTopicOrPartition
-                            } else if subscribed.contains(&topic.name) {
-                                ErrorCode::GroupSubscribedToTopic
-                            } else {
-                                let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                                if group.offsets.remove(&tp).is_some() {
-                                    records.push(CoordinatorRecord::Offset {
-                                        group: group_id.clone(),
-                                        tp,
-                                        value: None,
-                                    });
-                                }
-                                ErrorCode::None
-                            };
-                            OffsetDeleteResponsePartition {
-                                partition_index: p.partition_index,
-                                error_code: code.code(),
-                                ..OffsetDeleteResponsePartition::default()
-                            }
-                        })
-                        .collect();
-                    OffsetDeleteResponseTopic {
-                        name: topic.name.clone(),
-                        partitions,
-                        ..OffsetDeleteResponseTopic::default()
-                    }
-                })
-                .collect()
-        };
-        let partition = slot.group.borrow().partition;
-        if let Err(code) = self.persist(partition, &records).await {
-            return top_level(code);
-        }
-        OffsetDeleteResponse {
-            error_code: 0,
-            topics,
-            ..OffsetDeleteResponse::default()
-        }
-    }
-
-    /// Deletes committed offsets past `offsets.retention.minutes`: every offset of a
-    /// group that has been empty that long (KIP-211), and any offset whose explicit
-    /// expire time passed. Groups left with nothing are deleted.
-    async fn expire_offsets(self: &Rc<Self>) {
-        let now = now_ms();
-        let retention_ms = self.config.offsets_retention.as_millis() as i64;
-        let slots: Vec<Rc<GroupSlot>> = self.groups.borrow().values().cloned().collect();
-        for slot in slots {
-            let (partition, records, delete_group) = {
-                let mut group = slot.group.borrow_mut();
-                let (records, delete_group) = group.expire_offsets(now, retention_ms);
-                (group.partition, records, delete_group)
-            };
-            if records.is_empty() {
-                continue;
-            }
-            let id = slot.group.borrow().id.clone();
-            tracing::info!(
-                "group {id}: expiring {} offsets (offsets.retention.minutes)",
-                records.len()
-            );
-            if delete_group {
-                self.remove(&id);
-            }
-            if let Err(code) = self.persist(partition, &records).await {
-                tracing::warn!("group {id}: could not write expired offsets: {code:?}");
-            }
-        }
-    }
-
-    // ---- admin ----
-
-    pub fn describe(&self, group_id: &str) -> DescribedGroup {
-        let dead = |code: ErrorCode| DescribedGroup {
-            error_code: code.code(),
-            group_id: group_id.to_string(),
-            group_state: ClassicState::Dead.to_string(),
-            authorized_operations: i32::MIN,
-            ..DescribedGroup::default()
-        };
-        if let Err(code) = self.coordinates(group_id) {
-            return dead(code);
-        }
-        let Some(slot) = self.slot(group_id) else {
-            return dead(ErrorCode::None);
-        };
-        let group = slot.group.borrow();
-        let GroupKind::Classic(classic) = &group.kind else {
-            return dead(ErrorCode::None);
-        };
-        let stable = classic.state == ClassicState::Stable;
-        let protocol = classic.protocol_name.clone().unwrap_or_default();
-        DescribedGroup {
-            error_code: 0,
-            group_id: group_id.to_string(),
-            group_state: classic.state.to_string(),
-            protocol_type: classic.protocol_type.clone().unwrap_or_default(),
-            protocol_data: if stable {
-                protocol.clone()
-            } else {
-                String::new()
-            },
-            members: classic
-                .members
-                .values()
-                .map(|m| DescribedGroupMember {
-                    member_id: m.member_id.clone(),
-                    group_instance_id: m.group_instance_id.clone(),
-                    client_id: m.client.client_id.clone(),
-                    client_host: m.client.client_host.clone(),
-                    member_metadata: if stable {
-                        m.metadata_for(&protocol)
-                    } else {
-                        Default::default()
-                    },
-                    member_assignment: if stable {
-                        m.assignment.clone()
-                    } else {
-                        Default::default()
-                    },
-                    ..DescribedGroupMember::default()
-                })
-                .collect(),
-            authorized_operations: i32::MIN,
-            ..DescribedGroup::default()
-        }
-    }
-
-    pub async fn delete(&self, group_id: &str) -> ErrorCode {
-        if let Err(code) = self.coordinates(group_id) {
-            return code;
-        }
-        let Some(slot) = self.slot(group_id) else {
-            return ErrorCode::GroupIdNotFound;
-        };
-        let (partition, records) = {
-            let group = slot.group.borrow();
-            let empty = match &group.kind {
-                GroupKind::Classic(g) => g.state == ClassicState::Empty && g.is_empty(),
-                GroupKind::Consumer(g) => g.members.is_empty(),
-            };
-            if !empty {
-                return ErrorCode::NonEmptyGroup;
-            }
-            (group.partition, group.tombstones())
-        };
-        self.remove(group_id);
-        match self.persist(partition, &records).await {
-            Ok(()) => ErrorCode::None,
-            Err(code) => code,
-        }
-    }
-
-    pub fn list(&self, states: &[String], types: &[String]) -> Vec<ListedGroup> {
-        let wanted = |filter: &[String], value: &str| {
-            filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
-        };
-        let mut listed: Vec<ListedGroup> = self
-            .groups
-            .borrow()
-            .values()
-            .filter_map(|slot| {
-                let group = slot.group.borrow();
-                let state = group.state_name();
-                (wanted(states, &state) && wanted(types, group.type_name())).then(|| ListedGroup {
-                    group_id: group.id.clone(),
-                    protocol_type: group.protocol_type(),
-                    group_state: state,
-                    group_type: group.type_name().to_string(),
-                    ..ListedGroup::default()
-                })
-            })
-            .collect();
-        listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
-        listed
-    }
-
-    // ---- KIP-848 consumer groups ----
-
-    pub async fn consumer_heartbeat(
-        self: &Rc<Self>,
-        metadata: &RefCell<MetadataImage>,
-        version: i16,
-        client: ClientInfo,
-        request: ConsumerGroupHeartbeatRequest,
-    ) -> ConsumerGroupHeartbeatResponse {
-        let error = |code: ErrorCode, message: String| ConsumerGroupHeartbeatResponse {
-            error_code: code.code(),
-            error_message: Some(message),
-            ..ConsumerGroupHeartbeatResponse::default()
-        };
-        let limits = &self.config.consumer;
-        if let Err(e) = ConsumerGroup::validate(&request, version, limits) {
-            return error(e.code, e.message);
-        }
-        let group_id = request.group_id.clone();
-        let partition = match self.coordinates(&group_id) {
-            Ok(partition) => partition,
-            Err(code) => return error(code, format!("not the coordinator of {group_id}")),
-        };
-        let mut records = Vec::new();
-        let slot = match self.slot(&group_id) {
-            Some(slot) => slot,
-            None if request.member_epoch == 0 => self.insert(Group {
-                id: group_id.clone(),
-                partition,
-                kind: GroupKind::Consumer(ConsumerGroup::new(limits.clone())),
-                offsets: BTreeMap::new(),
-            }),
-            None => {
-                return error(
-                    ErrorCode::UnknownMemberId,
-                    format!("consumer group {group_id} does not exist"),
-                );
-            }
-        };
-        let result = {
-            let mut group = slot.group.borrow_mut();
-            if let GroupKind::Classic(classic) = &group.kind {
-                if !classic.is_empty() {
-                    return error(
-                        ErrorCode::GroupIdNotFound,
-                        format!("Group {group_id} is not a consumer group."),
-                    );
-                }
-                // An empty classic group becomes a consumer group; its offsets stay.
-                if classic.generation > 0 {
-                    records.push(CoordinatorRecord::ClassicGroup {
-                        group: group_id.clone(),
-                        value: None,
-                    });
-                }
-                group.kind = GroupKind::Consumer(ConsumerGroup::new(limits.clone()));
-            }
-            let GroupKind::Consumer(consumer) = &mut group.kind else {
-                unreachable!("converted above")
-            };
-            consumer.heartbeat(
-                &group_id,
-                &request,
-                &client,
-                &metadata.borrow(),
-                Instant::now(),
-            )
-        };
-        slot.changed.notify_all();
-        match result {
-            Err(e) => {
-                self.persist(partition, &records).await.ok();
-                error(e.code, e.message)
-            }
-            Ok((response, more)) => {
-                records.extend(more);
-                match self.persist(partition, &records).await {
-                    Ok(()) => response,
-                    Err(code) => error(code, format!("could not persist group {group_id}")),
-                }
-            }
-        }
-    }
-
-    pub fn consumer_describe(
-        &self,
-        metadata: &RefCell<MetadataImage>,
-        group_id: &str,
-    ) -> ConsumerDescribedGroup {
-        let error = |code: ErrorCode, message: String| ConsumerDescribedGroup {
-            error_code: code.code(),
-            error_message: Some(message),
-            group_id: group_id.to_string(),
-            authorized_operations: i32::MIN,
-            ..ConsumerDescribedGroup::default()
-        };
-        if let Err(code) = self.coordinates(group_id) {
-            return error(code, format!("not the coordinator of {group_id}"));
-        }
-        let Some(slot) = self.slot(group_id) else {
-            return error(
-                ErrorCode::GroupIdNotFound,
-                format!("Group {group_id} not found."),
-            );
-        };
-        let group = slot.group.borrow();
-        match &group.kind {
-            GroupKind::Consumer(consumer) => consumer.describe(group_id, &metadata.borrow()),
-            GroupKind::Classic(_) => error(
-                ErrorCode::GroupIdNotFound,
-                format!("Group {group_id} is not a consumer group."),
-            ),
         }
     }
 
@@ -1383,8 +418,8 @@ impl GroupCoordinator {
         slot.changed.notify_all();
         if !records.is_empty() {
             let partition = slot.group.borrow().partition;
-            if let Err(code) = self.persist(partition, &records).await {
-                tracing::warn!("could not persist a timed-out member: {code:?}");
+            if let Err(error) = self.persist(partition, &records).await {
+                tracing::warn!("could not persist a timed-out member: {error:?}");
             }
         }
         self.persist_if_emptied(slot).await;
@@ -1426,74 +461,6 @@ async fn run_timer(coordinator: Rc<GroupCoordinator>, slot: Rc<GroupSlot>) {
     }
 }
 
-/// What replaying an offsets partition found, group by group.
-#[derive(Default)]
-struct Replay {
-    groups: BTreeMap<String, ReplayedGroup>,
-}
-
-#[derive(Default)]
-struct ReplayedGroup {
-    offsets: BTreeMap<TopicPartition, CommittedOffset>,
-    classic: Option<records::group_metadata_value::GroupMetadataValue>,
-    consumer: consumer::Replayed,
-}
-
-impl Replay {
-    fn apply(&mut self, record: CoordinatorRecord) {
-        let Some(group_id) = record.group() else {
-            return;
-        };
-        let group = self.groups.entry(group_id.to_string()).or_default();
-        match record {
-            CoordinatorRecord::Offset { tp, value, .. } => match value {
-                Some(value) => {
-                    group
-                        .offsets
-                        .insert(tp, CommittedOffset::from_value(&value));
-                }
-                None => {
-                    group.offsets.remove(&tp);
-                }
-            },
-            CoordinatorRecord::ClassicGroup { value, .. } => group.classic = value,
-            CoordinatorRecord::Ignored { .. } => {}
-            other => group.consumer.apply(other),
-        }
-    }
-
-    fn into_groups(self, partition: i32, config: &GroupConfig, now: Instant) -> Vec<Group> {
-        self.groups
-            .into_iter()
-            .filter_map(|(id, replayed)| {
-                let kind = if let Some(consumer) = replayed.consumer.build(&config.consumer, now) {
-                    GroupKind::Consumer(consumer)
-                } else if let Some(value) = &replayed.classic {
-                    GroupKind::Classic(ClassicGroup::from_record(
-                        &id,
-                        value,
-                        config.classic.initial_rebalance_delay_ms,
-                        now,
-                    ))
-                } else if !replayed.offsets.is_empty() {
-                    GroupKind::Classic(ClassicGroup::new(
-                        &id,
-                        config.classic.initial_rebalance_delay_ms,
-                    ))
-                } else {
-                    return None;
-                };
-                Some(Group {
-                    id,
-                    partition,
-                    kind,
-                    offsets: replayed.offsets,
-                })
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1507,62 +474,5 @@ mod tests {
         for id in ["a", "group-1", "ünïcode", "𝄞"] {
             assert!((0..50).contains(&offsets_partition(id, 50)));
         }
-    }
-
-    #[test]
-    fn offsets_of_a_group_empty_longer_than_the_retention_expire_and_then_the_group() {
-        let committed = |at: i64, expire: Option<i64>| CommittedOffset {
-            offset: 1,
-            leader_epoch: -1,
-            metadata: String::new(),
-            commit_timestamp_ms: at,
-            expire_timestamp_ms: expire,
-        };
-        let mut classic = ClassicGroup::new("g", 0);
-        classic.state_timestamp_ms = 1_000;
-        let mut group = Group {
-            id: "g".into(),
-            partition: 0,
-            kind: GroupKind::Classic(classic),
-            offsets: BTreeMap::from([
-                (TopicPartition::new("t", 0), committed(500, None)),
-                (TopicPartition::new("t", 1), committed(5_000, None)),
-                (TopicPartition::new("t", 2), committed(500, Some(2_000))),
-            ]),
-        };
-        // Explicit expiry first; the group has been empty since 1000, retention 10 s.
-        let (records, gone) = group.expire_offsets(2_000, 10_000);
-        assert_eq!((records.len(), gone), (1, false));
-        let (records, gone) = group.expire_offsets(11_000, 10_000);
-        assert_eq!(
-            (records.len(), gone),
-            (1, false),
-            "t-0: empty since 1000 + 10 s"
-        );
-        // The last offset (committed at 5000) expires at 15000, and the group with it.
-        let (records, gone) = group.expire_offsets(15_000, 10_000);
-        assert!(gone);
-        assert_eq!(records.len(), 2, "the offset's and the group's tombstones");
-        assert!(records.iter().all(|r| match r {
-            CoordinatorRecord::Offset { value, .. } => value.is_none(),
-            CoordinatorRecord::ClassicGroup { value, .. } => value.is_none(),
-            _ => false,
-        }));
-    }
-
-    #[test]
-    fn subscription_topics_reads_any_consumer_protocol_version() {
-        use crate::protocol::codec::{Encodable, Encoder};
-        let subscription = ConsumerProtocolSubscription {
-            topics: vec!["a".into(), "b".into()],
-            ..Default::default()
-        };
-        for version in [0i16, 3] {
-            let mut w = Encoder::new();
-            w.put_i16(version);
-            subscription.encode(&mut w, version).unwrap();
-            assert_eq!(subscription_topics(w.into_bytes()), vec!["a", "b"]);
-        }
-        assert!(subscription_topics(bytes::Bytes::from_static(b"\x00")).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 //! coordinator shard.
 
 use super::{Handler, RequestContext, newest};
+use crate::groups::response_code;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::delete_groups_request::DeleteGroupsRequest;
@@ -27,11 +28,11 @@ impl Handler for DeleteGroups {
             .router
             .per_coordinator(
                 request.groups_names.clone(),
-                |_, code| code,
+                |_, code| code.code(),
                 |shard, groups| async move {
                     let mut codes = Vec::with_capacity(groups.len());
                     for group in groups {
-                        codes.push(shard.groups.delete(&group).await);
+                        codes.push(response_code(shard.groups.delete(&group).await));
                     }
                     codes
                 },
@@ -44,7 +45,7 @@ impl Handler for DeleteGroups {
                 .zip(codes)
                 .map(|(id, code)| DeletableGroupResult {
                     group_id: id.clone(),
-                    error_code: code.code(),
+                    error_code: code,
                     ..DeletableGroupResult::default()
                 })
                 .collect(),

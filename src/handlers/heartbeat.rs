@@ -2,6 +2,7 @@
 //! coordinator shard, and tells it when to rejoin (REBALANCE_IN_PROGRESS).
 
 use super::{Handler, RequestContext, newest};
+use crate::groups::response_code;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::heartbeat_request::HeartbeatRequest;
@@ -18,15 +19,18 @@ impl Handler for Heartbeat {
 
     async fn handle(ctx: &RequestContext, request: HeartbeatRequest) -> Option<HeartbeatResponse> {
         let group_id = request.group_id.clone();
-        let code = ctx
+        let error_code = match ctx
             .router
             .on_coordinator(&group_id, move |shard| async move {
                 shard.groups.heartbeat(request)
             })
             .await
-            .unwrap_or_else(|code| code);
+        {
+            Ok(beat) => response_code(beat),
+            Err(code) => code.code(),
+        };
         Some(HeartbeatResponse {
-            error_code: code.code(),
+            error_code,
             ..HeartbeatResponse::default()
         })
     }

@@ -24,7 +24,7 @@ impl Handler for OffsetCommit {
     ) -> Option<OffsetCommitResponse> {
         let shard = match ctx.router.group_coordinator(&request.group_id) {
             Ok(shard) => shard,
-            Err(code) => return Some(offset_commit_response(&request, &|_, _| code)),
+            Err(code) => return Some(offset_commit_response(&request, &|_, _| code.code())),
         };
         let version = ctx.version;
         let answer = ctx

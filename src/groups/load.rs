@@ -1,0 +1,160 @@
+//! Loading an offsets partition: when a shard comes to own a partition of
+//! `__consumer_offsets` (at start-up, or when the topic is created), it replays the
+//! partition from its log start to its high watermark and rebuilds the groups it
+//! holds — their committed offsets, classic group records and KIP-848 member, target
+//! and current-assignment records — so members carry on through a restart.
+//!
+//! Runs on the shard that owns the partition; its groups are answered NOT_COORDINATOR
+//! until the replay is done. Invariants: records are applied in log order, the last one
+//! of a key winning and a tombstone removing it, as compaction would leave them; a
+//! record that does not decode is skipped with a warning, while a log that cannot be
+//! read stops the process (`stop::fatal`): groups rebuilt from part of it would be
+//! wrong.
+
+use super::classic::ClassicGroup;
+use super::records::{self, CoordinatorRecord};
+use super::{CommittedOffset, Group, GroupConfig, GroupCoordinator, GroupKind, consumer};
+use crate::model::TopicPartition;
+use crate::partition::Partition;
+use crate::protocol::records::batches;
+use shards::rt;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+impl GroupCoordinator {
+    /// Replays an offsets partition this shard now owns and takes over its groups.
+    pub async fn load_partition(
+        self: &Rc<Self>,
+        index: i32,
+        partition_count: i32,
+        partition: Rc<Partition>,
+    ) {
+        self.partition_count.set(partition_count);
+        let started = Instant::now();
+        let mut state = Replay::default();
+        let log = partition.log();
+        let end = partition.high_watermark();
+        let mut offset = partition.log_start_offset();
+        let mut records = 0u64;
+        while offset < end {
+            let read = log.read_bytes(offset, 1 << 20, end, true).await;
+            let Some((bytes, next)) = read.unwrap_or_else(|e| {
+                crate::stop::fatal(&format!("cannot replay {}: {e}", partition.tp))
+            }) else {
+                break;
+            };
+            for batch in batches(bytes) {
+                let Ok(batch) = batch else { break };
+                if batch.header().is_control() {
+                    continue;
+                }
+                let Ok(iter) = batch.records() else { continue };
+                for record in iter.flatten() {
+                    let Some(key) = record.key else { continue };
+                    records += 1;
+                    match CoordinatorRecord::decode(key, record.value) {
+                        Ok(record) => state.apply(record),
+                        Err(e) => tracing::warn!("{}: skipping a record: {e}", partition.tp),
+                    }
+                }
+            }
+            offset = next;
+            rt::yield_if_needed().await;
+        }
+        self.partitions
+            .borrow_mut()
+            .insert(index, partition.clone());
+        let now = Instant::now();
+        let groups = state.into_groups(index, &self.config, now);
+        let count = groups.len();
+        for group in groups {
+            self.remove(&group.id);
+            self.insert(group);
+        }
+        if self.expiry.borrow().is_none() {
+            let this = self.clone();
+            *self.expiry.borrow_mut() = Some(rt::spawn(async move {
+                loop {
+                    rt::sleep(this.config.offsets_retention_check_interval).await;
+                    this.expire_offsets().await;
+                }
+            }));
+        }
+        if records > 0 {
+            tracing::info!(
+                "{}: loaded {count} groups from {records} records in {:?}",
+                partition.tp,
+                started.elapsed()
+            );
+        }
+    }
+}
+
+/// What replaying an offsets partition found, group by group.
+#[derive(Default)]
+struct Replay {
+    groups: BTreeMap<String, ReplayedGroup>,
+}
+
+#[derive(Default)]
+struct ReplayedGroup {
+    offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    classic: Option<records::group_metadata_value::GroupMetadataValue>,
+    consumer: consumer::Replayed,
+}
+
+impl Replay {
+    fn apply(&mut self, record: CoordinatorRecord) {
+        let Some(group_id) = record.group() else {
+            return;
+        };
+        let group = self.groups.entry(group_id.to_string()).or_default();
+        match record {
+            CoordinatorRecord::Offset { tp, value, .. } => match value {
+                Some(value) => {
+                    group
+                        .offsets
+                        .insert(tp, CommittedOffset::from_value(&value));
+                }
+                None => {
+                    group.offsets.remove(&tp);
+                }
+            },
+            CoordinatorRecord::ClassicGroup { value, .. } => group.classic = value,
+            CoordinatorRecord::Ignored { .. } => {}
+            other => group.consumer.apply(other),
+        }
+    }
+
+    fn into_groups(self, partition: i32, config: &GroupConfig, now: Instant) -> Vec<Group> {
+        self.groups
+            .into_iter()
+            .filter_map(|(id, replayed)| {
+                let kind = if let Some(consumer) = replayed.consumer.build(&config.consumer, now) {
+                    GroupKind::Consumer(consumer)
+                } else if let Some(value) = &replayed.classic {
+                    GroupKind::Classic(ClassicGroup::from_record(
+                        &id,
+                        value,
+                        config.classic.initial_rebalance_delay_ms,
+                        now,
+                    ))
+                } else if !replayed.offsets.is_empty() {
+                    GroupKind::Classic(ClassicGroup::new(
+                        &id,
+                        config.classic.initial_rebalance_delay_ms,
+                    ))
+                } else {
+                    return None;
+                };
+                Some(Group {
+                    id,
+                    partition,
+                    kind,
+                    offsets: replayed.offsets,
+                })
+            })
+            .collect()
+    }
+}
