@@ -12,7 +12,7 @@ use super::classic::ClassicState;
 use super::records::CoordinatorRecord;
 use super::{Group, GroupCoordinator, GroupError, GroupKind, GroupSlot, now_ms, response_code};
 use crate::metadata::MetadataImage;
-use crate::model::TopicPartition;
+use crate::model::{LeaderEpoch, Offset, TopicPartition};
 use crate::protocol::generated::data::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use crate::protocol::generated::group_coordinator::offset_commit_value::OffsetCommitValue;
 use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
@@ -35,8 +35,8 @@ use std::rc::Rc;
 /// A committed offset as the coordinator keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
-    pub offset: i64,
-    pub leader_epoch: i32,
+    pub offset: Offset,
+    pub leader_epoch: LeaderEpoch,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
     /// Set by OffsetCommit v2–v4's retention time.
@@ -46,8 +46,8 @@ pub struct CommittedOffset {
 impl CommittedOffset {
     fn to_value(&self) -> OffsetCommitValue {
         OffsetCommitValue {
-            offset: self.offset,
-            leader_epoch: self.leader_epoch,
+            offset: self.offset.0,
+            leader_epoch: self.leader_epoch.0,
             metadata: self.metadata.clone(),
             commit_timestamp: self.commit_timestamp_ms,
             expire_timestamp: self.expire_timestamp_ms.unwrap_or(-1),
@@ -57,8 +57,8 @@ impl CommittedOffset {
 
     pub(super) fn from_value(value: &OffsetCommitValue) -> CommittedOffset {
         CommittedOffset {
-            offset: value.offset,
-            leader_epoch: value.leader_epoch,
+            offset: Offset(value.offset),
+            leader_epoch: LeaderEpoch(value.leader_epoch),
             metadata: value.metadata.clone(),
             commit_timestamp_ms: value.commit_timestamp,
             expire_timestamp_ms: (value.expire_timestamp >= 0).then_some(value.expire_timestamp),
@@ -202,8 +202,8 @@ impl GroupCoordinator {
                         accepted.push((
                             TopicPartition::new(topic.name.clone(), p.partition_index),
                             CommittedOffset {
-                                offset: p.committed_offset,
-                                leader_epoch: p.committed_leader_epoch,
+                                offset: Offset(p.committed_offset),
+                                leader_epoch: LeaderEpoch(p.committed_leader_epoch),
                                 metadata: p.committed_metadata.clone().unwrap_or_default(),
                                 commit_timestamp_ms: now,
                                 expire_timestamp_ms: expire,
@@ -294,8 +294,8 @@ impl GroupCoordinator {
         let partition =
             |index: i32, committed: Option<&CommittedOffset>| OffsetFetchResponsePartitions {
                 partition_index: index,
-                committed_offset: committed.map_or(-1, |c| c.offset),
-                committed_leader_epoch: committed.map_or(-1, |c| c.leader_epoch),
+                committed_offset: committed.map_or(-1, |c| c.offset.0),
+                committed_leader_epoch: committed.map_or(-1, |c| c.leader_epoch.0),
                 metadata: Some(committed.map(|c| c.metadata.clone()).unwrap_or_default()),
                 error_code: 0,
                 ..OffsetFetchResponsePartitions::default()
@@ -461,8 +461,8 @@ mod tests {
     #[test]
     fn offsets_of_a_group_empty_longer_than_the_retention_expire_and_then_the_group() {
         let committed = |at: i64, expire: Option<i64>| CommittedOffset {
-            offset: 1,
-            leader_epoch: -1,
+            offset: Offset(1),
+            leader_epoch: LeaderEpoch(-1),
             metadata: String::new(),
             commit_timestamp_ms: at,
             expire_timestamp_ms: expire,
