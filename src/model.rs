@@ -8,7 +8,7 @@
 //!   [`LogEndOffset`]. Each wraps an `Offset`; comparing two different kinds needs an
 //!   explicit `.offset()`, so a high watermark cannot silently be passed where a log end
 //!   offset is meant.
-//! - [`LeaderEpoch`], [`ProducerId`], [`ProducerEpoch`], [`MemberEpoch`] and
+//! - [`LeaderEpoch`], [`ProducerId`], [`ProducerEpoch`], [`GroupEpoch`] (KIP-848 group, assignment and member epochs) and
 //!   [`Timestamp`] (milliseconds since the Unix epoch).
 //!
 //! Pure values: usable on any shard, `Send`, no I/O.
@@ -135,15 +135,33 @@ impl ProducerEpoch {
     pub const NONE: ProducerEpoch = ProducerEpoch(-1);
 }
 
-/// A KIP-848 group member's epoch: 0 to join, -1 to leave, -2 to leave temporarily (a
-/// static member); positive while a member of the group.
+/// An epoch of a KIP-848 consumer group. The group epoch (moved by every membership or
+/// subscription change), the assignment epoch (the group epoch the target assignment was
+/// computed for) and each member's epoch (the target it has caught up with) count in the
+/// same sequence, so they are one type. A member sends 0 to join, -1 to leave, -2 to
+/// leave for a while (a static member); its epoch is positive while it is a member.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-pub struct MemberEpoch(pub i32);
+pub struct GroupEpoch(pub i32);
 
-impl MemberEpoch {
-    pub const JOIN: MemberEpoch = MemberEpoch(0);
-    pub const LEAVE: MemberEpoch = MemberEpoch(-1);
-    pub const LEAVE_STATIC: MemberEpoch = MemberEpoch(-2);
+impl GroupEpoch {
+    pub const ZERO: GroupEpoch = GroupEpoch(0);
+    /// A member epoch asking to join.
+    pub const JOIN: GroupEpoch = GroupEpoch(0);
+    /// A member epoch asking to leave the group.
+    pub const LEAVE: GroupEpoch = GroupEpoch(-1);
+    /// A static member leaving for a while: it keeps its partitions until its session ends.
+    pub const LEAVE_STATIC: GroupEpoch = GroupEpoch(-2);
+
+    /// The epoch after this one.
+    pub const fn next(self) -> GroupEpoch {
+        GroupEpoch(self.0 + 1)
+    }
+}
+
+impl fmt::Display for GroupEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
 }
 
 /// Milliseconds since the Unix epoch, as in Kafka's record timestamps.

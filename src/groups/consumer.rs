@@ -24,6 +24,7 @@ use super::records::{
     consumer_group_target_assignment_member_value as target_value,
 };
 use crate::metadata::MetadataImage;
+use crate::model::GroupEpoch;
 use crate::protocol::generated::consumer_group_describe_response::{
     Assignment as DescribedAssignment, DescribedGroup, Member as DescribedMember,
     TopicPartitions as DescribedTopicPartitions,
@@ -44,11 +45,6 @@ use crate::protocol::generated::group_coordinator::{
 use crate::protocol::wire::Uuid;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
-
-/// A member epoch asking to leave the group.
-pub const LEAVE_GROUP_EPOCH: i32 = -1;
-/// A static member leaving for a while: it keeps its partitions until its session ends.
-pub const LEAVE_GROUP_STATIC_EPOCH: i32 = -2;
 
 /// The broker settings of consumer groups (`group.consumer.*`).
 #[derive(Debug, Clone)]
@@ -98,8 +94,8 @@ pub struct ConsumerMember {
     /// `subscribed_topic_regex` compiled once, anchored (RE2J's `matches`: whole names).
     topic_regex: Option<regex::Regex>,
     pub server_assignor: Option<String>,
-    pub member_epoch: i32,
-    pub previous_member_epoch: i32,
+    pub member_epoch: GroupEpoch,
+    pub previous_member_epoch: GroupEpoch,
     pub state: MemberState,
     pub assigned: Assignment,
     pub pending_revocation: Assignment,
@@ -120,8 +116,8 @@ impl ConsumerMember {
             subscribed_topic_regex: None,
             topic_regex: None,
             server_assignor: None,
-            member_epoch: 0,
-            previous_member_epoch: 0,
+            member_epoch: GroupEpoch::JOIN,
+            previous_member_epoch: GroupEpoch::JOIN,
             state: MemberState::Stable,
             assigned: Assignment::new(),
             pending_revocation: Assignment::new(),
@@ -155,8 +151,8 @@ impl ConsumerMember {
 
     fn assignment_value(&self) -> ConsumerGroupCurrentMemberAssignmentValue {
         ConsumerGroupCurrentMemberAssignmentValue {
-            member_epoch: self.member_epoch,
-            previous_member_epoch: self.previous_member_epoch,
+            member_epoch: self.member_epoch.0,
+            previous_member_epoch: self.previous_member_epoch.0,
             state: self.state.code(),
             assigned_partitions: to_current_partitions(&self.assigned),
             partitions_pending_revocation: to_current_partitions(&self.pending_revocation),
@@ -222,8 +218,8 @@ fn refuse(error: GroupError, message: impl Into<String>) -> HeartbeatError {
 }
 
 pub struct ConsumerGroup {
-    pub group_epoch: i32,
-    pub assignment_epoch: i32,
+    pub group_epoch: GroupEpoch,
+    pub assignment_epoch: GroupEpoch,
     pub members: BTreeMap<String, ConsumerMember>,
     /// Instance id → member id of static members.
     static_members: HashMap<String, String>,
@@ -240,8 +236,8 @@ pub struct ConsumerGroup {
 impl ConsumerGroup {
     pub fn new(limits: ConsumerLimits) -> ConsumerGroup {
         ConsumerGroup {
-            group_epoch: 0,
-            assignment_epoch: 0,
+            group_epoch: GroupEpoch::ZERO,
+            assignment_epoch: GroupEpoch::ZERO,
             members: BTreeMap::new(),
             static_members: HashMap::new(),
             target: HashMap::new(),
@@ -311,8 +307,9 @@ impl ConsumerGroup {
         limits: &ConsumerLimits,
     ) -> Result<(), HeartbeatError> {
         let invalid = |why: &str| Err(refuse(GroupError::InvalidRequest, why));
-        let epoch = request.member_epoch;
-        if (version >= 1 || epoch > 0 || epoch == LEAVE_GROUP_EPOCH) && request.member_id.is_empty()
+        let epoch = GroupEpoch(request.member_epoch);
+        if (version >= 1 || epoch > GroupEpoch::JOIN || epoch == GroupEpoch::LEAVE)
+            && request.member_id.is_empty()
         {
             return invalid("MemberId can't be empty.");
         }
@@ -329,7 +326,7 @@ impl ConsumerGroup {
         if request.rack_id.as_deref() == Some("") {
             return invalid("RackId can't be empty.");
         }
-        if epoch == 0 {
+        if epoch == GroupEpoch::JOIN {
             if request.rebalance_timeout_ms == -1 {
                 return invalid("RebalanceTimeoutMs must be provided in first request.");
             }
@@ -347,11 +344,11 @@ impl ConsumerGroup {
                      (re-)joining.",
                 );
             }
-        } else if epoch == LEAVE_GROUP_STATIC_EPOCH {
+        } else if epoch == GroupEpoch::LEAVE_STATIC {
             if request.instance_id.is_none() {
                 return invalid("InstanceId can't be null.");
             }
-        } else if epoch < LEAVE_GROUP_STATIC_EPOCH {
+        } else if epoch < GroupEpoch::LEAVE_STATIC {
             return invalid("MemberEpoch is invalid.");
         }
         if let Some(name) = &request.server_assignor
@@ -388,13 +385,13 @@ impl ConsumerGroup {
         now: Instant,
     ) -> Result<(ConsumerGroupHeartbeatResponse, Vec<CoordinatorRecord>), HeartbeatError> {
         let mut records = Vec::new();
-        let epoch = request.member_epoch;
-        if epoch == LEAVE_GROUP_EPOCH || epoch == LEAVE_GROUP_STATIC_EPOCH {
+        let epoch = GroupEpoch(request.member_epoch);
+        if epoch == GroupEpoch::LEAVE || epoch == GroupEpoch::LEAVE_STATIC {
             let member_id = self.leave(group_id, request, &mut records)?;
             return Ok((
                 ConsumerGroupHeartbeatResponse {
                     member_id: Some(member_id),
-                    member_epoch: epoch,
+                    member_epoch: epoch.0,
                     ..ConsumerGroupHeartbeatResponse::default()
                 },
                 records,
@@ -450,7 +447,7 @@ impl ConsumerGroup {
         // 2. The subscribed topics as they are now: a new topic, or new partitions of a
         // subscribed one, also moves the group epoch.
         let subscribed = self.resolve_subscriptions(metadata);
-        let mut bump = self.group_epoch == 0 || subscription_changed;
+        let mut bump = self.group_epoch == GroupEpoch::ZERO || subscription_changed;
         match &self.subscribed {
             Some(known) if *known == subscribed => {}
             // Right after a load the target stands as persisted.
@@ -478,7 +475,7 @@ impl ConsumerGroup {
             .get_mut(&member_id)
             .expect("the member was inserted above");
         member.session_deadline = now + session(&self.limits);
-        let full_request = epoch == 0
+        let full_request = epoch == GroupEpoch::JOIN
             || (request.rebalance_timeout_ms != -1
                 && request.subscribed_topic_names.is_some()
                 && request.topic_partitions.is_some());
@@ -499,7 +496,7 @@ impl ConsumerGroup {
         Ok((
             ConsumerGroupHeartbeatResponse {
                 member_id: Some(member_id),
-                member_epoch: member.member_epoch,
+                member_epoch: member.member_epoch.0,
                 heartbeat_interval_ms: self.limits.heartbeat_interval_ms,
                 assignment,
                 ..ConsumerGroupHeartbeatResponse::default()
@@ -518,7 +515,7 @@ impl ConsumerGroup {
         now: Instant,
         records: &mut Vec<CoordinatorRecord>,
     ) -> Result<(ConsumerMember, bool), HeartbeatError> {
-        let epoch = request.member_epoch;
+        let epoch = GroupEpoch(request.member_epoch);
         let full = || {
             refuse(
                 GroupError::GroupMaxSizeReached,
@@ -533,12 +530,12 @@ impl ConsumerGroup {
         {
             let existing = self.members[&owner].clone();
             if owner == member_id {
-                if epoch != 0 {
+                if epoch != GroupEpoch::JOIN {
                     check_epoch(&existing, epoch, request.topic_partitions.as_deref())?;
                 }
                 return Ok((existing, false));
             }
-            if epoch != 0 {
+            if epoch != GroupEpoch::JOIN {
                 return Err(refuse(
                     GroupError::FencedInstanceId,
                     format!(
@@ -546,7 +543,7 @@ impl ConsumerGroup {
                     ),
                 ));
             }
-            if existing.member_epoch != LEAVE_GROUP_STATIC_EPOCH {
+            if existing.member_epoch != GroupEpoch::LEAVE_STATIC {
                 return Err(refuse(
                     GroupError::UnreleasedInstanceId,
                     format!(
@@ -577,12 +574,12 @@ impl ConsumerGroup {
         }
         match self.members.get(member_id) {
             Some(existing) => {
-                if epoch != 0 {
+                if epoch != GroupEpoch::JOIN {
                     check_epoch(existing, epoch, request.topic_partitions.as_deref())?;
                 }
                 Ok((existing.clone(), false))
             }
-            None if epoch == 0 => {
+            None if epoch == GroupEpoch::JOIN => {
                 if self.members.len() >= self.limits.max_size {
                     return Err(full());
                 }
@@ -625,10 +622,10 @@ impl ConsumerGroup {
                 ),
             ));
         }
-        if request.member_epoch == LEAVE_GROUP_STATIC_EPOCH {
+        if GroupEpoch(request.member_epoch) == GroupEpoch::LEAVE_STATIC {
             // Keeps its partitions for when it comes back within its session.
             member.previous_member_epoch = member.member_epoch;
-            member.member_epoch = LEAVE_GROUP_STATIC_EPOCH;
+            member.member_epoch = GroupEpoch::LEAVE_STATIC;
             records.push(CoordinatorRecord::CurrentMemberAssignment {
                 group: group_id.to_string(),
                 member_id: member_id.clone(),
@@ -659,11 +656,11 @@ impl ConsumerGroup {
     }
 
     fn bump_epoch(&mut self, group_id: &str, records: &mut Vec<CoordinatorRecord>) {
-        self.group_epoch += 1;
+        self.group_epoch = self.group_epoch.next();
         records.push(CoordinatorRecord::ConsumerGroupEpoch {
             group: group_id.to_string(),
             value: Some(ConsumerGroupMetadataValue {
-                epoch: self.group_epoch,
+                epoch: self.group_epoch.0,
                 ..ConsumerGroupMetadataValue::default()
             }),
         });
@@ -735,7 +732,7 @@ impl ConsumerGroup {
         records.push(CoordinatorRecord::TargetAssignmentEpoch {
             group: group_id.to_string(),
             value: Some(ConsumerGroupTargetAssignmentMetadataValue {
-                assignment_epoch: self.assignment_epoch,
+                assignment_epoch: self.assignment_epoch.0,
                 ..ConsumerGroupTargetAssignmentMetadataValue::default()
             }),
         });
@@ -776,7 +773,7 @@ impl ConsumerGroup {
             }
             MemberState::UnreleasedPartitions => true,
         };
-        if !proceed || member.member_epoch == LEAVE_GROUP_STATIC_EPOCH {
+        if !proceed || member.member_epoch == GroupEpoch::LEAVE_STATIC {
             return;
         }
         let target = self.target.get(member_id).cloned().unwrap_or_default();
@@ -876,9 +873,9 @@ impl ConsumerGroup {
         &self,
         version: i16,
         member_id: &str,
-        epoch: i32,
+        epoch: GroupEpoch,
     ) -> Result<(), GroupError> {
-        if epoch < 0 && member_id.is_empty() && self.members.is_empty() {
+        if epoch < GroupEpoch::ZERO && member_id.is_empty() && self.members.is_empty() {
             return Ok(());
         }
         let member = self
@@ -895,8 +892,8 @@ impl ConsumerGroup {
     }
 
     /// OffsetFetch v9+ naming a member: it must exist at that epoch.
-    pub fn check_offset_fetch(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
-        if epoch < 0 && member_id.is_empty() {
+    pub fn check_offset_fetch(&self, member_id: &str, epoch: GroupEpoch) -> Result<(), GroupError> {
+        if epoch < GroupEpoch::ZERO && member_id.is_empty() {
             return Ok(());
         }
         let member = self
@@ -947,8 +944,8 @@ impl ConsumerGroup {
         DescribedGroup {
             group_id: group_id.to_string(),
             group_state: self.state_name().to_string(),
-            group_epoch: self.group_epoch,
-            assignment_epoch: self.assignment_epoch,
+            group_epoch: self.group_epoch.0,
+            assignment_epoch: self.assignment_epoch.0,
             assignor_name: self.assignor(),
             members: self
                 .members
@@ -957,7 +954,7 @@ impl ConsumerGroup {
                     member_id: m.member_id.clone(),
                     instance_id: m.instance_id.clone(),
                     rack_id: m.rack_id.clone(),
-                    member_epoch: m.member_epoch,
+                    member_epoch: m.member_epoch.0,
                     client_id: m.client.client_id.clone(),
                     client_host: m.client.client_host.clone(),
                     subscribed_topic_names: m.subscribed_topic_names.clone(),
@@ -979,7 +976,7 @@ impl ConsumerGroup {
 /// than by one lost response, must rejoin.
 fn check_epoch(
     member: &ConsumerMember,
-    epoch: i32,
+    epoch: GroupEpoch,
     owned: Option<&[OwnedTopicPartitions]>,
 ) -> Result<(), HeartbeatError> {
     let fenced = || {
@@ -1108,8 +1105,8 @@ impl Replayed {
     pub fn build(self, limits: &ConsumerLimits, now: Instant) -> Option<ConsumerGroup> {
         let epoch = self.epoch?;
         let mut group = ConsumerGroup::new(limits.clone());
-        group.group_epoch = epoch;
-        group.assignment_epoch = self.assignment_epoch;
+        group.group_epoch = GroupEpoch(epoch);
+        group.assignment_epoch = GroupEpoch(self.assignment_epoch);
         group.target = self.targets.into_iter().collect();
         for (member_id, value) in self.members {
             let mut member = ConsumerMember::new(&member_id, now, limits);
@@ -1124,8 +1121,8 @@ impl Replayed {
             member.set_topic_regex(value.subscribed_topic_regex);
             member.server_assignor = value.server_assignor;
             if let Some(current) = self.current.get(&member_id) {
-                member.member_epoch = current.member_epoch;
-                member.previous_member_epoch = current.previous_member_epoch;
+                member.member_epoch = GroupEpoch(current.member_epoch);
+                member.previous_member_epoch = GroupEpoch(current.previous_member_epoch);
                 member.state = MemberState::from_code(current.state);
                 member.assigned = from_partitions(
                     current
@@ -1308,9 +1305,9 @@ mod tests {
         assert_eq!(error.error, GroupError::UnknownMemberId);
 
         // b leaves: a gets everything back.
-        let leave = beat("b", LEAVE_GROUP_EPOCH, None, topic);
+        let leave = beat("b", GroupEpoch::LEAVE.0, None, topic);
         let (left, _) = heartbeat(&mut group, leave);
-        assert_eq!(left.member_epoch, LEAVE_GROUP_EPOCH);
+        assert_eq!(left.member_epoch, GroupEpoch::LEAVE.0);
         let (a, _) = heartbeat(&mut group, beat("a", 2, Some(&kept), topic));
         assert_eq!(partitions(&a), Some(vec![0, 1, 2, 3, 4, 5]));
     }

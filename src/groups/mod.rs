@@ -55,7 +55,7 @@ pub use offsets::{CommittedOffset, offset_commit_response};
 use crate::config::BrokerConfig;
 use crate::futures::race;
 use crate::metadata::controller::NewTopic;
-use crate::model::{Timestamp, TopicPartition};
+use crate::model::{GroupEpoch, Timestamp, TopicPartition};
 use crate::partition::Partition;
 use crate::protocol::ErrorCode;
 use crate::protocol::records::{BatchBuilder, Compression, RecordBatch};
@@ -388,7 +388,9 @@ impl GroupCoordinator {
                     GroupKind::Classic(g) => {
                         g.is_empty() && g.state == ClassicState::Empty && g.generation == 0
                     }
-                    GroupKind::Consumer(g) => g.members.is_empty() && g.group_epoch == 0,
+                    GroupKind::Consumer(g) => {
+                        g.members.is_empty() && g.group_epoch == GroupEpoch::ZERO
+                    }
                 }
         };
         if forget {

@@ -12,7 +12,7 @@ use super::classic::ClassicState;
 use super::records::CoordinatorRecord;
 use super::{Group, GroupCoordinator, GroupError, GroupKind, GroupSlot, now_ms, response_code};
 use crate::metadata::MetadataImage;
-use crate::model::{LeaderEpoch, Offset, TopicPartition};
+use crate::model::{GroupEpoch, LeaderEpoch, Offset, TopicPartition};
 use crate::protocol::generated::data::consumer_protocol_subscription::ConsumerProtocolSubscription;
 use crate::protocol::generated::group_coordinator::offset_commit_value::OffsetCommitValue;
 use crate::protocol::generated::offset_commit_request::OffsetCommitRequest;
@@ -266,9 +266,11 @@ impl GroupCoordinator {
                     request.group_instance_id.as_deref(),
                     generation,
                 )?,
-                GroupKind::Consumer(consumer) => {
-                    consumer.check_offset_commit(version, &request.member_id, generation)?
-                }
+                GroupKind::Consumer(consumer) => consumer.check_offset_commit(
+                    version,
+                    &request.member_id,
+                    GroupEpoch(generation),
+                )?,
             }
         }
         Ok(slot)
@@ -287,7 +289,7 @@ impl GroupCoordinator {
         let group = slot.as_ref().map(|s| s.group.borrow());
         if let (Some(group), Some(member_id)) = (&group, &request.member_id)
             && let GroupKind::Consumer(consumer) = &group.kind
-            && let Err(e) = consumer.check_offset_fetch(member_id, request.member_epoch)
+            && let Err(e) = consumer.check_offset_fetch(member_id, GroupEpoch(request.member_epoch))
         {
             return group_error(e);
         }
