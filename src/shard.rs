@@ -98,8 +98,19 @@ pub fn bump(cell: &Cell<u64>, by: u64) {
 pub struct ControllerState {
     pub controller: RefCell<Controller>,
     /// One metadata change at a time: validation, persistence and broadcast of a change
-    /// complete before the next is validated.
-    pub lock: Semaphore,
+    /// complete before the next is validated (`one_change`).
+    lock: Semaphore,
+}
+
+impl ControllerState {
+    /// Waits for the previous metadata change to finish; the change is this caller's
+    /// until the permit is dropped.
+    pub async fn one_change(&self) -> rt::Permit<'_> {
+        self.lock
+            .acquire_permit(1)
+            .await
+            .expect("the lock is never closed")
+    }
 }
 
 /// Where this shard is in its life.

@@ -48,6 +48,16 @@ mod tests {
         }
     }
 
+    /// Two shards, on two CPUs when the machine has them.
+    fn two_shards() -> RuntimeConfig {
+        let cpus = CpuList::from_affinity().unwrap();
+        let mut cfg = config(2);
+        if cpus.len() >= 2 {
+            cfg.cpuset = Some(cpus);
+        }
+        cfg
+    }
+
     #[test]
     fn more_shards_than_cpus_is_a_placement_error() {
         let err = start::<(), (), (), _, _>(&config(3), |_, _| async {})
@@ -69,11 +79,7 @@ mod tests {
     #[test]
     fn shards_call_each_other_and_calls_start_in_the_order_sent() {
         const CALLS: u32 = 500;
-        let cpus = CpuList::from_affinity().unwrap();
-        let mut cfg = config(2);
-        if cpus.len() >= 2 {
-            cfg.cpuset = Some(cpus);
-        }
+        let cfg = two_shards();
         let runtime = start(
             &cfg,
             |shard: Rc<Shard<(ShardId, u32), u32>>, inbox| async move {
@@ -121,11 +127,7 @@ mod tests {
 
     #[test]
     fn typed_calls_return_the_closures_own_type_in_the_order_sent() {
-        let cpus = CpuList::from_affinity().unwrap();
-        let mut cfg = config(2);
-        if cpus.len() >= 2 {
-            cfg.cpuset = Some(cpus);
-        }
+        let cfg = two_shards();
         let runtime = start(
             &cfg,
             |mesh: Rc<JobMesh<RefCell<Vec<u32>>>>, inbox| async move {

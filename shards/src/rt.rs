@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use glommio::Task;
 pub use glommio::channels::local_channel::{LocalReceiver, LocalSender, new_bounded};
-pub use glommio::sync::{Semaphore, StaticPermit};
+pub use glommio::sync::{Permit, Semaphore, StaticPermit};
 
 /// Runs `future` as a task of this shard; dropping the returned handle cancels it
 /// (`.detach()` lets it run to the end).

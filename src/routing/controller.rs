@@ -17,11 +17,7 @@ impl Router {
     ) -> Vec<Result<TopicRecord, TopicError>> {
         self.call(ShardId(0), move |router, _| async move {
             let state = router.state().controller();
-            let _one_change = state
-                .lock
-                .acquire_permit(1)
-                .await
-                .expect("the lock is never closed");
+            let _one_change = state.one_change().await;
             let results = state.controller.borrow().validate_create(&topics);
             let created: Vec<TopicRecord> = results
                 .iter()
@@ -42,11 +38,7 @@ impl Router {
     pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<TopicRecord, TopicError>> {
         self.call(ShardId(0), move |router, _| async move {
             let state = router.state().controller();
-            let _one_change = state
-                .lock
-                .acquire_permit(1)
-                .await
-                .expect("the lock is never closed");
+            let _one_change = state.one_change().await;
             let results = state.controller.borrow().validate_delete(&names);
             let mut deleted: Vec<TopicRecord> = Vec::new();
             for record in results.iter().filter_map(|r| r.as_ref().ok()) {

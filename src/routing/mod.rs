@@ -72,10 +72,19 @@ impl Router {
         F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
     {
+        self.try_submit(to, work).await.unwrap_or_else(|e| gone(e))
+    }
+
+    /// Like `submit`, for a shard that may have stopped (during shut-down).
+    async fn try_submit<T, F, Fut>(&self, to: ShardId, work: F) -> Result<Pending<'_, T>, ShardGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
         self.0
             .submit_to(to, move |sharded, from| work(Router(sharded), from))
             .await
-            .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"))
     }
 
     /// Runs `work` on shard `to` and returns its result.
@@ -88,7 +97,7 @@ impl Router {
         self.submit(to, work)
             .await
             .await
-            .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"))
+            .unwrap_or_else(|e| gone(e))
     }
 
     /// Like `call`, for a shard that may have stopped (during shut-down).
@@ -98,10 +107,7 @@ impl Router {
         F: FnOnce(Router, ShardId) -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
     {
-        self.0
-            .submit_to(to, move |sharded, from| work(Router(sharded), from))
-            .await?
-            .await
+        self.try_submit(to, work).await?.await
     }
 
     /// Runs `work` on every shard (this one included), all at once; results in shard
@@ -118,11 +124,7 @@ impl Router {
         }
         let mut results = Vec::with_capacity(pending.len());
         for reply in pending {
-            results.push(
-                reply
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker")),
-            );
+            results.push(reply.await.unwrap_or_else(|e| gone(e)));
         }
         results
     }
@@ -221,6 +223,12 @@ impl Router {
     }
 }
 
+/// A shard stopped under a call that needs it: shards run for the life of the broker,
+/// so this is a bug (or a shut-down racing a request, which ends the process anyway).
+fn gone(e: ShardGone) -> ! {
+    panic!("{e}: shards run for the life of the broker")
+}
+
 /// One shard's items of a `scatter`, and where their answers go.
 struct Share<K, I> {
     shard: ShardId,
@@ -238,9 +246,7 @@ impl<T> Gather<'_, T> {
     pub async fn answers(self) -> Vec<T> {
         let Gather { mut answers, calls } = self;
         for (indexes, pending) in calls {
-            let answered = pending
-                .await
-                .unwrap_or_else(|e| panic!("{e}: shards run for the life of the broker"));
+            let answered = pending.await.unwrap_or_else(|e| gone(e));
             assert_eq!(
                 answered.len(),
                 indexes.len(),

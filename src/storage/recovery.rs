@@ -368,16 +368,7 @@ impl RecoveredLog {
                     .map_err(|e| StorageError::glommio("truncate", &log.path, e))?;
             }
             let files = open_index_files(dir, f.base, true).await?;
-            let offset_len = files
-                .offset
-                .file_size()
-                .await
-                .map_err(|e| StorageError::glommio("stat", &files.offset_path, e))?;
-            let time_len = files
-                .time
-                .file_size()
-                .await
-                .map_err(|e| StorageError::glommio("stat", &files.time_path, e))?;
+            let (offset_len, time_len) = files.sizes().await?;
             let durable_size = if start > 0 {
                 start.min(recovered.valid_end)
             } else {

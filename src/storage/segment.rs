@@ -81,6 +81,23 @@ pub(crate) struct IndexFiles {
     pub time_path: PathBuf,
 }
 
+impl IndexFiles {
+    /// The sizes of the `.index` and `.timeindex` files, in bytes.
+    pub async fn sizes(&self) -> Result<(u64, u64)> {
+        let offset_len = self
+            .offset
+            .file_size()
+            .await
+            .map_err(|e| StorageError::glommio("stat", &self.offset_path, e))?;
+        let time_len = self
+            .time
+            .file_size()
+            .await
+            .map_err(|e| StorageError::glommio("stat", &self.time_path, e))?;
+        Ok((offset_len, time_len))
+    }
+}
+
 /// What the `.index` / `.timeindex` files hold compared with the in-memory indices.
 #[derive(Debug, Default)]
 pub(crate) struct IndexFileState {

@@ -283,16 +283,7 @@ impl PartitionLog {
             st.dir.clone()
         };
         let files = segment::open_index_files(&dir, Offset(base), true).await?;
-        let offset_len = files
-            .offset
-            .file_size()
-            .await
-            .map_err(|e| StorageError::glommio("stat", &files.offset_path, e))?;
-        let time_len = files
-            .time
-            .file_size()
-            .await
-            .map_err(|e| StorageError::glommio("stat", &files.time_path, e))?;
+        let (offset_len, time_len) = files.sizes().await?;
         let mut st = self.inner.state.borrow_mut();
         let segment = st.segments.get_mut(&base).expect("segment exists");
         let indexes = segment.indexes.as_ref().expect("indices loaded");
