@@ -191,7 +191,7 @@ def percentile(sorted_ms, q):
 
 
 def small_latencies(port, seconds, acks, broker_pid):
-    # kafka-python 3 defaults to idempotence, whose InitProducerId corelog does not serve.
+    # Idempotence off, so one run can also measure broker binaries older than InitProducerId.
     producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{port}", linger_ms=0,
                              acks=acks, enable_idempotence=False)
     value = b"x" * 100

@@ -16,7 +16,7 @@ use crate::model::{LeaderEpoch, Offset, Timestamp};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::{BatchBuilder, BatchError, Compression, RecordBatch, batches};
 use crate::storage::{
-    AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, StorageError,
+    AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, ProducerError, StorageError,
     TimestampAndOffset,
 };
 use bytes::Bytes;
@@ -69,6 +69,12 @@ pub fn storage_error_code(error: &StorageError) -> ErrorCode {
         StorageError::InvalidBatch { .. } => ErrorCode::CorruptMessage,
         StorageError::RecordTooLarge { .. } => ErrorCode::MessageTooLarge,
         StorageError::InvalidConfig(_) => ErrorCode::InvalidConfig,
+        StorageError::Producer(e) => match e {
+            ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            ProducerError::InvalidEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            ProducerError::CoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
+            ProducerError::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+        },
     }
 }
 

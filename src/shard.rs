@@ -16,6 +16,7 @@ use crate::config::BrokerConfig;
 use crate::futures::race;
 use crate::groups::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::metadata::controller::Controller;
+use crate::metadata::producer_ids::ProducerIdPool;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition};
 use crate::model::Offset;
 use crate::partition::{Fetched, Partition, PartitionError};
@@ -100,6 +101,8 @@ pub struct ControllerState {
     /// One metadata change at a time: validation, persistence and broadcast of a change
     /// complete before the next is validated (`one_change`).
     lock: Semaphore,
+    /// The first producer id not yet allocated, once read from its file.
+    pub next_producer_id: Cell<Option<i64>>,
 }
 
 impl ControllerState {
@@ -149,6 +152,8 @@ pub struct ShardState {
     controller: Option<ControllerState>,
     /// The group coordinator of the `__consumer_offsets` partitions this shard owns.
     pub groups: Rc<GroupCoordinator>,
+    /// The producer ids this shard may hand out (InitProducerId).
+    pub producer_ids: ProducerIdPool,
     pub stats: ShardStats,
     /// Tasks started for this shard (its accept loops, the metrics endpoint), dropped —
     /// stopped — at shut-down.
@@ -185,6 +190,7 @@ impl ShardState {
         let controller = (id == ShardId(0)).then(|| ControllerState {
             controller: RefCell::new(Controller::new(&config, shards)),
             lock: Semaphore::new(1),
+            next_producer_id: Cell::new(None),
         });
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
         let request_budget = config.queued_max_request_bytes.map(|bytes| {
@@ -209,6 +215,7 @@ impl ShardState {
             recovery_points: RefCell::new(recovery_points),
             controller,
             groups,
+            producer_ids: ProducerIdPool::default(),
             stats: ShardStats::default(),
             held: RefCell::new(Vec::new()),
             phase: Cell::new(Phase::Starting),

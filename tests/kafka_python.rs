@@ -28,9 +28,6 @@ const PRELUDE: &str = r#"
 import sys, time
 from kafka import KafkaProducer, KafkaConsumer, TopicPartition
 bootstrap = sys.argv[1]
-# kafka-python 3 makes acks='all' producers idempotent by default, which needs
-# InitProducerId: corelog does not serve it yet (idempotent producers come later).
-NOT_IDEMPOTENT = dict(enable_idempotence=False)
 base = int(time.time() * 1000) - 3_600_000
 
 def record(i):
@@ -61,8 +58,7 @@ N = 2000
 for acks, compression in [(0, None), (1, 'gzip'), ('all', None)]:
     topic = 'py-acks-%s' % acks
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks=acks,
-                             compression_type=compression, linger_ms=5,
-                             **NOT_IDEMPOTENT)
+                             compression_type=compression, linger_ms=5)
     futures = []
     for i in range(N):
         key, value, headers, ts = record(i)
@@ -124,8 +120,7 @@ fn kafka_python_lists_offsets_by_timestamp_and_at_both_ends() {
         "{PRELUDE}{}",
         r#"
 topic = 'py-times'
-producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', linger_ms=0,
-                         **NOT_IDEMPOTENT)
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', linger_ms=0)
 # partition 1: 20 records 1 s apart; partition 4 stays empty
 for i in range(20):
     producer.send(topic, key=b'k', value=b'v%d' % i, partition=1,
@@ -213,7 +208,7 @@ admin.create_topics({'defaults': {}})
 assert len(defaults['partitions']) == 6, defaults
 
 # the created topic takes records; deleting it removes them
-producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', **NOT_IDEMPOTENT)
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all')
 for p in range(3):
     producer.send('made', value=b'x', partition=p).get(timeout=30)
 producer.close()
@@ -250,7 +245,7 @@ from kafka import OffsetAndMetadata
 from kafka.admin import KafkaAdminClient
 
 topic, group = 'py-group', 'py-group'
-producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all', **NOT_IDEMPOTENT)
+producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all')
 for i in range(300):
     producer.send(topic, key=b'key-%d' % i, value=b'value-%d' % i)
 producer.flush(timeout=60)
@@ -316,6 +311,54 @@ assert admin.delete_groups([group]) == {group: 'OK'}
 assert admin.delete_groups([group]) == {group: 'GroupIdNotFoundError'}
 assert group not in [g['group_id'] for g in admin.list_groups()]
 admin.close()
+print('ok')
+"#
+    );
+    run_ok(&broker, &script);
+}
+
+#[test]
+fn kafka_python_default_producer_is_idempotent_and_its_records_are_read_back_once() {
+    let broker = Broker::start_with(&["--shards", "2", "--set", "num.partitions=4"]);
+    let script = format!(
+        "{PRELUDE}{}",
+        r#"
+from kafka.admin import KafkaAdminClient
+
+# Every setting at its default: kafka-python 3 is idempotent (InitProducerId, acks=all,
+# producer id, epoch and sequence numbers on every batch).
+producer = KafkaProducer(bootstrap_servers=bootstrap)
+assert producer.config['enable_idempotence'], producer.config
+N = 3000
+futures = [producer.send('py-default', key=b'k%d' % (i % 97), value=b'v%d' % i)
+           for i in range(N)]
+producer.flush(timeout=60)
+metas = [f.get(timeout=60) for f in futures]
+producer.close()
+
+# A second producer gets another producer id and writes too.
+second = KafkaProducer(bootstrap_servers=bootstrap)
+second.send('py-default', key=b'k0', value=b'second').get(timeout=30)
+second.close()
+
+partitions = [TopicPartition('py-default', p) for p in range(4)]
+consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                         enable_auto_commit=False)
+consumer.assign(partitions)
+consumer.seek_to_beginning()
+ends = consumer.end_offsets(partitions)
+assert sum(ends.values()) == N + 1, ends
+got = consume(consumer, partitions, ends)
+values = [m.value for tp in partitions for m in got[tp]]
+assert len(values) == N + 1 and len(set(values)) == N + 1, len(values)
+# Within a partition, a producer's records keep their send order.
+for tp in partitions:
+    mine = [int(m.value[1:]) for m in got[tp] if m.value != b'second']
+    assert mine == sorted(mine), tp
+# Each record is where its acknowledgement said.
+for i, meta in enumerate(metas):
+    assert got[TopicPartition('py-default', meta.partition)][meta.offset - 0].value == b'v%d' % i
+consumer.close()
 print('ok')
 "#
     );

@@ -18,6 +18,7 @@ mod describe_groups;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
@@ -246,6 +247,7 @@ registry! {
     DeleteGroups => delete_groups::DeleteGroups,
     ConsumerGroupHeartbeat => consumer_group_heartbeat::ConsumerGroupHeartbeat,
     ConsumerGroupDescribe => consumer_group_describe::ConsumerGroupDescribe,
+    InitProducerId => init_producer_id::InitProducerId,
 }
 
 /// The newest stable version of an API in the specs, for handlers to declare "up to the

@@ -14,6 +14,7 @@
 
 pub mod controller;
 pub mod names;
+pub mod producer_ids;
 pub mod store;
 
 use crate::config::{ConfigError, TopicConfig, TopicDefaults};

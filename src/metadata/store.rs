@@ -5,6 +5,9 @@
 //! - `corelog-topics.json`: every topic (name, id, partition count, config overrides).
 //!   Kafka keeps this in its replicated metadata log; a single node keeps a file that is
 //!   replaced atomically (write, fdatasync, rename, fsync the directory) on every change.
+//! - `corelog-producer-ids.json`: the first producer id not yet allocated (Kafka keeps it
+//!   in its metadata log as `ProducerIdsRecord`), replaced atomically before each block
+//!   of ids is handed out.
 //!
 //! Both are small, rare writes through the storage layer's io_uring file helpers, on
 //! shard 0.
@@ -19,6 +22,7 @@ use std::path::Path;
 
 pub const META_PROPERTIES: &str = "meta.properties";
 pub const TOPICS_FILE: &str = "corelog-topics.json";
+pub const PRODUCER_IDS_FILE: &str = "corelog-producer-ids.json";
 
 /// The identity of this node's storage, from `meta.properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +167,42 @@ pub async fn save_topics<'a>(
     };
     let text = serde_json::to_vec_pretty(&file).expect("topics serialize to JSON");
     fs::write_atomically(&dir.join(TOPICS_FILE), text).await
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProducerIdsFile {
+    version: u32,
+    next_producer_id: i64,
+}
+
+/// The first producer id not yet allocated (0 on a new broker).
+pub async fn load_next_producer_id(dir: &Path) -> Result<i64, StorageError> {
+    let path = dir.join(PRODUCER_IDS_FILE);
+    let Some(text) = read_text(&path).await? else {
+        return Ok(0);
+    };
+    let file: ProducerIdsFile =
+        serde_json::from_str(&text).map_err(|e| invalid_data(&path, e.to_string()))?;
+    if file.version != 1 || file.next_producer_id < 0 {
+        return Err(invalid_data(
+            &path,
+            format!(
+                "version {} with next producer id {} is not a producer id file this broker wrote",
+                file.version, file.next_producer_id
+            ),
+        ));
+    }
+    Ok(file.next_producer_id)
+}
+
+/// Records that every producer id below `next` is allocated.
+pub async fn save_next_producer_id(dir: &Path, next: i64) -> Result<(), StorageError> {
+    let file = ProducerIdsFile {
+        version: 1,
+        next_producer_id: next,
+    };
+    let text = serde_json::to_vec_pretty(&file).expect("producer ids serialize to JSON");
+    fs::write_atomically(&dir.join(PRODUCER_IDS_FILE), text).await
 }
 
 #[cfg(test)]

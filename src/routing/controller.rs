@@ -4,7 +4,9 @@
 
 use super::Router;
 use crate::metadata::controller::{NewTopic, TopicError};
+use crate::metadata::producer_ids::ProducerIdBlock;
 use crate::metadata::{MetadataDelta, TopicRecord, store};
+use crate::model::ProducerId;
 use shards::ShardId;
 
 impl Router {
@@ -104,5 +106,40 @@ impl Router {
             router.state().apply_metadata(delta).await;
         })
         .await;
+    }
+
+    /// A producer id no one was given before: from this shard's block, or from a new
+    /// block the controller allocates (and persists) when the block is used up.
+    pub async fn new_producer_id(&self) -> ProducerId {
+        loop {
+            if let Some(id) = self.state().producer_ids.take() {
+                return id;
+            }
+            let block = self.allocate_producer_id_block().await;
+            self.state().producer_ids.refill(block);
+        }
+    }
+
+    /// The controller's next block of producer ids, persisted before it is handed out.
+    async fn allocate_producer_id_block(&self) -> ProducerIdBlock {
+        self.call(ShardId(0), |router, _| async move {
+            let state = router.state();
+            let controller = state.controller();
+            let _one_change = controller.one_change().await;
+            let dir = &state.config.log_dirs[0];
+            let first = match controller.next_producer_id.get() {
+                Some(first) => first,
+                None => store::load_next_producer_id(dir).await.unwrap_or_else(|e| {
+                    crate::stop::fatal(&format!("cannot read the producer id file: {e}"))
+                }),
+            };
+            let block = ProducerIdBlock::starting_at(first);
+            if let Err(e) = store::save_next_producer_id(dir, block.end()).await {
+                crate::stop::fatal(&format!("cannot persist the producer id file: {e}"));
+            }
+            controller.next_producer_id.set(Some(block.end()));
+            block
+        })
+        .await
     }
 }

@@ -18,7 +18,7 @@ use super::error::{Result, StorageError};
 use super::fs;
 use super::log::{Inner, PartitionLog};
 use super::records::{
-    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    BatchHeader, RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
 use super::segment::LogFile;
 use crate::model::{LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
@@ -42,6 +42,9 @@ pub struct AppendInfo {
     pub log_append_time: Option<Timestamp>,
     /// The log start offset when the append was made (ProduceResponse carries it).
     pub log_start_offset: LogStartOffset,
+    /// The append repeated a producer's batch already in the log: nothing was appended and
+    /// the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// One buffer waiting for the writer task.
@@ -121,7 +124,35 @@ impl PartitionLog {
         if self.should_roll(total_bytes, total_offsets) {
             self.roll_locked().await?;
         }
-        let info = self.reserve(batches, leader_epoch);
+        // Producer checks and offsets in one step: no await between them.
+        let plan = self
+            .inner
+            .state
+            .borrow()
+            .producers
+            .plan(batches)
+            .map_err(StorageError::Producer)?;
+        if let Some(original) = plan.duplicate {
+            // A retried batch: its original offsets, once they are written.
+            drop(turn);
+            self.wait_written(original.last_offset).await?;
+            let log_start_offset = self.inner.state.borrow().log_start;
+            return Ok(AppendInfo {
+                first_offset: original.first_offset,
+                last_offset: original.last_offset,
+                max_timestamp: original.max_timestamp,
+                offset_of_max_timestamp: original.last_offset,
+                log_append_time: None,
+                log_start_offset,
+                duplicate: true,
+            });
+        }
+        let (info, headers) = self.reserve(batches, leader_epoch);
+        {
+            let mut st = self.inner.state.borrow_mut();
+            st.producers.apply(plan, &headers);
+            st.producers.check_invariants();
+        }
         drop(turn);
         self.wait_written(info.last_offset).await?;
         self.apply_flush_policy().await?;
@@ -145,8 +176,13 @@ impl PartitionLog {
             || st.next_offset.0 + total_offsets - 1 - active.base_offset.0 > i32::MAX as i64
     }
 
-    /// Assigns offsets and positions and queues the rewritten bytes; no await.
-    fn reserve(&self, batches: &[RecordBatch], leader_epoch: LeaderEpoch) -> AppendInfo {
+    /// Assigns offsets and positions and queues the rewritten bytes; no await. Returns
+    /// what was assigned and each batch's header as written.
+    fn reserve(
+        &self,
+        batches: &[RecordBatch],
+        leader_epoch: LeaderEpoch,
+    ) -> (AppendInfo, Vec<BatchHeader>) {
         let mut guard = self.inner.state.borrow_mut();
         let st = &mut *guard;
         let append_time = (st.config.message_timestamp_type == MessageTimestampType::LogAppendTime)
@@ -184,6 +220,7 @@ impl PartitionLog {
             .as_mut()
             .expect("the active segment's indices are loaded");
         let mut next = st.next_offset;
+        let mut headers = Vec::with_capacity(batches.len());
         let mut max_timestamp = Timestamp::NONE;
         let mut offset_of_max_timestamp = first_offset;
         for batch in batches {
@@ -203,6 +240,11 @@ impl PartitionLog {
                 }
                 None => Timestamp(h.max_timestamp),
             };
+            let mut written = *h;
+            written.base_offset = base.0;
+            written.partition_leader_epoch = leader_epoch.0;
+            written.max_timestamp = batch_max_timestamp.0;
+            headers.push(written);
             if base == first_offset || batch_max_timestamp > max_timestamp {
                 max_timestamp = batch_max_timestamp;
                 offset_of_max_timestamp = last;
@@ -231,6 +273,7 @@ impl PartitionLog {
             offset_of_max_timestamp,
             log_append_time: append_time,
             log_start_offset: st.log_start,
+            duplicate: false,
         };
         let start_writer = !st.writer_running;
         st.writer_running = true;
@@ -239,7 +282,7 @@ impl PartitionLog {
         if start_writer {
             shards::rt::spawn(run_writer(self.inner.clone())).detach();
         }
-        info
+        (info, headers)
     }
 
     async fn wait_written(&self, last_offset: Offset) -> Result<()> {

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::config::InvalidConfig;
+use super::producers::ProducerError;
 use crate::model::{LogEndOffset, LogStartOffset, Offset};
 
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;
@@ -49,6 +50,9 @@ pub enum StorageError {
     InvalidConfig(InvalidConfig),
     /// The log was closed (shut-down, or its topic deleted) while the operation waited.
     Closed,
+    /// A producer's batch or marker contradicts its state on this partition (sequence,
+    /// epoch, transaction).
+    Producer(ProducerError),
 }
 
 impl StorageError {
@@ -64,7 +68,8 @@ impl StorageError {
             | StorageError::InvalidBatch { .. }
             | StorageError::RecordTooLarge { .. }
             | StorageError::InvalidConfig(_)
-            | StorageError::Closed => false,
+            | StorageError::Closed
+            | StorageError::Producer(_) => false,
         }
     }
 
@@ -123,6 +128,7 @@ impl std::fmt::Display for StorageError {
             }
             StorageError::InvalidConfig(e) => write!(f, "{e}"),
             StorageError::Closed => write!(f, "the log is closed"),
+            StorageError::Producer(e) => write!(f, "{e}"),
         }
     }
 }

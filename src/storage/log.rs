@@ -60,6 +60,7 @@ use super::config::LogConfig;
 use super::durability::sync_once;
 use super::error::{Result, StorageError};
 use super::notify::{Notified, Notify};
+use super::producers::ProducerStates;
 use super::recovery::{RecoveredLog, RecoveryStats};
 use super::segment::{INDEX_SUFFIX, Segment, TIME_INDEX_SUFFIX, segment_file_name};
 use super::sequencer::Sequencer;
@@ -107,6 +108,11 @@ pub(crate) struct LogState {
     pub syncs_completed: u64,
     /// What `open` did.
     pub recovery_stats: RecoveryStats,
+    /// Producer ids, their last batches and transactions (idempotence, the last stable
+    /// offset, the aborted transactions).
+    pub producers: ProducerStates,
+    /// Producer state snapshot files exist (so the next roll writes one even if empty).
+    pub has_snapshots: bool,
 }
 
 pub(crate) struct Inner {
@@ -186,6 +192,8 @@ impl LogState {
             entries_not_durable,
             syncs_completed: 0,
             recovery_stats,
+            producers: ProducerStates::new(),
+            has_snapshots: false,
         }
     }
 
@@ -308,6 +316,8 @@ impl PartitionLog {
         if created {
             // A new log: its first segment's directory entry and the empty epoch checkpoint.
             log.flush().await?;
+        } else {
+            log.load_producer_state().await?;
         }
         Ok(log)
     }
@@ -389,6 +399,8 @@ impl PartitionLog {
     pub async fn close(&self) -> Result<()> {
         let _turn = self.inner.sequencer.acquire().await;
         self.drain_writes().await?;
+        let active_base = self.inner.state.borrow().active().base_offset;
+        self.write_producer_files(active_base).await?;
         self.acquire_maintenance().await?;
         // Trim the active segment's index files as Kafka does on a clean shutdown; with the
         // recovery point at the log end, the next open reads them instead of scanning.

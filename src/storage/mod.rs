@@ -35,6 +35,8 @@ pub(crate) mod fs;
 pub mod index;
 mod log;
 mod notify;
+mod producer_log;
+pub mod producers;
 mod read;
 mod recovery;
 mod segment;
@@ -55,6 +57,7 @@ pub use error::{Result, StorageError};
 pub use fs::{DELETE_SUFFIX, discard_dir};
 pub use log::PartitionLog;
 pub use notify::{Notified, Notify};
+pub use producers::{AbortedTxn, Marker, ProducerEntry, ProducerError};
 // The log speaks the broker's vocabulary (`crate::model`).
 pub use crate::model::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,

@@ -39,13 +39,21 @@ impl PartitionLog {
     }
 
     pub(super) async fn roll_locked(&self) -> Result<()> {
-        let (dir, new_base, config) = {
+        let (dir, new_base, config, old_base) = {
             let st = self.inner.state.borrow();
             if st.active().reserved_size == 0 {
                 return Ok(());
             }
-            (st.dir.clone(), st.next_offset, st.config.clone())
+            (
+                st.dir.clone(),
+                st.next_offset,
+                st.config.clone(),
+                st.active().base_offset,
+            )
         };
+        // The producers as of the new segment's base, and the rolled segment's aborted
+        // transactions (Kafka snapshots at every roll).
+        self.write_producer_files(old_base).await?;
         let created = create_segment(&dir, new_base, &config).await;
         let segment = match created {
             Ok(segment) => segment,
@@ -93,7 +101,13 @@ impl PartitionLog {
         let _turn = self.inner.sequencer.acquire().await;
         self.drain_writes().await?;
         self.acquire_maintenance().await?;
-        let result = self.truncate_locked(offset).await;
+        let mut result = self.truncate_locked(offset).await;
+        if result.is_ok() {
+            // The producers as the shorter log leaves them.
+            if let Err(e) = self.load_producer_state().await {
+                result = Err(e);
+            }
+        }
         if let Err(e) = &result {
             self.inner.state.borrow_mut().fail(e);
         }

@@ -1,0 +1,46 @@
+//! InitProducerId (key 22): a producer id and epoch for an idempotent producer, or for a
+//! transactional one from its transaction coordinator.
+//!
+//! Without a transactional id, as Kafka does, every call gets a new producer id with
+//! epoch 0 (a producer that lost its sequence state starts over under a new id); the id
+//! comes from this shard's block of ids (`Router::new_producer_id`).
+
+use super::{Handler, RequestContext, newest};
+use crate::model::{ProducerEpoch, ProducerId};
+use crate::protocol::ErrorCode;
+use crate::protocol::codec::VersionRange;
+use crate::protocol::generated::ApiKey;
+use crate::protocol::generated::init_producer_id_request::InitProducerIdRequest;
+use crate::protocol::generated::init_producer_id_response::InitProducerIdResponse;
+
+pub struct InitProducerId;
+
+impl Handler for InitProducerId {
+    type Request = InitProducerIdRequest;
+    const VERSIONS: VersionRange = VersionRange {
+        min: 0,
+        max: newest(ApiKey::InitProducerId),
+    };
+
+    async fn handle(
+        ctx: &RequestContext,
+        request: InitProducerIdRequest,
+    ) -> Option<InitProducerIdResponse> {
+        let answer = |result: Result<(ProducerId, ProducerEpoch), ErrorCode>| {
+            let (error_code, producer_id, producer_epoch) = match result {
+                Ok((id, epoch)) => (0, id.0, epoch.0),
+                Err(code) => (code.code(), -1, -1),
+            };
+            Some(InitProducerIdResponse {
+                error_code,
+                producer_id,
+                producer_epoch,
+                ..InitProducerIdResponse::default()
+            })
+        };
+        match request.transactional_id {
+            None => answer(Ok((ctx.router.new_producer_id().await, ProducerEpoch(0)))),
+            Some(_) => answer(Err(ErrorCode::CoordinatorNotAvailable)),
+        }
+    }
+}
