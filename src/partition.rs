@@ -219,6 +219,14 @@ impl Partition {
             .append(batches, LEADER_EPOCH)
             .await
             .map_err(client_error_or_stop)?;
+        if info.duplicate {
+            tracing::debug!(
+                "{}: a retried batch, answered with its original offsets {}..={}",
+                self.tp,
+                info.first_offset,
+                info.last_offset
+            );
+        }
         self.log.advance_high_watermark(info.last_offset.next());
         if durable {
             self.log

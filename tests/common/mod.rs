@@ -4,6 +4,7 @@
 
 pub mod groups;
 pub mod kafka;
+pub mod proxy;
 pub mod wire;
 
 use std::io::Read;
