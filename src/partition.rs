@@ -16,8 +16,8 @@ use crate::model::{LeaderEpoch, Offset, Timestamp};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::{BatchBuilder, BatchError, Compression, RecordBatch, batches};
 use crate::storage::{
-    AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, ProducerError, StorageError,
-    TimestampAndOffset,
+    AbortedTxn, AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, ProducerError,
+    StorageError, TimestampAndOffset,
 };
 use bytes::Bytes;
 use shards::rt;
@@ -106,7 +106,11 @@ pub fn client_error_or_stop(error: StorageError) -> PartitionError {
 #[derive(Debug)]
 pub struct Fetched {
     pub high_watermark: Offset,
+    pub last_stable_offset: Offset,
     pub log_start_offset: Offset,
+    /// read_committed: the aborted transactions overlapping the range read, which the
+    /// consumer skips (Kafka's `aborted_transactions`).
+    pub aborted: Vec<AbortedTxn>,
     /// Whole batches from the fetch offset, or nothing when no data is available.
     pub range: Option<SegmentRange>,
 }
@@ -239,14 +243,22 @@ impl Partition {
 
     /// Whole batches from `offset`, at most `max_bytes` (but at least one batch when
     /// `min_one_batch`, as Kafka serves the first partition of a fetch), never above the
-    /// high watermark.
+    /// high watermark — nor, for `read_committed`, above the last stable offset, with the
+    /// aborted transactions the range overlaps.
     pub async fn fetch(
         &self,
         offset: Offset,
         max_bytes: usize,
         min_one_batch: bool,
+        read_committed: bool,
     ) -> Result<Fetched, PartitionError> {
         let high_watermark = self.high_watermark();
+        let last_stable_offset = self.log.last_stable_offset().offset();
+        let bound = if read_committed {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
         let log_start_offset = self.log_start_offset();
         if offset < log_start_offset || offset > self.log_end_offset() {
             return Err(PartitionError::new(
@@ -258,11 +270,11 @@ impl Partition {
                 ),
             ));
         }
-        let range = if offset >= high_watermark {
+        let range = if offset >= bound {
             None
         } else {
             self.log
-                .read(offset, max_bytes, high_watermark, min_one_batch)
+                .read(offset, max_bytes, bound, min_one_batch)
                 .await
                 .map_err(client_error_or_stop)?
         };
@@ -275,19 +287,28 @@ impl Partition {
                 )
             })?),
         };
+        let aborted = if read_committed && range.is_some() {
+            self.log.aborted_transactions(offset, bound)
+        } else {
+            Vec::new()
+        };
         Ok(Fetched {
             high_watermark,
+            last_stable_offset,
             log_start_offset,
+            aborted,
             range,
         })
     }
 
-    /// ListOffsets: -1 latest (high watermark), -2 earliest and -4 earliest local (log
+    /// ListOffsets: -1 latest (high watermark; the last stable offset for
+    /// read_committed), -2 earliest and -4 earliest local (log
     /// start offset), -3 the record with the largest timestamp, -5 latest tiered (none),
     /// else the first record at or after `timestamp`.
     pub async fn list_offset(
         &self,
         timestamp: i64,
+        read_committed: bool,
     ) -> Result<Option<TimestampAndOffset>, PartitionError> {
         let at = |offset: Offset| TimestampAndOffset {
             timestamp: Timestamp::NONE,
@@ -295,6 +316,7 @@ impl Partition {
             leader_epoch: LEADER_EPOCH,
         };
         Ok(match timestamp {
+            -1 if read_committed => Some(at(self.log.last_stable_offset().offset())),
             -1 => Some(at(self.high_watermark())),
             // Earliest and earliest-local (KIP-405): without tiered storage, the same.
             -2 | -4 => Some(at(self.log_start_offset())),

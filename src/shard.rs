@@ -311,9 +311,12 @@ impl ShardState {
         tp: &TopicPartition,
         offset: Offset,
         max_bytes: usize,
+        read_committed: bool,
     ) -> Result<Fetched, PartitionError> {
         let partition = self.partition(tp).ok_or_else(|| not_here(tp))?;
-        partition.fetch(offset, max_bytes, true).await
+        partition
+            .fetch(offset, max_bytes, true, read_committed)
+            .await
     }
 
     /// ListOffsets for one partition (see `Partition::list_offset`).
@@ -321,9 +324,10 @@ impl ShardState {
         &self,
         tp: &TopicPartition,
         timestamp: i64,
+        read_committed: bool,
     ) -> Result<Option<crate::storage::TimestampAndOffset>, PartitionError> {
         match self.partition(tp) {
-            Some(p) => p.list_offset(timestamp).await,
+            Some(p) => p.list_offset(timestamp, read_committed).await,
             None => Err(not_here(tp)),
         }
     }

@@ -17,7 +17,7 @@ use crate::protocol::codec::{Records, VersionRange};
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::fetch_request::FetchRequest;
 use crate::protocol::generated::fetch_response::{
-    FetchResponse, FetchableTopicResponse, PartitionData,
+    AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
 use crate::shard::bump;
 use bytes::Bytes;
@@ -41,7 +41,9 @@ struct Slot {
 /// What a read round found for one partition.
 struct Found {
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
+    aborted: Vec<AbortedTransaction>,
     data: Option<(u64, SegmentRange)>,
 }
 
@@ -92,12 +94,13 @@ impl Handler for Fetch {
             }
         }
 
+        let read_committed = request.isolation_level == READ_COMMITTED;
         let max_bytes = request.max_bytes.max(0) as usize;
         let min_bytes = request.min_bytes.max(0) as usize;
         let wait = Duration::from_millis(request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP);
         let deadline = Instant::now() + wait;
         let found = loop {
-            let found = read_round(ctx, &slots).await;
+            let found = read_round(ctx, &slots, read_committed).await;
             let total: u64 = found
                 .iter()
                 .filter_map(|f| f.as_ref().ok().and_then(|f| f.data.as_ref().map(|d| d.0)))
@@ -120,7 +123,7 @@ impl Handler for Fetch {
                 last_stable_offset: -1,
                 log_start_offset: -1,
                 preferred_read_replica: -1,
-                aborted_transactions: (request.isolation_level == READ_COMMITTED).then(Vec::new),
+                aborted_transactions: read_committed.then(Vec::new),
                 records: Some(Records::Bytes(Bytes::new())),
                 ..PartitionData::default()
             };
@@ -129,8 +132,11 @@ impl Handler for Fetch {
                 (None, Err(e)) => data.error_code = e.code.code(),
                 (None, Ok(found)) => {
                     data.high_watermark = found.high_watermark;
-                    data.last_stable_offset = found.high_watermark;
+                    data.last_stable_offset = found.last_stable_offset;
                     data.log_start_offset = found.log_start_offset;
+                    if read_committed {
+                        data.aborted_transactions = Some(found.aborted);
+                    }
                     // KIP-74: only the first partition with data may go past its own
                     // and the response's limits (to make progress); a later one whose
                     // first batch alone is too large returns nothing this time.
@@ -161,7 +167,11 @@ impl Handler for Fetch {
 }
 
 /// Reads every partition without an error once, on its owner.
-async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, PartitionError>> {
+async fn read_round(
+    ctx: &RequestContext,
+    slots: &[Slot],
+    read_committed: bool,
+) -> Vec<Result<Found, PartitionError>> {
     let wanted: Vec<_> = slots
         .iter()
         .filter(|s| s.error.is_none())
@@ -173,7 +183,7 @@ async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, P
             )
         })
         .collect();
-    let mut fetched = ctx.router.fetch(wanted).await.into_iter();
+    let mut fetched = ctx.router.fetch(wanted, read_committed).await.into_iter();
     slots
         .iter()
         .map(|s| match s.error {
@@ -184,7 +194,17 @@ async fn read_round(ctx: &RequestContext, slots: &[Slot]) -> Vec<Result<Found, P
                 .expect("one result per partition read")
                 .map(|f| Found {
                     high_watermark: f.high_watermark.0,
+                    last_stable_offset: f.last_stable_offset.0,
                     log_start_offset: f.log_start_offset.0,
+                    aborted: f
+                        .aborted
+                        .iter()
+                        .map(|t| AbortedTransaction {
+                            producer_id: t.producer_id.0,
+                            first_offset: t.first_offset.0,
+                            ..AbortedTransaction::default()
+                        })
+                        .collect(),
                     data: f.range.map(|r| (r.length, r)),
                 }),
         })

@@ -54,7 +54,12 @@ impl Handler for ListOffsets {
                 }
             }
         }
-        let mut listed = ctx.router.list_offsets(wanted).await.into_iter();
+        let read_committed = request.isolation_level == 1;
+        let mut listed = ctx
+            .router
+            .list_offsets(wanted, read_committed)
+            .await
+            .into_iter();
         for result in results.iter_mut().filter(|r| r.is_none()) {
             *result = Some(listed.next().expect("one result per partition asked"));
         }

@@ -58,18 +58,24 @@ impl Router {
     }
 
     /// Reads whole batches from each partition at its offset, at most its byte limit
-    /// (but at least one batch).
+    /// (but at least one batch); `read_committed` stops at each last stable offset.
     pub async fn fetch(
         &self,
         partitions: Vec<(TopicPartition, (Offset, usize))>,
+        read_committed: bool,
     ) -> Vec<Result<Fetched, PartitionError>> {
         self.scatter(
             partitions,
             |tp| self.owner_or(tp),
-            |router, owned| async move {
+            move |router, owned| async move {
                 let mut fetched = Vec::with_capacity(owned.len());
                 for (tp, (offset, max_bytes)) in owned {
-                    fetched.push(router.state().fetch(&tp, offset, max_bytes).await);
+                    fetched.push(
+                        router
+                            .state()
+                            .fetch(&tp, offset, max_bytes, read_committed)
+                            .await,
+                    );
                 }
                 fetched
             },
@@ -83,14 +89,20 @@ impl Router {
     pub async fn list_offsets(
         &self,
         partitions: Vec<(TopicPartition, i64)>,
+        read_committed: bool,
     ) -> Vec<Result<Option<TimestampAndOffset>, PartitionError>> {
         self.scatter(
             partitions,
             |tp| self.owner_or(tp),
-            |router, owned| async move {
+            move |router, owned| async move {
                 let mut listed = Vec::with_capacity(owned.len());
                 for (tp, timestamp) in owned {
-                    listed.push(router.state().list_offset(&tp, timestamp).await);
+                    listed.push(
+                        router
+                            .state()
+                            .list_offset(&tp, timestamp, read_committed)
+                            .await,
+                    );
                 }
                 listed
             },
