@@ -2,13 +2,11 @@
 //! and the states a transaction goes through (`TransactionState`).
 //!
 //! ```text
-//!            AddPartitions             EndTxn(commit)            markers written
-//!   Empty ─────────────────► Ongoing ─────────────────► PrepareCommit ─────────► CompleteCommit
-//!     ▲   (also from Complete*)  │  EndTxn(abort), timeout,                         │
-//!     │                          │  InitProducerId fence                           │
-//!     │                          └────────────────────► PrepareAbort ──────────► CompleteAbort
-//!     └──── InitProducerId (epoch bump) from Empty / Complete* ◄──────────────────────┘
-//!   Empty / Complete* ── transactional.id.expiration.ms ──► Dead (tombstone)
+//! Empty, Complete* ─AddPartitions─► Ongoing ─EndTxn(commit)─► PrepareCommit ─markers─► CompleteCommit
+//!                                     │ EndTxn(abort), timeout, InitProducerId (fence)
+//!                                     └──────────────────────► PrepareAbort ──markers─► CompleteAbort
+//! Empty, Complete* ─InitProducerId (epoch bump)─► Empty
+//! Empty, Complete* ─transactional.id.expiration.ms─► Dead (a tombstone)
 //! ```
 //!
 //! Pure data, no shard of its own. Invariants: `pending` names the state an operation in
