@@ -17,3 +17,4 @@ pub mod server;
 pub mod shard;
 pub mod stop;
 pub mod storage;
+pub mod transactions;

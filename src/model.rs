@@ -10,6 +10,8 @@
 //!   offset is meant.
 //! - [`LeaderEpoch`], [`ProducerId`], [`ProducerEpoch`], [`GroupEpoch`] (KIP-848 group, assignment and member epochs) and
 //!   [`Timestamp`] (milliseconds since the Unix epoch).
+//! - [`partition_for_key`]: the partition of a coordinator's internal topic that holds a
+//!   group or a transactional id.
 //!
 //! Pure values: usable on any shard, `Send`, no I/O.
 
@@ -229,6 +231,20 @@ impl fmt::Display for TopicPartition {
     }
 }
 
+/// The partition of a coordinator topic (`__consumer_offsets`, `__transaction_state`)
+/// that holds a group id or a transactional id: Kafka's
+/// `Utils.abs(key.hashCode()) % partitions`, with Java's `String.hashCode` over UTF-16
+/// code units, so a key lands where Kafka would put it.
+pub fn partition_for_key(key: &str, partitions: i32) -> i32 {
+    assert!(partitions > 0, "a coordinator topic has partitions");
+    let hash = key.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    // Kafka's Utils.abs maps i32::MIN to 0, not to itself.
+    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
+    abs % partitions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +265,16 @@ mod tests {
         let leo = LogEndOffset(Offset(7));
         assert!(hw.offset() <= leo.offset());
         assert_eq!(format!("{hw:?}"), "HighWatermark(5)");
+    }
+
+    #[test]
+    fn keys_land_on_the_partition_kafka_picks() {
+        // Java: Math.abs("my-group".hashCode()) % 50 and friends.
+        assert_eq!(partition_for_key("", 50), 0);
+        assert_eq!(partition_for_key("my-group", 50), 12);
+        assert_eq!(partition_for_key("test-consumer-group", 50), 31);
+        for id in ["a", "group-1", "ünïcode", "𝄞"] {
+            assert!((0..50).contains(&partition_for_key(id, 50)));
+        }
     }
 }

@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["storage"],
     &["metadata"],
     &["partition"],
-    &["groups"],
+    &["groups", "transactions"],
     &["shard"],
     &["routing"],
     &["handlers"],

@@ -64,6 +64,19 @@ pub struct BrokerConfig {
     pub group_consumer_assignors: Vec<String>,
     pub offset_metadata_max_bytes: i32,
     pub offsets_retention_check_interval_ms: i64,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`.
+    pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.segment.bytes`.
+    pub transaction_state_log_segment_bytes: i32,
+    /// `transaction.max.timeout.ms`: the longest transaction timeout a producer may ask.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: how long a transactional id without a
+    /// transaction in progress is kept after its last update.
+    pub transactional_id_expiration_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i32,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i32,
     /// Broker defaults for topic configs, keyed by topic config name.
     pub topic_defaults: TopicDefaults,
     /// Number of shards (`None`: one per CPU of `cpuset`).
@@ -446,6 +459,36 @@ impl BrokerConfig {
                 600_000,
                 Kind::Long { min: 1 },
             )?,
+            transaction_state_log_num_partitions: e.typed(
+                "transaction.state.log.num.partitions",
+                50,
+                Kind::Int { min: 1 },
+            )?,
+            transaction_state_log_segment_bytes: e.typed(
+                "transaction.state.log.segment.bytes",
+                104_857_600,
+                Kind::Int { min: 14 },
+            )?,
+            transaction_max_timeout_ms: e.typed(
+                "transaction.max.timeout.ms",
+                900_000,
+                Kind::Int { min: 1 },
+            )?,
+            transactional_id_expiration_ms: e.typed(
+                "transactional.id.expiration.ms",
+                604_800_000,
+                Kind::Int { min: 1 },
+            )?,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: e.typed(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                10_000,
+                Kind::Int { min: 1 },
+            )?,
+            transaction_remove_expired_transaction_cleanup_interval_ms: e.typed(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                3_600_000,
+                Kind::Int { min: 1 },
+            )?,
             topic_defaults,
             shards,
             cpuset,
@@ -581,6 +624,18 @@ mod tests {
         assert_eq!(config.socket_request_max_bytes, 104_857_600);
         assert!(config.auto_create_topics_enable);
         assert_eq!(config.topic_default("retention.ms"), Some("604800000"));
+        assert_eq!(config.transaction_state_log_num_partitions, 50);
+        assert_eq!(config.transaction_state_log_segment_bytes, 104_857_600);
+        assert_eq!(config.transaction_max_timeout_ms, 900_000);
+        assert_eq!(config.transactional_id_expiration_ms, 604_800_000);
+        assert_eq!(
+            config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+            10_000
+        );
+        assert_eq!(
+            config.transaction_remove_expired_transaction_cleanup_interval_ms,
+            3_600_000
+        );
     }
 
     #[test]
@@ -640,6 +695,14 @@ mod tests {
                 "not ip:count",
             ),
             ("max.connections.per.ip.overrides", "host:3", "not ip:count"),
+            ("transaction.state.log.num.partitions", "0", "at least 1"),
+            ("transaction.max.timeout.ms", "-5", "at least 1"),
+            ("transactional.id.expiration.ms", "0", "at least 1"),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                "0",
+                "at least 1",
+            ),
         ] {
             let err = load(&[(key, value)]).unwrap_err();
             let text = err.to_string();

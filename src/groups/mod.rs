@@ -93,15 +93,9 @@ pub fn offsets_topic(config: &BrokerConfig) -> NewTopic {
 }
 
 /// The partition of `__consumer_offsets` that holds a group: Kafka's
-/// `Utils.abs(groupId.hashCode()) % partitions`, with Java's `String.hashCode` over
-/// UTF-16 code units, so a group lands where Kafka would put it.
+/// `Utils.abs(groupId.hashCode()) % partitions` (`model::partition_for_key`).
 pub fn offsets_partition(group_id: &str, partitions: i32) -> i32 {
-    assert!(partitions > 0, "__consumer_offsets has partitions");
-    let hash = group_id.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions
+    crate::model::partition_for_key(group_id, partitions)
 }
 
 /// The broker settings the coordinators apply.
@@ -469,12 +463,7 @@ mod tests {
 
     #[test]
     fn groups_land_on_the_partition_kafka_picks() {
-        // Java: Math.abs("my-group".hashCode()) % 50 and friends.
-        assert_eq!(offsets_partition("", 50), 0);
         assert_eq!(offsets_partition("my-group", 50), 12);
         assert_eq!(offsets_partition("test-consumer-group", 50), 31);
-        for id in ["a", "group-1", "ünïcode", "𝄞"] {
-            assert!((0..50).contains(&offsets_partition(id, 50)));
-        }
     }
 }
