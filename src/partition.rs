@@ -12,12 +12,14 @@
 
 use crate::config::{CompressionType, TimestampType, TopicConfig};
 use crate::metadata::{Topic, TopicPartition};
-use crate::model::{LeaderEpoch, Offset, Timestamp};
+use crate::model::{LeaderEpoch, Offset, ProducerEpoch, ProducerId, Timestamp};
 use crate::protocol::ErrorCode;
-use crate::protocol::records::{BatchBuilder, BatchError, Compression, RecordBatch, batches};
+use crate::protocol::records::{
+    BatchBuilder, BatchError, Compression, NO_SEQUENCE, RecordBatch, batches,
+};
 use crate::storage::{
-    AbortedTxn, AppendInfo, FileRange, LogConfig, PartitionLog, PartitionMetadata, ProducerError,
-    StorageError, TimestampAndOffset,
+    AbortedTxn, AppendInfo, FileRange, LogConfig, Marker, PartitionLog, PartitionMetadata,
+    ProducerEntry, ProducerError, StorageError, TimestampAndOffset,
 };
 use bytes::Bytes;
 use shards::rt;
@@ -239,6 +241,36 @@ impl Partition {
                 .map_err(client_error_or_stop)?;
         }
         Ok(info)
+    }
+
+    /// Writes a transaction marker (a control batch: COMMIT or ABORT of the producer's
+    /// open transaction on this partition), durably. The log checks the producer's epoch
+    /// and completes its transaction: the last stable offset moves past it and an abort
+    /// enters the aborted index.
+    pub async fn write_marker(
+        &self,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<AppendInfo, PartitionError> {
+        let (key, value) = Marker {
+            commit,
+            coordinator_epoch,
+        }
+        .key_and_value();
+        let mut builder = BatchBuilder::new(Compression::None)
+            .producer(producer_id.0, producer_epoch.0, NO_SEQUENCE)
+            .transactional(true)
+            .control(true);
+        builder.push(Timestamp::now().0, Some(&key), Some(&value), &[]);
+        let batch = RecordBatch::parse(builder.build(0)).expect("a built batch parses");
+        self.append(&[batch], true).await
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerEntry> {
+        self.log.producers()
     }
 
     /// Whole batches from `offset`, at most `max_bytes` (but at least one batch when

@@ -18,11 +18,12 @@ use crate::groups::{GroupConfig, GroupCoordinator, OFFSETS_TOPIC};
 use crate::metadata::controller::Controller;
 use crate::metadata::producer_ids::ProducerIdPool;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition};
-use crate::model::Offset;
+use crate::model::{Offset, ProducerEpoch, ProducerId};
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
 use crate::storage::{AppendInfo, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
+use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
 use shards::ShardId;
 use shards::rt::{self, Semaphore};
 use std::cell::{Cell, RefCell};
@@ -95,6 +96,10 @@ pub fn bump(cell: &Cell<u64>, by: u64) {
     cell.set(cell.get() + by);
 }
 
+/// The coordinator epoch stamped in transaction markers: a single node's coordinators
+/// never move, so it stays 0 (the leader epoch of every `__transaction_state` partition).
+pub const COORDINATOR_EPOCH: i32 = 0;
+
 /// The controller's state, on shard 0 only.
 pub struct ControllerState {
     pub controller: RefCell<Controller>,
@@ -152,6 +157,12 @@ pub struct ShardState {
     controller: Option<ControllerState>,
     /// The group coordinator of the `__consumer_offsets` partitions this shard owns.
     pub groups: Rc<GroupCoordinator>,
+    /// The transaction coordinator of the `__transaction_state` partitions this shard
+    /// owns.
+    pub transactions: Rc<TransactionCoordinator>,
+    /// Raised when a `__transaction_state` partition was loaded: the transaction timer
+    /// finishes what the replay found half-way.
+    pub transactions_loaded: Notify,
     /// The producer ids this shard may hand out (InitProducerId).
     pub producer_ids: ProducerIdPool,
     pub stats: ShardStats,
@@ -193,6 +204,7 @@ impl ShardState {
             next_producer_id: Cell::new(None),
         });
         let groups = GroupCoordinator::new(GroupConfig::from_broker(&config));
+        let transactions = Rc::new(TransactionCoordinator::new(TxnConfig::from_broker(&config)));
         let request_budget = config.queued_max_request_bytes.map(|bytes| {
             let share = (bytes / shards as u64).max(1);
             (Rc::new(Semaphore::new(share)), share)
@@ -216,6 +228,8 @@ impl ShardState {
             controller,
             groups,
             producer_ids: ProducerIdPool::default(),
+            transactions,
+            transactions_loaded: Notify::new(),
             stats: ShardStats::default(),
             held: RefCell::new(Vec::new()),
             phase: Cell::new(Phase::Starting),
@@ -302,6 +316,40 @@ impl ShardState {
             batches.iter().map(|b| b.size() as u64).sum(),
         );
         Box::pin(async move { partition.append(&batches, durable).await })
+    }
+
+    /// Writes a transaction marker on one partition, durably; on a `__consumer_offsets`
+    /// partition the group coordinator then makes the producer's pending offsets
+    /// committed (COMMIT) or drops them (ABORT).
+    pub async fn write_marker(
+        &self,
+        tp: &TopicPartition,
+        producer_id: ProducerId,
+        producer_epoch: ProducerEpoch,
+        commit: bool,
+    ) -> Result<(), PartitionError> {
+        let partition = self.partition(tp).ok_or_else(|| not_here(tp))?;
+        partition
+            .write_marker(producer_id, producer_epoch, commit, COORDINATOR_EPOCH)
+            .await?;
+        if tp.topic == OFFSETS_TOPIC {
+            self.groups
+                .complete_txn(tp.partition, producer_id, commit)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Forgets the idle producer ids of every partition of this shard
+    /// (`producer.id.expiration.ms`); returns how many.
+    pub fn expire_producers(&self) -> usize {
+        let now = crate::model::Timestamp::now();
+        let expiration = i64::from(self.config.producer_id_expiration_ms);
+        self.partitions
+            .borrow()
+            .values()
+            .map(|p| p.log().expire_producers(now, expiration))
+            .sum()
     }
 
     /// Reads whole batches from one partition (at least one, at most `max_bytes`
@@ -477,6 +525,11 @@ impl ShardState {
                                 this.groups
                                     .load_partition(tp.partition, partitions, partition)
                                     .await;
+                            } else if tp.topic == TRANSACTION_STATE_TOPIC {
+                                this.transactions
+                                    .load(tp.partition, partitions, &partition)
+                                    .await;
+                                this.transactions_loaded.notify_all();
                             }
                         }
                         Err(e) => crate::stop::fatal(&format!(

@@ -7,15 +7,25 @@
 //!   sequence numbers and answers them with their original offsets.
 //! - Its state survives a kill -9 of the broker (rebuilt from the log) and a clean
 //!   restart (the `.snapshot` files).
+//! - Transactional producers: commit and abort cycles seen exactly by read_committed
+//!   consumers (all of them, never a marker, by read_uncommitted ones); a zombie (same
+//!   transactional id, older epoch) fenced; a transaction left open past its timeout
+//!   aborted by the coordinator.
 
 mod common;
 
 use common::Broker;
 use common::kafka::{
-    Delivery, TestRecord, base_timestamp, consume_all, producer, send_all, test_record,
+    Delivery, TestProducer, TestRecord, base_timestamp, consume_all, producer, send_all,
+    test_record,
 };
 use common::proxy::Proxy;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 6;
 
@@ -142,4 +152,239 @@ fn idempotent_producer_state_survives_a_kill_and_a_clean_restart() {
         broker.restart();
     }
     check_exactly_once(&broker, topic, &records, &all);
+}
+
+/// A consumer reading by `assign` at the given isolation level.
+fn isolated_consumer(broker: &Broker, isolation: &str) -> BaseConsumer {
+    ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "corelog-tests-assign-only")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("isolation.level", isolation)
+        .create()
+        .expect("create an rdkafka consumer")
+}
+
+/// Every partition's end offset as a consumer of that isolation level sees it (the last
+/// stable offset for read_committed).
+fn ends(consumer: &BaseConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    (0..partitions)
+        .map(|p| {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p, Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("watermarks of {topic}-{p}: {e}"));
+            (p, high)
+        })
+        .collect()
+}
+
+/// Reads `topic` from the beginning until the consumer's position reaches each
+/// partition's end (control records included), returning the values per partition.
+fn read_values(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Vec<String>> {
+    let ends = ends(consumer, topic, partitions);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let position = consumer.position().expect("position");
+        let done = (0..partitions).all(|p| {
+            let at = position
+                .find_partition(topic, p)
+                .and_then(|e| e.offset().to_raw())
+                .unwrap_or(-1);
+            ends[&p] == 0 || at >= ends[&p]
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} timed out at {position:?} of {ends:?}"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.unwrap_or_else(|e| panic!("consume {topic}: {e}"));
+            let value = String::from_utf8(message.payload().unwrap_or_default().to_vec()).unwrap();
+            out.get_mut(&message.partition()).unwrap().push(value);
+        }
+    }
+    consumer.unassign().expect("unassign");
+    out
+}
+
+fn transactional_producer(broker: &Broker, id: &str, settings: &[(&str, &str)]) -> TestProducer {
+    let mut all = vec![("transactional.id", id)];
+    all.extend_from_slice(settings);
+    let producer = producer(broker, &all);
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init_transactions");
+    producer
+}
+
+fn send_values(producer: &TestProducer, topic: &str, values: &[String]) {
+    for (i, value) in values.iter().enumerate() {
+        let key = format!("k{}", i % 13);
+        let mut record: BaseRecord<'_, str, str, usize> = BaseRecord::with_opaque_to(topic, i)
+            .key(key.as_str())
+            .payload(value.as_str());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+                Err((e, _)) => panic!("cannot queue {value}: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn transactions_commit_and_abort_and_read_committed_sees_exactly_the_committed_records() {
+    let broker = Broker::start_with(&["--shards", "2", "--set", "num.partitions=3"]);
+    let topic = "txn-cycles";
+    let producer = transactional_producer(&broker, "txn-cycles", &[]);
+    let mut committed: Vec<String> = Vec::new();
+    let mut all: Vec<String> = Vec::new();
+    for round in 0..6 {
+        let values: Vec<String> = (0..500).map(|i| format!("r{round}-{i}")).collect();
+        producer.begin_transaction().expect("begin");
+        send_values(&producer, topic, &values);
+        if round % 2 == 0 {
+            producer
+                .commit_transaction(Duration::from_secs(30))
+                .expect("commit");
+            committed.extend(values.iter().cloned());
+        } else {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            producer
+                .abort_transaction(Duration::from_secs(30))
+                .expect("abort");
+        }
+        all.extend(values);
+    }
+    let sorted = |values: BTreeMap<i32, Vec<String>>| {
+        // Per partition, the records keep their send order; across partitions, compare
+        // as sets.
+        for (p, v) in &values {
+            let order: Vec<(usize, usize)> = v
+                .iter()
+                .map(|s| {
+                    let (r, i) = s[1..].split_once('-').unwrap();
+                    (r.parse().unwrap(), i.parse().unwrap())
+                })
+                .collect();
+            assert!(
+                order.windows(2).all(|w| w[0] < w[1]),
+                "partition {p} out of order"
+            );
+        }
+        let mut flat: Vec<String> = values.into_values().flatten().collect();
+        flat.sort();
+        flat
+    };
+    committed.sort();
+    all.sort();
+    let read_committed = read_values(&isolated_consumer(&broker, "read_committed"), topic, 3);
+    assert_eq!(
+        sorted(read_committed),
+        committed,
+        "read_committed sees exactly the committed records"
+    );
+    let read_uncommitted = read_values(&isolated_consumer(&broker, "read_uncommitted"), topic, 3);
+    assert_eq!(
+        sorted(read_uncommitted),
+        all,
+        "read_uncommitted sees every record and no marker"
+    );
+}
+
+#[test]
+fn a_zombie_producer_is_fenced_and_its_open_transaction_aborted() {
+    let broker = Broker::start_with(&["--set", "num.partitions=2"]);
+    let topic = "txn-zombie";
+    let zombie = transactional_producer(&broker, "txn-zombie", &[]);
+    zombie.begin_transaction().expect("begin");
+    send_values(&zombie, topic, &["zombie-0".to_string()]);
+    zombie.flush(Duration::from_secs(30)).expect("flush");
+    // The same transactional id starts again elsewhere: the old epoch is fenced and its
+    // open transaction aborted.
+    let successor = transactional_producer(&broker, "txn-zombie", &[]);
+    successor.begin_transaction().expect("begin");
+    send_values(&successor, topic, &["successor-0".to_string()]);
+    successor
+        .commit_transaction(Duration::from_secs(30))
+        .expect("commit");
+    let refused = zombie.commit_transaction(Duration::from_secs(30));
+    let error = refused.expect_err("the zombie's commit is refused");
+    assert!(
+        error.rdkafka_error_code() == Some(RDKafkaErrorCode::ProducerFenced)
+            || error.to_string().to_lowercase().contains("fenced"),
+        "the zombie is fenced: {error}"
+    );
+    let values: Vec<String> = read_values(&isolated_consumer(&broker, "read_committed"), topic, 2)
+        .into_values()
+        .flatten()
+        .collect();
+    assert_eq!(values, vec!["successor-0".to_string()]);
+}
+
+#[test]
+fn a_transaction_left_open_past_its_timeout_is_aborted_by_the_coordinator() {
+    let broker = Broker::start_with(&[
+        "--set",
+        "num.partitions=1",
+        "--set",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms=200",
+    ]);
+    let topic = "txn-timeout";
+    let producer = transactional_producer(
+        &broker,
+        "txn-timeout",
+        &[
+            ("transaction.timeout.ms", "1500"),
+            ("message.timeout.ms", "1500"),
+        ],
+    );
+    producer.begin_transaction().expect("begin");
+    send_values(&producer, topic, &["left-open".to_string()]);
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let committed = isolated_consumer(&broker, "read_committed");
+    let uncommitted = isolated_consumer(&broker, "read_uncommitted");
+    assert_eq!(
+        ends(&committed, topic, 1)[&0],
+        0,
+        "the open transaction holds the last stable offset"
+    );
+    // The coordinator aborts it: its marker moves the last stable offset to the end.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ends(&committed, topic, 1)[&0] != ends(&uncommitted, topic, 1)[&0] {
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out transaction was not aborted"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        read_values(&committed, topic, 1)[&0].is_empty(),
+        "nothing of it is committed"
+    );
+    assert!(
+        producer
+            .commit_transaction(Duration::from_secs(10))
+            .is_err(),
+        "its producer cannot commit it"
+    );
 }

@@ -77,6 +77,11 @@ pub struct BrokerConfig {
     pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i32,
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     pub transaction_remove_expired_transaction_cleanup_interval_ms: i32,
+    /// `producer.id.expiration.ms`: how long a partition remembers an idle producer id
+    /// (its last sequences) without an open transaction.
+    pub producer_id_expiration_ms: i32,
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_check_interval_ms: i32,
     /// Broker defaults for topic configs, keyed by topic config name.
     pub topic_defaults: TopicDefaults,
     /// Number of shards (`None`: one per CPU of `cpuset`).
@@ -487,6 +492,16 @@ impl BrokerConfig {
             transaction_remove_expired_transaction_cleanup_interval_ms: e.typed(
                 "transaction.remove.expired.transaction.cleanup.interval.ms",
                 3_600_000,
+                Kind::Int { min: 1 },
+            )?,
+            producer_id_expiration_ms: e.typed(
+                "producer.id.expiration.ms",
+                86_400_000,
+                Kind::Int { min: 1 },
+            )?,
+            producer_id_expiration_check_interval_ms: e.typed(
+                "producer.id.expiration.check.interval.ms",
+                600_000,
                 Kind::Int { min: 1 },
             )?,
             topic_defaults,

@@ -1,41 +1,42 @@
 //! FindCoordinator (key 10): this broker coordinates every group (it is the only node);
 //! the coordinator's shard is found by each group request itself. The first group key
 //! creates `__consumer_offsets` (Kafka's internal topic, `offsets.topic.num.partitions`
-//! partitions over every shard), so the answer comes once the coordinators are loaded.
-//! Transaction keys get COORDINATOR_NOT_AVAILABLE: corelog has no transaction
-//! coordinator yet.
+//! partitions over every shard), so the answer comes once the coordinators are loaded;
+//! likewise the first transaction key creates `__transaction_state`
+//! (`transaction.state.log.num.partitions` partitions).
 
 use super::{Handler, RequestContext, newest};
-use crate::groups::{OFFSETS_TOPIC, offsets_topic};
+use crate::groups::offsets_topic;
+use crate::metadata::controller::NewTopic;
 use crate::metadata::controller::TopicErrorKind;
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::generated::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use crate::transactions::transaction_state_topic;
 
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
 pub struct FindCoordinator;
 
-/// Creates `__consumer_offsets` unless it exists (another request may be creating it).
-async fn ensure_offsets_topic(ctx: &RequestContext) -> Result<(), ErrorCode> {
-    if ctx.shard.metadata.borrow().topic(OFFSETS_TOPIC).is_some() {
+/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`) unless it
+/// exists (another request may be creating it).
+async fn ensure_internal_topic(ctx: &RequestContext, topic: NewTopic) -> Result<(), ErrorCode> {
+    let name = topic.name.clone();
+    if ctx.shard.metadata.borrow().topic(&name).is_some() {
         return Ok(());
     }
-    let topics = vec![offsets_topic(&ctx.shard.config)];
+    let topics = vec![topic];
     match ctx.router.create_topics(topics, false).await.pop() {
         Some(Ok(record)) => {
-            tracing::info!(
-                "created {OFFSETS_TOPIC} with {} partitions",
-                record.partitions
-            );
+            tracing::info!("created {name} with {} partitions", record.partitions);
             Ok(())
         }
         Some(Err(e)) if e.kind == TopicErrorKind::AlreadyExists => Ok(()),
         Some(Err(e)) => {
-            tracing::warn!("cannot create {OFFSETS_TOPIC}: {}", e.message);
+            tracing::warn!("cannot create {name}: {}", e.message);
             Err(ErrorCode::CoordinatorNotAvailable)
         }
         None => Err(ErrorCode::CoordinatorNotAvailable),
@@ -59,16 +60,24 @@ impl Handler for FindCoordinator {
             vec![request.key.clone()]
         };
         let found = match request.key_type {
-            KEY_TYPE_GROUP => ensure_offsets_topic(ctx).await.map_err(|code| {
-                (
-                    code,
-                    "the group coordinator is not available yet".to_string(),
-                )
-            }),
-            KEY_TYPE_TRANSACTION => Err((
-                ErrorCode::CoordinatorNotAvailable,
-                "corelog has no transaction coordinator".to_string(),
-            )),
+            KEY_TYPE_GROUP => ensure_internal_topic(ctx, offsets_topic(&ctx.shard.config))
+                .await
+                .map_err(|code| {
+                    (
+                        code,
+                        "the group coordinator is not available yet".to_string(),
+                    )
+                }),
+            KEY_TYPE_TRANSACTION => {
+                ensure_internal_topic(ctx, transaction_state_topic(&ctx.shard.config))
+                    .await
+                    .map_err(|code| {
+                        (
+                            code,
+                            "the transaction coordinator is not available yet".to_string(),
+                        )
+                    })
+            }
             other => Err((
                 ErrorCode::InvalidRequest,
                 format!("unknown coordinator key type {other}"),

@@ -3,7 +3,10 @@
 //!
 //! Without a transactional id, as Kafka does, every call gets a new producer id with
 //! epoch 0 (a producer that lost its sequence state starts over under a new id); the id
-//! comes from this shard's block of ids (`Router::new_producer_id`).
+//! comes from this shard's block of ids (`Router::new_producer_id`). With one, the
+//! transaction coordinator of the id answers: a new id, or the same id with its epoch
+//! bumped (fencing any older producer of that transactional id, after aborting its open
+//! transaction).
 
 use super::{Handler, RequestContext, newest};
 use crate::model::{ProducerEpoch, ProducerId};
@@ -12,6 +15,7 @@ use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::init_producer_id_request::InitProducerIdRequest;
 use crate::protocol::generated::init_producer_id_response::InitProducerIdResponse;
+use crate::routing::transactions::ShardTxnEnv;
 
 pub struct InitProducerId;
 
@@ -40,7 +44,25 @@ impl Handler for InitProducerId {
         };
         match request.transactional_id {
             None => answer(Ok((ctx.router.new_producer_id().await, ProducerEpoch(0)))),
-            Some(_) => answer(Err(ErrorCode::CoordinatorNotAvailable)),
+            Some(id) => {
+                let timeout_ms = request.transaction_timeout_ms;
+                let expected = (request.producer_id >= 0).then_some((
+                    ProducerId(request.producer_id),
+                    ProducerEpoch(request.producer_epoch),
+                ));
+                let version = ctx.version;
+                let inited = ctx
+                    .router
+                    .on_txn_coordinator(&id.clone(), move |router| async move {
+                        let coordinator = router.state().transactions.clone();
+                        coordinator
+                            .init_producer_id(&ShardTxnEnv(&router), &id, timeout_ms, expected)
+                            .await
+                            .map_err(|e| e.code_for(ApiKey::InitProducerId, version))
+                    })
+                    .await;
+                answer(inited.and_then(|r| r))
+            }
         }
     }
 }

@@ -7,6 +7,8 @@
 //! (`ShardState`: metadata, config) and reach the shards that own their work only
 //! through `routing` — typed calls, one fan-out.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
@@ -15,6 +17,7 @@ mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -248,6 +251,9 @@ registry! {
     ConsumerGroupHeartbeat => consumer_group_heartbeat::ConsumerGroupHeartbeat,
     ConsumerGroupDescribe => consumer_group_describe::ConsumerGroupDescribe,
     InitProducerId => init_producer_id::InitProducerId,
+    AddPartitionsToTxn => add_partitions_to_txn::AddPartitionsToTxn,
+    AddOffsetsToTxn => add_offsets_to_txn::AddOffsetsToTxn,
+    EndTxn => end_txn::EndTxn,
 }
 
 /// The newest stable version of an API in the specs, for handlers to declare "up to the

@@ -21,6 +21,7 @@
 pub mod controller;
 pub mod groups;
 pub mod partitions;
+pub mod transactions;
 
 use crate::shard::{ShardState, ShardStatsSnapshot};
 use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded};

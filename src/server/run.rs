@@ -7,6 +7,7 @@
 //! recovery), writes the recovery points, and lets every shard exit.
 
 use crate::config::BrokerConfig;
+use crate::routing::transactions::ShardTxnEnv;
 use crate::routing::{Mesh, Router};
 use crate::server::listener;
 use crate::server::sockets::Exclusive;
@@ -132,11 +133,59 @@ async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
         .broadcast(move |router, _| async move {
             let accepting = listener::start(router.clone(), &sockets);
             router.state().hold_until_shutdown(accepting);
+            let timers = rt::spawn(transaction_timers(router.clone()));
+            router.state().hold_until_shutdown(timers);
             router.state().enter(Phase::Serving);
         })
         .await;
     if let Some(metrics) = crate::server::metrics::start(router.clone(), exclusive) {
         router.state().hold_until_shutdown(metrics);
+    }
+}
+
+/// One shard's transaction and producer housekeeping: right after a
+/// `__transaction_state` partition is loaded, and every
+/// `transaction.abort.timed.out.transaction.cleanup.interval.ms`, its coordinator
+/// finishes the transactions a replay found half-way (markers of a decided transaction)
+/// and aborts those open past their timeout; every
+/// `transaction.remove.expired.transaction.cleanup.interval.ms` it expires idle
+/// transactional ids; every `producer.id.expiration.check.interval.ms` the shard's
+/// partitions forget idle producer ids.
+async fn transaction_timers(router: Router) {
+    let config = router.state().config.clone();
+    let millis = |ms: i32| Duration::from_millis(ms.max(1) as u64);
+    let abort_every = millis(config.transaction_abort_timed_out_transaction_cleanup_interval_ms);
+    let expire_ids_every =
+        millis(config.transaction_remove_expired_transaction_cleanup_interval_ms);
+    let expire_producers_every = millis(config.producer_id_expiration_check_interval_ms);
+    let (mut ids_expired, mut producers_expired) = (Instant::now(), Instant::now());
+    loop {
+        let loaded = router.state().transactions_loaded.listen();
+        futures_lite::future::or(rt::sleep(abort_every), loaded).await;
+        let coordinator = router.state().transactions.clone();
+        let env = ShardTxnEnv(&router);
+        for (id, result) in coordinator.complete_pending(&env).await {
+            if let Err(e) = result {
+                tracing::warn!("transaction {id}: its markers are not all written yet: {e:?}");
+            }
+        }
+        for (id, result) in coordinator.abort_timed_out(&env).await {
+            match result {
+                Ok(()) => tracing::info!("transaction {id}: aborted, open past its timeout"),
+                Err(e) => tracing::warn!("transaction {id}: the timeout abort failed: {e:?}"),
+            }
+        }
+        if ids_expired.elapsed() >= expire_ids_every {
+            coordinator.expire_transactional_ids(&env).await;
+            ids_expired = Instant::now();
+        }
+        if producers_expired.elapsed() >= expire_producers_every {
+            let expired = router.state().expire_producers();
+            if expired > 0 {
+                tracing::info!("{expired} idle producer ids expired");
+            }
+            producers_expired = Instant::now();
+        }
     }
 }
 

@@ -25,6 +25,7 @@
 
 pub mod coordinator;
 pub mod error;
+mod load;
 pub mod records;
 pub mod state;
 #[cfg(test)]
