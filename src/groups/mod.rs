@@ -478,4 +478,3 @@ mod tests {
         assert_eq!(offsets_partition("test-consumer-group", 50), 31);
     }
 }
-

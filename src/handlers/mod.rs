@@ -17,6 +17,8 @@ mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -26,12 +28,14 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod write_txn_markers;
 
 use crate::groups::classic::ClientInfo;
 use crate::partition::SegmentRange;
@@ -254,6 +258,10 @@ registry! {
     AddPartitionsToTxn => add_partitions_to_txn::AddPartitionsToTxn,
     AddOffsetsToTxn => add_offsets_to_txn::AddOffsetsToTxn,
     EndTxn => end_txn::EndTxn,
+    WriteTxnMarkers => write_txn_markers::WriteTxnMarkers,
+    DescribeProducers => describe_producers::DescribeProducers,
+    DescribeTransactions => describe_transactions::DescribeTransactions,
+    ListTransactions => list_transactions::ListTransactions,
 }
 
 /// The newest stable version of an API in the specs, for handlers to declare "up to the
