@@ -1,20 +1,26 @@
-//! Runs one series of a workload — one broker, one acks level, one pace — with real
-//! librdkafka clients, and measures it.
+//! Runs one series of a workload — one broker, one acks level, one producer mode, one
+//! pace — with real librdkafka clients, and measures it.
 //!
 //! - Producers (one thread and one librdkafka producer each) send records whose first
 //!   8 bytes are the *intended* send time. At a fixed rate the schedule is fixed in
 //!   advance and latency is measured from the intended time, so a stalled broker shows
 //!   up in the percentiles instead of silently slowing the schedule down (coordinated
 //!   omission); at max rate each record's intended time is when it was handed over.
-//! - Consumers (assigned to every partition from its end) measure end-to-end latency:
-//!   the time a record is read minus its intended send time (same machine, same clock).
+//! - Producer modes: plain (`enable.idempotence=false`), idempotent, or transactional
+//!   (a `transactional.id` per producer, transactions of `txn_records` records: begin,
+//!   send, commit), where each commit's latency — begin to commit returned — goes into
+//!   a histogram of its own.
+//! - Consumers (assigned to every partition from its end, `read_committed`) measure
+//!   end-to-end latency: the time a record is read minus its intended send time (same
+//!   machine, same clock), and count the records they read, to be compared with the
+//!   records acknowledged (counts, not offsets: transaction markers take offsets too).
 //! - Acknowledgements are counted per second of the run (throughput over time), and
 //!   latencies of records intended inside the measurement window (after the warm-up)
 //!   go into HDR histograms. The broker's CPU time is sampled from `/proc` over the
 //!   window when its pid is known.
 
 use crate::progress::Progress;
-use crate::workload::{KeySampler, Rng, Workload};
+use crate::workload::{KeySampler, ProducerMode, Rng, Workload};
 use hdrhistogram::Histogram;
 use rdkafka::ClientContext;
 use rdkafka::Message;
@@ -52,6 +58,9 @@ pub enum Pace {
 pub struct Series {
     pub target: String,
     pub acks: String,
+    pub mode: ProducerMode,
+    /// Records per transaction (transactional mode).
+    pub txn_records: usize,
     pub pace: Pace,
     pub topic: String,
     /// Records and bytes acknowledged within the measurement window (`seconds` long).
@@ -59,10 +68,17 @@ pub struct Series {
     pub bytes: u64,
     pub seconds: f64,
     pub failed: u64,
+    /// Records acknowledged over the whole run, and read back by the consumers (when the
+    /// workload has consumers): every acknowledged record should be read.
+    pub delivered: u64,
+    pub consumed: Option<u64>,
     /// Acknowledgement latency, microseconds, of records intended in the window.
     pub produce_us: Histogram<u64>,
     /// End-to-end latency, microseconds (when the workload has consumers).
     pub e2e_us: Option<Histogram<u64>>,
+    /// Transactional mode: latency of each transaction begun in the window, from
+    /// `begin_transaction` to `commit_transaction` returning, microseconds.
+    pub commit_us: Option<Histogram<u64>>,
     /// Acknowledged (records, bytes) per second of the run, warm-up included.
     pub windows: Vec<(u64, u64)>,
     /// Cores the broker kept busy during the window.
@@ -72,12 +88,34 @@ pub struct Series {
     pub client_cores: Option<f64>,
 }
 
+/// A series' name in tables, charts and file names, e.g. `corelog acks=all
+/// transactional/100 max`.
+pub fn series_label(
+    target: &str,
+    acks: &str,
+    mode: ProducerMode,
+    txn_records: usize,
+    pace: Pace,
+) -> String {
+    let mode = match mode {
+        ProducerMode::Transactional => format!("{mode}/{txn_records}"),
+        _ => mode.to_string(),
+    };
+    match pace {
+        Pace::Max => format!("{target} acks={acks} {mode} max"),
+        Pace::Fixed(rate) => format!("{target} acks={acks} {mode} @{rate:.0}/s"),
+    }
+}
+
 impl Series {
     pub fn label(&self) -> String {
-        match self.pace {
-            Pace::Max => format!("{} acks={} max", self.target, self.acks),
-            Pace::Fixed(rate) => format!("{} acks={} @{:.0}/s", self.target, self.acks, rate),
-        }
+        series_label(
+            &self.target,
+            &self.acks,
+            self.mode,
+            self.txn_records,
+            self.pace,
+        )
     }
 
     /// A file-name-safe version of the label.
@@ -213,43 +251,81 @@ fn create_topic(target: &Target, topic: &str, partitions: i32) -> Result<(), Str
     Ok(())
 }
 
+/// One producer; `transactional_id` only in transactional mode.
 fn producer(
     target: &Target,
     workload: &Workload,
     acks: &str,
+    mode: ProducerMode,
+    transactional_id: &str,
     clock: Clock,
 ) -> Result<ThreadedProducer<Reports>, KafkaError> {
-    ClientConfig::new()
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", &target.bootstrap)
         .set("acks", acks)
         .set("linger.ms", workload.linger_ms.to_string())
         .set("batch.size", workload.batch_size.to_string())
         .set("compression.type", &workload.compression)
         .set("queue.buffering.max.messages", "100000")
-        .set("enable.idempotence", "false")
-        .set("message.timeout.ms", "60000")
-        .create_with_context(Reports {
-            clock,
-            tally: Mutex::new(Tally {
-                produce_us: new_histogram(),
-                windows: Vec::new(),
-                live_us: new_histogram(),
-                window_records: 0,
-                window_bytes: 0,
-                failed: 0,
-            }),
-        })
+        .set(
+            "enable.idempotence",
+            (mode != ProducerMode::Plain).to_string(),
+        )
+        .set("message.timeout.ms", "60000");
+    if mode == ProducerMode::Transactional {
+        config.set("transactional.id", transactional_id);
+    }
+    config.create_with_context(Reports {
+        clock,
+        tally: Mutex::new(Tally {
+            produce_us: new_histogram(),
+            windows: Vec::new(),
+            live_us: new_histogram(),
+            window_records: 0,
+            window_bytes: 0,
+            failed: 0,
+        }),
+    })
 }
 
-/// Sends records on one producer until the window closes; returns how many were sent.
+/// Sends records on one producer until the window closes; in transactional mode, in
+/// transactions of `workload.txn_records`, and returns their commit latencies.
 fn produce_loop(
     producer: &ThreadedProducer<Reports>,
     topic: &str,
     workload: &Workload,
+    mode: ProducerMode,
     pace: Pace,
     clock: Clock,
     seed: u64,
-) -> Result<u64, String> {
+) -> Result<Histogram<u64>, String> {
+    let transactional = mode == ProducerMode::Transactional;
+    let timeout = Duration::from_secs(60);
+    if transactional {
+        producer
+            .init_transactions(timeout)
+            .map_err(|e| format!("init_transactions: {e}"))?;
+    }
+    let mut commit_us = new_histogram();
+    // When the open transaction began (since the start), and the records it holds.
+    let (mut begun, mut in_txn) = (Duration::ZERO, 0usize);
+    let mut commit = |begun: Duration| -> Result<(), String> {
+        // rdkafka's commit_transaction flushes first, polling for up to 100 ms at a time,
+        // and the delivery reports it waits for are served by the producer's own thread:
+        // every commit would take 100 ms more. Wait for them here, in finer steps.
+        while producer.in_flight_count() > 0 && clock.start.elapsed() < begun + timeout {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        producer
+            .commit_transaction(timeout)
+            .map_err(|e| format!("commit_transaction: {e}"))?;
+        let latency = clock.start.elapsed().saturating_sub(begun);
+        if clock.in_window(begun) {
+            commit_us.saturating_record((latency.as_micros() as u64).max(1));
+        }
+        Ok(())
+    };
     let mut rng = Rng::new(seed);
     let keys = KeySampler::new(workload.keys);
     let mut value = vec![0x61u8; workload.record_size.max()];
@@ -268,7 +344,7 @@ fn produce_loop(
             Pace::Fixed(_) => Duration::from_nanos((phase_ns + sent as f64 * interval_ns) as u64),
         };
         if intended >= clock.measure_to {
-            return Ok(sent);
+            break;
         }
         // Wait for the scheduled time (delivery reports are served by the producer's own
         // thread). No spinning: on a small machine a spinning client would take the
@@ -277,6 +353,12 @@ fn produce_loop(
         let now = clock.start.elapsed();
         if now < intended {
             std::thread::sleep(intended - now);
+        }
+        if transactional && in_txn == 0 {
+            producer
+                .begin_transaction()
+                .map_err(|e| format!("begin_transaction: {e}"))?;
+            begun = clock.start.elapsed();
         }
         let size = workload.record_size.sample(&mut rng);
         let stamp = clock.start_wall_us + intended.as_micros() as u64;
@@ -299,7 +381,18 @@ fn produce_loop(
             }
         }
         sent += 1;
+        if transactional {
+            in_txn += 1;
+            if in_txn == workload.txn_records {
+                commit(begun)?;
+                in_txn = 0;
+            }
+        }
     }
+    if in_txn > 0 {
+        commit(begun)?;
+    }
+    Ok(commit_us)
 }
 
 /// End-to-end latencies of one consumer thread.
@@ -316,6 +409,9 @@ fn consume_loop(
         .set("group.id", "corelog-bench-e2e")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "10")
+        // librdkafka's default, stated: records of open or aborted transactions are not
+        // read (and so not counted).
+        .set("isolation.level", "read_committed")
         .create()
         .map_err(|e| format!("consumer: {e}"))?;
     let mut assignment = TopicPartitionList::new();
@@ -369,6 +465,7 @@ pub fn run_series(
     target: &Target,
     workload: &Workload,
     acks: &str,
+    mode: ProducerMode,
     pace: Pace,
     topic: &str,
     progress: &Progress,
@@ -386,7 +483,11 @@ pub fn run_series(
         measure_to: warmup + duration,
     };
     let producers: Vec<ThreadedProducer<Reports>> = (0..workload.producers)
-        .map(|_| producer(target, workload, acks, clock).map_err(|e| e.to_string()))
+        .map(|i| {
+            let transactional_id = format!("{topic}-{i}");
+            producer(target, workload, acks, mode, &transactional_id, clock)
+                .map_err(|e| e.to_string())
+        })
         .collect::<Result<_, _>>()?;
 
     let stop_consumers = AtomicBool::new(false);
@@ -407,7 +508,9 @@ pub fn run_series(
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                scope.spawn(move || produce_loop(p, topic, workload, pace, clock, i as u64 + 1))
+                scope.spawn(move || {
+                    produce_loop(p, topic, workload, mode, pace, clock, i as u64 + 1)
+                })
             })
             .collect();
         // Progress, and the broker's CPU time at both ends of the window.
@@ -441,18 +544,26 @@ pub fn run_series(
             }
             progress.tick(start.elapsed(), total, records, bytes, &live);
         }
-        let mut sent = 0u64;
+        let mut commit_us = new_histogram();
         for handle in sending {
-            sent += handle.join().expect("producer thread")?;
+            let h = handle.join().expect("producer thread")?;
+            commit_us.add(&h).expect("same bounds");
         }
         for p in &producers {
             p.flush(Duration::from_secs(60))
                 .map_err(|e| format!("flush: {e}"))?;
         }
-        // Consumers read until they have everything that was produced, or give up.
+        let delivered: u64 = producers
+            .iter()
+            .map(|p| {
+                let tally = p.context().tally.lock().unwrap();
+                tally.windows.iter().map(|(r, _)| r).sum::<u64>()
+            })
+            .sum();
+        // Consumers read until they have every record that was acknowledged, or give up.
         if workload.consumers > 0 {
             let deadline = Instant::now() + Duration::from_secs(30);
-            while consumed.load(Ordering::Relaxed) < sent && Instant::now() < deadline {
+            while consumed.load(Ordering::Relaxed) < delivered && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -485,14 +596,19 @@ pub fn run_series(
         Ok(Series {
             target: target.name.clone(),
             acks: acks.to_string(),
+            mode,
+            txn_records: workload.txn_records,
             pace,
             topic: topic.to_string(),
             records,
             bytes,
             seconds: duration.as_secs_f64(),
             failed,
+            delivered,
+            consumed: (workload.consumers > 0).then(|| consumed.load(Ordering::Relaxed)),
             produce_us,
             e2e_us: e2e,
+            commit_us: (mode == ProducerMode::Transactional).then_some(commit_us),
             windows,
             broker_cores,
             client_cores,

@@ -4,9 +4,10 @@
 //! measured in the same run.
 //!
 //! - `workload`: what a run does (a TOML file and command-line overrides).
-//! - `driver`: runs one series (broker × acks × pace) with producer and consumer threads
-//!   and measures it: HDR histograms of produce and end-to-end latency (coordinated
-//!   omission accounted for at fixed rates), throughput per second, broker CPU.
+//! - `driver`: runs one series (broker × acks × producer mode × pace) with producer and
+//!   consumer threads and measures it: HDR histograms of produce, end-to-end and
+//!   transaction commit latency (coordinated omission accounted for at fixed rates),
+//!   throughput per second, broker CPU.
 //! - `limits`: the physical limits (loopback TCP, disk writes and fdatasync) that broker
 //!   figures are reported against, measured in the same run.
 //! - `report`, `hgrm`, `plot`: `results/<name>/` — summary.json, summary.md, `.hgrm`

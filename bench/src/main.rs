@@ -4,18 +4,20 @@
 //! corelog-bench run --target corelog=localhost:9092 --acks 0,1,all --limits-dir ./data
 //! corelog-bench run --workload bench/workloads/1kib.toml --target corelog=localhost:9092 \
 //!     --target kafka=otherhost:9092
+//! corelog-bench run --workload bench/workloads/exactly-once.toml   # plain, idempotent and
+//!     # transactional producers at acks=all (--producer plain,idempotent,transactional)
 //! ```
 //!
-//! Every target runs the same workload at every acks level: at max rate, then (with
-//! `fixed_fraction`) at a fixed fraction of the rate it reached. The report goes to
-//! `results/<name>/` and its table to stdout.
+//! Every target runs the same workload at every acks level and producer mode: at max
+//! rate, then (with `fixed_fraction`) at a fixed fraction of the rate it reached. The
+//! report goes to `results/<name>/` and its table to stdout.
 
 use clap::Parser;
-use corelog_bench::driver::{Pace, Series, Target, run_series};
+use corelog_bench::driver::{Pace, Series, Target, run_series, series_label};
 use corelog_bench::limits;
 use corelog_bench::progress::Progress;
 use corelog_bench::report::{Limits, Report};
-use corelog_bench::workload::{Keys, RecordSize, Workload};
+use corelog_bench::workload::{Keys, ProducerMode, RecordSize, Workload};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -42,6 +44,13 @@ struct RunArgs {
     /// Acks levels to run, comma-separated (0, 1, all).
     #[arg(long, value_delimiter = ',')]
     acks: Option<Vec<String>>,
+    /// Producer modes to run, comma-separated: plain, idempotent, transactional
+    /// (workload: producer_modes). The last two need acks=all.
+    #[arg(long = "producer", value_delimiter = ',')]
+    producer_modes: Option<Vec<String>>,
+    /// Records per transaction in transactional mode.
+    #[arg(long)]
+    txn_records: Option<usize>,
     /// Bytes per record, or MIN-MAX for a uniform spread.
     #[arg(long)]
     record_size: Option<String>,
@@ -119,6 +128,12 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
     if let Some(v) = &args.acks {
         w.acks = v.clone();
     }
+    if let Some(v) = &args.producer_modes {
+        w.producer_modes = v
+            .iter()
+            .map(|m| ProducerMode::try_from(m.as_str()))
+            .collect::<Result<_, _>>()?;
+    }
     if let Some(v) = &args.record_size {
         w.record_size = RecordSize::try_from(v.clone())?;
     }
@@ -135,7 +150,7 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
     set!(partitions <- partitions, producers <- producers, consumers <- consumers,
          rate <- rate, linger_ms <- linger_ms, batch_size <- batch_size,
          compression <- compression, warmup_s <- warmup, duration_s <- duration,
-         fixed_fraction <- fixed_fraction);
+         fixed_fraction <- fixed_fraction, txn_records <- txn_records);
     if let Some(name) = &args.name {
         w.name = name.clone();
     }
@@ -176,28 +191,29 @@ fn main() {
     for target in &targets {
         for acks in &workload.acks {
             let level = if acks == "-1" { "all" } else { acks.as_str() };
-            let mut run = |pace: Pace, tag: &str| -> Series {
-                let topic = format!(
-                    "{}-{}-acks{level}-{tag}-{run_id}",
-                    workload.topic, target.name
-                );
-                let label = match pace {
-                    Pace::Max => format!("{} acks={level} max", target.name),
-                    Pace::Fixed(rate) => format!("{} acks={level} @{rate:.0}/s", target.name),
+            for &mode in &workload.producer_modes {
+                let mut run = |pace: Pace, tag: &str| -> Series {
+                    let topic = format!(
+                        "{}-{}-acks{level}-{mode}-{tag}-{run_id}",
+                        workload.topic, target.name
+                    );
+                    let label = series_label(&target.name, level, mode, workload.txn_records, pace);
+                    progress.start(&label, total);
+                    run_series(target, &workload, level, mode, pace, &topic, &progress)
+                        .unwrap_or_else(|e| {
+                            fail(format!("{label} against {}: {e}", target.bootstrap))
+                        })
                 };
-                progress.start(&label, total);
-                run_series(target, &workload, level, pace, &topic, &progress)
-                    .unwrap_or_else(|e| fail(format!("{label} against {}: {e}", target.bootstrap)))
-            };
-            if workload.rate > 0 {
-                series.push(run(Pace::Fixed(workload.rate as f64), "fixed"));
-                continue;
-            }
-            let max = run(Pace::Max, "max");
-            let reached = max.records_per_s();
-            series.push(max);
-            if workload.fixed_fraction > 0.0 && reached > 0.0 {
-                series.push(run(Pace::Fixed(reached * workload.fixed_fraction), "fixed"));
+                if workload.rate > 0 {
+                    series.push(run(Pace::Fixed(workload.rate as f64), "fixed"));
+                    continue;
+                }
+                let max = run(Pace::Max, "max");
+                let reached = max.records_per_s();
+                series.push(max);
+                if workload.fixed_fraction > 0.0 && reached > 0.0 {
+                    series.push(run(Pace::Fixed(reached * workload.fixed_fraction), "fixed"));
+                }
             }
         }
     }

@@ -1,12 +1,13 @@
 //! A run's report in `results/<name>/`: `summary.json` (everything measured),
-//! `summary.md` (the table people paste), one `.hgrm` per series and latency kind, and
+//! `summary.md` (the table people paste), one `.hgrm` per series and latency kind
+//! (produce, end-to-end, and transaction commit for transactional producers), and
 //! the charts (`plot`). Broker figures are given beside, and as fractions of, the
 //! physical limits measured in the same run.
 
 use crate::driver::{Pace, Series};
 use crate::hgrm::{hgrm, percentiles};
 use crate::limits::DiskLimit;
-use crate::workload::Workload;
+use crate::workload::{ProducerMode, Workload};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -49,15 +50,20 @@ impl Report<'_> {
             "label": s.label(),
             "target": s.target,
             "acks": s.acks,
+            "producer_mode": s.mode,
+            "txn_records": (s.mode == ProducerMode::Transactional).then_some(s.txn_records),
             "pace": match s.pace { Pace::Max => json!("max"), Pace::Fixed(r) => json!(r) },
             "topic": s.topic,
             "records_per_s": s.records_per_s(),
             "mb_per_s": s.mb_per_s(),
             "records": s.records,
             "failed": s.failed,
+            "delivered": s.delivered,
+            "consumed": s.consumed,
             "seconds": s.seconds,
             "produce_latency": latency(&s.produce_us),
             "e2e_latency": s.e2e_us.as_ref().map(latency),
+            "commit_latency": s.commit_us.as_ref().map(latency),
             "broker_cores": s.broker_cores,
             "client_cores": s.client_cores,
             "per_second": s.windows.iter().map(|(r, b)| json!({"records": r, "bytes": b})).collect::<Vec<_>>(),
@@ -112,16 +118,29 @@ impl Report<'_> {
             )
             .unwrap();
         }
-        writeln!(
-            out,
-            "| series | records/s | MB/s | vs loopback | vs disk | p50 ms | p90 ms | p99 ms | p99.9 ms | p99.99 ms | max ms | e2e p50 ms | e2e p99 ms | broker cores | client cores | failed |"
-        )
-        .unwrap();
-        writeln!(
-            out,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-        )
-        .unwrap();
+        // Commit latency columns only when a series ran transactions.
+        let commits = self.series.iter().any(|s| s.commit_us.is_some());
+        let mut header = vec!["series", "records/s", "MB/s"];
+        if commits {
+            header.extend(["commit p50 ms", "commit p99 ms", "commit max ms"]);
+        }
+        header.extend([
+            "vs loopback",
+            "vs disk",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "p99.99 ms",
+            "max ms",
+            "e2e p50 ms",
+            "e2e p99 ms",
+            "broker cores",
+            "client cores",
+            "failed",
+        ]);
+        writeln!(out, "| {} |", header.join(" | ")).unwrap();
+        writeln!(out, "|{}", "---|".repeat(header.len())).unwrap();
         for s in self.series {
             let p = percentiles(&s.produce_us);
             let (vs_loop, vs_disk) = match self.limits {
@@ -132,9 +151,19 @@ impl Report<'_> {
                 None => ("-".into(), "-".into()),
             };
             let e2e = s.e2e_us.as_ref().filter(|h| !h.is_empty());
+            let commit = match s.commit_us.as_ref().filter(|h| !h.is_empty()) {
+                Some(h) => format!(
+                    " {} | {} | {} |",
+                    ms(h.value_at_quantile(0.5)),
+                    ms(h.value_at_quantile(0.99)),
+                    ms(h.max())
+                ),
+                None if commits => " - | - | - |".into(),
+                None => String::new(),
+            };
             writeln!(
                 out,
-                "| {} | {:.0} | {:.1} | {vs_loop} | {vs_disk} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {:.0} | {:.1} |{commit} {vs_loop} | {vs_disk} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.label(),
                 s.records_per_s(),
                 s.mb_per_s(),
@@ -152,6 +181,17 @@ impl Report<'_> {
             )
             .unwrap();
         }
+        for s in self.series {
+            if let Some(consumed) = s.consumed.filter(|c| *c != s.delivered) {
+                writeln!(
+                    out,
+                    "\n{}: the consumers read {consumed} records of the {} acknowledged.",
+                    s.label(),
+                    s.delivered
+                )
+                .unwrap();
+            }
+        }
         out.push_str(&self.targets());
         out
     }
@@ -164,7 +204,8 @@ impl Report<'_> {
         };
         let fdatasync_p99 = l.disk.fdatasync_us.value_at_quantile(0.99);
         let mut lines = Vec::new();
-        for s in self.series {
+        // The targets are about plain producers.
+        for s in self.series.iter().filter(|s| s.mode == ProducerMode::Plain) {
             let p99 = s.produce_us.value_at_quantile(0.99);
             match (s.acks.as_str(), s.pace) {
                 ("1", Pace::Max) => lines.push(format!(
@@ -222,6 +263,9 @@ impl Report<'_> {
             )?);
             if let Some(e2e) = &s.e2e_us {
                 files.push(write(&format!("{}.e2e.hgrm", s.slug()), &hgrm(e2e))?);
+            }
+            if let Some(commit) = &s.commit_us {
+                files.push(write(&format!("{}.commit.hgrm", s.slug()), &hgrm(commit))?);
             }
         }
         match crate::plot::write_charts(dir, self.series) {

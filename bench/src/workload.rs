@@ -11,6 +11,8 @@
 //! consumers = 1               # threads reading for end-to-end latency (0: none)
 //! rate = 0                    # records/s over all producers; 0 = as fast as acked
 //! acks = ["0", "1", "all"]
+//! producer_modes = ["plain"] # "plain", "idempotent", "transactional" (acks=all only)
+//! txn_records = 100           # records per transaction of a transactional producer
 //! linger_ms = 1
 //! batch_size = 131072
 //! compression = "none"
@@ -36,6 +38,10 @@ pub struct Workload {
     /// Records per second over all producers; 0 sends as fast as the broker acknowledges.
     pub rate: u64,
     pub acks: Vec<String>,
+    /// How producers write: each mode is a series of its own (see `ProducerMode`).
+    pub producer_modes: Vec<ProducerMode>,
+    /// Records per transaction of a transactional producer.
+    pub txn_records: usize,
     pub linger_ms: u32,
     pub batch_size: u32,
     pub compression: String,
@@ -58,6 +64,8 @@ impl Default for Workload {
             consumers: 1,
             rate: 0,
             acks: vec!["0".into(), "1".into(), "all".into()],
+            producer_modes: vec![ProducerMode::Plain],
+            txn_records: 100,
             linger_ms: 1,
             batch_size: 131_072,
             compression: "none".into(),
@@ -100,7 +108,66 @@ impl Workload {
         if self.acks.is_empty() {
             return Err("acks lists no level".into());
         }
+        if self.producer_modes.is_empty() {
+            return Err("producer_modes lists no mode".into());
+        }
+        let exactly_once = self
+            .producer_modes
+            .iter()
+            .any(|m| *m != ProducerMode::Plain);
+        if exactly_once
+            && self
+                .acks
+                .iter()
+                .any(|a| !matches!(a.as_str(), "all" | "-1"))
+        {
+            return Err(format!(
+                "idempotent and transactional producers need acks=all, not {:?} (set acks to all)",
+                self.acks
+            ));
+        }
+        if self.txn_records == 0 {
+            return Err("txn_records must be at least 1".into());
+        }
         Ok(())
+    }
+}
+
+/// How a producer writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProducerMode {
+    /// `enable.idempotence=false`: no producer id, no sequence numbers.
+    Plain,
+    /// `enable.idempotence=true`: a producer id and per-partition sequence numbers.
+    Idempotent,
+    /// A `transactional.id` per producer; records go in transactions of `txn_records`
+    /// (begin, send, commit), each commit's latency measured.
+    Transactional,
+}
+
+impl TryFrom<&str> for ProducerMode {
+    type Error = String;
+
+    fn try_from(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "plain" => Ok(ProducerMode::Plain),
+            "idempotent" => Ok(ProducerMode::Idempotent),
+            "transactional" => Ok(ProducerMode::Transactional),
+            _ => Err(format!(
+                "producer mode {text:?}: expected plain, idempotent or transactional"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ProducerMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProducerMode::Plain => "plain",
+            ProducerMode::Idempotent => "idempotent",
+            ProducerMode::Transactional => "transactional",
+        })
     }
 }
 
@@ -302,6 +369,9 @@ mod tests {
             ("keys = \"zipf:0:1\"", "keys"),
             ("acks = [\"2\"]", "acks"),
             ("partitons = 3", "unknown field"),
+            ("producer_modes = [\"eos\"]", "unknown variant"),
+            ("producer_modes = [\"idempotent\"]", "acks=all"),
+            ("txn_records = 0\nacks = [\"all\"]", "txn_records"),
         ] {
             let err = Workload::from_toml(text).unwrap_err();
             assert!(err.contains(expect), "{text}: {err}");
@@ -315,6 +385,26 @@ mod tests {
             serde_json::to_value(&shipped).unwrap(),
             serde_json::to_value(Workload::default()).unwrap()
         );
+    }
+
+    #[test]
+    fn the_exactly_once_workload_runs_every_producer_mode_at_acks_all() {
+        let w = Workload::from_toml(include_str!("../workloads/exactly-once.toml")).unwrap();
+        assert_eq!(w.acks, ["all"]);
+        assert_eq!(
+            w.producer_modes,
+            [
+                ProducerMode::Plain,
+                ProducerMode::Idempotent,
+                ProducerMode::Transactional
+            ]
+        );
+        assert_eq!(w.txn_records, 100);
+        assert_eq!(
+            ProducerMode::try_from("idempotent"),
+            Ok(ProducerMode::Idempotent)
+        );
+        assert!(ProducerMode::try_from("eos").is_err());
     }
 
     #[test]

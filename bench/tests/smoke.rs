@@ -1,5 +1,6 @@
-//! The ack-level comparison as a 5-second smoke run against the real broker: it must
-//! complete and write its report (summary, histograms, charts). Speed is never asserted
+//! The ack-level comparison as a 5-second smoke run against the real broker, then
+//! idempotent and transactional producers: each must complete, write its report
+//! (summary, histograms, charts) and have its consumer read every record. Speed is never asserted
 //! here — figures come from `scripts/bench-acks`.
 
 use std::net::TcpStream;
@@ -80,7 +81,12 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "corelog-bench failed:\n{stderr}");
     let table = String::from_utf8_lossy(&run.stdout);
-    for level in ["acks=0 max", "acks=1 max", "acks=all max", "acks=all @"] {
+    for level in [
+        "acks=0 plain max",
+        "acks=1 plain max",
+        "acks=all plain max",
+        "acks=all plain @",
+    ] {
         assert!(table.contains(level), "{level} missing from:\n{table}");
     }
 
@@ -97,6 +103,7 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
     for s in series {
         assert!(s["records"].as_u64().unwrap() > 0, "{s}");
         assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
+        assert_eq!(s["consumed"], s["delivered"], "every record read: {s}");
     }
     for file in [
         "summary.md",
@@ -106,11 +113,51 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         "e2e-latency.png",
         "throughput.svg",
         "throughput.png",
-        "corelog-acks-all-max.produce.hgrm",
-        "corelog-acks-all-max.e2e.hgrm",
+        "corelog-acks-all-plain-max.produce.hgrm",
+        "corelog-acks-all-plain-max.e2e.hgrm",
     ] {
         let path = dir.join(file);
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "{} was not written", path.display());
     }
+
+    // Idempotent and transactional producers, read back by a read_committed consumer.
+    let run = Command::new(env!("CARGO_BIN_EXE_corelog-bench"))
+        .args(["run", "--target", &target, "--name", "smoke-eos"])
+        .args(["--acks", "all", "--producer", "idempotent,transactional"])
+        .args([
+            "--txn-records",
+            "10",
+            "--warmup",
+            "0.5",
+            "--duration",
+            "0.6",
+        ])
+        .args(["--fixed-fraction", "0", "--record-size", "1024"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run corelog-bench");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "corelog-bench failed:\n{stderr}");
+    let table = String::from_utf8_lossy(&run.stdout);
+    for label in ["acks=all idempotent max", "acks=all transactional/10 max"] {
+        assert!(table.contains(label), "{label} missing from:\n{table}");
+    }
+    let dir = out.join("smoke-eos");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    let series = summary["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2);
+    for s in series {
+        assert!(s["records"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
+        assert_eq!(s["consumed"], s["delivered"], "every record read once: {s}");
+    }
+    assert_eq!(series[1]["producer_mode"], "transactional");
+    assert!(series[1]["commit_latency"]["count"].as_u64().unwrap() > 0);
+    assert!(
+        dir.join("corelog-acks-all-transactional-10-max.commit.hgrm")
+            .exists()
+    );
 }
