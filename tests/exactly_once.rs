@@ -388,3 +388,110 @@ fn a_transaction_left_open_past_its_timeout_is_aborted_by_the_coordinator() {
         "its producer cannot commit it"
     );
 }
+
+/// Runs transactions of `per_txn` records over the topic's partitions until `stop`,
+/// reporting each acknowledged commit's number; stops at the first failure (the broker
+/// died under it).
+fn transactions_until_failure(
+    producer: &TestProducer,
+    topic: &str,
+    first_txn: usize,
+    per_txn: usize,
+    committed: &std::sync::mpsc::Sender<usize>,
+) {
+    for txn in first_txn.. {
+        if producer.begin_transaction().is_err() {
+            return;
+        }
+        let values: Vec<String> = (0..per_txn).map(|i| format!("t{txn}-{i}")).collect();
+        send_values(producer, topic, &values);
+        if producer
+            .commit_transaction(Duration::from_secs(10))
+            .is_err()
+        {
+            return;
+        }
+        if committed.send(txn).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_broker_killed_at_any_point_of_transactions_leaves_each_entirely_visible_or_not_at_all() {
+    let mut broker = Broker::start_with(&[
+        "--shards",
+        "2",
+        "--set",
+        "num.partitions=3",
+        "--set",
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms=200",
+    ]);
+    let topic = "txn-crash";
+    const PER_TXN: usize = 60;
+    let mut acknowledged: Vec<usize> = Vec::new();
+    let mut next_txn = 0;
+    for round in 0..3 {
+        let producer = transactional_producer(
+            &broker,
+            "txn-crash",
+            &[
+                ("transaction.timeout.ms", "5000"),
+                ("message.timeout.ms", "5000"),
+            ],
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let first = next_txn;
+        let acked = std::thread::scope(|scope| {
+            let worker =
+                scope.spawn(|| transactions_until_failure(&producer, topic, first, PER_TXN, &tx));
+            // Kill the broker right after the (3 + round)-th commit of this round is
+            // acknowledged: the next transaction is then somewhere between its first
+            // record and its last marker.
+            let mut acked = Vec::new();
+            while acked.len() < 3 + round {
+                acked.push(rx.recv_timeout(Duration::from_secs(60)).expect("a commit"));
+            }
+            broker.kill();
+            worker.join().unwrap();
+            acked.extend(rx.try_iter());
+            acked
+        });
+        next_txn = acked.iter().max().unwrap() + 2;
+        acknowledged.extend(acked);
+        broker.restart();
+    }
+    // A new producer of the same id fences the last one and aborts what it left open;
+    // the coordinator has finished what it had decided.
+    let last = transactional_producer(&broker, "txn-crash", &[]);
+    last.begin_transaction().expect("begin");
+    send_values(&last, topic, &["final".to_string()]);
+    last.commit_transaction(Duration::from_secs(30))
+        .expect("commit");
+
+    let committed = isolated_consumer(&broker, "read_committed");
+    let mut per_txn: BTreeMap<usize, usize> = BTreeMap::new();
+    let values = read_values(&committed, topic, 3);
+    assert!(values.values().flatten().any(|v| v == "final"));
+    for value in values.into_values().flatten().filter(|v| v != "final") {
+        let txn: usize = value[1..].split_once('-').unwrap().0.parse().unwrap();
+        *per_txn.entry(txn).or_default() += 1;
+    }
+    for (txn, count) in &per_txn {
+        assert_eq!(
+            *count, PER_TXN,
+            "transaction {txn} is partly visible: {count} of {PER_TXN} records"
+        );
+    }
+    for txn in &acknowledged {
+        assert!(
+            per_txn.contains_key(txn),
+            "acknowledged transaction {txn} is lost"
+        );
+    }
+    eprintln!(
+        "{} transactions acknowledged, {} visible after 3 kills",
+        acknowledged.len(),
+        per_txn.len()
+    );
+}
