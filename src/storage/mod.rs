@@ -4,7 +4,9 @@
 //! Owns everything below the produce and fetch handlers: segment files
 //! (`<20-digit base offset>.log`), their sparse `.index` and `.timeindex`, the
 //! `leader-epoch-checkpoint` and `partition.metadata` files, the recovery-point checkpoint
-//! format, offset and timestamp lookups, group-committed fdatasync and crash recovery.
+//! format, offset and timestamp lookups, group-committed fdatasync and crash recovery, and
+//! the producer state that makes appends idempotent and transactions atomic (`producers`,
+//! with Kafka's `.snapshot` and `.txnindex` files, `producer_log`).
 //! Files are byte-compatible with Apache Kafka's.
 //!
 //! Runtime: a [`PartitionLog`] is `!Send` and lives on the glommio executor of the shard
