@@ -716,3 +716,120 @@ fn checkpoint_files_are_written_atomically_and_read_back() {
         );
     });
 }
+
+/// A batch of `count` records from producer `pid` (epoch 0) at sequence `seq`.
+fn producer_batch(pid: i64, seq: i32, count: usize, transactional: bool) -> RecordBatch {
+    let mut builder = BatchBuilder::new(Compression::None)
+        .producer(pid, 0, seq)
+        .transactional(transactional);
+    for i in 0..count {
+        builder.push(1_000 + i as i64, Some(b"k"), Some(&[7u8; 200]), &[]);
+    }
+    batches(builder.build(0)).next().unwrap().unwrap()
+}
+
+fn abort_marker(pid: i64) -> RecordBatch {
+    let (key, value) = Marker {
+        commit: false,
+        coordinator_epoch: 0,
+    }
+    .key_and_value();
+    let mut builder = BatchBuilder::new(Compression::None)
+        .producer(pid, 0, -1)
+        .transactional(true)
+        .control(true);
+    builder.push(2_000, Some(&key), Some(&value), &[]);
+    batches(builder.build(0)).next().unwrap().unwrap()
+}
+
+#[test]
+fn producer_state_survives_a_clean_close_and_a_crash_with_rolls() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().to_path_buf();
+    block_on(async move {
+        // Small segments: the producer's batches span several rolls (snapshots).
+        let log = PartitionLog::open(&path, small_config(), Offset(0))
+            .await
+            .unwrap();
+        let mut seq = 0;
+        for _ in 0..40 {
+            log.append(&[producer_batch(9, seq, 3, false)], LeaderEpoch(0))
+                .await
+                .unwrap();
+            seq += 3;
+        }
+        // An aborted transaction of another producer, and one left open.
+        log.append(&[producer_batch(5, 0, 2, true)], LeaderEpoch(0))
+            .await
+            .unwrap();
+        log.append(&[abort_marker(5)], LeaderEpoch(0))
+            .await
+            .unwrap();
+        let open = log
+            .append(&[producer_batch(6, 0, 1, true)], LeaderEpoch(0))
+            .await
+            .unwrap();
+        assert!(log.segment_count() > 3, "the appends rolled segments");
+        let snapshots = |path: &std::path::Path| {
+            std::fs::read_dir(path)
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".snapshot")
+                })
+                .count()
+        };
+        assert!(
+            snapshots(&path) >= 1 && snapshots(&path) <= 2,
+            "rolls write snapshots, two kept"
+        );
+        let check = |log: &PartitionLog, open_at: Offset| {
+            let entries = log.producers();
+            let nine = entries.iter().find(|e| e.producer_id.0 == 9).unwrap();
+            assert_eq!(nine.last_seq(), Some(119));
+            assert_eq!(log.last_stable_offset().offset(), open_at);
+            let aborted = log.aborted_transactions(Offset(0), Offset(i64::MAX));
+            assert_eq!(aborted.len(), 1);
+            assert_eq!(aborted[0].producer_id.0, 5);
+        };
+        log.advance_high_watermark(log.log_end_offset().offset());
+        check(&log, open.first_offset);
+        // A retry of the last batch is recognised after a clean close...
+        log.close().await.unwrap();
+        let log = PartitionLog::open(&path, small_config(), log.recovery_point())
+            .await
+            .unwrap();
+        log.advance_high_watermark(log.log_end_offset().offset());
+        check(&log, open.first_offset);
+        let retry = log
+            .append(&[producer_batch(9, 117, 3, false)], LeaderEpoch(0))
+            .await
+            .unwrap();
+        assert!(retry.duplicate);
+        // ...and after a crash that loses every snapshot, from the log alone.
+        drop(log);
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_name().to_string_lossy().ends_with(".snapshot") {
+                std::fs::remove_file(entry.path()).unwrap();
+            }
+        }
+        let log = PartitionLog::open(&path, small_config(), Offset(0))
+            .await
+            .unwrap();
+        log.advance_high_watermark(log.log_end_offset().offset());
+        let gap = log
+            .append(&[producer_batch(9, 200, 1, false)], LeaderEpoch(0))
+            .await;
+        assert!(matches!(
+            gap,
+            Err(StorageError::Producer(
+                ProducerError::OutOfOrderSequence { .. }
+            ))
+        ));
+        assert_eq!(log.last_stable_offset().offset(), open.first_offset);
+    });
+}
