@@ -955,6 +955,24 @@ impl ClassicGroup {
         }
     }
 
+    /// TxnOffsetCommit's checks, Kafka's for a transactional commit: as OffsetCommit's,
+    /// except that a commit naming no member and no generation (all of v0–v2) passes
+    /// whatever the group's state, and a rebalance does not refuse it.
+    pub fn check_txn_offset_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        generation: i32,
+    ) -> Result<(), GroupError> {
+        let anonymous = generation < 0 && member_id.is_empty() && instance.is_none();
+        match self.state {
+            ClassicState::Dead => Err(GroupError::CoordinatorNotAvailable),
+            _ if generation < 0 && self.state == ClassicState::Empty => Ok(()),
+            _ if anonymous => Ok(()),
+            _ => self.check_member(member_id, instance, generation),
+        }
+    }
+
     /// The earliest time something here times out.
     pub fn next_deadline(&self) -> Option<Instant> {
         let members = self

@@ -891,6 +891,33 @@ impl ConsumerGroup {
         Ok(())
     }
 
+    /// TxnOffsetCommit's checks, Kafka's for a transactional commit: anyone may commit
+    /// to an empty group, and a commit naming no member and no epoch (v0–v2) is
+    /// accepted; otherwise the member must exist at that epoch (an older epoch is an
+    /// illegal generation, as Kafka answers a transactional commit).
+    pub fn check_txn_offset_commit(
+        &self,
+        member_id: &str,
+        instance: Option<&str>,
+        epoch: GroupEpoch,
+    ) -> Result<(), GroupError> {
+        let anonymous = epoch < GroupEpoch::ZERO && member_id.is_empty() && instance.is_none();
+        if (epoch < GroupEpoch::ZERO && self.members.is_empty()) || anonymous {
+            return Ok(());
+        }
+        let member = self
+            .members
+            .get(member_id)
+            .ok_or(GroupError::UnknownMemberId)?;
+        if epoch > member.member_epoch {
+            Err(GroupError::FencedMemberEpoch)
+        } else if epoch < member.member_epoch {
+            Err(GroupError::IllegalGeneration)
+        } else {
+            Ok(())
+        }
+    }
+
     /// OffsetFetch v9+ naming a member: it must exist at that epoch.
     pub fn check_offset_fetch(&self, member_id: &str, epoch: GroupEpoch) -> Result<(), GroupError> {
         if epoch < GroupEpoch::ZERO && member_id.is_empty() {

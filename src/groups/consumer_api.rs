@@ -50,6 +50,7 @@ impl GroupCoordinator {
                 partition,
                 kind: GroupKind::Consumer(ConsumerGroup::new(limits.clone())),
                 offsets: BTreeMap::new(),
+                pending: BTreeMap::new(),
             }),
             None => {
                 return error(

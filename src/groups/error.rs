@@ -71,11 +71,19 @@ pub enum GroupError {
     /// A KIP-848 member commits or fetches offsets under an epoch not its current one.
     StaleMemberEpoch,
 
+    // ---- the producer (TxnOffsetCommit) ----
+    /// The producer's epoch is older than one already written to the offsets partition:
+    /// a newer incarnation of the transactional producer fenced it.
+    InvalidProducerEpoch,
+
     // ---- an offset ----
     /// A committed offset for a topic or partition that does not exist.
     UnknownTopicOrPartition,
     /// Committed metadata longer than `offset.metadata.max.bytes`.
     OffsetMetadataTooLarge,
+    /// OffsetFetch with `require_stable`: a transaction holds an offset of the partition
+    /// not yet committed or aborted.
+    UnstableOffsetCommit,
 }
 
 impl GroupError {
@@ -105,8 +113,10 @@ impl GroupError {
             GroupError::UnreleasedInstanceId => ErrorCode::UnreleasedInstanceId,
             GroupError::FencedMemberEpoch => ErrorCode::FencedMemberEpoch,
             GroupError::StaleMemberEpoch => ErrorCode::StaleMemberEpoch,
+            GroupError::InvalidProducerEpoch => ErrorCode::InvalidProducerEpoch,
             GroupError::UnknownTopicOrPartition => ErrorCode::UnknownTopicOrPartition,
             GroupError::OffsetMetadataTooLarge => ErrorCode::OffsetMetadataTooLarge,
+            GroupError::UnstableOffsetCommit => ErrorCode::UnstableOffsetCommit,
         }
     }
 }
@@ -150,8 +160,10 @@ mod tests {
             GroupError::UnreleasedInstanceId,
             GroupError::FencedMemberEpoch,
             GroupError::StaleMemberEpoch,
+            GroupError::InvalidProducerEpoch,
             GroupError::UnknownTopicOrPartition,
             GroupError::OffsetMetadataTooLarge,
+            GroupError::UnstableOffsetCommit,
         ] {
             assert_ne!(response_code(Err(error)), 0, "{error:?}");
         }

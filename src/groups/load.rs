@@ -4,19 +4,26 @@
 //! holds — their committed offsets, classic group records and KIP-848 member, target
 //! and current-assignment records — so members carry on through a restart.
 //!
+//! Offset commits in a transactional batch (TxnOffsetCommit) are held pending under
+//! their producer id until that producer's transaction marker: COMMIT applies them (unless
+//! a later plain commit of the same partition is already there), ABORT drops them; those
+//! still open at the end stay pending in the groups, for `complete_txn` to end.
+//!
 //! Runs on the shard that owns the partition; its groups are answered NOT_COORDINATOR
 //! until the replay is done. Invariants: records are applied in log order, the last one
-//! of a key winning and a tombstone removing it, as compaction would leave them; a
-//! record that does not decode is skipped with a warning, while a log that cannot be
-//! read stops the process (`stop::fatal`): groups rebuilt from part of it would be
-//! wrong.
+//! of a key winning and a tombstone removing it (pending offsets included), as
+//! compaction would leave them; a record that does not decode is skipped with a
+//! warning, while a log that cannot be read stops the process (`stop::fatal`): groups
+//! rebuilt from part of it would be wrong.
 
 use super::classic::ClassicGroup;
 use super::records::{self, CoordinatorRecord};
+use super::txn_offsets::{Pending, end_txn};
 use super::{CommittedOffset, Group, GroupConfig, GroupCoordinator, GroupKind, consumer};
-use crate::model::TopicPartition;
+use crate::model::{Offset, ProducerId, TopicPartition};
 use crate::partition::Partition;
 use crate::protocol::records::batches;
+use crate::storage::Marker;
 use shards::rt;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -46,15 +53,22 @@ impl GroupCoordinator {
             };
             for batch in batches(bytes) {
                 let Ok(batch) = batch else { break };
-                if batch.header().is_control() {
+                let header = batch.header();
+                let producer = ProducerId(header.producer_id);
+                if header.is_control() {
+                    if let Some(marker) = Marker::of_batch(&batch) {
+                        state.end_txn(producer, marker.commit);
+                    }
                     continue;
                 }
+                let txn = header.is_transactional().then_some(producer);
                 let Ok(iter) = batch.records() else { continue };
                 for record in iter.flatten() {
+                    let at = Offset(batch.offset_of(&record));
                     let Some(key) = record.key else { continue };
                     records += 1;
                     match CoordinatorRecord::decode(key, record.value) {
-                        Ok(record) => state.apply(record),
+                        Ok(record) => state.apply(record, at, txn),
                         Err(e) => tracing::warn!("{}: skipping a record: {e}", partition.tp),
                     }
                 }
@@ -100,30 +114,51 @@ struct Replay {
 #[derive(Default)]
 struct ReplayedGroup {
     offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    pending: Pending,
     classic: Option<records::group_metadata_value::GroupMetadataValue>,
     consumer: consumer::Replayed,
 }
 
 impl Replay {
-    fn apply(&mut self, record: CoordinatorRecord) {
+    /// Applies the record at offset `at`, written in a transaction of `txn` if any.
+    fn apply(&mut self, record: CoordinatorRecord, at: Offset, txn: Option<ProducerId>) {
         let Some(group_id) = record.group() else {
             return;
         };
         let group = self.groups.entry(group_id.to_string()).or_default();
         match record {
-            CoordinatorRecord::Offset { tp, value, .. } => match value {
-                Some(value) => {
+            CoordinatorRecord::Offset { tp, value, .. } => match (value, txn) {
+                (Some(value), Some(producer)) => {
+                    group
+                        .pending
+                        .entry(producer)
+                        .or_default()
+                        .insert(tp, CommittedOffset::from_value(&value, at));
+                }
+                (Some(value), None) => {
                     group
                         .offsets
-                        .insert(tp, CommittedOffset::from_value(&value));
+                        .insert(tp, CommittedOffset::from_value(&value, at));
                 }
-                None => {
+                (None, _) => {
                     group.offsets.remove(&tp);
+                    for pending in group.pending.values_mut() {
+                        pending.remove(&tp);
+                    }
+                    group.pending.retain(|_, p| !p.is_empty());
                 }
             },
             CoordinatorRecord::ClassicGroup { value, .. } => group.classic = value,
             CoordinatorRecord::Ignored { .. } => {}
             other => group.consumer.apply(other),
+        }
+    }
+
+    /// A transaction marker of `producer`: its pending offsets, in every group of the
+    /// partition, are committed or dropped.
+    fn end_txn(&mut self, producer: ProducerId, commit: bool) {
+        for group in self.groups.values_mut() {
+            end_txn(&mut group.offsets, &mut group.pending, producer, commit);
         }
     }
 
@@ -140,7 +175,7 @@ impl Replay {
                         config.classic.initial_rebalance_delay_ms,
                         now,
                     ))
-                } else if !replayed.offsets.is_empty() {
+                } else if !replayed.offsets.is_empty() || !replayed.pending.is_empty() {
                     GroupKind::Classic(ClassicGroup::new(
                         &id,
                         config.classic.initial_rebalance_delay_ms,
@@ -153,6 +188,7 @@ impl Replay {
                     partition,
                     kind,
                     offsets: replayed.offsets,
+                    pending: replayed.pending,
                 })
             })
             .collect()

@@ -30,6 +30,8 @@
 //! - `classic_api`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
 //! - `consumer_api`: ConsumerGroupHeartbeat, ConsumerGroupDescribe.
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete and offset expiry.
+//! - `txn_offsets`: TxnOffsetCommit and the end of its transactions (`complete_txn`):
+//!   offsets pending under a producer id until its COMMIT or ABORT marker.
 //! - `admin`: DescribeGroups, ListGroups, DeleteGroups.
 //! - `load`: the replay of an offsets partition when its shard opens it.
 //! - `error`: what a coordinator refuses or fails at (`GroupError`), and its Kafka codes.
@@ -48,17 +50,19 @@ pub mod error;
 mod load;
 mod offsets;
 pub mod records;
+mod txn_offsets;
 
 pub use error::{GroupError, response_code};
 pub use offsets::{CommittedOffset, offset_commit_response};
+pub use txn_offsets::txn_offset_commit_response;
 
 use crate::config::BrokerConfig;
 use crate::futures::race;
 use crate::metadata::controller::NewTopic;
-use crate::model::{GroupEpoch, Timestamp, TopicPartition};
+use crate::model::{GroupEpoch, Offset, ProducerEpoch, ProducerId, Timestamp, TopicPartition};
 use crate::partition::Partition;
 use crate::protocol::ErrorCode;
-use crate::protocol::records::{BatchBuilder, Compression, RecordBatch};
+use crate::protocol::records::{BatchBuilder, Compression, NO_SEQUENCE, RecordBatch};
 use classic::{ClassicGroup, ClassicLimits, ClassicState};
 use consumer::{ConsumerGroup, ConsumerLimits};
 use records::CoordinatorRecord;
@@ -149,6 +153,9 @@ pub struct Group {
     pub partition: i32,
     pub kind: GroupKind,
     pub offsets: BTreeMap<TopicPartition, CommittedOffset>,
+    /// Offsets written by TxnOffsetCommit whose transaction has not ended, by producer
+    /// id: invisible to OffsetFetch until `complete_txn` commits them.
+    pub pending: BTreeMap<ProducerId, BTreeMap<TopicPartition, CommittedOffset>>,
 }
 
 impl Group {
@@ -187,11 +194,16 @@ impl Group {
             GroupKind::Consumer(g) => g.next_deadline(),
         }
     }
-    /// The records that delete the whole group: tombstones for its metadata and offsets.
+    /// The records that delete the whole group: tombstones for its metadata and offsets,
+    /// pending ones included (a replayed tombstone drops them too).
     fn tombstones(&self) -> Vec<CoordinatorRecord> {
-        let mut out: Vec<CoordinatorRecord> = self
+        let offsets: std::collections::BTreeSet<&TopicPartition> = self
             .offsets
             .keys()
+            .chain(self.pending.values().flat_map(|p| p.keys()))
+            .collect();
+        let mut out: Vec<CoordinatorRecord> = offsets
+            .into_iter()
             .map(|tp| CoordinatorRecord::Offset {
                 group: self.id.clone(),
                 tp: tp.clone(),
@@ -307,6 +319,7 @@ impl GroupCoordinator {
                 self.config.classic.initial_rebalance_delay_ms,
             )),
             offsets: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -319,11 +332,30 @@ impl GroupCoordinator {
         if records.is_empty() {
             return Ok(());
         }
+        self.append(partition, records, None).await.map(drop)
+    }
+
+    /// Appends records (at least one) to an offsets partition as one batch, transactional
+    /// for `producer` (Kafka writes TxnOffsetCommit's records so: producer id and epoch,
+    /// no sequence), and waits until they are durable. Returns the offset of the first:
+    /// record `i` lies at that plus `i`.
+    async fn append(
+        &self,
+        partition: i32,
+        records: &[CoordinatorRecord],
+        producer: Option<(ProducerId, ProducerEpoch)>,
+    ) -> Result<Offset, GroupError> {
+        assert!(!records.is_empty(), "an append of no records");
         let log = self.partitions.borrow().get(&partition).cloned();
         let Some(log) = log else {
             return Err(GroupError::NotCoordinator);
         };
         let mut builder = BatchBuilder::new(Compression::None);
+        if let Some((id, epoch)) = producer {
+            builder = builder
+                .producer(id.0, epoch.0, NO_SEQUENCE)
+                .transactional(true);
+        }
         let now = now_ms();
         for record in records {
             let (key, value) = record.encode().map_err(|e| {
@@ -334,7 +366,7 @@ impl GroupCoordinator {
         }
         let batch = RecordBatch::parse(builder.build(0)).expect("a built batch parses");
         match log.append(&[batch], true).await {
-            Ok(_) => Ok(()),
+            Ok(info) => Ok(info.first_offset),
             Err(e) => {
                 tracing::warn!("writing to {}: {}", log.tp, e.message);
                 // The partition's own failure, a raw Kafka code from the log below: what
@@ -344,6 +376,8 @@ impl GroupCoordinator {
                         GroupError::InvalidCommitOffsetSize
                     }
                     ErrorCode::NotLeaderOrFollower => GroupError::NotCoordinator,
+                    // A newer incarnation of the transactional producer wrote here.
+                    ErrorCode::InvalidProducerEpoch => GroupError::InvalidProducerEpoch,
                     _ => GroupError::CoordinatorNotAvailable,
                 })
             }
@@ -373,11 +407,13 @@ impl GroupCoordinator {
         }
     }
 
-    /// Forgets a group that has nothing left: no members, no offsets, no rebalance.
+    /// Forgets a group that has nothing left: no members, no offsets (committed or
+    /// pending), no rebalance.
     fn forget_if_dead(&self, slot: &GroupSlot) {
         let forget = {
             let group = slot.group.borrow();
             group.offsets.is_empty()
+                && group.pending.is_empty()
                 && match &group.kind {
                     GroupKind::Classic(g) => {
                         g.is_empty() && g.state == ClassicState::Empty && g.generation == 0

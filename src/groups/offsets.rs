@@ -6,7 +6,9 @@
 //! Runs on the coordinator shard of the group; expiry runs there too, one task per
 //! coordinator started by the first `load_partition`. Invariant: memory follows the
 //! log — an offset is visible to OffsetFetch only once its record is durable, and a
-//! failed write leaves the previous commit in place.
+//! failed write leaves the previous commit in place. Each offset remembers where its
+//! record lies, so a transaction's offsets and plain commits are ordered as the log
+//! orders them (`txn_offsets`).
 
 use super::classic::ClassicState;
 use super::records::CoordinatorRecord;
@@ -41,6 +43,8 @@ pub struct CommittedOffset {
     pub commit_timestamp_ms: i64,
     /// Set by OffsetCommit v2–v4's retention time.
     pub expire_timestamp_ms: Option<i64>,
+    /// Where its record lies in the offsets partition.
+    pub record_offset: Offset,
 }
 
 impl CommittedOffset {
@@ -55,13 +59,23 @@ impl CommittedOffset {
         }
     }
 
-    pub(super) fn from_value(value: &OffsetCommitValue) -> CommittedOffset {
+    pub(super) fn from_value(value: &OffsetCommitValue, record_offset: Offset) -> CommittedOffset {
         CommittedOffset {
             offset: Offset(value.offset),
             leader_epoch: LeaderEpoch(value.leader_epoch),
             metadata: value.metadata.clone(),
             commit_timestamp_ms: value.commit_timestamp,
             expire_timestamp_ms: (value.expire_timestamp >= 0).then_some(value.expire_timestamp),
+            record_offset,
+        }
+    }
+
+    /// The record that commits it for `group` and `tp`.
+    pub(super) fn record(&self, group: &str, tp: &TopicPartition) -> CoordinatorRecord {
+        CoordinatorRecord::Offset {
+            group: group.to_string(),
+            tp: tp.clone(),
+            value: Some(self.to_value()),
         }
     }
 }
@@ -92,9 +106,13 @@ impl Group {
             GroupKind::Consumer(g) if g.members.is_empty() => Some(g.empty_since_ms),
             _ => None,
         };
+        let pending: BTreeSet<&TopicPartition> =
+            self.pending.values().flat_map(|p| p.keys()).collect();
         let expired: Vec<TopicPartition> = self
             .offsets
             .iter()
+            // An open transaction's offset may still replace it: Kafka keeps it.
+            .filter(|(tp, _)| !pending.contains(tp))
             .filter(|(_, c)| match c.expire_timestamp_ms {
                 Some(at) => at <= now_ms,
                 None => empty_since.is_some_and(|since| {
@@ -117,7 +135,10 @@ impl Group {
                 }
             })
             .collect();
-        let delete_group = empty_since.is_some() && self.offsets.is_empty() && self.is_empty();
+        let delete_group = empty_since.is_some()
+            && self.offsets.is_empty()
+            && self.pending.is_empty()
+            && self.is_empty();
         if delete_group {
             records.extend(self.tombstones());
         }
@@ -189,28 +210,23 @@ impl GroupCoordinator {
         {
             let metadata = metadata.borrow();
             for topic in &request.topics {
-                let known = metadata.topic(&topic.name);
                 for p in &topic.partitions {
-                    let metadata_len = p.committed_metadata.as_ref().map_or(0, String::len);
-                    let check = if known
-                        .is_none_or(|t| p.partition_index < 0 || p.partition_index >= t.partitions)
-                    {
-                        Err(GroupError::UnknownTopicOrPartition)
-                    } else if metadata_len > self.config.offset_metadata_max_bytes {
-                        Err(GroupError::OffsetMetadataTooLarge)
-                    } else {
+                    let metadata_text = p.committed_metadata.as_deref();
+                    let check =
+                        self.check_offset(&metadata, &topic.name, p.partition_index, metadata_text);
+                    if check.is_ok() {
                         accepted.push((
                             TopicPartition::new(topic.name.clone(), p.partition_index),
                             CommittedOffset {
                                 offset: Offset(p.committed_offset),
                                 leader_epoch: LeaderEpoch(p.committed_leader_epoch),
-                                metadata: p.committed_metadata.clone().unwrap_or_default(),
+                                metadata: metadata_text.unwrap_or_default().to_string(),
                                 commit_timestamp_ms: now,
                                 expire_timestamp_ms: expire,
+                                record_offset: Offset(-1),
                             },
                         ));
-                        Ok(())
-                    };
+                    }
                     checks.insert((topic.name.clone(), p.partition_index), check);
                 }
             }
@@ -221,26 +237,45 @@ impl GroupCoordinator {
         };
         let records: Vec<CoordinatorRecord> = accepted
             .iter()
-            .map(|(tp, committed)| CoordinatorRecord::Offset {
-                group: group_id.clone(),
-                tp: tp.clone(),
-                value: Some(committed.to_value()),
-            })
+            .map(|(tp, committed)| committed.record(&group_id, tp))
             .collect();
         // Memory follows the log: a commit is visible only once its record is durable,
         // and a failed write leaves the previous commit in place.
-        let written = self.persist(partition, &records).await;
-        if written.is_ok() {
-            let mut group = slot.group.borrow_mut();
-            for (tp, committed) in accepted {
-                group.offsets.insert(tp, committed);
-            }
-        }
+        let written = if records.is_empty() {
+            Ok(())
+        } else {
+            self.append(partition, &records, None).await.map(|first| {
+                let mut group = slot.group.borrow_mut();
+                for (i, (tp, mut committed)) in accepted.into_iter().enumerate() {
+                    committed.record_offset = Offset(first.0 + i as i64);
+                    group.offsets.insert(tp, committed);
+                }
+            })
+        };
         respond(&|topic, index| {
             let check = checks[&(topic.to_string(), index)];
             // An accepted partition shares the fate of the write.
             response_code(check.and(written))
         })
+    }
+
+    /// Kafka's checks of one partition of an OffsetCommit or TxnOffsetCommit: the topic
+    /// and partition exist, the metadata fits `offset.metadata.max.bytes`.
+    pub(super) fn check_offset(
+        &self,
+        metadata: &MetadataImage,
+        topic: &str,
+        partition: i32,
+        committed_metadata: Option<&str>,
+    ) -> Result<(), GroupError> {
+        let known = metadata.topic(topic);
+        if known.is_none_or(|t| partition < 0 || partition >= t.partitions) {
+            Err(GroupError::UnknownTopicOrPartition)
+        } else if committed_metadata.map_or(0, str::len) > self.config.offset_metadata_max_bytes {
+            Err(GroupError::OffsetMetadataTooLarge)
+        } else {
+            Ok(())
+        }
     }
 
     /// Kafka's checks of an OffsetCommit against its group; creates the group for a
@@ -276,7 +311,14 @@ impl GroupCoordinator {
         Ok(slot)
     }
 
-    pub fn offset_fetch(&self, request: OffsetFetchRequestGroup) -> OffsetFetchResponseGroup {
+    /// The group's committed offsets. With `require_stable` (v7+), a partition holding an
+    /// offset of a transaction still open answers UNSTABLE_OFFSET_COMMIT, as in Kafka;
+    /// without, the last committed offset.
+    pub fn offset_fetch(
+        &self,
+        request: OffsetFetchRequestGroup,
+        require_stable: bool,
+    ) -> OffsetFetchResponseGroup {
         let group_error = |error: GroupError| OffsetFetchResponseGroup {
             group_id: request.group_id.clone(),
             error_code: error.code().code(),
@@ -293,15 +335,27 @@ impl GroupCoordinator {
         {
             return group_error(e);
         }
-        let partition =
-            |index: i32, committed: Option<&CommittedOffset>| OffsetFetchResponsePartitions {
-                partition_index: index,
+        let unstable = |tp: &TopicPartition| {
+            require_stable
+                && group
+                    .as_ref()
+                    .is_some_and(|g| g.pending.values().any(|p| p.contains_key(tp)))
+        };
+        let partition = |tp: &TopicPartition, committed: Option<&CommittedOffset>| {
+            let (committed, error) = if unstable(tp) {
+                (None, Err(GroupError::UnstableOffsetCommit))
+            } else {
+                (committed, Ok(()))
+            };
+            OffsetFetchResponsePartitions {
+                partition_index: tp.partition,
                 committed_offset: committed.map_or(-1, |c| c.offset.0),
                 committed_leader_epoch: committed.map_or(-1, |c| c.leader_epoch.0),
                 metadata: Some(committed.map(|c| c.metadata.clone()).unwrap_or_default()),
-                error_code: 0,
+                error_code: response_code(error),
                 ..OffsetFetchResponsePartitions::default()
-            };
+            }
+        };
         let topics = match &request.topics {
             Some(topics) => topics
                 .iter()
@@ -312,7 +366,7 @@ impl GroupCoordinator {
                         .iter()
                         .map(|&index| {
                             let tp = TopicPartition::new(t.name.clone(), index);
-                            partition(index, group.as_ref().and_then(|g| g.offsets.get(&tp)))
+                            partition(&tp, group.as_ref().and_then(|g| g.offsets.get(&tp)))
                         })
                         .collect(),
                     ..OffsetFetchResponseTopics::default()
@@ -326,7 +380,7 @@ impl GroupCoordinator {
                         by_topic
                             .entry(tp.topic.as_str())
                             .or_default()
-                            .push(partition(tp.partition, Some(committed)));
+                            .push(partition(tp, Some(committed)));
                     }
                 }
                 by_topic
@@ -389,7 +443,13 @@ impl GroupCoordinator {
                                 Err(GroupError::GroupSubscribedToTopic)
                             } else {
                                 let tp = TopicPartition::new(topic.name.clone(), p.partition_index);
-                                if group.offsets.remove(&tp).is_some() {
+                                // Pending offsets go too, as the tombstone replayed drops them.
+                                let mut had = group.offsets.remove(&tp).is_some();
+                                for pending in group.pending.values_mut() {
+                                    had |= pending.remove(&tp).is_some();
+                                }
+                                group.pending.retain(|_, p| !p.is_empty());
+                                if had {
                                     records.push(CoordinatorRecord::Offset {
                                         group: group_id.clone(),
                                         tp,
@@ -468,6 +528,7 @@ mod tests {
             metadata: String::new(),
             commit_timestamp_ms: at,
             expire_timestamp_ms: expire,
+            record_offset: Offset(0),
         };
         let mut classic = ClassicGroup::new("g", 0);
         classic.state_timestamp_ms = 1_000;
@@ -480,6 +541,7 @@ mod tests {
                 (TopicPartition::new("t", 1), committed(5_000, None)),
                 (TopicPartition::new("t", 2), committed(500, Some(2_000))),
             ]),
+            pending: BTreeMap::new(),
         };
         // Explicit expiry first; the group has been empty since 1000, retention 10 s.
         let (records, gone) = group.expire_offsets(2_000, 10_000);

@@ -1,7 +1,8 @@
 //! OffsetFetch (key 9): committed offsets of one group (before v8) or of a batch of
 //! groups (v8+), each read on its coordinator shard; the groups of one shard travel in
-//! one call. A partition with no committed offset answers -1. Kafka 4.x serves v1 and
-//! later.
+//! one call. A partition with no committed offset answers -1; with `require_stable`
+//! (v7+), one holding offsets of an open transaction answers UNSTABLE_OFFSET_COMMIT.
+//! Kafka 4.x serves v1 and later.
 
 use super::{Handler, RequestContext, newest};
 use crate::protocol::codec::VersionRange;
@@ -28,6 +29,8 @@ impl Handler for OffsetFetch {
         request: OffsetFetchRequest,
     ) -> Option<OffsetFetchResponse> {
         let batched = ctx.version >= 8;
+        // v7+: partitions with offsets of an open transaction answer UNSTABLE_OFFSET_COMMIT.
+        let require_stable = request.require_stable;
         let groups: Vec<OffsetFetchRequestGroup> = if batched {
             request.groups
         } else {
@@ -65,10 +68,10 @@ impl Handler for OffsetFetch {
                             ..OffsetFetchResponseGroup::default()
                         })
                 },
-                |router, groups| async move {
+                move |router, groups| async move {
                     groups
                         .into_iter()
-                        .map(|(_, g)| router.state().groups.offset_fetch(g))
+                        .map(|(_, g)| router.state().groups.offset_fetch(g, require_stable))
                         .collect()
                 },
             )
