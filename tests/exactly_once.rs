@@ -495,3 +495,126 @@ fn a_broker_killed_at_any_point_of_transactions_leaves_each_entirely_visible_or_
         per_txn.len()
     );
 }
+
+/// One consume-transform-produce pass: reads `ctp-in` in group `ctp` (read_committed),
+/// writes one `o<n>` record per `i<n>` input to `ctp-out` and commits the input offsets
+/// in the same transaction. Stops once `target` outputs were committed in all, or, with
+/// `crash_in` = k, inside its k-th transaction after the outputs were sent, before the
+/// commit (returning false).
+fn consume_transform_produce(
+    broker: &Broker,
+    target: usize,
+    committed: &mut usize,
+    crash_in: Option<usize>,
+) -> bool {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "ctp")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["ctp-in"]).expect("subscribe");
+    let producer = transactional_producer(broker, "ctp-tx", &[]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut txns = 0;
+    while *committed < target {
+        assert!(
+            Instant::now() < deadline,
+            "only {committed} of {target} outputs committed"
+        );
+        let mut inputs = Vec::new();
+        while inputs.len() < 100 {
+            match consumer.poll(Duration::from_millis(if inputs.is_empty() {
+                200
+            } else {
+                10
+            })) {
+                Some(Ok(m)) => {
+                    inputs.push(String::from_utf8(m.payload().unwrap().to_vec()).unwrap())
+                }
+                Some(Err(e)) => panic!("consume: {e}"),
+                None => break,
+            }
+        }
+        if inputs.is_empty() {
+            continue;
+        }
+        txns += 1;
+        producer.begin_transaction().expect("begin");
+        let outputs: Vec<String> = inputs.iter().map(|i| format!("o{}", &i[1..])).collect();
+        send_values(&producer, "ctp-out", &outputs);
+        if crash_in == Some(txns) {
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            return false;
+        }
+        let positions = consumer.position().expect("position");
+        producer
+            .send_offsets_to_transaction(
+                &positions,
+                &consumer.group_metadata().unwrap(),
+                Duration::from_secs(30),
+            )
+            .expect("send_offsets_to_transaction");
+        producer
+            .commit_transaction(Duration::from_secs(30))
+            .expect("commit");
+        *committed += outputs.len();
+    }
+    true
+}
+
+#[test]
+fn consume_transform_produce_is_exactly_once_across_a_kill_of_the_broker() {
+    let mut broker = Broker::start_with(&["--shards", "2", "--set", "num.partitions=3"]);
+    const INPUTS: usize = 3000;
+    let inputs: Vec<String> = (0..INPUTS).map(|n| format!("i{n}")).collect();
+    let plain = producer(&broker, &[]);
+    send_values(&plain, "ctp-in", &inputs);
+    plain
+        .flush(Duration::from_secs(60))
+        .expect("inputs written");
+    drop(plain);
+    let mut committed = 0;
+    // Killed inside the 5th transaction: outputs written, offsets and commit not.
+    assert!(!consume_transform_produce(
+        &broker,
+        INPUTS,
+        &mut committed,
+        Some(5)
+    ));
+    broker.kill();
+    broker.restart();
+    // The next run fences the old producer (its transaction aborted) and resumes from
+    // the committed offsets; outputs are counted from what read_committed sees.
+    let mut committed_after = committed;
+    assert!(consume_transform_produce(
+        &broker,
+        INPUTS,
+        &mut committed_after,
+        None
+    ));
+    let outputs: Vec<String> =
+        read_values(&isolated_consumer(&broker, "read_committed"), "ctp-out", 3)
+            .into_values()
+            .flatten()
+            .collect();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in &outputs {
+        *counts.entry(o.as_str()).or_default() += 1;
+    }
+    let duplicated: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "outputs written twice: {:?}",
+        &duplicated[..duplicated.len().min(5)]
+    );
+    assert_eq!(outputs.len(), INPUTS, "one output per input");
+    for n in 0..INPUTS {
+        assert!(
+            counts.contains_key(format!("o{n}").as_str()),
+            "output of input {n} missing"
+        );
+    }
+}

@@ -493,17 +493,6 @@ async fn run_timer(coordinator: Rc<GroupCoordinator>, slot: Rc<GroupSlot>) {
     }
 }
 
-impl GroupCoordinator {
-    /// Placeholder until transactional offset commits land: nothing is pending.
-    pub async fn complete_txn(
-        self: &Rc<Self>,
-        _partition: i32,
-        _producer_id: crate::model::ProducerId,
-        _commit: bool,
-    ) {
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

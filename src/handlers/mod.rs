@@ -35,6 +35,7 @@ mod offset_delete;
 mod offset_fetch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 mod write_txn_markers;
 
 use crate::groups::classic::ClientInfo;
@@ -258,6 +259,7 @@ registry! {
     AddPartitionsToTxn => add_partitions_to_txn::AddPartitionsToTxn,
     AddOffsetsToTxn => add_offsets_to_txn::AddOffsetsToTxn,
     EndTxn => end_txn::EndTxn,
+    TxnOffsetCommit => txn_offset_commit::TxnOffsetCommit,
     WriteTxnMarkers => write_txn_markers::WriteTxnMarkers,
     DescribeProducers => describe_producers::DescribeProducers,
     DescribeTransactions => describe_transactions::DescribeTransactions,
