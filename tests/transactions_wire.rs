@@ -56,6 +56,13 @@ fn produce(client: &mut WireClient, batch: Bytes) -> (ErrorCode, i64) {
     (code(p.error_code), p.base_offset)
 }
 
+fn transactional_produce(client: &mut WireClient, batch: Bytes) -> ErrorCode {
+    let mut request = produce_request(TOPIC, -1, vec![(0, batch)]);
+    request.transactional_id = Some("wire-txn".to_string());
+    let response = client.produce(&request);
+    code(response.responses[0].partition_responses[0].error_code)
+}
+
 fn init_producer_id(
     client: &mut WireClient,
     id: Option<&str>,
@@ -241,7 +248,7 @@ fn transaction_apis_refuse_what_kafka_refuses() {
     );
     // The transaction's data, then its commit.
     assert_eq!(
-        produce(&mut client, producer_batch(pid, epoch, 0, 2, true)).0,
+        transactional_produce(&mut client, producer_batch(pid, epoch, 0, 2, true)),
         ErrorCode::None
     );
     assert_eq!(
@@ -256,6 +263,16 @@ fn transaction_apis_refuse_what_kafka_refuses() {
     assert_eq!(
         end(&mut client, "wire-txn", pid, epoch, false),
         ErrorCode::InvalidTxnState
+    );
+    // Data for a transaction that has ended is refused (KIP-890), not left hanging.
+    assert_eq!(
+        transactional_produce(&mut client, producer_batch(pid, epoch, 2, 2, true)),
+        ErrorCode::InvalidTxnState
+    );
+    // Transactional data without a transactional id is an invalid request.
+    assert_eq!(
+        produce(&mut client, producer_batch(pid, epoch, 2, 2, true)).0,
+        ErrorCode::InvalidRequest
     );
 
     // A newer producer of the same id fences this one.

@@ -11,6 +11,7 @@
 
 use super::{Handler, RequestContext, newest};
 use crate::metadata::{Topic, TopicPartition};
+use crate::model::{ProducerEpoch, ProducerId};
 use crate::partition::{PartitionError, validate_produce};
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::{Records, VersionRange};
@@ -19,6 +20,7 @@ use crate::protocol::generated::produce_request::ProduceRequest;
 use crate::protocol::generated::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
+use crate::protocol::records::RecordBatch;
 use crate::storage::AppendInfo;
 use bytes::Bytes;
 use std::rc::Rc;
@@ -100,7 +102,7 @@ impl Handler for Produce {
         // Check every partition's records here, then queue every owner's appends, in
         // order, before the next request may start.
         let mut order = Vec::with_capacity(work.len());
-        let mut appends = Vec::with_capacity(work.len());
+        let mut appends: Vec<(TopicPartition, Vec<RecordBatch>)> = Vec::with_capacity(work.len());
         for (slot, topic, tp, bytes) in work {
             match validate_produce(&topic, &tp, bytes).await {
                 Ok(batches) => {
@@ -109,6 +111,24 @@ impl Handler for Produce {
                 }
                 Err(e) => slots[slot].result = Some(Err(e)),
             }
+        }
+        if let Err(refused) =
+            verify_transactions(ctx, request.transactional_id.as_deref(), &appends).await
+        {
+            // Partitions outside the producer's transaction append nothing.
+            let mut kept_order = Vec::with_capacity(order.len());
+            let mut kept = Vec::with_capacity(appends.len());
+            for (slot, append) in order.into_iter().zip(appends) {
+                match refused.iter().find(|(tp, _)| *tp == append.0) {
+                    Some((_, error)) => slots[slot].result = Some(Err(error.clone())),
+                    None => {
+                        kept_order.push(slot);
+                        kept.push(append);
+                    }
+                }
+            }
+            order = kept_order;
+            appends = kept;
         }
         let queued = ctx.router.produce(appends, acks == -1).await;
         ctx.issued();
@@ -181,5 +201,86 @@ impl Handler for Produce {
             throttle_time_ms: 0,
             ..ProduceResponse::default()
         })
+    }
+}
+
+/// KIP-890: before a producer's transactional data is appended, its transaction
+/// coordinator confirms that each partition joined the transaction (AddPartitionsToTxn)
+/// under this producer id and epoch, so data arriving after its transaction ended (a
+/// late retry, a zombie) is refused rather than left hanging outside any transaction.
+/// Returns the partitions refused, with their error.
+async fn verify_transactions(
+    ctx: &RequestContext,
+    transactional_id: Option<&str>,
+    appends: &[(TopicPartition, Vec<RecordBatch>)],
+) -> Result<(), Vec<(TopicPartition, PartitionError)>> {
+    let transactional: Vec<(TopicPartition, i64, i16)> = appends
+        .iter()
+        .filter_map(|(tp, batches)| {
+            let h = batches.first()?.header();
+            h.is_transactional()
+                .then(|| (tp.clone(), h.producer_id, h.producer_epoch))
+        })
+        .collect();
+    if transactional.is_empty() {
+        return Ok(());
+    }
+    let refuse_all = |code: ErrorCode, message: &str| {
+        Err(transactional
+            .iter()
+            .map(|(tp, _, _)| (tp.clone(), PartitionError::new(code, message)))
+            .collect())
+    };
+    let Some(id) = transactional_id.map(str::to_string) else {
+        return refuse_all(
+            ErrorCode::InvalidRequest,
+            "transactional records without a transactional id",
+        );
+    };
+    let (pid, epoch) = (transactional[0].1, transactional[0].2);
+    if transactional
+        .iter()
+        .any(|(_, p, e)| (*p, *e) != (pid, epoch))
+    {
+        return refuse_all(
+            ErrorCode::InvalidRequest,
+            "transactional records of several producers in one request",
+        );
+    }
+    let partitions: Vec<TopicPartition> = transactional.into_iter().map(|(tp, _, _)| tp).collect();
+    let asked = partitions.clone();
+    let verdicts = ctx
+        .router
+        .on_txn_coordinator(&id.clone(), move |router| async move {
+            router.state().transactions.verify_partitions(
+                &id,
+                ProducerId(pid),
+                ProducerEpoch(epoch),
+                &asked,
+            )
+        })
+        .await;
+    let refused: Vec<(TopicPartition, PartitionError)> = match verdicts {
+        Ok(Ok(verdicts)) => verdicts
+            .into_iter()
+            .filter_map(|(tp, verdict)| {
+                let error = verdict.err()?;
+                let message = format!("{tp} is not in the producer's transaction: {error:?}");
+                Some((tp, PartitionError::new(ErrorCode::InvalidTxnState, message)))
+            })
+            .collect(),
+        Ok(Err(e)) => partitions
+            .into_iter()
+            .map(|tp| (tp, PartitionError::new(e.code(), format!("{e:?}"))))
+            .collect(),
+        Err(code) => partitions
+            .into_iter()
+            .map(|tp| (tp, PartitionError::new(code, "no transaction coordinator")))
+            .collect(),
+    };
+    if refused.is_empty() {
+        Ok(())
+    } else {
+        Err(refused)
     }
 }
