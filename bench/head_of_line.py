@@ -22,9 +22,9 @@ payload) and mean batch size (compressed, from its metrics), and writes
 results/head-of-line/summary.json and summary.md. It reads the topics' segments back to
 count the codecs the broker stored (gzip in `big` means it recompressed).
 
-Both producers use acks=1 unless --acks all: kafka-python 3 defaults to acks=all with
-idempotence, and corelog does not serve InitProducerId; acks=all adds an fdatasync to
-every small produce, which measures the disk as much as the shard's loop.
+Both producers use acks=1 unless --acks all, with idempotence off (so the same run can
+measure binaries older than InitProducerId); acks=all adds an fdatasync to every small
+produce, which measures the disk as much as the shard's loop.
 
     scripts/bench-head-of-line --broker baseline=/work/baseline/corelog \
         [--broker new=target/release/corelog] [--duration 20] [--control] \
