@@ -276,6 +276,12 @@ fn producer(
     if mode == ProducerMode::Transactional {
         config.set("transactional.id", transactional_id);
     }
+    if workload.max_in_flight > 0 {
+        config.set(
+            "max.in.flight.requests.per.connection",
+            workload.max_in_flight.to_string(),
+        );
+    }
     config.create_with_context(Reports {
         clock,
         tally: Mutex::new(Tally {

@@ -68,6 +68,9 @@ struct RunArgs {
     rate: Option<u64>,
     #[arg(long)]
     linger_ms: Option<u32>,
+    /// librdkafka's max.in.flight.requests.per.connection for every producer.
+    #[arg(long)]
+    max_in_flight: Option<u32>,
     #[arg(long)]
     batch_size: Option<u32>,
     #[arg(long)]
@@ -148,7 +151,7 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
         )*};
     }
     set!(partitions <- partitions, producers <- producers, consumers <- consumers,
-         rate <- rate, linger_ms <- linger_ms, batch_size <- batch_size,
+         rate <- rate, linger_ms <- linger_ms, max_in_flight <- max_in_flight, batch_size <- batch_size,
          compression <- compression, warmup_s <- warmup, duration_s <- duration,
          fixed_fraction <- fixed_fraction, txn_records <- txn_records);
     if let Some(name) = &args.name {

@@ -14,6 +14,7 @@
 //! producer_modes = ["plain"] # "plain", "idempotent", "transactional" (acks=all only)
 //! txn_records = 100           # records per transaction of a transactional producer
 //! linger_ms = 1
+//! max_in_flight = 0           # max.in.flight.requests.per.connection (0: librdkafka's)
 //! batch_size = 131072
 //! compression = "none"
 //! warmup_s = 2.0
@@ -43,6 +44,9 @@ pub struct Workload {
     /// Records per transaction of a transactional producer.
     pub txn_records: usize,
     pub linger_ms: u32,
+    /// librdkafka's `max.in.flight.requests.per.connection` for every producer (0: its
+    /// default; idempotent producers are capped at 5 by librdkafka whatever is set).
+    pub max_in_flight: u32,
     pub batch_size: u32,
     pub compression: String,
     pub warmup_s: f64,
@@ -67,6 +71,7 @@ impl Default for Workload {
             producer_modes: vec![ProducerMode::Plain],
             txn_records: 100,
             linger_ms: 1,
+            max_in_flight: 0,
             batch_size: 131_072,
             compression: "none".into(),
             warmup_s: 2.0,
