@@ -111,8 +111,6 @@ pub(crate) struct LogState {
     /// Producer ids, their last batches and transactions (idempotence, the last stable
     /// offset, the aborted transactions).
     pub producers: ProducerStates,
-    /// Producer state snapshot files exist (so the next roll writes one even if empty).
-    pub has_snapshots: bool,
 }
 
 pub(crate) struct Inner {
@@ -193,7 +191,6 @@ impl LogState {
             syncs_completed: 0,
             recovery_stats,
             producers: ProducerStates::new(),
-            has_snapshots: false,
         }
     }
 

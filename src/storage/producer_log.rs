@@ -92,7 +92,6 @@ impl PartitionLog {
         };
         {
             let mut st = self.inner.state.borrow_mut();
-            st.has_snapshots = loaded.is_some() || !snapshots.is_empty();
             st.producers = Default::default();
             if let Some((_, entries)) = loaded {
                 st.producers.load_snapshot(entries);
@@ -160,13 +159,14 @@ impl PartitionLog {
 
     /// Writes the producer snapshot at the next offset and the `.txnindex` of the segment
     /// at `segment_base` (ending at the next offset). Called under the append turn, at a
-    /// roll and at close. Nothing is written for a log that never saw a producer.
+    /// roll and at close, as Kafka does — even an empty snapshot, so that the next open
+    /// replays only what follows it (nothing after a clean close) instead of whole
+    /// segments.
     pub(super) async fn write_producer_files(&self, segment_base: Offset) -> Result<()> {
         let (dir, next, snapshot, txn_index) = {
             let st = self.inner.state.borrow();
             let next = st.next_offset;
-            let snapshot = (st.has_snapshots || !st.producers.is_empty())
-                .then(|| encode_snapshot(st.producers.entries()));
+            let snapshot = encode_snapshot(st.producers.entries());
             let aborted = st.producers.aborted_with_markers_in(segment_base, next);
             let txn_index = (!aborted.is_empty()).then(|| encode_txn_index(&aborted));
             (st.dir.clone(), next, snapshot, txn_index)
@@ -175,12 +175,8 @@ impl PartitionLog {
             let path = dir.join(super::segment_file_name(segment_base, TXN_INDEX_SUFFIX));
             fs::write_atomically(&path, bytes).await?;
         }
-        let Some(bytes) = snapshot else {
-            return Ok(());
-        };
         let path = dir.join(super::segment_file_name(next, SNAPSHOT_SUFFIX));
-        fs::write_atomically(&path, bytes).await?;
-        self.inner.state.borrow_mut().has_snapshots = true;
+        fs::write_atomically(&path, snapshot).await?;
         // Keep the newest snapshots only.
         let mut snapshots: Vec<Offset> = fs::list_dir(&dir)
             .await?

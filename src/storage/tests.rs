@@ -833,3 +833,20 @@ fn producer_state_survives_a_clean_close_and_a_crash_with_rolls() {
         assert_eq!(log.last_stable_offset().offset(), open.first_offset);
     });
 }
+
+#[test]
+fn a_clean_close_leaves_a_snapshot_at_the_log_end_even_without_producers() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().to_path_buf();
+    block_on(async move {
+        let log = PartitionLog::open(&path, LogConfig::default(), Offset(0))
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            append_one(&log, &[1, 2], 50).await;
+        }
+        log.close().await.unwrap();
+        // The next open replays nothing: the snapshot covers the whole log.
+        assert!(path.join("00000000000000000010.snapshot").exists());
+    });
+}
