@@ -188,6 +188,18 @@ fn subscription_topics(metadata: bytes::Bytes) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// One partition's offset in an OffsetCommit or TxnOffsetCommit request.
+pub(super) struct OffsetToCommit<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<&'a str>,
+}
+
+/// Each partition's verdict in a commit, by (topic, partition).
+pub(super) type CommitChecks = HashMap<(String, i32), Result<(), GroupError>>;
+
 impl GroupCoordinator {
     pub async fn offset_commit(
         self: &Rc<Self>,
@@ -205,32 +217,20 @@ impl GroupCoordinator {
         let now = now_ms();
         let expire =
             (request.retention_time_ms >= 0).then(|| now.saturating_add(request.retention_time_ms));
-        let mut checks: HashMap<(String, i32), Result<(), GroupError>> = HashMap::new();
-        let mut accepted: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
-        {
-            let metadata = metadata.borrow();
-            for topic in &request.topics {
-                for p in &topic.partitions {
-                    let metadata_text = p.committed_metadata.as_deref();
-                    let check =
-                        self.check_offset(&metadata, &topic.name, p.partition_index, metadata_text);
-                    if check.is_ok() {
-                        accepted.push((
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            CommittedOffset {
-                                offset: Offset(p.committed_offset),
-                                leader_epoch: LeaderEpoch(p.committed_leader_epoch),
-                                metadata: metadata_text.unwrap_or_default().to_string(),
-                                commit_timestamp_ms: now,
-                                expire_timestamp_ms: expire,
-                                record_offset: Offset(-1),
-                            },
-                        ));
-                    }
-                    checks.insert((topic.name.clone(), p.partition_index), check);
-                }
-            }
-        }
+        let (checks, accepted) = self.accept_offsets(
+            &metadata.borrow(),
+            request.topics.iter().flat_map(|t| {
+                t.partitions.iter().map(|p| OffsetToCommit {
+                    topic: &t.name,
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref(),
+                })
+            }),
+            now,
+            expire,
+        );
         let (group_id, partition) = {
             let group = slot.group.borrow();
             (group.id.clone(), group.partition)
@@ -261,21 +261,41 @@ impl GroupCoordinator {
 
     /// Kafka's checks of one partition of an OffsetCommit or TxnOffsetCommit: the topic
     /// and partition exist, the metadata fits `offset.metadata.max.bytes`.
-    pub(super) fn check_offset(
+    /// Kafka's per-partition checks of a commit (the partition exists, the metadata fits
+    /// `offset.metadata.max.bytes`): each partition's verdict, and the offsets accepted,
+    /// not yet written (`record_offset` −1).
+    pub(super) fn accept_offsets<'a>(
         &self,
         metadata: &MetadataImage,
-        topic: &str,
-        partition: i32,
-        committed_metadata: Option<&str>,
-    ) -> Result<(), GroupError> {
-        let known = metadata.topic(topic);
-        if known.is_none_or(|t| partition < 0 || partition >= t.partitions) {
-            Err(GroupError::UnknownTopicOrPartition)
-        } else if committed_metadata.map_or(0, str::len) > self.config.offset_metadata_max_bytes {
-            Err(GroupError::OffsetMetadataTooLarge)
-        } else {
-            Ok(())
+        offsets: impl Iterator<Item = OffsetToCommit<'a>>,
+        now: i64,
+        expire: Option<i64>,
+    ) -> (CommitChecks, Vec<(TopicPartition, CommittedOffset)>) {
+        let mut checks = HashMap::new();
+        let mut accepted = Vec::new();
+        for o in offsets {
+            let known = metadata.topic(o.topic);
+            let check = if known.is_none_or(|t| o.partition < 0 || o.partition >= t.partitions) {
+                Err(GroupError::UnknownTopicOrPartition)
+            } else if o.metadata.map_or(0, str::len) > self.config.offset_metadata_max_bytes {
+                Err(GroupError::OffsetMetadataTooLarge)
+            } else {
+                accepted.push((
+                    TopicPartition::new(o.topic, o.partition),
+                    CommittedOffset {
+                        offset: Offset(o.offset),
+                        leader_epoch: LeaderEpoch(o.leader_epoch),
+                        metadata: o.metadata.unwrap_or_default().to_string(),
+                        commit_timestamp_ms: now,
+                        expire_timestamp_ms: expire,
+                        record_offset: Offset(-1),
+                    },
+                ));
+                Ok(())
+            };
+            checks.insert((o.topic.to_string(), o.partition), check);
         }
+        (checks, accepted)
     }
 
     /// Kafka's checks of an OffsetCommit against its group; creates the group for a

@@ -22,17 +22,18 @@
 //! offset is pending only once its record is durable); a producer's pending offsets end
 //! only with its marker; `complete_txn` writes nothing (the marker is the record).
 
+use super::offsets::OffsetToCommit;
 use super::records::CoordinatorRecord;
 use super::{CommittedOffset, GroupCoordinator, GroupError, GroupKind, GroupSlot};
 use super::{now_ms, response_code};
 use crate::metadata::MetadataImage;
-use crate::model::{GroupEpoch, LeaderEpoch, Offset, ProducerEpoch, ProducerId, TopicPartition};
+use crate::model::{GroupEpoch, Offset, ProducerEpoch, ProducerId, TopicPartition};
 use crate::protocol::generated::txn_offset_commit_request::TxnOffsetCommitRequest;
 use crate::protocol::generated::txn_offset_commit_response::{
     TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 /// A group's offsets of transactions still open, by producer id.
@@ -105,31 +106,20 @@ impl GroupCoordinator {
             Err(e) => return respond(&|_, _| response_code(Err(e))),
         };
         let now = now_ms();
-        let mut checks: HashMap<(String, i32), Result<(), GroupError>> = HashMap::new();
-        let mut accepted: Vec<(TopicPartition, CommittedOffset)> = Vec::new();
-        {
-            let metadata = metadata.borrow();
-            for topic in &request.topics {
-                for p in &topic.partitions {
-                    let text = p.committed_metadata.as_deref();
-                    let check = self.check_offset(&metadata, &topic.name, p.partition_index, text);
-                    if check.is_ok() {
-                        accepted.push((
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            CommittedOffset {
-                                offset: Offset(p.committed_offset),
-                                leader_epoch: LeaderEpoch(p.committed_leader_epoch),
-                                metadata: text.unwrap_or_default().to_string(),
-                                commit_timestamp_ms: now,
-                                expire_timestamp_ms: None,
-                                record_offset: Offset(-1),
-                            },
-                        ));
-                    }
-                    checks.insert((topic.name.clone(), p.partition_index), check);
-                }
-            }
-        }
+        let (checks, accepted) = self.accept_offsets(
+            &metadata.borrow(),
+            request.topics.iter().flat_map(|t| {
+                t.partitions.iter().map(|p| OffsetToCommit {
+                    topic: &t.name,
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref(),
+                })
+            }),
+            now,
+            None,
+        );
         let (group_id, partition) = {
             let group = slot.group.borrow();
             (group.id.clone(), group.partition)
