@@ -18,7 +18,7 @@ use super::error::{Result, StorageError};
 use super::fs;
 use super::log::{Inner, PartitionLog};
 use super::records::{
-    BatchHeader, RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
 use super::segment::LogFile;
 use crate::model::{LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
@@ -147,10 +147,11 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
-        let (info, headers) = self.reserve(batches, leader_epoch);
+        let info = self.reserve(batches, leader_epoch);
         {
             let mut st = self.inner.state.borrow_mut();
-            st.producers.apply(plan, &headers);
+            st.producers
+                .apply(plan, batches, info.first_offset, info.log_append_time);
             st.producers.check_invariants();
         }
         drop(turn);
@@ -176,13 +177,8 @@ impl PartitionLog {
             || st.next_offset.0 + total_offsets - 1 - active.base_offset.0 > i32::MAX as i64
     }
 
-    /// Assigns offsets and positions and queues the rewritten bytes; no await. Returns
-    /// what was assigned and each batch's header as written.
-    fn reserve(
-        &self,
-        batches: &[RecordBatch],
-        leader_epoch: LeaderEpoch,
-    ) -> (AppendInfo, Vec<BatchHeader>) {
+    /// Assigns offsets and positions and queues the rewritten bytes; no await.
+    fn reserve(&self, batches: &[RecordBatch], leader_epoch: LeaderEpoch) -> AppendInfo {
         let mut guard = self.inner.state.borrow_mut();
         let st = &mut *guard;
         let append_time = (st.config.message_timestamp_type == MessageTimestampType::LogAppendTime)
@@ -220,7 +216,6 @@ impl PartitionLog {
             .as_mut()
             .expect("the active segment's indices are loaded");
         let mut next = st.next_offset;
-        let mut headers = Vec::with_capacity(batches.len());
         let mut max_timestamp = Timestamp::NONE;
         let mut offset_of_max_timestamp = first_offset;
         for batch in batches {
@@ -240,11 +235,6 @@ impl PartitionLog {
                 }
                 None => Timestamp(h.max_timestamp),
             };
-            let mut written = *h;
-            written.base_offset = base.0;
-            written.partition_leader_epoch = leader_epoch.0;
-            written.max_timestamp = batch_max_timestamp.0;
-            headers.push(written);
             if base == first_offset || batch_max_timestamp > max_timestamp {
                 max_timestamp = batch_max_timestamp;
                 offset_of_max_timestamp = last;
@@ -282,7 +272,7 @@ impl PartitionLog {
         if start_writer {
             shards::rt::spawn(run_writer(self.inner.clone())).detach();
         }
-        (info, headers)
+        info
     }
 
     async fn wait_written(&self, last_offset: Offset) -> Result<()> {

@@ -317,6 +317,10 @@ impl ProducerStates {
     /// as the batches before it leave it. Changes nothing.
     pub fn plan(&self, batches: &[RecordBatch]) -> Result<AppendPlan, ProducerError> {
         let mut plan = AppendPlan::default();
+        if !batches.iter().any(|b| b.header().has_producer_id()) {
+            // Nothing to check or record (and nothing allocated).
+            return Ok(plan);
+        }
         for batch in batches {
             let h = batch.header();
             if !h.has_producer_id() {
@@ -372,27 +376,40 @@ impl ProducerStates {
         Ok(plan)
     }
 
-    /// Applies a plan once the log assigned the batches' offsets (`headers` as appended:
-    /// base offsets and timestamps final). `last_stable` is the offset below which
-    /// everything is stable before this append (for the aborted index). Returns the
-    /// transactions the append completed.
-    pub fn apply(&mut self, plan: AppendPlan, headers: &[BatchHeader]) -> Vec<CompletedTxn> {
+    /// Applies a plan once the log assigned the batches' offsets: from `first_offset`, in
+    /// order, with `log_append_time` as every batch's max timestamp under LogAppendTime.
+    /// Returns the transactions the append completed.
+    pub fn apply(
+        &mut self,
+        plan: AppendPlan,
+        batches: &[RecordBatch],
+        first_offset: Offset,
+        log_append_time: Option<Timestamp>,
+    ) -> Vec<CompletedTxn> {
         assert!(
             plan.duplicate.is_none(),
             "a duplicate append is never applied"
         );
+        let mut completed = Vec::new();
+        if plan.batches.is_empty() {
+            return completed;
+        }
         assert_eq!(
             plan.batches.len(),
-            headers.len(),
+            batches.len(),
             "one plan entry per batch"
         );
-        let mut completed = Vec::new();
-        for (planned, h) in plan.batches.iter().zip(headers) {
-            let Some((pid, marker)) = planned else {
-                continue;
-            };
-            completed.extend(self.replay_batch(h, *marker));
-            debug_assert_eq!(pid.0, h.producer_id);
+        let mut base = first_offset;
+        for (planned, batch) in plan.batches.iter().zip(batches) {
+            let mut h = *batch.header();
+            h.base_offset = base.0;
+            if let Some(time) = log_append_time {
+                h.max_timestamp = time.0;
+            }
+            base = Offset(h.last_offset() + 1);
+            if let Some((_, marker)) = planned {
+                completed.extend(self.replay_batch(&h, *marker));
+            }
         }
         completed
     }
@@ -778,16 +795,12 @@ mod tests {
         if let Some(d) = plan.duplicate {
             return Ok(Some(d));
         }
-        let headers: Vec<BatchHeader> = batches
+        let first = Offset(*offset);
+        *offset += batches
             .iter()
-            .map(|b| {
-                let mut h = *b.header();
-                h.base_offset = *offset;
-                *offset += h.last_offset_delta as i64 + 1;
-                h
-            })
-            .collect();
-        states.apply(plan, &headers);
+            .map(|b| b.header().last_offset_delta as i64 + 1)
+            .sum::<i64>();
+        states.apply(plan, &batches, first, None);
         states.check_invariants();
         Ok(None)
     }
