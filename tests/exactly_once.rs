@@ -16,8 +16,8 @@ mod common;
 
 use common::Broker;
 use common::kafka::{
-    Delivery, TestProducer, TestRecord, base_timestamp, consume_all, producer, send_all,
-    test_record,
+    Delivery, TestProducer, TestRecord, base_timestamp, consume_all, end_offsets, producer,
+    send_all, test_record,
 };
 use common::proxy::Proxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -166,19 +166,6 @@ fn isolated_consumer(broker: &Broker, isolation: &str) -> BaseConsumer {
         .expect("create an rdkafka consumer")
 }
 
-/// Every partition's end offset as a consumer of that isolation level sees it (the last
-/// stable offset for read_committed).
-fn ends(consumer: &BaseConsumer, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
-    (0..partitions)
-        .map(|p| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, p, Duration::from_secs(30))
-                .unwrap_or_else(|e| panic!("watermarks of {topic}-{p}: {e}"));
-            (p, high)
-        })
-        .collect()
-}
-
 /// Reads `topic` from the beginning until the consumer's position reaches each
 /// partition's end (control records included), returning the values per partition.
 fn read_values(
@@ -186,7 +173,7 @@ fn read_values(
     topic: &str,
     partitions: i32,
 ) -> BTreeMap<i32, Vec<String>> {
-    let ends = ends(consumer, topic, partitions);
+    let ends = end_offsets(consumer, topic, partitions);
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment
@@ -364,13 +351,13 @@ fn a_transaction_left_open_past_its_timeout_is_aborted_by_the_coordinator() {
     let committed = isolated_consumer(&broker, "read_committed");
     let uncommitted = isolated_consumer(&broker, "read_uncommitted");
     assert_eq!(
-        ends(&committed, topic, 1)[&0],
+        end_offsets(&committed, topic, 1)[&0],
         0,
         "the open transaction holds the last stable offset"
     );
     // The coordinator aborts it: its marker moves the last stable offset to the end.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ends(&committed, topic, 1)[&0] != ends(&uncommitted, topic, 1)[&0] {
+    while end_offsets(&committed, topic, 1)[&0] != end_offsets(&uncommitted, topic, 1)[&0] {
         assert!(
             Instant::now() < deadline,
             "the timed-out transaction was not aborted"

@@ -80,20 +80,11 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 /// `__consumer_offsets` as Kafka creates it: `offsets.topic.num.partitions` partitions,
 /// compacted, segments of `offsets.topic.segment.bytes`, the coordinators' codec kept.
 pub fn offsets_topic(config: &BrokerConfig) -> NewTopic {
-    NewTopic {
-        name: OFFSETS_TOPIC.to_string(),
-        num_partitions: config.offsets_topic_num_partitions,
-        replication_factor: -1,
-        assignments: Vec::new(),
-        configs: vec![
-            ("cleanup.policy".into(), Some("compact".into())),
-            ("compression.type".into(), Some("producer".into())),
-            (
-                "segment.bytes".into(),
-                Some(config.offsets_topic_segment_bytes.to_string()),
-            ),
-        ],
-    }
+    NewTopic::internal(
+        OFFSETS_TOPIC,
+        config.offsets_topic_num_partitions,
+        config.offsets_topic_segment_bytes,
+    )
 }
 
 /// The partition of `__consumer_offsets` that holds a group: Kafka's

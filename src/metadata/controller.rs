@@ -26,6 +26,24 @@ pub struct NewTopic {
     pub configs: Vec<(String, Option<String>)>,
 }
 
+impl NewTopic {
+    /// An internal topic of a coordinator (`__consumer_offsets`, `__transaction_state`) as
+    /// Kafka creates it: compacted, the coordinator's codec kept, its own segment size.
+    pub fn internal(name: &str, partitions: i32, segment_bytes: i32) -> NewTopic {
+        NewTopic {
+            name: name.to_string(),
+            num_partitions: partitions,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: vec![
+                ("cleanup.policy".into(), Some("compact".into())),
+                ("compression.type".into(), Some("producer".into())),
+                ("segment.bytes".into(), Some(segment_bytes.to_string())),
+            ],
+        }
+    }
+}
+
 /// Why one topic of a request failed, and a message for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicError {

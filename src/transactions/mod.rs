@@ -45,20 +45,11 @@ pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 /// partitions, compacted, segments of `transaction.state.log.segment.bytes`, the
 /// coordinator's codec kept.
 pub fn transaction_state_topic(config: &BrokerConfig) -> NewTopic {
-    NewTopic {
-        name: TRANSACTION_STATE_TOPIC.to_string(),
-        num_partitions: config.transaction_state_log_num_partitions,
-        replication_factor: -1,
-        assignments: Vec::new(),
-        configs: vec![
-            ("cleanup.policy".into(), Some("compact".into())),
-            ("compression.type".into(), Some("producer".into())),
-            (
-                "segment.bytes".into(),
-                Some(config.transaction_state_log_segment_bytes.to_string()),
-            ),
-        ],
-    }
+    NewTopic::internal(
+        TRANSACTION_STATE_TOPIC,
+        config.transaction_state_log_num_partitions,
+        config.transaction_state_log_segment_bytes,
+    )
 }
 
 /// The partition of `__transaction_state` that holds a transactional id: Kafka's
