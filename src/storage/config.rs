@@ -24,7 +24,7 @@ pub enum MessageTimestampType {
 pub const NEVER: u64 = i64::MAX as u64;
 
 /// The configuration of one partition log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll to a new segment before the active one would exceed this.
     pub segment_bytes: u32,
@@ -44,6 +44,29 @@ pub struct LogConfig {
     pub message_timestamp_type: MessageTimestampType,
     /// `max.message.bytes`: the largest batch the log accepts.
     pub max_message_bytes: u32,
+    /// `cleanup.policy` contains `delete`: retention deletes old segments.
+    pub cleanup_delete: bool,
+    /// `cleanup.policy` contains `compact`: the cleaner keeps the latest record per key.
+    pub cleanup_compact: bool,
+    /// `retention.ms`: delete a segment whose largest timestamp is older than this
+    /// ([`NEVER`]: keep by time forever).
+    pub retention_ms: u64,
+    /// `retention.bytes`: delete the oldest segments while the log is larger than this
+    /// ([`NEVER`]: no size limit).
+    pub retention_bytes: u64,
+    /// `file.delete.delay.ms`: how long a deleted segment's files stay (renamed
+    /// `.deleted`) so that readers holding them finish.
+    pub file_delete_delay_ms: u64,
+    /// `delete.retention.ms`: how long the cleaner keeps a tombstone (and a transaction
+    /// marker) after the segment holding it was cleaned.
+    pub delete_retention_ms: u64,
+    /// `min.cleanable.dirty.ratio`: clean once this share of the log is uncleaned.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: a record stays uncompacted at least this long.
+    pub min_compaction_lag_ms: u64,
+    /// `max.compaction.lag.ms`: a record is eligible for compaction at most this long
+    /// after it was written, whatever the dirty ratio ([`NEVER`]: no limit).
+    pub max_compaction_lag_ms: u64,
 }
 
 impl Default for LogConfig {
@@ -57,6 +80,15 @@ impl Default for LogConfig {
             flush_ms: NEVER,
             message_timestamp_type: MessageTimestampType::CreateTime,
             max_message_bytes: 1024 * 1024 + 12,
+            cleanup_delete: true,
+            cleanup_compact: false,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: NEVER,
+            file_delete_delay_ms: 60_000,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: NEVER,
         }
     }
 }
@@ -93,6 +125,15 @@ impl LogConfig {
                 crate::config::TimestampType::LogAppendTime => MessageTimestampType::LogAppendTime,
             },
             max_message_bytes: topic.max_message_bytes.max(0) as u32,
+            cleanup_delete: topic.cleanup_policy_delete,
+            cleanup_compact: topic.cleanup_policy_compact,
+            retention_ms: positive(topic.retention_ms),
+            retention_bytes: positive(topic.retention_bytes),
+            file_delete_delay_ms: positive(topic.file_delete_delay_ms),
+            delete_retention_ms: positive(topic.delete_retention_ms),
+            min_cleanable_dirty_ratio: topic.min_cleanable_dirty_ratio,
+            min_compaction_lag_ms: positive(topic.min_compaction_lag_ms),
+            max_compaction_lag_ms: positive(topic.max_compaction_lag_ms),
         }
     }
 
@@ -147,6 +188,13 @@ mod tests {
         assert_eq!(config.flush_messages, 9_223_372_036_854_775_807);
         assert_eq!(config.flush_ms, 9_223_372_036_854_775_807);
         assert_eq!(config.max_message_bytes, 1_048_588);
+        assert!(config.cleanup_delete && !config.cleanup_compact);
+        assert_eq!(config.retention_ms, 604_800_000);
+        assert_eq!(config.retention_bytes, NEVER);
+        assert_eq!(config.file_delete_delay_ms, 60_000);
+        assert_eq!(config.delete_retention_ms, 86_400_000);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(config.max_compaction_lag_ms, NEVER);
         assert_eq!(config.validate(), Ok(()));
     }
 

@@ -328,6 +328,12 @@ impl PartitionLog {
         self.inner.state.borrow().config.clone()
     }
 
+    /// Applies a changed topic configuration live (IncrementalAlterConfigs): the next
+    /// roll, flush, retention pass and cleaning use it; what is on disk stays as it is.
+    pub fn set_config(&self, config: LogConfig) {
+        self.inner.state.borrow_mut().config = config;
+    }
+
     pub fn log_start_offset(&self) -> LogStartOffset {
         self.inner.state.borrow().log_start
     }
