@@ -219,6 +219,16 @@ pub async fn create_dir_all(dir: &Path) -> Result<()> {
         .map_err(|e| StorageError::io("create directory", dir, e))
 }
 
+/// Renames `from` to `to`; false if `from` does not exist.
+pub async fn rename_if_exists(from: &Path, to: &Path) -> Result<bool> {
+    let (source, target) = (from.to_owned(), to.to_owned());
+    match blocking(move || std::fs::rename(source, target)).await {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(StorageError::io("rename", from, e)),
+    }
+}
+
 /// Removes a file; a file that is already gone is not an error.
 pub async fn remove_file(path: &Path) -> Result<()> {
     let owned = path.to_owned();

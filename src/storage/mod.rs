@@ -25,7 +25,8 @@
 //! (sparse indices), [`checkpoint`] (small text files), `segment` (one segment, scans),
 //! `log` (`PartitionLog`: state, open, close), `append` (appends, the writer task),
 //! `durability` (group commit, the sync task), `read` (reads, offset lookups), `segments`
-//! (roll, truncation, retention), `recovery` (what open finds on disk), [`testing`]
+//! (roll, truncation, segment deletion), [`retention`] (retention by time and size,
+//! DeleteRecords, `.deleted` files), `recovery` (what open finds on disk), [`testing`]
 //! (executor and crash simulation for tests and benches).
 
 mod append;
@@ -41,6 +42,7 @@ mod producer_log;
 pub mod producers;
 mod read;
 mod recovery;
+pub mod retention;
 mod segment;
 mod segments;
 mod sequencer;
@@ -66,6 +68,7 @@ pub use crate::model::{
 };
 pub use read::{FileRange, TimestampAndOffset};
 pub use recovery::RecoveryStats;
+pub use retention::RetentionOutcome;
 pub use segment::{LogFile, segment_file_name};
 
 #[cfg(test)]

@@ -204,8 +204,13 @@ impl RecoveredLog {
         let mut found: BTreeMap<i64, Found> = BTreeMap::new();
         let mut index_files = BTreeMap::new();
         let mut time_index_files = BTreeMap::new();
+        let mut removed_any = false;
         for (name, len) in &listing {
-            if let Some(base) = parse_segment_file_name(name, LOG_SUFFIX) {
+            if super::retention::is_deleted_file(name) {
+                // A segment retention took out of the log before a crash or a restart.
+                fs::remove_file(&dir.join(name)).await?;
+                removed_any = true;
+            } else if let Some(base) = parse_segment_file_name(name, LOG_SUFFIX) {
                 found.insert(
                     base.0,
                     Found {
@@ -223,7 +228,6 @@ impl RecoveredLog {
                 time_index_files.insert(base.0, *len);
             }
         }
-        let mut removed_any = false;
         for (set, suffix, has) in [
             (&index_files, INDEX_SUFFIX, true),
             (&time_index_files, TIME_INDEX_SUFFIX, false),

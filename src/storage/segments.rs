@@ -23,6 +23,7 @@ use super::durability::{run_sync, sync_once};
 use super::error::{Result, StorageError};
 use super::fs;
 use super::log::PartitionLog;
+use super::producers::TXN_INDEX_SUFFIX;
 use super::read::corrupt_segment;
 use super::segment::{
     self, INDEX_SUFFIX, IndexFileState, IndexPersist, LOG_SUFFIX, ScanEnd, Segment,
@@ -255,6 +256,26 @@ impl PartitionLog {
         Ok(self.log_end_offset())
     }
 
+    /// Empties the log and restarts it at `offset` (above the log end offset): Kafka's
+    /// `truncateFullyAndStartAt`. Durable when this returns.
+    pub async fn start_empty_at(&self, offset: Offset) -> Result<()> {
+        let _turn = self.inner.sequencer.acquire().await;
+        self.drain_writes().await?;
+        self.acquire_maintenance().await?;
+        let mut result = self.truncate_fully_and_start_at(offset).await.map(|_| ());
+        if result.is_ok()
+            && let Err(e) = self.load_producer_state().await
+        {
+            result = Err(e);
+        }
+        if let Err(e) = &result {
+            self.inner.state.borrow_mut().fail(e);
+        }
+        self.release_maintenance();
+        self.inner.written.notify_all();
+        result
+    }
+
     async fn truncate_fully_and_start_at(&self, offset: Offset) -> Result<LogEndOffset> {
         let (dir, config) = {
             let st = self.inner.state.borrow();
@@ -317,10 +338,11 @@ impl PartitionLog {
 
     /// Deletes whole segments whose every offset is below `offset` and below the high
     /// watermark (retention), never the active one. Advances the log start offset to the
-    /// first remaining segment. Returns how many segments went.
+    /// first remaining segment. Returns how many segments went; their files are renamed
+    /// `.deleted` and removed `file.delete.delay.ms` later (`retention`).
     pub async fn delete_segments_before(&self, offset: Offset) -> Result<usize> {
         self.acquire_maintenance().await?;
-        let (dir, doomed) = {
+        let doomed = {
             let mut st = self.inner.state.borrow_mut();
             let limit = offset.min(st.high_watermark.offset());
             let bases: Vec<i64> = st.segments.keys().copied().collect();
@@ -342,12 +364,12 @@ impl PartitionLog {
                 if st.epochs.truncate_from_start(log_start) {
                     st.epochs_dirty = true;
                 }
-                st.dir_dirty = true;
+                st.producers.drop_aborted_below(log_start);
                 st.check_invariants();
             }
-            (st.dir.clone(), doomed)
+            doomed
         };
-        let result = remove_segment_files(&dir, &doomed).await;
+        let result = self.retire_segments(&doomed).await;
         if let Err(e) = &result {
             self.inner.state.borrow_mut().fail(e);
         }
@@ -360,7 +382,12 @@ impl PartitionLog {
 /// open file).
 async fn remove_segment_files(dir: &Path, segments: &[Segment]) -> Result<()> {
     for segment in segments {
-        for suffix in [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX] {
+        for suffix in [
+            LOG_SUFFIX,
+            INDEX_SUFFIX,
+            TIME_INDEX_SUFFIX,
+            TXN_INDEX_SUFFIX,
+        ] {
             fs::remove_file(&dir.join(segment_file_name(segment.base_offset, suffix))).await?;
         }
     }
