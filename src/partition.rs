@@ -151,19 +151,22 @@ pub struct Partition {
 impl Partition {
     /// Opens (creating or recovering) the partition's log in `dir` and makes everything
     /// that survived recovery visible: on a single node, all of it is committed.
+    /// `recovery_point` and `log_start` are what the log dir's checkpoints say of this
+    /// partition (0 when they say nothing).
     pub async fn open(
         dir: &Path,
         tp: TopicPartition,
         topic: Rc<Topic>,
         recovery_point: Offset,
+        log_start: Offset,
     ) -> Result<Partition, StorageError> {
         let metadata_path = dir.join(crate::storage::PARTITION_METADATA);
         let existing = PartitionMetadata::read(&metadata_path).await?;
         // A recovery point vouches only for this topic's directory: without its
         // partition.metadata, recovery scans everything.
-        let recovery_point = match existing {
-            Some(existing) if existing.topic_id == topic.id => recovery_point,
-            _ => Offset::ZERO,
+        let (recovery_point, log_start) = match existing {
+            Some(existing) if existing.topic_id == topic.id => (recovery_point, log_start),
+            _ => (Offset::ZERO, Offset::ZERO),
         };
         if let Some(existing) = existing
             && existing.topic_id != topic.id
@@ -193,6 +196,7 @@ impl Partition {
             }
         }
         log.advance_high_watermark(log.log_end_offset().offset());
+        log.restore_log_start(log_start).await?;
         Ok(Partition { tp, topic, log })
     }
 
@@ -266,6 +270,30 @@ impl Partition {
         builder.push(Timestamp::now().0, Some(&key), Some(&value), &[]);
         let batch = RecordBatch::parse(builder.build(0)).expect("a built batch parses");
         self.append(&[batch], true).await
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high watermark).
+    /// An offset above the high watermark is OFFSET_OUT_OF_RANGE, as Kafka answers.
+    pub async fn delete_records(&self, offset: i64) -> Result<Offset, PartitionError> {
+        let target = if offset == -1 {
+            self.high_watermark()
+        } else {
+            Offset(offset)
+        };
+        if target < Offset::ZERO || target > self.high_watermark() {
+            return Err(PartitionError::new(
+                ErrorCode::OffsetOutOfRange,
+                format!(
+                    "cannot delete records of {} below {offset}: the high watermark is {}",
+                    self.tp,
+                    self.high_watermark()
+                ),
+            ));
+        }
+        match self.log.delete_records_before(target).await {
+            Ok(log_start) => Ok(log_start.offset()),
+            Err(e) => Err(client_error_or_stop(e)),
+        }
     }
 
     /// The producers this partition knows (DescribeProducers).

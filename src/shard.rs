@@ -22,7 +22,10 @@ use crate::model::{Offset, ProducerEpoch, ProducerId};
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
-use crate::storage::{AppendInfo, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
+use crate::storage::{
+    AppendInfo, LOG_START_OFFSET_CHECKPOINT, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT,
+    RetentionOutcome, Timestamp,
+};
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
 use shards::ShardId;
 use shards::rt::{self, Semaphore};
@@ -53,6 +56,8 @@ pub struct ShardStats {
     pub request_budget_waits: Cell<u64>,
     /// Bytes recovery cut off partitions' logs (torn or corrupt tails) when it opened them.
     pub recovery_truncated_bytes: Cell<u64>,
+    /// Segments retention deleted (by time, by size, below the log start offset).
+    pub retention_segments_deleted: Cell<u64>,
 }
 
 /// Bytes and calls of the send path (`server::sendfile`), per way of sending.
@@ -88,6 +93,7 @@ pub struct ShardStatsSnapshot {
     pub partitions: u64,
     pub groups: u64,
     pub recovery_truncated_bytes: u64,
+    pub retention_segments_deleted: u64,
     pub fetch_waits: u64,
     pub request_budget_waits: u64,
 }
@@ -154,6 +160,11 @@ pub struct ShardState {
     pub metadata_changed: Notify,
     partitions: RefCell<HashMap<TopicPartition, Rc<Partition>>>,
     recovery_points: RefCell<HashMap<TopicPartition, Offset>>,
+    /// The log start offsets `log-start-offset-checkpoint` held at start-up, for the
+    /// partitions not open yet.
+    log_starts: RefCell<HashMap<TopicPartition, Offset>>,
+    /// Shard 0: one writer of the log dirs' checkpoint files at a time.
+    pub checkpoint_lock: Semaphore,
     controller: Option<ControllerState>,
     /// The group coordinator of the `__consumer_offsets` partitions this shard owns.
     pub groups: Rc<GroupCoordinator>,
@@ -191,11 +202,17 @@ impl ShardState {
         connections: usize,
     ) -> Rc<ShardState> {
         let mut recovery_points = HashMap::new();
+        let mut log_starts = HashMap::new();
         for dir in &config.log_dirs {
-            let path = dir.join(RECOVERY_POINT_CHECKPOINT);
-            match OffsetCheckpoint::read(&path).await {
-                Ok(checkpoint) => recovery_points.extend(checkpoint.entries),
-                Err(e) => crate::stop::fatal(&format!("cannot read {}: {e}", path.display())),
+            for (name, into) in [
+                (RECOVERY_POINT_CHECKPOINT, &mut recovery_points),
+                (LOG_START_OFFSET_CHECKPOINT, &mut log_starts),
+            ] {
+                let path = dir.join(name);
+                match OffsetCheckpoint::read(&path).await {
+                    Ok(checkpoint) => into.extend(checkpoint.entries),
+                    Err(e) => crate::stop::fatal(&format!("cannot read {}: {e}", path.display())),
+                }
             }
         }
         let controller = (id == ShardId(0)).then(|| ControllerState {
@@ -225,6 +242,8 @@ impl ShardState {
             metadata_changed: Notify::new(),
             partitions: RefCell::new(HashMap::new()),
             recovery_points: RefCell::new(recovery_points),
+            log_starts: RefCell::new(log_starts),
+            checkpoint_lock: Semaphore::new(1),
             controller,
             groups,
             producer_ids: ProducerIdPool::default(),
@@ -439,6 +458,64 @@ impl ShardState {
         points
     }
 
+    /// The log start offset of every partition this shard owns, with the log dir that
+    /// holds it (for `log-start-offset-checkpoint`).
+    pub fn log_start_offsets(&self) -> Vec<(PathBuf, TopicPartition, Offset)> {
+        self.partitions
+            .borrow()
+            .values()
+            .map(|partition| {
+                let dir = partition.log().dir();
+                let log_dir = dir.parent().map(PathBuf::from).unwrap_or_default();
+                (log_dir, partition.tp.clone(), partition.log_start_offset())
+            })
+            .collect()
+    }
+
+    /// DeleteRecords on one partition: moves its log start offset to `offset` (-1: the
+    /// high watermark); returns the new log start offset (Kafka's low watermark).
+    pub async fn delete_records(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> Result<Offset, PartitionError> {
+        let partition = self.partition(tp).ok_or_else(|| not_here(tp))?;
+        partition.delete_records(offset).await
+    }
+
+    /// One retention pass over this shard's partitions (`log.retention.check.interval.ms`).
+    pub async fn enforce_retention(&self) {
+        let partitions: Vec<Rc<Partition>> = self.partitions.borrow().values().cloned().collect();
+        for partition in partitions {
+            match partition.log().enforce_retention(Timestamp::now()).await {
+                Ok(RetentionOutcome { bytes: 0, .. }) => {}
+                Ok(outcome) => {
+                    bump(
+                        &self.stats.retention_segments_deleted,
+                        outcome.segments() as u64,
+                    );
+                    tracing::info!(
+                        "{}: retention deleted {} segments ({} by time, {} by size, {} below \
+                         the log start offset, {} bytes); log start offset now {}",
+                        partition.tp,
+                        outcome.segments(),
+                        outcome.by_time,
+                        outcome.by_size,
+                        outcome.below_log_start,
+                        outcome.bytes,
+                        partition.log_start_offset()
+                    );
+                }
+                Err(e) if e.is_environment() => {
+                    crate::stop::fatal(&format!("retention of {} failed: {e}", partition.tp))
+                }
+                // Closed meanwhile (a deleted topic, a shut-down): nothing to do.
+                Err(e) => tracing::debug!("retention of {} skipped: {e}", partition.tp),
+            }
+            rt::yield_if_needed().await;
+        }
+    }
+
     /// True once any partition's high watermark is past its offset; false on timeout.
     pub async fn wait_for_data(
         &self,
@@ -479,6 +556,7 @@ impl ShardState {
             let partition = self.partitions.borrow_mut().remove(&tp);
             // A topic of the same name created later starts from nothing.
             self.recovery_points.borrow_mut().remove(&tp);
+            self.log_starts.borrow_mut().remove(&tp);
             if let Some(partition) = partition {
                 let dir = partition.log().dir();
                 match partition.log().close().await {
@@ -510,8 +588,14 @@ impl ShardState {
                         .get(&tp)
                         .copied()
                         .unwrap_or(Offset::ZERO);
+                    let log_start = this
+                        .log_starts
+                        .borrow_mut()
+                        .remove(&tp)
+                        .unwrap_or(Offset::ZERO);
                     let partitions = topic.partitions;
-                    match Partition::open(&dir, tp.clone(), topic, recovery_point).await {
+                    match Partition::open(&dir, tp.clone(), topic, recovery_point, log_start).await
+                    {
                         Ok(partition) => {
                             bump(
                                 &this.stats.recovery_truncated_bytes,
@@ -635,6 +719,7 @@ impl ShardState {
             partitions: self.partitions.borrow().len() as u64,
             groups: self.groups.group_count() as u64,
             recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
+            retention_segments_deleted: s.retention_segments_deleted.get(),
             fetch_waits: self.fetch_waits.borrow().len() as u64,
             request_budget_waits: s.request_budget_waits.get(),
         }

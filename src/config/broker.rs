@@ -82,6 +82,9 @@ pub struct BrokerConfig {
     pub producer_id_expiration_ms: i32,
     /// `producer.id.expiration.check.interval.ms`.
     pub producer_id_expiration_check_interval_ms: i32,
+    /// `log.retention.check.interval.ms`: how often each shard applies retention to its
+    /// partitions.
+    pub log_retention_check_interval_ms: i64,
     /// Broker defaults for topic configs, keyed by topic config name.
     pub topic_defaults: TopicDefaults,
     /// Number of shards (`None`: one per CPU of `cpuset`).
@@ -110,7 +113,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "log.cleaner.enable",
     "log.cleaner.threads",
     "log.flush.offset.checkpoint.interval.ms",
-    "log.retention.check.interval.ms",
     "num.io.threads",
     "num.network.threads",
     "num.recovery.threads.per.data.dir",
@@ -503,6 +505,11 @@ impl BrokerConfig {
                 "producer.id.expiration.check.interval.ms",
                 600_000,
                 Kind::Int { min: 1 },
+            )?,
+            log_retention_check_interval_ms: e.typed(
+                "log.retention.check.interval.ms",
+                300_000,
+                Kind::Long { min: 1 },
             )?,
             topic_defaults,
             shards,

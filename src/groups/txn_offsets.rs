@@ -271,7 +271,7 @@ mod tests {
     async fn open(dir: &Path, topic: &Rc<Topic>) -> Rc<Partition> {
         let tp = TopicPartition::new(OFFSETS_TOPIC, 0);
         let dir = dir.join("__consumer_offsets-0");
-        let partition = Partition::open(&dir, tp, topic.clone(), Offset::ZERO).await;
+        let partition = Partition::open(&dir, tp, topic.clone(), Offset::ZERO, Offset::ZERO).await;
         Rc::new(partition.unwrap())
     }
 

@@ -14,6 +14,7 @@ mod consumer_group_describe;
 mod consumer_group_heartbeat;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
@@ -241,6 +242,7 @@ registry! {
     ApiVersions => api_versions::ApiVersions,
     CreateTopics => create_topics::CreateTopics,
     DeleteTopics => delete_topics::DeleteTopics,
+    DeleteRecords => delete_records::DeleteRecords,
     DescribeCluster => describe_cluster::DescribeCluster,
     FindCoordinator => find_coordinator::FindCoordinator,
     JoinGroup => join_group::JoinGroup,

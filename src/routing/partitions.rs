@@ -9,7 +9,9 @@ use crate::model::Offset;
 use crate::partition::{Fetched, PartitionError};
 use crate::protocol::records::RecordBatch;
 use crate::shard::not_here;
-use crate::storage::{AppendInfo, TimestampAndOffset};
+use crate::storage::{
+    AppendInfo, LOG_START_OFFSET_CHECKPOINT, OffsetCheckpoint, TimestampAndOffset,
+};
 use shards::ShardId;
 use shards::rt;
 use std::cell::Cell;
@@ -110,6 +112,66 @@ impl Router {
         .await
         .answers()
         .await
+    }
+
+    /// DeleteRecords: moves each partition's log start offset (on its owner), then has
+    /// shard 0 write `log-start-offset-checkpoint`, so the answer (each new log start
+    /// offset, Kafka's low watermark) holds across a crash.
+    pub async fn delete_records(
+        &self,
+        partitions: Vec<(TopicPartition, i64)>,
+    ) -> Vec<Result<Offset, PartitionError>> {
+        let results = self
+            .scatter(
+                partitions,
+                |tp| self.owner_or(tp),
+                move |router, owned| async move {
+                    let mut moved = Vec::with_capacity(owned.len());
+                    for (tp, offset) in owned {
+                        moved.push(router.state().delete_records(&tp, offset).await);
+                    }
+                    moved
+                },
+            )
+            .await
+            .answers()
+            .await;
+        if results.iter().any(Result::is_ok) {
+            self.call(ShardId(0), |router, _| async move {
+                router.checkpoint_log_starts().await
+            })
+            .await;
+        }
+        results
+    }
+
+    /// Shard 0: writes `log-start-offset-checkpoint` in every log dir from every shard's
+    /// partitions, one writer at a time. A failure to write stops the broker (the log
+    /// start offsets it promised could go back).
+    pub async fn checkpoint_log_starts(&self) {
+        let _writer = self
+            .state()
+            .checkpoint_lock
+            .acquire_permit(1)
+            .await
+            .expect("the checkpoint lock is never closed");
+        let starts: Vec<_> = self
+            .broadcast(|router, _| async move { router.state().log_start_offsets() })
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        for dir in self.state().config.log_dirs.clone() {
+            let entries = starts
+                .iter()
+                .filter(|(log_dir, _, _)| *log_dir == dir)
+                .map(|(_, tp, offset)| (tp.clone(), *offset))
+                .collect();
+            let path = dir.join(LOG_START_OFFSET_CHECKPOINT);
+            if let Err(e) = (OffsetCheckpoint { entries }).write(&path).await {
+                crate::stop::fatal(&format!("cannot write {}: {e}", path.display()));
+            }
+        }
     }
 
     /// Waits until an append moves any of the partitions past its offset, for

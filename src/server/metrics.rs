@@ -180,6 +180,12 @@ pub async fn render(router: &Router) -> String {
             "Bytes recovery cut off logs (torn or corrupt tails) when it opened them.",
             |s| s.recovery_truncated_bytes,
         ),
+        (
+            "corelog_retention_segments_deleted_total",
+            "counter",
+            "Segments retention deleted (retention.ms, retention.bytes, DeleteRecords).",
+            |s| s.retention_segments_deleted,
+        ),
     ];
     for (name, kind, help, field) in metrics {
         writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").unwrap();

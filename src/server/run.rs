@@ -1,5 +1,6 @@
-//! Running the broker: the shards, the start-up sequence, the periodic recovery-point
-//! checkpoint, and a clean shut-down on SIGTERM or SIGINT.
+//! Running the broker: the shards, the start-up sequence, the per-shard timers
+//! (transactions, retention), the periodic recovery-point and log-start-offset
+//! checkpoints, and a clean shut-down on SIGTERM or SIGINT.
 //!
 //! The main thread is not a shard: it starts them, then waits for a signal and raises a
 //! flag that shard 0 watches. Shard 0 then has every shard stop accepting and close its
@@ -99,6 +100,7 @@ async fn shard_main(
         rt::sleep(Duration::from_millis(50)).await;
         if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
             checkpoint_recovery_points(&router, true).await;
+            router.checkpoint_log_starts().await;
             last_checkpoint = Instant::now();
         }
     }
@@ -107,6 +109,7 @@ async fn shard_main(
         .broadcast(|router, _| async move { router.state().shut_down().await })
         .await;
     checkpoint_recovery_points(&router, false).await;
+    router.checkpoint_log_starts().await;
     for shard in (1..router.count()).map(ShardId) {
         // Queued is enough: the shard leaves once it takes the job.
         drop(
@@ -135,6 +138,8 @@ async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
             router.state().hold_until_shutdown(accepting);
             let timers = rt::spawn(transaction_timers(router.clone()));
             router.state().hold_until_shutdown(timers);
+            let retention = rt::spawn(log_retention(router.clone()));
+            router.state().hold_until_shutdown(retention);
             router.state().enter(Phase::Serving);
         })
         .await;
@@ -186,6 +191,17 @@ async fn transaction_timers(router: Router) {
             }
             producers_expired = Instant::now();
         }
+    }
+}
+
+/// One shard's retention: every `log.retention.check.interval.ms`, its partitions lose
+/// the segments past `retention.ms`, beyond `retention.bytes` or below their log start
+/// offset.
+async fn log_retention(router: Router) {
+    let every = Duration::from_millis(router.state().config.log_retention_check_interval_ms as u64);
+    loop {
+        rt::sleep(every).await;
+        router.state().enforce_retention().await;
     }
 }
 

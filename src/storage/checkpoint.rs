@@ -27,6 +27,9 @@ use crate::model::{LeaderEpoch, Offset, TopicPartition};
 
 /// Kafka's file name for the recovery points of all partitions of a log dir.
 pub const RECOVERY_POINT_CHECKPOINT: &str = "recovery-point-offset-checkpoint";
+/// Kafka's file name for the log start offsets of all partitions of a log dir (those
+/// DeleteRecords moved past the first segment's base offset).
+pub const LOG_START_OFFSET_CHECKPOINT: &str = "log-start-offset-checkpoint";
 /// Kafka's file name of a partition's leader epoch cache.
 pub const LEADER_EPOCH_CHECKPOINT: &str = "leader-epoch-checkpoint";
 /// Kafka's file name of a partition's topic id file.

@@ -53,8 +53,9 @@ pub use crate::protocol::records;
 
 pub use append::AppendInfo;
 pub use checkpoint::{
-    EpochEntry, LEADER_EPOCH_CHECKPOINT, LeaderEpochCache, LeaderEpochCheckpoint, OffsetCheckpoint,
-    PARTITION_METADATA, PartitionMetadata, RECOVERY_POINT_CHECKPOINT,
+    EpochEntry, LEADER_EPOCH_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT, LeaderEpochCache,
+    LeaderEpochCheckpoint, OffsetCheckpoint, PARTITION_METADATA, PartitionMetadata,
+    RECOVERY_POINT_CHECKPOINT,
 };
 pub use config::{LogConfig, MessageTimestampType};
 pub use error::{Result, StorageError};
@@ -75,5 +76,7 @@ pub use segment::{LogFile, segment_file_name};
 mod large_tests;
 #[cfg(test)]
 mod model_tests;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;
