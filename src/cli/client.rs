@@ -44,7 +44,7 @@ const CLIENT_ID: &str = "corelog-cli";
 /// Larger response frames are refused rather than buffered.
 const MAX_RESPONSE_BYTES: usize = 256 << 20;
 /// Attempts of an operation that keeps failing with a retriable error.
-pub const MAX_ATTEMPTS: u32 = 8;
+pub const MAX_ATTEMPTS: u32 = 10;
 /// Wait before the first retry; doubled after each, up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -433,7 +433,12 @@ impl Connection {
         let size = usize::try_from(size)
             .ok()
             .filter(|s| (4..=MAX_RESPONSE_BYTES).contains(s))
-            .ok_or_else(|| self.protocol_error(api, format!("a response frame of {size} bytes")))?;
+            .ok_or_else(|| {
+                self.protocol_error(
+                    api,
+                    format!("a response frame of {size} bytes: is this a Kafka listener?"),
+                )
+            })?;
         let mut frame = vec![0u8; size];
         self.read_exact(&mut frame, deadline, api)?;
         let mut reader = Reader::new(Bytes::from(frame));
