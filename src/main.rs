@@ -1,6 +1,7 @@
-//! The `corelog` binary: parses the command line, loads the configuration, runs the
-//! broker. A bug panics and aborts the whole process (other shards cannot carry on with
-//! one missing); bad configuration exits with status 2, a failed start-up with 1.
+//! The `corelog` binary: parses the command line, then either loads the configuration
+//! and runs the broker, or runs an operator command (`corelog::cli::run`). A bug panics
+//! and aborts the whole process (other shards cannot carry on with one missing); bad
+//! configuration or arguments exit with status 2, a failed start-up or operation with 1.
 
 use clap::Parser;
 use corelog::cli::{Cli, Command};
@@ -42,5 +43,6 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        Command::Admin(command) => std::process::exit(corelog::cli::run(command)),
     }
 }

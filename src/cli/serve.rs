@@ -1,26 +1,8 @@
-//! The `corelog` command line: `corelog serve [--config FILE] [--set KEY=VALUE]...
-//! [--shards N] [--cpuset LIST]`. Turns arguments into a validated `BrokerConfig`.
+//! `corelog serve [--config FILE] [--set KEY=VALUE]... [--shards N] [--cpuset LIST]`:
+//! turns the broker's arguments into a validated `BrokerConfig`.
 
 use crate::config::{BrokerConfig, ConfigError, ConfigNotes, parse_override, parse_properties};
-use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "corelog",
-    version,
-    about = "A Kafka-compatible broker, thread-per-core on io_uring"
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run a broker (by default a single node on localhost:9092 with data in ./data).
-    Serve(ServeArgs),
-}
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -69,12 +51,15 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
 
     fn serve(args: &[&str]) -> ServeArgs {
         let mut argv = vec!["corelog", "serve"];
         argv.extend_from_slice(args);
         match Cli::parse_from(argv).command {
             Command::Serve(args) => args,
+            Command::Admin(other) => panic!("not serve: {other:?}"),
         }
     }
 
