@@ -296,6 +296,41 @@ impl Partition {
         }
     }
 
+    /// OffsetForLeaderEpoch: the largest epoch at or below `leader_epoch` and where it
+    /// ends (Kafka's undefined -1/-1 for an epoch above the current one), after checking
+    /// the client's `current_leader_epoch` (-1: not checked) against this leader's, as
+    /// Kafka does: older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH.
+    pub fn end_offset_for_epoch(
+        &self,
+        current_leader_epoch: i32,
+        leader_epoch: i32,
+    ) -> Result<(i32, i64), PartitionError> {
+        if current_leader_epoch >= 0 && current_leader_epoch != LEADER_EPOCH.0 {
+            let code = if current_leader_epoch < LEADER_EPOCH.0 {
+                ErrorCode::FencedLeaderEpoch
+            } else {
+                ErrorCode::UnknownLeaderEpoch
+            };
+            return Err(PartitionError::new(
+                code,
+                format!(
+                    "{}: leader epoch {current_leader_epoch} asked, the leader's is {}",
+                    self.tp, LEADER_EPOCH
+                ),
+            ));
+        }
+        let log_end = self.log_end_offset();
+        // The leader's epoch starts at the log end offset when it takes leadership, as
+        // Kafka assigns it, so a log with no batch yet still knows it.
+        if leader_epoch == LEADER_EPOCH.0 && self.log.leader_epochs().latest().is_none() {
+            return Ok((LEADER_EPOCH.0, log_end.0));
+        }
+        Ok(self
+            .log
+            .end_offset_for_epoch(LeaderEpoch(leader_epoch))
+            .map_or((-1, -1), |(epoch, offset)| (epoch.0, offset.0)))
+    }
+
     /// The producers this partition knows (DescribeProducers).
     pub fn producers(&self) -> Vec<ProducerEntry> {
         self.log.producers()

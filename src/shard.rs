@@ -472,6 +472,26 @@ impl ShardState {
             .collect()
     }
 
+    /// Every partition this shard owns with its log dir, size in bytes and offset lag
+    /// (high watermark − log end offset, at least 0), for DescribeLogDirs.
+    pub fn log_dir_usage(&self) -> Vec<(PathBuf, TopicPartition, u64, i64)> {
+        self.partitions
+            .borrow()
+            .values()
+            .map(|partition| {
+                let dir = partition.log().dir();
+                let log_dir = dir.parent().map(PathBuf::from).unwrap_or_default();
+                let lag = (partition.high_watermark().0 - partition.log_end_offset().0).max(0);
+                (
+                    log_dir,
+                    partition.tp.clone(),
+                    partition.log().size_bytes(),
+                    lag,
+                )
+            })
+            .collect()
+    }
+
     /// DeleteRecords on one partition: moves its log start offset to `offset` (-1: the
     /// high watermark); returns the new log start offset (Kafka's low watermark).
     pub async fn delete_records(

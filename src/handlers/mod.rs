@@ -18,6 +18,7 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
 mod end_txn;
@@ -34,6 +35,7 @@ mod metadata;
 mod offset_commit;
 mod offset_delete;
 mod offset_fetch;
+mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
 mod txn_offset_commit;
@@ -238,12 +240,14 @@ registry! {
     Produce => produce::Produce,
     Fetch => fetch::Fetch,
     ListOffsets => list_offsets::ListOffsets,
+    OffsetForLeaderEpoch => offset_for_leader_epoch::OffsetForLeaderEpoch,
     Metadata => metadata::Metadata,
     ApiVersions => api_versions::ApiVersions,
     CreateTopics => create_topics::CreateTopics,
     DeleteTopics => delete_topics::DeleteTopics,
     DeleteRecords => delete_records::DeleteRecords,
     DescribeCluster => describe_cluster::DescribeCluster,
+    DescribeLogDirs => describe_log_dirs::DescribeLogDirs,
     FindCoordinator => find_coordinator::FindCoordinator,
     JoinGroup => join_group::JoinGroup,
     SyncGroup => sync_group::SyncGroup,

@@ -114,6 +114,43 @@ impl Router {
         .await
     }
 
+    /// OffsetForLeaderEpoch: each partition's end offset for a leader epoch, after its
+    /// current leader epoch is checked (`Partition::end_offset_for_epoch`).
+    pub async fn offsets_for_leader_epoch(
+        &self,
+        partitions: Vec<(TopicPartition, (i32, i32))>,
+    ) -> Vec<Result<(i32, i64), PartitionError>> {
+        self.scatter(
+            partitions,
+            |tp| self.owner_or(tp),
+            move |router, owned| async move {
+                owned
+                    .into_iter()
+                    .map(|(tp, (current, epoch))| {
+                        router
+                            .state()
+                            .partition(&tp)
+                            .ok_or_else(|| not_here(&tp))
+                            .and_then(|p| p.end_offset_for_epoch(current, epoch))
+                    })
+                    .collect::<Vec<_>>()
+            },
+        )
+        .await
+        .answers()
+        .await
+    }
+
+    /// DescribeLogDirs: every partition of every shard with its log dir, size and
+    /// offset lag.
+    pub async fn log_dir_usage(&self) -> Vec<(std::path::PathBuf, TopicPartition, u64, i64)> {
+        self.broadcast(|router, _| async move { router.state().log_dir_usage() })
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
     /// DeleteRecords: moves each partition's log start offset (on its owner), then has
     /// shard 0 write `log-start-offset-checkpoint`, so the answer (each new log start
     /// offset, Kafka's low watermark) holds across a crash.

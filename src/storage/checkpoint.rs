@@ -275,23 +275,26 @@ impl LeaderEpochCache {
         changed
     }
 
-    /// Kafka's `endOffsetFor`: the largest epoch `≤ epoch` and the offset where the epoch
-    /// after it starts (or `log_end` for the latest epoch). `None` if no such epoch.
+    /// Kafka's `endOffsetFor`, what OffsetForLeaderEpoch answers: for the latest epoch,
+    /// that epoch and `log_end`; for an older one, the largest epoch `≤ epoch` and the
+    /// offset where the epoch after it starts; for one below every epoch, `epoch` itself
+    /// and the first epoch's start offset. `None` (Kafka's undefined epoch and offset)
+    /// for an epoch above the latest, or when the cache is empty.
     pub fn end_offset_for(
         &self,
         epoch: LeaderEpoch,
         log_end: Offset,
     ) -> Option<(LeaderEpoch, Offset)> {
-        let count = self.entries.partition_point(|e| e.epoch <= epoch);
-        if count == 0 {
-            return None;
+        let latest = self.latest()?;
+        if epoch == latest.epoch {
+            return Some((epoch, log_end));
         }
-        let found = self.entries[count - 1];
-        let end = self
-            .entries
-            .get(count)
-            .map_or(log_end, |next| next.start_offset);
-        Some((found.epoch, end))
+        let count = self.entries.partition_point(|e| e.epoch <= epoch);
+        let higher = self.entries.get(count)?;
+        match count.checked_sub(1).map(|i| self.entries[i]) {
+            Some(floor) => Some((floor.epoch, higher.start_offset)),
+            None => Some((epoch, higher.start_offset)),
+        }
     }
 }
 
@@ -456,10 +459,14 @@ mod tests {
             Some((LeaderEpoch(4), Offset(20)))
         );
         assert_eq!(
-            cache.end_offset_for(LeaderEpoch(9), Offset(30)),
+            cache.end_offset_for(LeaderEpoch(6), Offset(30)),
             Some((LeaderEpoch(6), Offset(30)))
         );
-        assert_eq!(cache.end_offset_for(LeaderEpoch(0), Offset(30)), None);
+        assert_eq!(cache.end_offset_for(LeaderEpoch(9), Offset(30)), None);
+        assert_eq!(
+            cache.end_offset_for(LeaderEpoch(0), Offset(30)),
+            Some((LeaderEpoch(0), Offset(0)))
+        );
         assert!(cache.truncate_from_end(Offset(20)));
         assert_eq!(cache.latest().unwrap().epoch, LeaderEpoch(4));
         assert!(cache.truncate_from_start(Offset(12)));

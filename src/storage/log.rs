@@ -364,7 +364,16 @@ impl PartitionLog {
         self.inner.state.borrow().epochs.clone()
     }
 
-    /// Kafka's OffsetsForLeaderEpoch answer: the largest epoch `≤ epoch` and its end offset.
+    /// The log's size: the bytes of every segment's batches (Kafka's `Log.size`).
+    pub fn size_bytes(&self) -> u64 {
+        let st = self.inner.state.borrow();
+        st.segments
+            .values()
+            .map(|s| u64::from(s.written_size))
+            .sum()
+    }
+
+    /// Kafka's OffsetsForLeaderEpoch answer (see `LeaderEpochCache::end_offset_for`).
     pub fn end_offset_for_epoch(&self, epoch: LeaderEpoch) -> Option<(LeaderEpoch, Offset)> {
         let st = self.inner.state.borrow();
         st.epochs.end_offset_for(epoch, st.log_end.offset())
