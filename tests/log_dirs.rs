@@ -2,7 +2,8 @@
 //! admin client reads each partition's size (matching its segment files on disk) and the
 //! file system's space; OffsetForLeaderEpoch answers from the leader epoch cache with
 //! Kafka's rules (the epoch's end offset, undefined for a future epoch, current epochs
-//! checked, unknown partitions).
+//! checked, unknown partitions); DescribeCluster reports every cluster operation as
+//! allowed when asked (no authorizer), as Kafka does.
 
 mod common;
 
@@ -130,5 +131,28 @@ fn offset_for_leader_epoch_answers_from_the_epoch_cache_with_kafkas_rules() {
         }
         assert!(std::time::Instant::now() < deadline, "{answer:?}");
         std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn describe_cluster_reports_every_cluster_operation_when_asked() {
+    use corelog::protocol::generated::describe_cluster_request::DescribeClusterRequest;
+    let broker = Broker::start();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    for (asked, expected) in [(true, 8096), (false, i32::MIN)] {
+        let request = DescribeClusterRequest {
+            include_cluster_authorized_operations: asked,
+            endpoint_type: 1,
+            ..Default::default()
+        };
+        let ResponseBody::DescribeCluster(response) =
+            client.request(ApiKey::DescribeCluster, 1, &request)
+        else {
+            panic!("a DescribeCluster response")
+        };
+        assert_eq!(response.error_code, 0);
+        // CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+        // IDEMPOTENT_WRITE: what librdkafka's admin test expects without an authorizer.
+        assert_eq!(response.cluster_authorized_operations, expected);
     }
 }

@@ -31,7 +31,11 @@ impl Handler for DescribeCluster {
             endpoint_type: ENDPOINT_BROKERS,
             cluster_id: metadata.cluster_id().to_string(),
             controller_id: config.node_id,
-            cluster_authorized_operations: i32::MIN,
+            cluster_authorized_operations: if request.include_cluster_authorized_operations {
+                super::metadata::CLUSTER_OPERATIONS
+            } else {
+                super::metadata::OPERATIONS_NOT_REQUESTED
+            },
             ..DescribeClusterResponse::default()
         };
         if request.endpoint_type != ENDPOINT_BROKERS && ctx.version >= 1 {

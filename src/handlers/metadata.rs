@@ -22,8 +22,13 @@ use std::rc::Rc;
 pub const TOPIC_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
+/// No authorizer: every cluster operation Kafka defines is allowed (CREATE, ALTER,
+/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
+pub const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 /// Kafka's "authorized operations were not requested".
-const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub struct Metadata;
 
@@ -163,7 +168,12 @@ impl Handler for Metadata {
             cluster_id: Some(metadata.cluster_id().to_string()),
             controller_id: config.node_id,
             topics,
-            cluster_authorized_operations: OPERATIONS_NOT_REQUESTED,
+            // Asked for in v8–10 only (later versions moved it to DescribeCluster).
+            cluster_authorized_operations: if request.include_cluster_authorized_operations {
+                CLUSTER_OPERATIONS
+            } else {
+                OPERATIONS_NOT_REQUESTED
+            },
             ..MetadataResponse::default()
         })
     }
