@@ -9,13 +9,16 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_configs;
 mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
 mod describe_producers;
 mod describe_transactions;
@@ -23,6 +26,7 @@ mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -241,6 +245,10 @@ registry! {
     ApiVersions => api_versions::ApiVersions,
     CreateTopics => create_topics::CreateTopics,
     DeleteTopics => delete_topics::DeleteTopics,
+    CreatePartitions => create_partitions::CreatePartitions,
+    DescribeConfigs => describe_configs::DescribeConfigs,
+    AlterConfigs => alter_configs::AlterConfigs,
+    IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigs,
     DescribeCluster => describe_cluster::DescribeCluster,
     FindCoordinator => find_coordinator::FindCoordinator,
     JoinGroup => join_group::JoinGroup,
