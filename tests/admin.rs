@@ -202,7 +202,10 @@ fn rdkafka_create_partitions_grows_a_topic_and_default_clients_use_the_new_parti
             after.iter().collect()
         };
         assert_eq!(records.len(), expected.len(), "partition {partition}");
-        assert!(records == expected, "partition {partition} reads back as written");
+        assert!(
+            records == expected,
+            "partition {partition} reads back as written"
+        );
     }
 }
 
@@ -303,8 +306,7 @@ fn rdkafka_describe_configs_reports_defaults_overrides_the_broker_and_unknown_to
     let bad = AlterConfig::new(ResourceSpecifier::Topic("described")).set("segment.bytes", "12");
     // The rdkafka crate drops a resource's error code here too (kafka-python's tests check
     // INVALID_CONFIG): the refused change must change nothing, as checked below.
-    futures_lite::future::block_on(admin.alter_configs([&bad], &options()))
-        .expect("AlterConfigs");
+    futures_lite::future::block_on(admin.alter_configs([&bad], &options())).expect("AlterConfigs");
     let results = describe(&[ResourceSpecifier::Topic("described")]);
     let topic = results[0].as_ref().expect("the topic is described");
     let overridden: Vec<&str> = topic
