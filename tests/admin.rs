@@ -98,7 +98,7 @@ fn run_ok(broker: &Broker, script: &str) -> String {
 
 /// Imports and helpers every script starts with.
 const PRELUDE: &str = r#"
-import os, sys
+import os, sys, time
 from kafka import KafkaProducer, KafkaConsumer, TopicPartition
 from kafka.admin import (KafkaAdminClient, NewTopic, NewPartitions, ConfigResource,
     AlterConfigOp)
@@ -229,6 +229,16 @@ expect(Errors.InvalidReplicationAssignmentError, admin.create_partitions,
 expect(Errors.InvalidReplicationAssignmentError, admin.create_partitions,
        {'py-grow': NewPartitions(total_count=3, new_assignments=[[7]])})
 admin.create_partitions({'py-grow': NewPartitions(total_count=6)}, validate_only=True)
+assert partitions('py-grow') == 2
+
+# A topic named twice in one request is refused once, and nothing changes.
+from kafka.protocol.admin import CreatePartitionsRequest
+Topic = CreatePartitionsRequest.CreatePartitionsTopic
+response = send(CreatePartitionsRequest(topics=[Topic(name='py-grow', count=5),
+                                                Topic(name='py-grow', count=6)],
+                                        timeout_ms=30000, validate_only=False))
+assert [(r.name, r.error_code, r.error_message) for r in response.results] == [
+    ('py-grow', Errors.InvalidRequestError.errno, 'Duplicate topic name.')], response
 assert partitions('py-grow') == 2
 
 admin.create_partitions({'py-grow': NewPartitions(total_count=3, new_assignments=[[1]])})
@@ -409,6 +419,22 @@ producer = KafkaProducer(bootstrap_servers=bootstrap, acks='all')
 producer.send('live', value=os.urandom(1000)).get(timeout=30)
 assert alter(('TOPIC', 'live'), {'max.message.bytes': '10000'}) == 'OK'
 producer.send('live', value=big).get(timeout=30)
+
+# message.timestamp.type: LogAppendTime replaces the producer's timestamps at once.
+assert alter(('TOPIC', 'live'), {'message.timestamp.type': 'LogAppendTime'}) == 'OK'
+sent = producer.send('live', value=b'stamped', timestamp_ms=1000).get(timeout=30)
+consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+partition = TopicPartition('live', 0)
+consumer.assign([partition])
+consumer.seek(partition, sent.offset)
+records, deadline = [], time.time() + 30
+while not records:
+    assert time.time() < deadline, 'the stamped record was not read within 30 s'
+    records = consumer.poll(timeout_ms=500, max_records=1).get(partition, [])
+[record] = records
+assert record.value == b'stamped', record
+assert record.timestamp_type == 1 and record.timestamp > 1000, record
+consumer.close()
 
 # Refused changes name the key and change nothing; validate_only changes nothing.
 assert 'InvalidConfig' in alter(('TOPIC', 'live'), {'max.message.bytes': 'lots'})

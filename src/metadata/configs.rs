@@ -65,10 +65,12 @@ impl ConfigTarget {
                     "Node id must be an integer, but it is: {name}"
                 ))),
             },
-            other => Err(malformed(format!(
-                "Unknown resource type {other}: corelog has TOPIC ({RESOURCE_TOPIC}) and \
-                 BROKER ({RESOURCE_BROKER}) configs"
+            // BROKER_LOGGER, CLIENT_METRICS and GROUP: Kafka's, not corelog's.
+            8 | 16 | 32 => Err(malformed(format!(
+                "Resource type {resource_type} is not served by corelog, which changes TOPIC \
+                 ({RESOURCE_TOPIC}) and BROKER ({RESOURCE_BROKER}) configs"
             ))),
+            other => Err(malformed(format!("Unknown resource type {other}"))),
         }
     }
 }

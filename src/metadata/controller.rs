@@ -501,6 +501,15 @@ impl Controller {
             .iter()
             .map(|(target, alteration)| match target {
                 ConfigTarget::Topic(name) => {
+                    if name.is_empty() {
+                        return Err(TopicError::new(
+                            TopicErrorKind::MalformedRequest,
+                            "Default topic resources are not allowed.",
+                        ));
+                    }
+                    if let Some(problem) = topic_name_problem(name) {
+                        return Err(TopicError::new(TopicErrorKind::InvalidName, problem));
+                    }
                     let topic = self.topics.get(name).ok_or_else(|| {
                         TopicError::new(
                             TopicErrorKind::Unknown,
@@ -961,6 +970,11 @@ mod tests {
                 set("retention.ms", "1"),
             ),
             (topic(), set("max.message.bytes", "0")),
+            (ConfigTarget::Topic("".into()), set("retention.ms", "1")),
+            (
+                ConfigTarget::Topic("bad name".into()),
+                set("retention.ms", "1"),
+            ),
             (topic(), set("max.message.bytes", "2000")),
             (
                 ConfigTarget::Broker(DynamicLevel::ClusterDefault),
@@ -983,6 +997,8 @@ mod tests {
                 ErrorCode::InvalidConfig,
                 ErrorCode::UnknownTopicOrPartition,
                 ErrorCode::InvalidConfig,
+                ErrorCode::InvalidRequest,
+                ErrorCode::InvalidTopicException,
                 ErrorCode::None,
                 ErrorCode::None,
                 ErrorCode::InvalidRequest,
@@ -993,7 +1009,7 @@ mod tests {
         assert!(message(&results[1]).contains("segmentbytes"));
         assert_eq!(message(&results[2]), "The topic 'missing' does not exist.");
         assert!(message(&results[3]).contains("max.message.bytes"));
-        assert!(message(&results[6]).contains("log.segment.bytes"));
+        assert!(message(&results[8]).contains("log.segment.bytes"));
 
         let updates: Vec<ConfigUpdate> = results.into_iter().filter_map(Result::ok).collect();
         let change = c.config_change(updates);
