@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::groups::{Member, wait_until};
 use common::kafka::{Recorder, TestProducer, base_timestamp, consume_all, send_all, test_record};
 use common::{Broker, run_python};
 use rdkafka::ClientConfig;
@@ -20,6 +21,7 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 type Admin = AdminClient<DefaultClientContext>;
@@ -207,6 +209,60 @@ fn rdkafka_create_partitions_grows_a_topic_and_default_clients_use_the_new_parti
             "partition {partition} reads back as written"
         );
     }
+}
+
+#[test]
+fn a_kip_848_group_member_is_assigned_the_new_partitions_and_reads_them() {
+    let broker = start_broker();
+    let admin = admin(&broker);
+    create_topic(&admin, "grow-group", 2, &[]);
+    let member = Member::start(
+        &broker,
+        "grow-group",
+        "grow-group",
+        &[("group.protocol", "consumer")],
+    );
+    let assigned = |partitions: i32| {
+        let wanted: BTreeSet<i32> = (0..partitions).collect();
+        wait_until(Duration::from_secs(60), || member.assignment() == wanted)
+    };
+    assert!(
+        assigned(2),
+        "{:?} {:?}",
+        member.assignment(),
+        member.errors()
+    );
+    assert_eq!(create_partitions(&admin, "grow-group", 4, false), None);
+    // The coordinator sees the new partitions at the member's next heartbeat.
+    assert!(
+        assigned(4),
+        "{:?} {:?}",
+        member.assignment(),
+        member.errors()
+    );
+    let records: Vec<_> = (0..50)
+        .map(|i| test_record("group", i, base_timestamp()))
+        .collect();
+    let producer = default_producer(&broker);
+    for partition in 2..4 {
+        for delivery in send_all(&producer, "grow-group", Some(partition), &records) {
+            assert_eq!(delivery.error, None, "{delivery:?}");
+        }
+    }
+    let read_from_new = || {
+        member
+            .consumed()
+            .iter()
+            .filter(|seen| seen.partition >= 2)
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || read_from_new() == 100),
+        "read {} of 100 records of the new partitions: {:?}",
+        read_from_new(),
+        member.errors()
+    );
+    member.close();
 }
 
 #[test]
