@@ -149,7 +149,7 @@ def alter_raw(resources, validate_only=False):
 
 #[test]
 fn rdkafka_create_partitions_grows_a_topic_and_default_clients_use_the_new_partitions() {
-    let broker = start_broker();
+    let mut broker = start_broker();
     let admin = admin(&broker);
     create_topic(&admin, "grow", 2, &[]);
     let timestamp = base_timestamp();
@@ -195,20 +195,28 @@ fn rdkafka_create_partitions_grows_a_topic_and_default_clients_use_the_new_parti
             assert_eq!(delivery.partition, partition);
         }
     }
-    let consumed = consume_all(&broker, "grow", 5);
-    for partition in 0..5 {
-        let records: Vec<_> = consumed[&partition].iter().map(|c| &c.record).collect();
-        let expected: Vec<_> = if partition < 2 {
-            before.iter().chain(&after).collect()
-        } else {
-            after.iter().collect()
-        };
-        assert_eq!(records.len(), expected.len(), "partition {partition}");
-        assert!(
-            records == expected,
-            "partition {partition} reads back as written"
-        );
-    }
+    drop(producer);
+    let check = |broker: &Broker| {
+        let consumed = consume_all(broker, "grow", 5);
+        for partition in 0..5 {
+            let records: Vec<_> = consumed[&partition].iter().map(|c| &c.record).collect();
+            let expected: Vec<_> = if partition < 2 {
+                before.iter().chain(&after).collect()
+            } else {
+                after.iter().collect()
+            };
+            assert_eq!(records.len(), expected.len(), "partition {partition}");
+            assert!(
+                records == expected,
+                "partition {partition} reads back as written"
+            );
+        }
+    };
+    check(&broker);
+    // The partition count is persisted: after a kill -9, the topic has five again.
+    broker.restart();
+    assert_eq!(partition_count(&broker, "grow"), 5);
+    check(&broker);
 }
 
 #[test]
@@ -433,6 +441,17 @@ assert node['delete.topic.enable']['config_source'] == 'DEFAULT_CONFIG'
 assert node['delete.topic.enable']['read_only'] is True
 assert node['listeners']['value'] == 'PLAINTEXT://' + bootstrap, node['listeners']
 assert node['listeners']['config_source'] == 'STATIC_BROKER_CONFIG'
+
+# Documentation and types (v3+), on request.
+from kafka.protocol.admin import DescribeConfigsRequest
+[documented] = send(DescribeConfigsRequest(resources=[(2, 'py-described', ['segment.ms'])],
+                                           include_synonyms=False,
+                                           include_documentation=True)).results
+[entry] = documented.configs
+assert entry.name == 'segment.ms' and entry.config_type == 5, entry
+assert entry.documentation and 'segment' in entry.documentation, entry
+[plain] = describe_raw([ConfigResource('TOPIC', 'py-described', ['segment.ms'])])
+assert plain.configs[0].documentation is None and plain.configs[0].synonyms == [], plain
 
 # An unknown topic, another broker's id, a resource type corelog does not have
 [unknown, other, logger] = describe_raw([ConfigResource('TOPIC', 'never-was'),
