@@ -1,7 +1,9 @@
 //! A partition this broker leads: its log, its topic's configuration and its leader
 //! epoch, with the produce-side checks Kafka makes before anything is appended.
 //!
-//! Owned by the shard the shard table assigns the partition to; `!Send`. Single node:
+//! Owned by the shard the shard table assigns the partition to; `!Send`. Its topic (and
+//! so its configuration) is replaced when a metadata change alters the topic
+//! (`set_topic`): the log takes the new configuration at once. Single node:
 //! this broker is the only replica, so the ISR is {self}, the leader epoch is fixed for
 //! the life of the topic, and the high watermark follows the log end offset as soon as
 //! an append is in the page cache. acks=all additionally waits for the fdatasync that
@@ -23,6 +25,7 @@ use crate::storage::{
 };
 use bytes::Bytes;
 use shards::rt;
+use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
@@ -144,7 +147,8 @@ impl SegmentRange {
 
 pub struct Partition {
     pub tp: TopicPartition,
-    pub topic: Rc<Topic>,
+    /// The topic as the shard's metadata image last gave it.
+    topic: RefCell<Rc<Topic>>,
     log: PartitionLog,
 }
 
@@ -197,11 +201,37 @@ impl Partition {
         }
         log.advance_high_watermark(log.log_end_offset().offset());
         log.restore_log_start(log_start).await?;
-        Ok(Partition { tp, topic, log })
+        Ok(Partition {
+            tp,
+            topic: RefCell::new(topic),
+            log,
+        })
     }
 
     pub fn log(&self) -> &PartitionLog {
         &self.log
+    }
+
+    /// The partition's topic, with its configuration in effect.
+    pub fn topic(&self) -> Rc<Topic> {
+        self.topic.borrow().clone()
+    }
+
+    /// Takes the topic a metadata change made (more partitions, another configuration):
+    /// a changed configuration goes to the log at once, so segment rolling, flushing,
+    /// retention and the append checks follow it from the next append on.
+    pub fn set_topic(&self, topic: Rc<Topic>) {
+        assert_eq!(
+            topic.id,
+            self.topic.borrow().id,
+            "{} given another topic's metadata",
+            self.tp
+        );
+        if topic.config != self.topic.borrow().config {
+            self.log
+                .set_config(LogConfig::from_topic_config(&topic.config));
+        }
+        *self.topic.borrow_mut() = topic;
     }
 
     pub fn high_watermark(&self) -> Offset {

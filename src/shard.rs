@@ -564,14 +564,23 @@ impl ShardState {
         race(waits).await
     }
 
-    /// Applies a metadata change: opens the partitions this shard now owns (recovering
-    /// them in parallel) and closes and deletes those of deleted topics.
+    /// Applies a metadata change: gives the partitions of altered topics their new
+    /// configuration (live, without reopening), opens the partitions this shard now owns
+    /// (recovering them in parallel) and closes and deletes those of deleted topics.
     pub async fn apply_metadata(self: &Rc<Self>, delta: MetadataDelta) {
         let changes = self
             .metadata
             .borrow_mut()
             .apply(&delta)
             .expect("the controller validated every topic's configuration");
+        for topic in &changes.reconfigured {
+            for partition in 0..topic.partitions {
+                let tp = TopicPartition::new(topic.name.clone(), partition);
+                if let Some(partition) = self.partition(&tp) {
+                    partition.set_topic(topic.clone());
+                }
+            }
+        }
         for tp in changes.deleted {
             let partition = self.partitions.borrow_mut().remove(&tp);
             // A topic of the same name created later starts from nothing.

@@ -4,9 +4,11 @@
 //! copied to every shard.
 
 use super::ConfigError;
-use super::topic::{Kind, TOPIC_CONFIGS, TopicDefaults, check_value, kafka_topic_defaults};
+use super::topic::{
+    ConfigType, Kind, TOPIC_CONFIGS, TopicDefaults, check_value, kafka_topic_defaults,
+};
 use shards::CpuList;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -93,6 +95,290 @@ pub struct BrokerConfig {
     pub cpuset: Option<CpuList>,
     /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
     pub metrics_listener: Option<String>,
+    /// The keys the file and `--set` gave (DescribeConfigs' STATIC_BROKER_CONFIG), as
+    /// given: `log.retention.hours` stays itself.
+    pub static_keys: BTreeSet<String>,
+}
+
+/// A broker config corelog has, as DescribeConfigs lists it for the broker resource
+/// (besides the broker synonyms of topic configs, which `TOPIC_CONFIGS` describes).
+#[derive(Debug, Clone, Copy)]
+pub struct BrokerKey {
+    pub name: &'static str,
+    pub config_type: ConfigType,
+    /// Other keys that set it (`broker.id` for `node.id`), in Kafka's precedence order.
+    pub aliases: &'static [&'static str],
+    /// One line for DescribeConfigs' documentation (corelog's words).
+    pub doc: &'static str,
+}
+
+const fn key(
+    name: &'static str,
+    config_type: ConfigType,
+    aliases: &'static [&'static str],
+    doc: &'static str,
+) -> BrokerKey {
+    BrokerKey {
+        name,
+        config_type,
+        aliases,
+        doc,
+    }
+}
+
+/// Every broker config corelog reads apart from the topic defaults; none changes at run
+/// time (they are read-only in DescribeConfigs).
+pub const BROKER_KEYS: &[BrokerKey] = &[
+    key(
+        "advertised.listeners",
+        ConfigType::String,
+        &[],
+        "The addresses Metadata gives clients.",
+    ),
+    key(
+        "auto.create.topics.enable",
+        ConfigType::Boolean,
+        &[],
+        "Create unknown topics when Metadata asks for them.",
+    ),
+    key(
+        "connections.max.idle.ms",
+        ConfigType::Long,
+        &[],
+        "Close connections idle this long.",
+    ),
+    key(
+        "cpuset",
+        ConfigType::String,
+        &[],
+        "corelog: the CPUs shards are pinned to.",
+    ),
+    key(
+        "default.replication.factor",
+        ConfigType::Int,
+        &[],
+        "Replication factor of topics created without one (1 on a single node).",
+    ),
+    key(
+        "delete.topic.enable",
+        ConfigType::Boolean,
+        &[],
+        "Whether DeleteTopics may delete topics.",
+    ),
+    key(
+        "group.consumer.assignors",
+        ConfigType::List,
+        &[],
+        "Server-side assignors of KIP-848 groups, the first the default.",
+    ),
+    key(
+        "group.consumer.heartbeat.interval.ms",
+        ConfigType::Int,
+        &[],
+        "Heartbeat interval given to KIP-848 members.",
+    ),
+    key(
+        "group.consumer.max.size",
+        ConfigType::Int,
+        &[],
+        "Largest number of members of a KIP-848 group.",
+    ),
+    key(
+        "group.consumer.session.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Session timeout of KIP-848 members.",
+    ),
+    key(
+        "group.initial.rebalance.delay.ms",
+        ConfigType::Int,
+        &[],
+        "How long a new classic group waits for more members before its first rebalance.",
+    ),
+    key(
+        "group.max.session.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Longest session timeout a classic member may ask for.",
+    ),
+    key(
+        "group.max.size",
+        ConfigType::Int,
+        &[],
+        "Largest number of members of a classic group.",
+    ),
+    key(
+        "group.min.session.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Shortest session timeout a classic member may ask for.",
+    ),
+    key(
+        "listeners",
+        ConfigType::String,
+        &[],
+        "Where the broker accepts client connections.",
+    ),
+    key(
+        "log.dirs",
+        ConfigType::String,
+        &["log.dir"],
+        "Directories holding the partitions.",
+    ),
+    key(
+        "log.retention.check.interval.ms",
+        ConfigType::Long,
+        &[],
+        "How often each shard applies retention to its partitions.",
+    ),
+    key(
+        "max.connections",
+        ConfigType::Int,
+        &[],
+        "Client connections served at once.",
+    ),
+    key(
+        "max.connections.per.ip",
+        ConfigType::Int,
+        &[],
+        "Connections served at once from one address.",
+    ),
+    key(
+        "max.connections.per.ip.overrides",
+        ConfigType::String,
+        &[],
+        "Per-address exceptions to max.connections.per.ip.",
+    ),
+    key(
+        "metrics.listener",
+        ConfigType::String,
+        &[],
+        "corelog: host:port of the Prometheus endpoint.",
+    ),
+    key(
+        "node.id",
+        ConfigType::Int,
+        &["broker.id"],
+        "This broker's id.",
+    ),
+    key(
+        "num.partitions",
+        ConfigType::Int,
+        &[],
+        "Partitions of topics created without a count.",
+    ),
+    key(
+        "offset.metadata.max.bytes",
+        ConfigType::Int,
+        &[],
+        "Largest metadata string of a committed offset.",
+    ),
+    key(
+        "offsets.retention.check.interval.ms",
+        ConfigType::Long,
+        &[],
+        "How often expired committed offsets are looked for.",
+    ),
+    key(
+        "offsets.retention.minutes",
+        ConfigType::Int,
+        &[],
+        "How long the offsets of an empty group are kept.",
+    ),
+    key(
+        "offsets.topic.num.partitions",
+        ConfigType::Int,
+        &[],
+        "Partitions of __consumer_offsets.",
+    ),
+    key(
+        "offsets.topic.segment.bytes",
+        ConfigType::Int,
+        &[],
+        "Segment size of __consumer_offsets.",
+    ),
+    key(
+        "producer.id.expiration.check.interval.ms",
+        ConfigType::Int,
+        &[],
+        "How often idle producer ids are looked for.",
+    ),
+    key(
+        "producer.id.expiration.ms",
+        ConfigType::Int,
+        &[],
+        "How long a partition remembers an idle producer id.",
+    ),
+    key(
+        "queued.max.request.bytes",
+        ConfigType::Long,
+        &[],
+        "Request bytes all connections may hold in memory at once.",
+    ),
+    key(
+        "shards",
+        ConfigType::Int,
+        &[],
+        "corelog: number of pinned executors.",
+    ),
+    key(
+        "socket.request.max.bytes",
+        ConfigType::Int,
+        &[],
+        "Largest request frame accepted.",
+    ),
+    key(
+        "topic.partitions.per.shard",
+        ConfigType::Int,
+        &[],
+        "corelog: partitions each shard may carry.",
+    ),
+    key(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        &[],
+        "How often timed-out transactions are aborted.",
+    ),
+    key(
+        "transaction.max.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Longest transaction timeout a producer may ask for.",
+    ),
+    key(
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        ConfigType::Int,
+        &[],
+        "How often expired transactional ids are removed.",
+    ),
+    key(
+        "transaction.state.log.num.partitions",
+        ConfigType::Int,
+        &[],
+        "Partitions of __transaction_state.",
+    ),
+    key(
+        "transaction.state.log.segment.bytes",
+        ConfigType::Int,
+        &[],
+        "Segment size of __transaction_state.",
+    ),
+    key(
+        "transactional.id.expiration.ms",
+        ConfigType::Int,
+        &[],
+        "How long an idle transactional id is kept.",
+    ),
+];
+
+/// Other keys that set a topic default's broker synonym, in Kafka's precedence order.
+pub fn broker_synonym_aliases(broker_key: &str) -> &'static [&'static str] {
+    match broker_key {
+        "log.retention.ms" => &["log.retention.minutes", "log.retention.hours"],
+        "log.roll.ms" => &["log.roll.hours"],
+        "log.flush.interval.ms" => &["log.flush.scheduler.interval.ms"],
+        _ => &[],
+    }
 }
 
 /// corelog's default for `queued.max.request.bytes` (Kafka's is -1, unbounded): 512 MiB,
@@ -223,6 +509,7 @@ impl BrokerConfig {
         entries: Vec<(String, String)>,
     ) -> Result<(BrokerConfig, ConfigNotes), ConfigError> {
         let mut e = Entries(entries.into_iter().collect());
+        let given: BTreeSet<String> = e.0.keys().cloned().collect();
         let node_id = match e.take("node.id") {
             Some(v) => v,
             None => e.take("broker.id").unwrap_or_else(|| "1".to_string()),
@@ -350,7 +637,7 @@ impl BrokerConfig {
                 Some(v)
             }
         };
-        let config = BrokerConfig {
+        let mut config = BrokerConfig {
             node_id,
             listeners,
             advertised_listeners,
@@ -515,6 +802,7 @@ impl BrokerConfig {
             shards,
             cpuset,
             metrics_listener,
+            static_keys: BTreeSet::new(),
         };
         if config.default_replication_factor != 1 {
             return Err(ConfigError::new(
@@ -525,6 +813,10 @@ impl BrokerConfig {
         }
 
         let mut notes = ConfigNotes::default();
+        config.static_keys = given
+            .into_iter()
+            .filter(|key| !e.0.contains_key(key))
+            .collect();
         for key in e.0.into_keys() {
             if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) {
                 notes.ignored_keys.push(key);
@@ -538,6 +830,98 @@ impl BrokerConfig {
     /// The broker default of a topic config.
     pub fn topic_default(&self, name: &str) -> Option<&str> {
         self.topic_defaults.get(name).map(String::as_str)
+    }
+
+    /// Whether the file or `--set` gave `key` (or one of `aliases`, the other keys that
+    /// set it).
+    pub fn is_static(&self, key: &str, aliases: &[&str]) -> bool {
+        self.static_keys.contains(key) || aliases.iter().any(|a| self.static_keys.contains(*a))
+    }
+
+    /// The value of one of `BROKER_KEYS` as DescribeConfigs shows it (`None`: unset,
+    /// Kafka's null).
+    pub fn value_of(&self, key: &str) -> Option<String> {
+        let listeners = |l: &[Listener]| {
+            l.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        Some(match key {
+            "advertised.listeners" => listeners(&self.advertised_listeners),
+            "auto.create.topics.enable" => self.auto_create_topics_enable.to_string(),
+            "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
+            "cpuset" => self.cpuset.as_ref()?.to_string(),
+            "default.replication.factor" => self.default_replication_factor.to_string(),
+            "delete.topic.enable" => self.delete_topic_enable.to_string(),
+            "group.consumer.assignors" => self.group_consumer_assignors.join(","),
+            "group.consumer.heartbeat.interval.ms" => {
+                self.group_consumer_heartbeat_interval_ms.to_string()
+            }
+            "group.consumer.max.size" => self.group_consumer_max_size.to_string(),
+            "group.consumer.session.timeout.ms" => {
+                self.group_consumer_session_timeout_ms.to_string()
+            }
+            "group.initial.rebalance.delay.ms" => self.group_initial_rebalance_delay_ms.to_string(),
+            "group.max.session.timeout.ms" => self.group_max_session_timeout_ms.to_string(),
+            "group.max.size" => self.group_max_size.to_string(),
+            "group.min.session.timeout.ms" => self.group_min_session_timeout_ms.to_string(),
+            "listeners" => listeners(&self.listeners),
+            "log.dirs" => self
+                .log_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            "max.connections" => self.max_connections.to_string(),
+            "max.connections.per.ip" => self.max_connections_per_ip.to_string(),
+            "max.connections.per.ip.overrides" => self
+                .max_connections_per_ip_overrides
+                .iter()
+                .map(|(ip, count)| match ip {
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]:{count}"),
+                    std::net::IpAddr::V4(v4) => format!("{v4}:{count}"),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+            "metrics.listener" => self.metrics_listener.clone().unwrap_or_default(),
+            "node.id" => self.node_id.to_string(),
+            "num.partitions" => self.num_partitions.to_string(),
+            "offset.metadata.max.bytes" => self.offset_metadata_max_bytes.to_string(),
+            "offsets.retention.check.interval.ms" => {
+                self.offsets_retention_check_interval_ms.to_string()
+            }
+            "offsets.retention.minutes" => self.offsets_retention_minutes.to_string(),
+            "offsets.topic.num.partitions" => self.offsets_topic_num_partitions.to_string(),
+            "offsets.topic.segment.bytes" => self.offsets_topic_segment_bytes.to_string(),
+            "producer.id.expiration.check.interval.ms" => {
+                self.producer_id_expiration_check_interval_ms.to_string()
+            }
+            "producer.id.expiration.ms" => self.producer_id_expiration_ms.to_string(),
+            "log.retention.check.interval.ms" => self.log_retention_check_interval_ms.to_string(),
+            "queued.max.request.bytes" => self
+                .queued_max_request_bytes
+                .map_or(-1, |b| b as i64)
+                .to_string(),
+            "shards" => self.shards?.to_string(),
+            "socket.request.max.bytes" => self.socket_request_max_bytes.to_string(),
+            "topic.partitions.per.shard" => self.topic_partitions_per_shard.to_string(),
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => self
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms
+                .to_string(),
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms.to_string(),
+            "transaction.remove.expired.transaction.cleanup.interval.ms" => self
+                .transaction_remove_expired_transaction_cleanup_interval_ms
+                .to_string(),
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions.to_string()
+            }
+            "transaction.state.log.segment.bytes" => {
+                self.transaction_state_log_segment_bytes.to_string()
+            }
+            "transactional.id.expiration.ms" => self.transactional_id_expiration_ms.to_string(),
+            _ => return None,
+        })
     }
 }
 
@@ -754,6 +1138,38 @@ mod tests {
                 ("::1".parse().unwrap(), 0)
             ]
         );
+    }
+
+    #[test]
+    fn static_keys_are_the_keys_given_and_every_broker_key_has_a_value() {
+        let (config, _) = load(&[
+            ("broker.id", "3"),
+            ("log.retention.hours", "2"),
+            ("num.partitions", "4"),
+            ("process.roles", "broker"),
+            ("no.such.key", "1"),
+        ])
+        .unwrap();
+        assert!(config.is_static("node.id", &["broker.id"]));
+        assert!(config.is_static("num.partitions", &[]));
+        assert!(config.is_static("log.retention.ms", &["log.retention.hours"]));
+        assert!(!config.is_static("log.segment.bytes", &[]));
+        assert!(!config.static_keys.contains("no.such.key"));
+        assert!(!config.static_keys.contains("process.roles"));
+        for key in BROKER_KEYS {
+            let value = config.value_of(key.name);
+            assert!(
+                value.is_some() || matches!(key.name, "cpuset" | "shards"),
+                "{} has a value",
+                key.name
+            );
+        }
+        assert_eq!(config.value_of("node.id").as_deref(), Some("3"));
+        assert_eq!(config.value_of("no.such.key"), None);
+        let names: Vec<&str> = BROKER_KEYS.iter().map(|k| k.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted, "BROKER_KEYS is sorted by name");
     }
 
     #[test]

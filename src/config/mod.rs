@@ -4,17 +4,25 @@
 //!
 //! Loaded once at start-up on the main thread, validated completely (an invalid value
 //! stops start-up with a message naming the key; an unknown key is a warning), then
-//! copied to every shard and never changed.
+//! copied to every shard and never changed. What changes at run time — Kafka's dynamic
+//! broker configs (`dynamic`) and topic overrides — lives in the metadata, which the
+//! controller persists and every shard's image applies.
 
 mod broker;
+mod dynamic;
 mod properties;
 mod topic;
 
-pub use broker::{BrokerConfig, ConfigNotes, Listener};
+pub use broker::{
+    BROKER_KEYS, BrokerConfig, BrokerKey, ConfigNotes, Listener, broker_synonym_aliases,
+};
+pub use dynamic::{
+    DynamicBrokerConfigs, DynamicConfigError, DynamicLevel, is_dynamic_broker_config,
+};
 pub use properties::{parse_override, parse_properties};
 pub use topic::{
-    CompressionType, Kind, TOPIC_CONFIGS, TimestampType, TopicConfig, TopicConfigDef,
-    TopicDefaults, check_value, kafka_topic_defaults, topic_config_def,
+    CompressionType, ConfigType, Kind, TOPIC_CONFIGS, TimestampType, TopicConfig, TopicConfigDef,
+    TopicDefaults, check_value, kafka_topic_defaults, topic_config_def, topic_config_of_broker_key,
 };
 
 use std::fmt;

@@ -1,9 +1,9 @@
 //! Topic-level configuration: Kafka's topic config names, the broker key that supplies
 //! each default, validation, and the typed values the log and handlers use.
 //!
-//! One table (`TOPIC_CONFIGS`) is the truth for CreateTopics validation, for resolving a
-//! topic's effective configuration (override, else broker default, else Kafka's
-//! default) and, later, for DescribeConfigs.
+//! One table (`TOPIC_CONFIGS`) is the truth for CreateTopics and AlterConfigs validation,
+//! for resolving a topic's effective configuration (override, else broker default, else
+//! Kafka's default) and for DescribeConfigs (types, synonyms, documentation).
 
 use super::ConfigError;
 use std::collections::BTreeMap;
@@ -39,6 +39,62 @@ pub struct TopicConfigDef {
     pub kind: Kind,
     /// Kafka's default when neither the topic nor the broker sets it.
     pub default: &'static str,
+    /// One line for DescribeConfigs' documentation (corelog's words).
+    pub doc: &'static str,
+}
+
+/// Topic configs Kafka gives no broker-level synonym: no broker key sets their default,
+/// none is listed among their synonyms, none is a dynamic broker config.
+const WITHOUT_BROKER_SYNONYM: &[&str] = &[
+    "follower.replication.throttled.replicas",
+    "leader.replication.throttled.replicas",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+];
+
+impl TopicConfigDef {
+    /// The broker config whose value is this topic config's default, as Kafka lists it
+    /// among the synonyms (`retention.ms` → `log.retention.ms`).
+    pub fn broker_synonym(&self) -> Option<&'static str> {
+        (!WITHOUT_BROKER_SYNONYM.contains(&self.name)).then_some(self.broker_key)
+    }
+}
+
+/// Kafka's config value types, as DescribeConfigs (v3+) reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ConfigType {
+    Unknown = 0,
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Short = 4,
+    Long = 5,
+    Double = 6,
+    List = 7,
+    Class = 8,
+    Password = 9,
+}
+
+impl Kind {
+    /// The type Kafka declares for a config of this kind.
+    pub fn config_type(self) -> ConfigType {
+        match self {
+            Kind::Long { .. } => ConfigType::Long,
+            Kind::Int { .. } => ConfigType::Int,
+            Kind::Double { .. } => ConfigType::Double,
+            Kind::Bool => ConfigType::Boolean,
+            Kind::OneOf(_) => ConfigType::String,
+            // The replica throttle lists, Kafka's only free-text topic configs, are lists.
+            Kind::ListOf(_) | Kind::Text => ConfigType::List,
+        }
+    }
+
+    /// Whether IncrementalAlterConfigs may APPEND to or SUBTRACT from it.
+    pub fn is_list(self) -> bool {
+        self.config_type() == ConfigType::List
+    }
 }
 
 const LONG_MAX: &str = "9223372036854775807";
@@ -48,12 +104,14 @@ const fn def(
     broker_key: &'static str,
     kind: Kind,
     default: &'static str,
+    doc: &'static str,
 ) -> TopicConfigDef {
     TopicConfigDef {
         name,
         broker_key,
         kind,
         default,
+        doc,
     }
 }
 
@@ -64,198 +122,244 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "log.cleanup.policy",
         Kind::ListOf(&["delete", "compact"]),
         "delete",
+        "What happens to old segments: delete them (retention), compact them to the last record per key, or both.",
     ),
     def(
         "compression.gzip.level",
         "compression.gzip.level",
         Kind::Int { min: -1 },
         "-1",
+        "The gzip level used when the broker recompresses with gzip.",
     ),
     def(
         "compression.lz4.level",
         "compression.lz4.level",
         Kind::Int { min: 1 },
         "9",
+        "The lz4 level used when the broker recompresses with lz4.",
     ),
     def(
         "compression.type",
         "compression.type",
         Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         "producer",
+        "The codec batches are stored with; producer keeps whatever the producer sent.",
     ),
     def(
         "compression.zstd.level",
         "compression.zstd.level",
         Kind::Int { min: -131072 },
         "3",
+        "The zstd level used when the broker recompresses with zstd.",
     ),
     def(
         "delete.retention.ms",
         "log.cleaner.delete.retention.ms",
         Kind::Long { min: 0 },
         "86400000",
+        "How long a compacted topic keeps tombstones and transaction markers after cleaning.",
     ),
     def(
         "file.delete.delay.ms",
         "log.segment.delete.delay.ms",
         Kind::Long { min: 0 },
         "60000",
+        "How long a deleted segment's files stay on disk before they are removed.",
     ),
     def(
         "flush.messages",
         "log.flush.interval.messages",
         Kind::Long { min: 1 },
         LONG_MAX,
+        "Force an fdatasync once this many records are unflushed.",
     ),
     def(
         "flush.ms",
         "log.flush.interval.ms",
         Kind::Long { min: 0 },
         LONG_MAX,
+        "Force an fdatasync at most this long after the first unflushed record.",
     ),
     def(
         "follower.replication.throttled.replicas",
         "follower.replication.throttled.replicas",
         Kind::Text,
         "",
+        "Replicas whose follower fetches are throttled (accepted; a single node has no followers).",
     ),
     def(
         "index.interval.bytes",
         "log.index.interval.bytes",
         Kind::Int { min: 0 },
         "4096",
+        "Bytes of records between two entries of the sparse offset index.",
     ),
     def(
         "leader.replication.throttled.replicas",
         "leader.replication.throttled.replicas",
         Kind::Text,
         "",
+        "Replicas whose leader-side replication is throttled (accepted; a single node has no followers).",
     ),
     def(
         "local.retention.bytes",
         "log.local.retention.bytes",
         Kind::Long { min: -2 },
         "-2",
+        "Local size limit with tiered storage (accepted; corelog has no tiered storage).",
     ),
     def(
         "local.retention.ms",
         "log.local.retention.ms",
         Kind::Long { min: -2 },
         "-2",
+        "Local time limit with tiered storage (accepted; corelog has no tiered storage).",
     ),
     def(
         "max.compaction.lag.ms",
         "log.cleaner.max.compaction.lag.ms",
         Kind::Long { min: 1 },
         LONG_MAX,
+        "Longest time a record may stay uncompacted.",
     ),
     def(
         "max.message.bytes",
         "message.max.bytes",
         Kind::Int { min: 0 },
         "1048588",
+        "Largest record batch a producer may write to the topic.",
     ),
     def(
         "message.timestamp.after.max.ms",
         "log.message.timestamp.after.max.ms",
         Kind::Long { min: 0 },
         "3600000",
+        "How far in the future a CreateTime record timestamp may be.",
     ),
     def(
         "message.timestamp.before.max.ms",
         "log.message.timestamp.before.max.ms",
         Kind::Long { min: 0 },
         LONG_MAX,
+        "How far in the past a CreateTime record timestamp may be.",
     ),
     def(
         "message.timestamp.type",
         "log.message.timestamp.type",
         Kind::OneOf(&["CreateTime", "LogAppendTime"]),
         "CreateTime",
+        "Which timestamp records keep: the producer's (CreateTime) or the broker's (LogAppendTime).",
     ),
     def(
         "min.cleanable.dirty.ratio",
         "log.cleaner.min.cleanable.ratio",
         Kind::Double { min: 0.0, max: 1.0 },
         "0.5",
+        "Share of the log that must be uncompacted before the cleaner compacts it.",
     ),
     def(
         "min.compaction.lag.ms",
         "log.cleaner.min.compaction.lag.ms",
         Kind::Long { min: 0 },
         "0",
+        "Shortest time a record stays uncompacted.",
     ),
     def(
         "min.insync.replicas",
         "min.insync.replicas",
         Kind::Int { min: 1 },
         "1",
+        "Replicas that must have a write for acks=all to succeed (a single node has one).",
     ),
-    def("preallocate", "log.preallocate", Kind::Bool, "false"),
+    def(
+        "preallocate",
+        "log.preallocate",
+        Kind::Bool,
+        "false",
+        "Preallocate segment files when they are created (accepted, no effect).",
+    ),
     def(
         "remote.log.copy.disable",
         "remote.log.copy.disable",
         Kind::Bool,
         "false",
+        "Stop copying segments to tiered storage (accepted; corelog has no tiered storage).",
     ),
     def(
         "remote.log.delete.on.disable",
         "remote.log.delete.on.disable",
         Kind::Bool,
         "false",
+        "Delete tiered data when tiered storage is disabled (accepted; corelog has no tiered storage).",
     ),
     def(
         "remote.storage.enable",
         "remote.storage.enable",
         Kind::Bool,
         "false",
+        "Tier the topic's old segments to remote storage (accepted; corelog has no tiered storage).",
     ),
     def(
         "retention.bytes",
         "log.retention.bytes",
         Kind::Long { min: -1 },
         "-1",
+        "Delete the oldest segments while a partition is larger than this; -1 means no size limit.",
     ),
     def(
         "retention.ms",
         "log.retention.ms",
         Kind::Long { min: -1 },
         "604800000",
+        "Delete segments whose newest record is older than this; -1 means keep forever.",
     ),
     def(
         "segment.bytes",
         "log.segment.bytes",
         Kind::Int { min: 1024 * 1024 },
         "1073741824",
+        "Roll to a new segment file before the active one exceeds this size.",
     ),
     def(
         "segment.index.bytes",
         "log.index.size.max.bytes",
         Kind::Int { min: 4 },
         "10485760",
+        "Size each segment's offset and time index is preallocated to.",
     ),
     def(
         "segment.jitter.ms",
         "log.roll.jitter.ms",
         Kind::Long { min: 0 },
         "0",
+        "Random jitter subtracted from segment.ms so partitions do not roll together.",
     ),
     def(
         "segment.ms",
         "log.roll.ms",
         Kind::Long { min: 1 },
         "604800000",
+        "Roll the active segment once it is this old, even if it is not full.",
     ),
     def(
         "unclean.leader.election.enable",
         "unclean.leader.election.enable",
         Kind::Bool,
         "false",
+        "Let an out-of-sync replica become leader (accepted; a single node is always in sync).",
     ),
 ];
 
 pub fn topic_config_def(name: &str) -> Option<&'static TopicConfigDef> {
     TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// The topic config whose default a broker config sets (`log.retention.ms` →
+/// `retention.ms`), if it is one of those synonyms.
+pub fn topic_config_of_broker_key(broker_key: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS
+        .iter()
+        .find(|d| d.broker_synonym() == Some(broker_key))
 }
 
 /// Checks `value` against a definition; `key` names it in the error.

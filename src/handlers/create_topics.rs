@@ -3,8 +3,8 @@
 //! has every shard open its partitions before answering.
 
 use super::{Handler, RequestContext, newest};
-use crate::config::TOPIC_CONFIGS;
 use crate::metadata::TopicRecord;
+use crate::metadata::configs::ConfigView;
 use crate::metadata::controller::NewTopic;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
@@ -12,11 +12,6 @@ use crate::protocol::generated::create_topics_request::CreateTopicsRequest;
 use crate::protocol::generated::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
-
-/// Kafka's config sources, as DescribeConfigs and CreateTopics report them.
-const SOURCE_TOPIC: i8 = 1;
-const SOURCE_STATIC_BROKER: i8 = 4;
-const SOURCE_DEFAULT: i8 = 5;
 
 pub struct CreateTopics;
 
@@ -102,35 +97,23 @@ impl Handler for CreateTopics {
     }
 }
 
-/// Every topic config with its value and where the value comes from.
+/// Every topic config with its value and where the value comes from, as
+/// DescribeConfigs reports them.
 fn effective_configs(ctx: &RequestContext, record: &TopicRecord) -> Vec<CreatableTopicConfigs> {
-    let defaults = &ctx.shard.config.topic_defaults;
-    TOPIC_CONFIGS
-        .iter()
-        .map(|def| {
-            let (value, source) = match record.configs.get(def.name) {
-                Some(value) => (value.clone(), SOURCE_TOPIC),
-                None => {
-                    let value = defaults
-                        .get(def.name)
-                        .cloned()
-                        .unwrap_or_else(|| def.default.to_string());
-                    let source = if value == def.default {
-                        SOURCE_DEFAULT
-                    } else {
-                        SOURCE_STATIC_BROKER
-                    };
-                    (value, source)
-                }
-            };
-            CreatableTopicConfigs {
-                name: def.name.to_string(),
-                value: Some(value),
-                read_only: false,
-                config_source: source,
-                is_sensitive: false,
-                ..CreatableTopicConfigs::default()
-            }
+    let metadata = ctx.shard.metadata.borrow();
+    let view = ConfigView {
+        broker: &ctx.shard.config,
+        dynamic: metadata.dynamic_configs(),
+    };
+    view.describe_topic(&record.configs)
+        .into_iter()
+        .map(|config| CreatableTopicConfigs {
+            name: config.name,
+            value: config.value,
+            read_only: config.read_only,
+            config_source: config.source as i8,
+            is_sensitive: false,
+            ..CreatableTopicConfigs::default()
         })
         .collect()
 }

@@ -9,14 +9,17 @@
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_configs;
 mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
 mod describe_cluster;
+mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
@@ -25,6 +28,7 @@ mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
@@ -246,6 +250,10 @@ registry! {
     CreateTopics => create_topics::CreateTopics,
     DeleteTopics => delete_topics::DeleteTopics,
     DeleteRecords => delete_records::DeleteRecords,
+    CreatePartitions => create_partitions::CreatePartitions,
+    DescribeConfigs => describe_configs::DescribeConfigs,
+    AlterConfigs => alter_configs::AlterConfigs,
+    IncrementalAlterConfigs => incremental_alter_configs::IncrementalAlterConfigs,
     DescribeCluster => describe_cluster::DescribeCluster,
     DescribeLogDirs => describe_log_dirs::DescribeLogDirs,
     FindCoordinator => find_coordinator::FindCoordinator,

@@ -1,15 +1,18 @@
 //! The controller: the authoritative topic list and partition placement, on shard 0.
 //!
-//! Validation follows Kafka's CreateTopics and DeleteTopics rules and error codes;
-//! placement puts each new partition on the shard that owns the fewest, so a topic's
-//! partitions spread over every core. Every change becomes one `MetadataDelta`, which
-//! the caller persists and sends to every shard.
+//! Validation follows Kafka's CreateTopics, DeleteTopics, CreatePartitions,
+//! IncrementalAlterConfigs and AlterConfigs rules and error codes; placement puts each
+//! new partition on the shard that owns the fewest, so a topic's partitions spread over
+//! every core. Every change becomes one `MetadataDelta`, which the caller persists and
+//! sends to every shard.
 
+use super::configs::{Alteration, ConfigTarget, altered_broker_configs, altered_topic_overrides};
 use super::names::{collision_key, is_internal_topic, topic_name_problem};
 use super::{MetadataDelta, TopicPartition, TopicRecord};
-use crate::config::{BrokerConfig, TopicConfig, TopicDefaults};
+use crate::config::{BrokerConfig, DynamicBrokerConfigs, DynamicLevel, TopicConfig, TopicDefaults};
 use crate::protocol::ErrorCode;
 use crate::protocol::wire::Uuid;
+use crate::storage::LogConfig;
 use shards::{ShardId, ShardTable};
 use std::collections::{BTreeMap, HashSet};
 
@@ -42,6 +45,35 @@ impl NewTopic {
             ],
         }
     }
+}
+
+/// A CreatePartitions entry: the partition count `name` should have afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NewPartitions {
+    pub name: String,
+    pub count: i32,
+    /// The brokers of each added partition, if the client chose them.
+    pub assignments: Option<Vec<Vec<i32>>>,
+}
+
+/// A validated config change, ready to commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigUpdate {
+    /// The topic with its new overrides.
+    Topic(TopicRecord),
+    /// The complete new set of dynamic broker configs at one level.
+    Broker(DynamicLevel, BTreeMap<String, String>),
+}
+
+/// Everything one metadata change does.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    pub created: Vec<TopicRecord>,
+    pub deleted: Vec<TopicRecord>,
+    /// Existing topics with more partitions or other overrides.
+    pub altered: Vec<TopicRecord>,
+    /// The new dynamic broker configs, if they change.
+    pub broker_configs: Option<DynamicBrokerConfigs>,
 }
 
 /// Why one topic of a request failed, and a message for the client.
@@ -93,7 +125,7 @@ impl TopicErrorKind {
 }
 
 impl TopicError {
-    fn new(kind: TopicErrorKind, message: impl Into<String>) -> TopicError {
+    pub fn new(kind: TopicErrorKind, message: impl Into<String>) -> TopicError {
         TopicError {
             kind,
             message: message.into(),
@@ -114,7 +146,10 @@ pub struct Controller {
     delete_topic_enable: bool,
     /// `topic.partitions.per.shard`: how many partitions each shard may carry.
     partitions_per_shard: i64,
+    /// The static topic defaults (`server.properties`, `--set`, Kafka's).
     defaults: TopicDefaults,
+    /// The dynamic broker configs, over the static defaults.
+    dynamic: DynamicBrokerConfigs,
     topics: BTreeMap<String, TopicRecord>,
     owners: ShardTable<TopicPartition>,
 }
@@ -129,6 +164,7 @@ impl Controller {
             delete_topic_enable: config.delete_topic_enable,
             partitions_per_shard: i64::from(config.topic_partitions_per_shard),
             defaults: config.topic_defaults.clone(),
+            dynamic: DynamicBrokerConfigs::default(),
             topics: BTreeMap::new(),
             owners: ShardTable::new(),
         }
@@ -144,6 +180,21 @@ impl Controller {
 
     pub fn revision(&self) -> u64 {
         self.owners.revision()
+    }
+
+    pub fn dynamic_configs(&self) -> &DynamicBrokerConfigs {
+        &self.dynamic
+    }
+
+    /// Checks a topic's overrides as every change of them is checked: each a topic
+    /// config with a valid value, and the resolved configuration one the log can run
+    /// with (INVALID_CONFIG naming the key otherwise).
+    fn check_topic_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<TopicConfig, TopicError> {
+        check_resolved(&self.dynamic.topic_defaults(&self.defaults), overrides)
+            .map_err(|message| TopicError::new(TopicErrorKind::InvalidConfig, message))
     }
 
     /// Checks each requested topic against the existing topics and the rest of the
@@ -258,8 +309,7 @@ impl Controller {
             };
             configs.insert(key.clone(), value.clone());
         }
-        TopicConfig::resolve(&self.defaults, &configs)
-            .map_err(|e| TopicError::new(TopicErrorKind::InvalidConfig, e.to_string()))?;
+        self.check_topic_config(&configs)?;
         Ok(TopicRecord {
             name: name.clone(),
             id: Uuid::random(),
@@ -311,6 +361,202 @@ impl Controller {
         Ok(request.assignments.len() as i32)
     }
 
+    /// Checks each CreatePartitions entry (names are distinct: the caller answers a
+    /// duplicated name itself) against the topics and the partitions the request adds
+    /// before it. An `Ok` holds the topic's record with its new partition count.
+    pub fn validate_create_partitions(
+        &self,
+        requests: &[NewPartitions],
+    ) -> Vec<Result<TopicRecord, TopicError>> {
+        let mut partitions: i64 = self.topics.values().map(|t| i64::from(t.partitions)).sum();
+        let limit = self.partitions_per_shard * self.shards as i64;
+        requests
+            .iter()
+            .map(|request| {
+                let record = self.validate_growth(request)?;
+                let existing = self.topics[&request.name].partitions;
+                let added = i64::from(record.partitions) - i64::from(existing);
+                if partitions + added > limit {
+                    return Err(TopicError::new(
+                        TopicErrorKind::InvalidPartitions,
+                        format!(
+                            "{added} more partitions would exceed this broker's {limit} \
+                             (topic.partitions.per.shard {} on {} shards; {partitions} exist)",
+                            self.partitions_per_shard, self.shards
+                        ),
+                    ));
+                }
+                partitions += added;
+                Ok(record)
+            })
+            .collect()
+    }
+
+    /// Kafka's checks of one CreatePartitions entry, in its order and words.
+    fn validate_growth(&self, request: &NewPartitions) -> Result<TopicRecord, TopicError> {
+        let Some(topic) = self.topics.get(&request.name) else {
+            return Err(TopicError::new(
+                TopicErrorKind::Unknown,
+                "This server does not host this topic-partition.",
+            ));
+        };
+        if topic.internal {
+            // Kafka lets it happen; corelog's coordinators find a group's (or a
+            // transactional id's) partition by the partition count, so it is refused.
+            return Err(TopicError::new(
+                TopicErrorKind::Internal,
+                format!(
+                    "'{}' is an internal topic: its partition count places the \
+                     coordinators' state and cannot change",
+                    topic.name
+                ),
+            ));
+        }
+        if request.count == topic.partitions {
+            return Err(TopicError::new(
+                TopicErrorKind::InvalidPartitions,
+                format!("Topic already has {} partition(s).", topic.partitions),
+            ));
+        }
+        if request.count < topic.partitions {
+            return Err(TopicError::new(
+                TopicErrorKind::InvalidPartitions,
+                format!(
+                    "The topic {} currently has {} partition(s); {} would not be an increase.",
+                    topic.name, topic.partitions, request.count
+                ),
+            ));
+        }
+        let additional = i64::from(request.count) - i64::from(topic.partitions);
+        if let Some(assignments) = &request.assignments {
+            if assignments.len() as i64 != additional {
+                return Err(TopicError::new(
+                    TopicErrorKind::InvalidReplicaAssignment,
+                    format!(
+                        "Attempted to add {additional} additional partition(s), but only {} \
+                         assignment(s) were specified.",
+                        assignments.len()
+                    ),
+                ));
+            }
+            for replicas in assignments {
+                self.check_manual_assignment(replicas)?;
+            }
+        }
+        Ok(TopicRecord {
+            partitions: request.count,
+            ..topic.clone()
+        })
+    }
+
+    /// Kafka's check of one manually assigned partition: brokers that exist, each once,
+    /// as many as the topic's other partitions have (one, on a single node).
+    fn check_manual_assignment(&self, replicas: &[i32]) -> Result<(), TopicError> {
+        let refuse = |message: String| {
+            Err(TopicError::new(
+                TopicErrorKind::InvalidReplicaAssignment,
+                message,
+            ))
+        };
+        if replicas.is_empty() {
+            return refuse(
+                "The manual partition assignment includes an empty replica list.".into(),
+            );
+        }
+        let mut sorted = replicas.to_vec();
+        sorted.sort_unstable();
+        let mut previous = None;
+        for broker in &sorted {
+            if *broker != self.node_id {
+                return refuse(format!(
+                    "The manual partition assignment includes broker {broker}, but no such \
+                     broker is registered."
+                ));
+            }
+            if previous == Some(*broker) {
+                return refuse(format!(
+                    "The manual partition assignment includes the broker {broker} more than \
+                     once."
+                ));
+            }
+            previous = Some(*broker);
+        }
+        if sorted.len() != 1 {
+            return refuse(format!(
+                "The manual partition assignment includes a partition with {} replica(s), but \
+                 this is not consistent with previous partitions, which have 1 replica(s).",
+                sorted.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks each config change (resources are distinct: the caller refuses a resource
+    /// named twice). An `Ok` holds what committing it sets.
+    pub fn validate_alter_configs(
+        &self,
+        requests: &[(ConfigTarget, Alteration)],
+    ) -> Vec<Result<ConfigUpdate, TopicError>> {
+        requests
+            .iter()
+            .map(|(target, alteration)| match target {
+                ConfigTarget::Topic(name) => {
+                    if name.is_empty() {
+                        return Err(TopicError::new(
+                            TopicErrorKind::MalformedRequest,
+                            "Default topic resources are not allowed.",
+                        ));
+                    }
+                    if let Some(problem) = topic_name_problem(name) {
+                        return Err(TopicError::new(TopicErrorKind::InvalidName, problem));
+                    }
+                    let topic = self.topics.get(name).ok_or_else(|| {
+                        TopicError::new(
+                            TopicErrorKind::Unknown,
+                            format!("The topic '{name}' does not exist."),
+                        )
+                    })?;
+                    let overrides = altered_topic_overrides(&topic.configs, alteration)?;
+                    self.check_topic_config(&overrides)?;
+                    Ok(ConfigUpdate::Topic(TopicRecord {
+                        configs: overrides,
+                        ..topic.clone()
+                    }))
+                }
+                ConfigTarget::Broker(level) => {
+                    let values = altered_broker_configs(self.dynamic.level(*level), alteration)?;
+                    let malformed = |message: String| {
+                        TopicError::new(TopicErrorKind::MalformedRequest, message)
+                    };
+                    DynamicBrokerConfigs::check(&values).map_err(|e| malformed(e.to_string()))?;
+                    // The new defaults must make a configuration the log runs with.
+                    let mut dynamic = self.dynamic.clone();
+                    dynamic.set_level(*level, values.clone());
+                    check_resolved(&dynamic.topic_defaults(&self.defaults), &BTreeMap::new())
+                        .map_err(malformed)?;
+                    Ok(ConfigUpdate::Broker(*level, values))
+                }
+            })
+            .collect()
+    }
+
+    /// The change that commits these config updates.
+    pub fn config_change(&self, updates: Vec<ConfigUpdate>) -> Change {
+        let mut change = Change::default();
+        for update in updates {
+            match update {
+                ConfigUpdate::Topic(record) => change.altered.push(record),
+                ConfigUpdate::Broker(level, values) => {
+                    let dynamic = change
+                        .broker_configs
+                        .get_or_insert_with(|| self.dynamic.clone());
+                    dynamic.set_level(level, values);
+                }
+            }
+        }
+        change
+    }
+
     /// Checks topics named for deletion; an `Ok` holds the record that would go.
     pub fn validate_delete(&self, names: &[String]) -> Vec<Result<TopicRecord, TopicError>> {
         names
@@ -350,6 +596,26 @@ impl Controller {
         created: Vec<TopicRecord>,
         deleted: Vec<TopicRecord>,
     ) -> MetadataDelta {
+        self.commit_change(Change {
+            created,
+            deleted,
+            ..Change::default()
+        })
+    }
+
+    /// Makes a validated change: new dynamic broker configs, deleted, created and
+    /// altered topics (partitions added to an existing topic are placed like a new
+    /// topic's); returns the delta every shard must apply.
+    pub fn commit_change(&mut self, change: Change) -> MetadataDelta {
+        let Change {
+            created,
+            deleted,
+            altered,
+            broker_configs,
+        } = change;
+        if let Some(dynamic) = &broker_configs {
+            self.dynamic = dynamic.clone();
+        }
         let mut changes = Vec::new();
         for record in &deleted {
             let removed = self.topics.remove(&record.name);
@@ -392,14 +658,65 @@ impl Controller {
             }
             self.topics.insert(record.name.clone(), record.clone());
         }
+        for record in &altered {
+            let existing = self
+                .topics
+                .get_mut(&record.name)
+                .unwrap_or_else(|| panic!("altering unknown topic {}", record.name));
+            assert_eq!(
+                existing.id, record.id,
+                "altering {} by another id",
+                record.name
+            );
+            assert!(
+                record.partitions >= existing.partitions,
+                "{} cannot shrink from {} to {} partitions",
+                record.name,
+                existing.partitions,
+                record.partitions
+            );
+            for partition in existing.partitions..record.partitions {
+                let (least, _) = counts
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(shard, count)| (**count, *shard))
+                    .expect("at least one shard");
+                counts[least] += 1;
+                changes.push((
+                    TopicPartition::new(record.name.clone(), partition),
+                    Some(ShardId(least)),
+                ));
+            }
+            *existing = record.clone();
+        }
         let owners = self.owners.commit(changes);
         MetadataDelta {
             revision: owners.revision,
             created,
             deleted,
+            altered,
+            broker_configs,
             owners,
         }
     }
+}
+
+/// Resolves a topic configuration and checks the log can run with it: the message
+/// names the key whose value is refused.
+fn check_resolved(
+    defaults: &TopicDefaults,
+    overrides: &BTreeMap<String, String>,
+) -> Result<TopicConfig, String> {
+    let config = TopicConfig::resolve(defaults, overrides).map_err(|e| e.to_string())?;
+    LogConfig::from_topic_config(&config)
+        .validate()
+        .map_err(|e| {
+            format!(
+                "invalid value for configuration key '{}': {}",
+                e.key, e.reason
+            )
+        })?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -427,7 +744,7 @@ mod tests {
         results
     }
 
-    fn code(result: &Result<TopicRecord, TopicError>) -> ErrorCode {
+    fn code<T>(result: &Result<T, TopicError>) -> ErrorCode {
         result
             .as_ref()
             .err()
@@ -518,5 +835,229 @@ mod tests {
             assert_eq!(image.revision(), 2);
         }
         assert_eq!(c.owners.counts(2), vec![0, 0]);
+    }
+
+    fn grow(name: &str, count: i32, assignments: Option<Vec<Vec<i32>>>) -> NewPartitions {
+        NewPartitions {
+            name: name.into(),
+            count,
+            assignments,
+        }
+    }
+
+    fn message<T>(result: &Result<T, TopicError>) -> &str {
+        result.as_ref().err().map_or("", |e| e.message.as_str())
+    }
+
+    #[test]
+    fn create_partitions_answers_kafkas_errors_in_kafkas_words() {
+        let mut c = controller(1);
+        create(&mut c, &[new_topic("t", 3)]);
+        let internal = NewTopic::internal("__consumer_offsets", 2, 1 << 20);
+        create(&mut c, &[internal]);
+        let results = c.validate_create_partitions(&[
+            grow("missing", 4, None),
+            grow("t", 3, None),
+            grow("t", 2, None),
+            grow("t", -22, None),
+            grow("t", 6, Some(vec![vec![1]])),
+            grow("t", 4, Some(vec![vec![]])),
+            grow("t", 4, Some(vec![vec![7]])),
+            grow("t", 4, Some(vec![vec![1, 1]])),
+            grow("__consumer_offsets", 3, None),
+        ]);
+        let codes: Vec<ErrorCode> = results.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ErrorCode::UnknownTopicOrPartition,
+                ErrorCode::InvalidPartitions,
+                ErrorCode::InvalidPartitions,
+                ErrorCode::InvalidPartitions,
+                ErrorCode::InvalidReplicaAssignment,
+                ErrorCode::InvalidReplicaAssignment,
+                ErrorCode::InvalidReplicaAssignment,
+                ErrorCode::InvalidReplicaAssignment,
+                ErrorCode::InvalidTopicException,
+            ]
+        );
+        assert_eq!(message(&results[1]), "Topic already has 3 partition(s).");
+        assert_eq!(
+            message(&results[2]),
+            "The topic t currently has 3 partition(s); 2 would not be an increase."
+        );
+        assert_eq!(
+            message(&results[4]),
+            "Attempted to add 3 additional partition(s), but only 1 assignment(s) were specified."
+        );
+        assert_eq!(
+            message(&results[5]),
+            "The manual partition assignment includes an empty replica list."
+        );
+        assert_eq!(
+            message(&results[6]),
+            "The manual partition assignment includes broker 7, but no such broker is registered."
+        );
+        assert_eq!(
+            message(&results[7]),
+            "The manual partition assignment includes the broker 1 more than once."
+        );
+        assert_eq!(
+            c.topic("t").unwrap().partitions,
+            3,
+            "validation changes nothing"
+        );
+    }
+
+    #[test]
+    fn added_partitions_are_placed_on_the_least_loaded_shards_within_the_limit() {
+        let mut config = BrokerConfig::defaults();
+        config.topic_partitions_per_shard = 4;
+        let mut c = Controller::new(&config, 2);
+        create(&mut c, &[new_topic("a", 3), new_topic("b", 2)]);
+        assert_eq!(c.owners.counts(2), vec![3, 2]);
+        let results =
+            c.validate_create_partitions(&[grow("b", 3, Some(vec![vec![1]])), grow("a", 6, None)]);
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert_eq!(
+            code(&results[1]),
+            ErrorCode::InvalidPartitions,
+            "9 of 8 allowed"
+        );
+        let grown = results[0].clone().unwrap();
+        assert_eq!(grown.partitions, 3);
+        let before = c.topic("b").unwrap().clone();
+        let delta = c.commit_change(Change {
+            altered: vec![grown],
+            ..Change::default()
+        });
+        assert_eq!(
+            delta.owners.changes.len(),
+            1,
+            "only the new partition moves"
+        );
+        assert_eq!(c.owners.counts(2), vec![3, 3]);
+        assert_eq!(
+            c.owners.owner(&TopicPartition::new("b", 2)),
+            Some(ShardId(1))
+        );
+        let after = c.topic("b").unwrap();
+        assert_eq!((after.id, after.partitions), (before.id, 3));
+    }
+
+    #[test]
+    fn config_changes_are_validated_as_create_topics_validates_them() {
+        use super::super::configs::ConfigOp;
+        let mut c = controller(1);
+        let mut t = new_topic("t", 1);
+        t.configs = vec![("retention.ms".into(), Some("1000".into()))];
+        let created = c.validate_create(&[t]);
+        let delta = c.commit(
+            created.into_iter().map(Result::unwrap).collect(),
+            Vec::new(),
+        );
+        let mut image = MetadataImage::new(ShardId(0), "cluster".into(), 1, c.defaults.clone());
+        image.apply(&delta).unwrap();
+        let set = |k: &str, v: &str| {
+            Alteration::Incremental(vec![(k.to_string(), ConfigOp::Set(v.to_string()))])
+        };
+        let topic = || ConfigTarget::Topic("t".into());
+        let results = c.validate_alter_configs(&[
+            (topic(), set("segment.bytes", "10")),
+            (topic(), set("segmentbytes", "1048576")),
+            (
+                ConfigTarget::Topic("missing".into()),
+                set("retention.ms", "1"),
+            ),
+            (topic(), set("max.message.bytes", "0")),
+            (ConfigTarget::Topic("".into()), set("retention.ms", "1")),
+            (
+                ConfigTarget::Topic("bad name".into()),
+                set("retention.ms", "1"),
+            ),
+            (topic(), set("max.message.bytes", "2000")),
+            (
+                ConfigTarget::Broker(DynamicLevel::ClusterDefault),
+                set("log.retention.ms", "5000"),
+            ),
+            (
+                ConfigTarget::Broker(DynamicLevel::Node),
+                set("log.segment.bytes", "12"),
+            ),
+            (
+                ConfigTarget::Broker(DynamicLevel::Node),
+                set("log.dirs", "/elsewhere"),
+            ),
+        ]);
+        let codes: Vec<ErrorCode> = results.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            vec![
+                ErrorCode::InvalidConfig,
+                ErrorCode::InvalidConfig,
+                ErrorCode::UnknownTopicOrPartition,
+                ErrorCode::InvalidConfig,
+                ErrorCode::InvalidRequest,
+                ErrorCode::InvalidTopicException,
+                ErrorCode::None,
+                ErrorCode::None,
+                ErrorCode::InvalidRequest,
+                ErrorCode::InvalidRequest,
+            ]
+        );
+        assert!(message(&results[0]).contains("segment.bytes"));
+        assert!(message(&results[1]).contains("segmentbytes"));
+        assert_eq!(message(&results[2]), "The topic 'missing' does not exist.");
+        assert!(message(&results[3]).contains("max.message.bytes"));
+        assert!(message(&results[8]).contains("log.segment.bytes"));
+
+        let updates: Vec<ConfigUpdate> = results.into_iter().filter_map(Result::ok).collect();
+        let change = c.config_change(updates);
+        let delta = c.commit_change(change);
+        let changes = image.apply(&delta).unwrap();
+        let t = image.topic("t").unwrap();
+        assert_eq!(t.config.max_message_bytes, 2000);
+        assert_eq!(t.config.retention_ms, 1000, "the override keeps winning");
+        assert_eq!(changes.reconfigured.len(), 1);
+        assert!(changes.opened.is_empty());
+        assert_eq!(
+            image.dynamic_configs().cluster_default["log.retention.ms"],
+            "5000"
+        );
+        assert_eq!(c.topic("t").unwrap().configs["max.message.bytes"], "2000");
+    }
+
+    #[test]
+    fn a_dynamic_default_reconfigures_topics_without_an_override() {
+        use super::super::configs::ConfigOp;
+        let mut c = controller(1);
+        let mut pinned = new_topic("pinned", 1);
+        pinned.configs = vec![("retention.ms".into(), Some("1000".into()))];
+        let created = c.validate_create(&[new_topic("free", 1), pinned]);
+        let delta = c.commit(
+            created.into_iter().map(Result::unwrap).collect(),
+            Vec::new(),
+        );
+        let mut image = MetadataImage::new(ShardId(0), "cluster".into(), 1, c.defaults.clone());
+        image.apply(&delta).unwrap();
+        let results = c.validate_alter_configs(&[(
+            ConfigTarget::Broker(DynamicLevel::ClusterDefault),
+            Alteration::Incremental(vec![(
+                "log.retention.ms".into(),
+                ConfigOp::Set("5000".into()),
+            )]),
+        )]);
+        let change = c.config_change(results.into_iter().map(Result::unwrap).collect());
+        let delta = c.commit_change(change);
+        let changes = image.apply(&delta).unwrap();
+        let names: Vec<&str> = changes
+            .reconfigured
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["free"]);
+        assert_eq!(image.topic("free").unwrap().config.retention_ms, 5000);
+        assert_eq!(image.topic("pinned").unwrap().config.retention_ms, 1000);
+        assert_eq!(c.dynamic_configs().cluster_default.len(), 1);
     }
 }

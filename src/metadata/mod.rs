@@ -1,9 +1,11 @@
 //! Cluster metadata: which topics exist (name, topic id, partition count, config
 //! overrides) and which shard owns each partition.
 //!
-//! - `controller` runs on shard 0 only. It validates CreateTopics/DeleteTopics as Kafka
-//!   does, places partitions on shards, persists the topic list (`store`) and produces a
+//! - `controller` runs on shard 0 only. It validates CreateTopics, DeleteTopics,
+//!   CreatePartitions and config changes as Kafka does, places partitions on shards,
+//!   persists the topic list and the dynamic broker configs (`store`) and produces a
 //!   `MetadataDelta` for every change.
+//! - `configs`: config resources, alterations and what DescribeConfigs reports.
 //! - `MetadataImage` is the copy every shard keeps. Shard 0 sends each delta to every
 //!   shard over the mesh, and each shard applies them in revision order; reads (Metadata
 //!   requests, routing a produce) are local lookups with no cross-shard traffic.
@@ -12,12 +14,13 @@
 //! topic id map to each other one-to-one; every partition of every topic has exactly
 //! one owning shard.
 
+pub mod configs;
 pub mod controller;
 pub mod names;
 pub mod producer_ids;
 pub mod store;
 
-use crate::config::{ConfigError, TopicConfig, TopicDefaults};
+use crate::config::{ConfigError, DynamicBrokerConfigs, TopicConfig, TopicDefaults};
 pub use crate::model::TopicPartition;
 use crate::protocol::wire::Uuid;
 use shards::{ShardId, ShardTable, TableUpdate};
@@ -30,7 +33,7 @@ pub struct TopicRecord {
     pub name: String,
     pub id: Uuid,
     pub partitions: i32,
-    /// Topic-level config overrides, as given at creation.
+    /// Topic-level config overrides, as given at creation or by the last config change.
     pub configs: BTreeMap<String, String>,
     pub internal: bool,
 }
@@ -51,6 +54,11 @@ pub struct MetadataDelta {
     pub revision: u64,
     pub created: Vec<TopicRecord>,
     pub deleted: Vec<TopicRecord>,
+    /// Existing topics' new records: more partitions (CreatePartitions) or other config
+    /// overrides (AlterConfigs).
+    pub altered: Vec<TopicRecord>,
+    /// The dynamic broker configs, when they changed (or at start-up).
+    pub broker_configs: Option<DynamicBrokerConfigs>,
     /// Ownership changes at the same revision.
     pub owners: TableUpdate<TopicPartition>,
 }
@@ -62,6 +70,9 @@ pub struct LocalChanges {
     pub opened: Vec<(TopicPartition, Rc<Topic>)>,
     /// Partitions this shard no longer owns because their topic was deleted.
     pub deleted: Vec<TopicPartition>,
+    /// Existing topics whose `Topic` changed (more partitions, another effective
+    /// configuration): the partitions of them this shard owns take the new one.
+    pub reconfigured: Vec<Rc<Topic>>,
 }
 
 /// Every shard's copy of the cluster metadata.
@@ -70,6 +81,10 @@ pub struct MetadataImage {
     shard: ShardId,
     cluster_id: String,
     node_id: i32,
+    /// The static topic defaults (`server.properties`, `--set`, Kafka's).
+    static_defaults: TopicDefaults,
+    dynamic: DynamicBrokerConfigs,
+    /// The topic defaults in effect: the dynamic broker configs over the static ones.
     defaults: TopicDefaults,
     revision: u64,
     topics: BTreeMap<String, Rc<Topic>>,
@@ -83,6 +98,8 @@ impl MetadataImage {
             shard,
             cluster_id,
             node_id,
+            static_defaults: defaults.clone(),
+            dynamic: DynamicBrokerConfigs::default(),
             defaults,
             revision: 0,
             topics: BTreeMap::new(),
@@ -105,6 +122,11 @@ impl MetadataImage {
 
     pub fn node_id(&self) -> i32 {
         self.node_id
+    }
+
+    /// The dynamic broker configs (Kafka's KIP-226) in effect.
+    pub fn dynamic_configs(&self) -> &DynamicBrokerConfigs {
+        &self.dynamic
     }
 
     pub fn topic(&self, name: &str) -> Option<&Rc<Topic>> {
@@ -132,7 +154,7 @@ impl MetadataImage {
         self.owners.iter()
     }
 
-    /// Applies the next delta and says what this shard must open or drop.
+    /// Applies the next delta and says what this shard must open, drop or reconfigure.
     pub fn apply(&mut self, delta: &MetadataDelta) -> Result<LocalChanges, ConfigError> {
         assert_eq!(
             delta.revision,
@@ -147,6 +169,22 @@ impl MetadataImage {
             "a delta's ownership update carries its revision"
         );
         let mut changes = LocalChanges::default();
+        // Topics whose `Topic` is replaced, reported once each at the end.
+        let mut reconfigured: Vec<String> = Vec::new();
+        if let Some(dynamic) = &delta.broker_configs {
+            self.dynamic = dynamic.clone();
+            self.defaults = dynamic.topic_defaults(&self.static_defaults);
+            for topic in self.topics.values_mut() {
+                let config = TopicConfig::resolve(&self.defaults, &topic.config.overrides)?;
+                if config != topic.config {
+                    *topic = Rc::new(Topic {
+                        config,
+                        ..(**topic).clone()
+                    });
+                    reconfigured.push(topic.name.clone());
+                }
+            }
+        }
         for record in &delta.deleted {
             let removed = self.topics.remove(&record.name);
             assert!(
@@ -189,6 +227,42 @@ impl MetadataImage {
                 }
             }
         }
+        for record in &delta.altered {
+            let previous = self
+                .topics
+                .get(&record.name)
+                .filter(|t| t.id == record.id)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "altering topic {} ({}) that this shard does not have",
+                        record.name, record.id
+                    )
+                })
+                .clone();
+            let topic = Rc::new(Topic {
+                name: record.name.clone(),
+                id: record.id,
+                partitions: record.partitions,
+                config: TopicConfig::resolve(&self.defaults, &record.configs)?,
+                internal: record.internal,
+            });
+            self.topics.insert(record.name.clone(), topic.clone());
+            for partition in previous.partitions..record.partitions {
+                let tp = TopicPartition::new(record.name.clone(), partition);
+                let owner = self.owners.owner(&tp);
+                assert!(owner.is_some(), "partition {tp} was added without an owner");
+                if owner == Some(self.shard) {
+                    changes.opened.push((tp, topic.clone()));
+                }
+            }
+            reconfigured.push(record.name.clone());
+        }
+        reconfigured.sort();
+        reconfigured.dedup();
+        changes.reconfigured = reconfigured
+            .iter()
+            .filter_map(|name| self.topics.get(name).cloned())
+            .collect();
         self.revision = delta.revision;
         Ok(changes)
     }

@@ -8,11 +8,15 @@
 //! - `corelog-producer-ids.json`: the first producer id not yet allocated (Kafka keeps it
 //!   in its metadata log as `ProducerIdsRecord`), replaced atomically before each block
 //!   of ids is handed out.
+//! - `corelog-broker-configs.json`: the dynamic broker configs (Kafka keeps them in its
+//!   metadata log as `ConfigRecord`s of broker resources), the cluster-wide default and
+//!   this node's, replaced atomically on every change of them.
 //!
-//! Both are small, rare writes through the storage layer's io_uring file helpers, on
+//! All are small, rare writes through the storage layer's io_uring file helpers, on
 //! shard 0.
 
 use super::TopicRecord;
+use crate::config::DynamicBrokerConfigs;
 use crate::protocol::wire::Uuid;
 use crate::storage::{StorageError, fs};
 use serde::{Deserialize, Serialize};
@@ -23,6 +27,7 @@ use std::path::Path;
 pub const META_PROPERTIES: &str = "meta.properties";
 pub const TOPICS_FILE: &str = "corelog-topics.json";
 pub const PRODUCER_IDS_FILE: &str = "corelog-producer-ids.json";
+pub const BROKER_CONFIGS_FILE: &str = "corelog-broker-configs.json";
 
 /// The identity of this node's storage, from `meta.properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,9 +210,79 @@ pub async fn save_next_producer_id(dir: &Path, next: i64) -> Result<(), StorageE
     fs::write_atomically(&dir.join(PRODUCER_IDS_FILE), text).await
 }
 
+#[derive(Serialize, Deserialize)]
+struct BrokerConfigsFile {
+    version: u32,
+    #[serde(default)]
+    cluster_default: BTreeMap<String, String>,
+    #[serde(default)]
+    node: BTreeMap<String, String>,
+}
+
+/// The dynamic broker configs persisted in `dir` (none if the file does not exist yet).
+/// Values are checked again as they are loaded: a file this broker did not write is
+/// refused rather than given to every topic.
+pub async fn load_broker_configs(dir: &Path) -> Result<DynamicBrokerConfigs, StorageError> {
+    let path = dir.join(BROKER_CONFIGS_FILE);
+    let Some(text) = read_text(&path).await? else {
+        return Ok(DynamicBrokerConfigs::default());
+    };
+    let invalid = |why: String| invalid_data(&path, why);
+    let file: BrokerConfigsFile =
+        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if file.version != 1 {
+        return Err(invalid(format!("unknown version {}", file.version)));
+    }
+    for values in [&file.cluster_default, &file.node] {
+        DynamicBrokerConfigs::check(values).map_err(|e| invalid(e.to_string()))?;
+    }
+    Ok(DynamicBrokerConfigs {
+        cluster_default: file.cluster_default,
+        node: file.node,
+    })
+}
+
+/// Replaces the persisted dynamic broker configs.
+pub async fn save_broker_configs(
+    dir: &Path,
+    configs: &DynamicBrokerConfigs,
+) -> Result<(), StorageError> {
+    let file = BrokerConfigsFile {
+        version: 1,
+        cluster_default: configs.cluster_default.clone(),
+        node: configs.node.clone(),
+    };
+    let text = serde_json::to_vec_pretty(&file).expect("broker configs serialize to JSON");
+    fs::write_atomically(&dir.join(BROKER_CONFIGS_FILE), text).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dynamic_broker_configs_survive_a_save_and_load_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let configs = DynamicBrokerConfigs {
+            cluster_default: [("log.retention.ms".to_string(), "1000".to_string())].into(),
+            node: [("log.segment.bytes".to_string(), "2097152".to_string())].into(),
+        };
+        block_on(async move {
+            assert_eq!(
+                load_broker_configs(&path).await.unwrap(),
+                DynamicBrokerConfigs::default()
+            );
+            save_broker_configs(&path, &configs).await.unwrap();
+            assert_eq!(load_broker_configs(&path).await.unwrap(), configs);
+            let bad = r#"{"version":1,"cluster_default":{"log.dirs":"/x"}}"#;
+            fs::write_atomically(&path.join(BROKER_CONFIGS_FILE), bad.as_bytes().to_vec())
+                .await
+                .unwrap();
+            let err = load_broker_configs(&path).await.unwrap_err();
+            assert!(err.to_string().contains("log.dirs"), "{err}");
+        });
+    }
 
     use crate::storage::testing::block_on;
 

@@ -1,9 +1,11 @@
 //! Metadata changes: validated and persisted by the controller on shard 0, one change
-//! at a time, then applied by every shard (which opens the partitions it now owns and
-//! deletes those of deleted topics) before the change is answered.
+//! at a time, then applied by every shard (which opens the partitions it now owns,
+//! gives the partitions of altered topics their new configuration and deletes those of
+//! deleted topics) before the change is answered.
 
 use super::Router;
-use crate::metadata::controller::{NewTopic, TopicError};
+use crate::metadata::configs::{Alteration, ConfigTarget};
+use crate::metadata::controller::{Change, ConfigUpdate, NewPartitions, NewTopic, TopicError};
 use crate::metadata::producer_ids::ProducerIdBlock;
 use crate::metadata::{MetadataDelta, TopicRecord, store};
 use crate::model::ProducerId;
@@ -58,6 +60,64 @@ impl Router {
         .await
     }
 
+    /// Asks the controller to add partitions to topics (names distinct); one result per
+    /// entry, in order. The new partitions are open on their shards when this returns.
+    pub async fn create_partitions(
+        &self,
+        requests: Vec<NewPartitions>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicRecord, TopicError>> {
+        self.call(ShardId(0), move |router, _| async move {
+            let state = router.state().controller();
+            let _one_change = state.one_change().await;
+            let results = state
+                .controller
+                .borrow()
+                .validate_create_partitions(&requests);
+            let grown: Vec<TopicRecord> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().cloned())
+                .collect();
+            if validate_only || grown.is_empty() {
+                return results;
+            }
+            let delta = state.controller.borrow_mut().commit_change(Change {
+                altered: grown,
+                ..Change::default()
+            });
+            router.persist_and_apply(delta).await;
+            results
+        })
+        .await
+    }
+
+    /// Asks the controller to change configs (resources distinct); one result per
+    /// entry, in order. Every shard runs with the new configuration when this returns.
+    pub async fn alter_configs(
+        &self,
+        requests: Vec<(ConfigTarget, Alteration)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), TopicError>> {
+        self.call(ShardId(0), move |router, _| async move {
+            let state = router.state().controller();
+            let _one_change = state.one_change().await;
+            let results = state.controller.borrow().validate_alter_configs(&requests);
+            let updates: Vec<ConfigUpdate> = results
+                .iter()
+                .filter_map(|r| r.as_ref().ok().cloned())
+                .collect();
+            let answers = results.into_iter().map(|r| r.map(|_| ())).collect();
+            if validate_only || updates.is_empty() {
+                return answers;
+            }
+            let change = state.controller.borrow().config_change(updates);
+            let delta = state.controller.borrow_mut().commit_change(change);
+            router.persist_and_apply(delta).await;
+            answers
+        })
+        .await
+    }
+
     /// Shard 0, at start-up: the cluster's identity and every persisted topic, opened
     /// (and recovered) on its shard, all shards in parallel. Returns the cluster id
     /// and the number of topics.
@@ -72,6 +132,9 @@ impl Router {
             router.state().set_cluster_id(cluster_id);
         })
         .await;
+        let broker_configs = store::load_broker_configs(&dir).await.unwrap_or_else(|e| {
+            crate::stop::fatal(&format!("cannot load the dynamic broker configs: {e}"))
+        });
         let topics = store::load_topics(&dir)
             .await
             .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load the topic list: {e}")));
@@ -80,14 +143,24 @@ impl Router {
             .controller()
             .controller
             .borrow_mut()
-            .commit(topics, Vec::new());
+            .commit_change(Change {
+                created: topics,
+                broker_configs: Some(broker_configs),
+                ..Change::default()
+            });
         self.apply_everywhere(delta).await;
         (meta.cluster_id, count)
     }
 
-    /// Persists the controller's topic list, then has every shard apply `delta`.
+    /// Persists the controller's topic list (and the dynamic broker configs, when
+    /// `delta` changes them), then has every shard apply `delta`.
     async fn persist_and_apply(&self, delta: MetadataDelta) {
         let state = self.state();
+        if let Some(configs) = &delta.broker_configs
+            && let Err(e) = store::save_broker_configs(&state.config.log_dirs[0], configs).await
+        {
+            crate::stop::fatal(&format!("cannot persist the dynamic broker configs: {e}"));
+        }
         let topics: Vec<TopicRecord> = state
             .controller()
             .controller
