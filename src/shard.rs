@@ -22,6 +22,7 @@ use crate::model::{Offset, ProducerEpoch, ProducerId};
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
+use crate::storage::cleaner::CleanerMetrics;
 use crate::storage::{AppendInfo, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
 use shards::ShardId;
@@ -53,6 +54,8 @@ pub struct ShardStats {
     pub request_budget_waits: Cell<u64>,
     /// Bytes recovery cut off partitions' logs (torn or corrupt tails) when it opened them.
     pub recovery_truncated_bytes: Cell<u64>,
+    /// The shard's log cleaner.
+    pub cleaner: Rc<CleanerMetrics>,
 }
 
 /// Bytes and calls of the send path (`server::sendfile`), per way of sending.
@@ -90,6 +93,13 @@ pub struct ShardStatsSnapshot {
     pub recovery_truncated_bytes: u64,
     pub fetch_waits: u64,
     pub request_budget_waits: u64,
+    pub cleaner_runs: u64,
+    pub cleaner_bytes_read: u64,
+    pub cleaner_bytes_written: u64,
+    pub cleaner_segments_cleaned: u64,
+    pub cleaner_time_ms: u64,
+    pub cleaner_max_dirty_percent: u64,
+    pub cleaner_uncleanable_logs: u64,
 }
 
 pub fn bump(cell: &Cell<u64>, by: u64) {
@@ -338,6 +348,23 @@ impl ShardState {
                 .await;
         }
         Ok(())
+    }
+
+    /// Runs this shard's log cleaner over the compacted partitions it owns (Kafka's
+    /// `log.cleaner.*` settings, shared out between the shards) until its task is dropped.
+    pub async fn run_cleaner(self: Rc<Self>) {
+        let config = self.config.cleaner(self.shards);
+        let metrics = self.stats.cleaner.clone();
+        let this = self.clone();
+        let logs = move || {
+            this.partitions
+                .borrow()
+                .values()
+                .filter(|p| p.log().config().cleanup_compact)
+                .map(|p| (p.tp.clone(), p.log().clone()))
+                .collect::<Vec<_>>()
+        };
+        crate::storage::cleaner::run(config, logs, metrics).await;
     }
 
     /// Forgets the idle producer ids of every partition of this shard
@@ -637,6 +664,13 @@ impl ShardState {
             recovery_truncated_bytes: s.recovery_truncated_bytes.get(),
             fetch_waits: self.fetch_waits.borrow().len() as u64,
             request_budget_waits: s.request_budget_waits.get(),
+            cleaner_runs: s.cleaner.runs.get(),
+            cleaner_bytes_read: s.cleaner.bytes_read.get(),
+            cleaner_bytes_written: s.cleaner.bytes_written.get(),
+            cleaner_segments_cleaned: s.cleaner.segments_cleaned.get(),
+            cleaner_time_ms: s.cleaner.time_ms.get(),
+            cleaner_max_dirty_percent: s.cleaner.max_dirty_percent.get(),
+            cleaner_uncleanable_logs: s.cleaner.uncleanable_logs.get(),
         }
     }
 

@@ -90,6 +90,15 @@ pub struct BrokerConfig {
     pub cpuset: Option<CpuList>,
     /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
     pub metrics_listener: Option<String>,
+    /// `log.cleaner.enable`: compacted topics are cleaned.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaners' I/O, all shards together
+    /// (infinite: unlimited, Kafka's `Double.MAX_VALUE`).
+    pub log_cleaner_io_max_bytes_per_second: f64,
+    /// `log.cleaner.dedupe.buffer.size`: the cleaners' offset maps, all shards together.
+    pub log_cleaner_dedupe_buffer_size: i64,
+    /// `log.cleaner.backoff.ms`: how long a cleaner sleeps when no log is cleanable.
+    pub log_cleaner_backoff_ms: i64,
 }
 
 /// corelog's default for `queued.max.request.bytes` (Kafka's is -1, unbounded): 512 MiB,
@@ -107,7 +116,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "group.coordinator.rebalance.protocols",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
-    "log.cleaner.enable",
     "log.cleaner.threads",
     "log.flush.offset.checkpoint.interval.ms",
     "log.retention.check.interval.ms",
@@ -504,6 +512,32 @@ impl BrokerConfig {
                 600_000,
                 Kind::Int { min: 1 },
             )?,
+            log_cleaner_enable: e.bool("log.cleaner.enable", true)?,
+            log_cleaner_io_max_bytes_per_second: {
+                let rate: f64 = e.typed(
+                    "log.cleaner.io.max.bytes.per.second",
+                    f64::MAX,
+                    Kind::Double {
+                        min: f64::MIN_POSITIVE,
+                        max: f64::MAX,
+                    },
+                )?;
+                if rate >= f64::MAX {
+                    f64::INFINITY
+                } else {
+                    rate
+                }
+            },
+            log_cleaner_dedupe_buffer_size: e.typed(
+                "log.cleaner.dedupe.buffer.size",
+                134_217_728,
+                Kind::Long { min: 1024 * 1024 },
+            )?,
+            log_cleaner_backoff_ms: e.typed(
+                "log.cleaner.backoff.ms",
+                15_000,
+                Kind::Long { min: 0 },
+            )?,
             topic_defaults,
             shards,
             cpuset,
@@ -531,6 +565,18 @@ impl BrokerConfig {
     /// The broker default of a topic config.
     pub fn topic_default(&self, name: &str) -> Option<&str> {
         self.topic_defaults.get(name).map(String::as_str)
+    }
+
+    /// The log cleaner's settings for one of `shards` shards (each runs a cleaner with
+    /// its share of the memory and I/O rate).
+    pub fn cleaner(&self, shards: usize) -> crate::storage::cleaner::CleanerConfig {
+        crate::storage::cleaner::CleanerConfig {
+            enabled: self.log_cleaner_enable,
+            io_max_bytes_per_second: self.log_cleaner_io_max_bytes_per_second,
+            dedupe_buffer_bytes: self.log_cleaner_dedupe_buffer_size.max(0) as u64,
+            backoff: std::time::Duration::from_millis(self.log_cleaner_backoff_ms.max(0) as u64),
+        }
+        .per_shard(shards)
     }
 }
 
@@ -747,6 +793,33 @@ mod tests {
                 ("::1".parse().unwrap(), 0)
             ]
         );
+    }
+
+    #[test]
+    fn log_cleaner_settings_are_kafkas_and_shared_between_shards() {
+        let config = BrokerConfig::defaults();
+        assert!(config.log_cleaner_enable);
+        assert_eq!(config.log_cleaner_dedupe_buffer_size, 134_217_728);
+        assert_eq!(config.log_cleaner_backoff_ms, 15_000);
+        assert!(config.log_cleaner_io_max_bytes_per_second.is_infinite());
+        let cleaner = config.cleaner(2);
+        assert_eq!(cleaner.dedupe_buffer_bytes, 64 << 20);
+        assert!(cleaner.io_max_bytes_per_second.is_infinite());
+        let (config, notes) = load(&[
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.io.max.bytes.per.second", "1048576"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.threads", "4"),
+        ])
+        .unwrap();
+        assert!(!config.log_cleaner_enable);
+        assert_eq!(config.cleaner(4).io_max_bytes_per_second, 262_144.0);
+        assert_eq!(
+            config.cleaner(1).backoff,
+            std::time::Duration::from_millis(100)
+        );
+        assert_eq!(notes.ignored_keys, vec!["log.cleaner.threads".to_string()]);
+        assert!(load(&[("log.cleaner.dedupe.buffer.size", "10")]).is_err());
     }
 
     #[test]

@@ -135,6 +135,9 @@ async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
             router.state().hold_until_shutdown(accepting);
             let timers = rt::spawn(transaction_timers(router.clone()));
             router.state().hold_until_shutdown(timers);
+            router
+                .state()
+                .hold_until_shutdown(rt::spawn(router.state().clone().run_cleaner()));
             router.state().enter(Phase::Serving);
         })
         .await;

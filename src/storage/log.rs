@@ -56,6 +56,7 @@ use futures_lite::future;
 
 use super::append::WriteChunk;
 use super::checkpoint::LeaderEpochCache;
+use super::cleaner::CleanerLogState;
 use super::config::LogConfig;
 use super::durability::sync_once;
 use super::error::{Result, StorageError};
@@ -111,6 +112,8 @@ pub(crate) struct LogState {
     /// Producer ids, their last batches and transactions (idempotence, the last stable
     /// offset, the aborted transactions).
     pub producers: ProducerStates,
+    /// What the cleaner keeps about this log (compacted topics).
+    pub cleaner: CleanerLogState,
 }
 
 pub(crate) struct Inner {
@@ -191,6 +194,7 @@ impl LogState {
             syncs_completed: 0,
             recovery_stats,
             producers: ProducerStates::new(),
+            cleaner: CleanerLogState::default(),
         }
     }
 

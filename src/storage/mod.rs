@@ -26,11 +26,13 @@
 //! `log` (`PartitionLog`: state, open, close), `append` (appends, the writer task),
 //! `durability` (group commit, the sync task), `read` (reads, offset lookups), `segments`
 //! (roll, truncation, segment deletion), [`retention`] (retention by time and size,
-//! DeleteRecords, `.deleted` files), `recovery` (what open finds on disk), [`testing`]
+//! DeleteRecords, `.deleted` files), [`cleaner`] (log compaction: the cleaner of each
+//! shard, Kafka's LogCleaner), `recovery` (what open finds on disk), [`testing`]
 //! (executor and crash simulation for tests and benches).
 
 mod append;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 mod durability;
 pub mod error;
