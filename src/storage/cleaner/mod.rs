@@ -330,7 +330,9 @@ where
                 }
             }
             Err(CleanError::Aborted(reason)) => {
+                // Retention or a truncation got in the way: try again after a pause.
                 tracing::info!("cleaning {tp} given up: {reason}");
+                shards::rt::sleep(config.backoff).await;
             }
             Err(e) => give_up(&tp, &log, &e, &metrics),
         }
