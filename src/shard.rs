@@ -22,7 +22,7 @@ use crate::model::{Offset, ProducerEpoch, ProducerId};
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
-use crate::storage::cleaner::CleanerMetrics;
+use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{AppendInfo, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
 use shards::ShardId;
@@ -353,7 +353,13 @@ impl ShardState {
     /// Runs this shard's log cleaner over the compacted partitions it owns (Kafka's
     /// `log.cleaner.*` settings, shared out between the shards) until its task is dropped.
     pub async fn run_cleaner(self: Rc<Self>) {
-        let config = self.config.cleaner(self.shards);
+        let config = CleanerConfig {
+            enabled: self.config.log_cleaner_enable,
+            io_max_bytes_per_second: self.config.log_cleaner_io_max_bytes_per_second,
+            dedupe_buffer_bytes: self.config.log_cleaner_dedupe_buffer_size.max(0) as u64,
+            backoff: Duration::from_millis(self.config.log_cleaner_backoff_ms.max(0) as u64),
+        }
+        .per_shard(self.shards);
         let metrics = self.stats.cleaner.clone();
         let this = self.clone();
         let logs = move || {

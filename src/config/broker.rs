@@ -566,18 +566,6 @@ impl BrokerConfig {
     pub fn topic_default(&self, name: &str) -> Option<&str> {
         self.topic_defaults.get(name).map(String::as_str)
     }
-
-    /// The log cleaner's settings for one of `shards` shards (each runs a cleaner with
-    /// its share of the memory and I/O rate).
-    pub fn cleaner(&self, shards: usize) -> crate::storage::cleaner::CleanerConfig {
-        crate::storage::cleaner::CleanerConfig {
-            enabled: self.log_cleaner_enable,
-            io_max_bytes_per_second: self.log_cleaner_io_max_bytes_per_second,
-            dedupe_buffer_bytes: self.log_cleaner_dedupe_buffer_size.max(0) as u64,
-            backoff: std::time::Duration::from_millis(self.log_cleaner_backoff_ms.max(0) as u64),
-        }
-        .per_shard(shards)
-    }
 }
 
 /// `max.connections.per.ip.overrides`: `ip:count` pairs separated by commas (an IPv6
@@ -796,15 +784,12 @@ mod tests {
     }
 
     #[test]
-    fn log_cleaner_settings_are_kafkas_and_shared_between_shards() {
+    fn log_cleaner_settings_are_kafkas() {
         let config = BrokerConfig::defaults();
         assert!(config.log_cleaner_enable);
         assert_eq!(config.log_cleaner_dedupe_buffer_size, 134_217_728);
         assert_eq!(config.log_cleaner_backoff_ms, 15_000);
         assert!(config.log_cleaner_io_max_bytes_per_second.is_infinite());
-        let cleaner = config.cleaner(2);
-        assert_eq!(cleaner.dedupe_buffer_bytes, 64 << 20);
-        assert!(cleaner.io_max_bytes_per_second.is_infinite());
         let (config, notes) = load(&[
             ("log.cleaner.enable", "false"),
             ("log.cleaner.io.max.bytes.per.second", "1048576"),
@@ -813,11 +798,8 @@ mod tests {
         ])
         .unwrap();
         assert!(!config.log_cleaner_enable);
-        assert_eq!(config.cleaner(4).io_max_bytes_per_second, 262_144.0);
-        assert_eq!(
-            config.cleaner(1).backoff,
-            std::time::Duration::from_millis(100)
-        );
+        assert_eq!(config.log_cleaner_io_max_bytes_per_second, 1_048_576.0);
+        assert_eq!(config.log_cleaner_backoff_ms, 100);
         assert_eq!(notes.ignored_keys, vec!["log.cleaner.threads".to_string()]);
         assert!(load(&[("log.cleaner.dedupe.buffer.size", "10")]).is_err());
     }

@@ -90,7 +90,8 @@ pub(crate) struct LogState {
     pub recovery_point: Offset,
     pub(super) write_queue: VecDeque<WriteChunk>,
     pub(super) writer_running: bool,
-    /// A sync, truncation or close owns the index files and durability bookkeeping.
+    /// A sync, truncation, segment deletion, cleaner swap or close owns the index files,
+    /// the segment map's membership and durability bookkeeping.
     pub(super) maintenance_busy: bool,
     /// Run another sync when the current one ends (requested by a roll).
     pub(super) sync_requested: bool,

@@ -3,9 +3,12 @@
 //! indices of segments that were clean at open, which every lookup needs first.
 //!
 //! Runs in the caller's task on the shard that owns the partition, concurrently with
-//! appends and maintenance: the state is only borrowed between awaits, and a segment that
-//! was removed while a read waited for I/O is simply not found any more (a `FileRange`
-//! already handed out keeps its file open).
+//! appends and maintenance: the state is only borrowed between awaits. A segment that was
+//! removed or replaced by the cleaner while a read waited for I/O is noticed (its file is
+//! not the one scanned) and the read starts again from the segment holding its offset
+//! now; a `FileRange` already handed out keeps its file open. Offsets may have gaps (the
+//! cleaner removes records): a read returns the first batch whose last offset is at or
+//! above the offset asked, going on to the next segment if one ends in a gap.
 //!
 //! Invariants: only whole batches below both the caller's bound and the log end offset are
 //! visible, to reads and lookups alike; a range lies within its segment's written bytes

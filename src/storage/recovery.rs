@@ -15,10 +15,15 @@
 //! fdatasync the caller checkpointed, not to the log. Segments wholly below the recovery
 //! point are not read at all; their indices load lazily on first use.
 //!
-//! Invariants on return: segments are contiguous and non-overlapping, every byte of every
-//! segment below the written size is a valid batch (checked for the recovered tail, assumed
-//! below the recovery point), index files hold exactly the in-memory entries (stale or torn
-//! entries are cut), and nothing above the first invalid batch remains.
+//! Before anything else, what a cleaning cut short is completed or undone
+//! (`cleaner::complete_interrupted_swaps`: `.cleaned` files removed, `.swap` segments
+//! swapped in).
+//!
+//! Invariants on return: each segment starts where the previous one ends (offsets inside a
+//! segment only increase: the cleaner leaves gaps), every byte of every segment below the
+//! written size is a valid batch (checked for the recovered tail, assumed below the
+//! recovery point), index files hold exactly the in-memory entries (stale or torn entries
+//! are cut), and nothing above the first invalid batch remains.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;

@@ -142,6 +142,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_broker_wide_cleaner_settings_are_shared_between_shards() {
+        let config = crate::storage::cleaner::CleanerConfig::default().per_shard(2);
+        assert_eq!(config.dedupe_buffer_bytes, 64 << 20);
+        assert!(config.io_max_bytes_per_second.is_infinite());
+        let limited = crate::storage::cleaner::CleanerConfig {
+            io_max_bytes_per_second: 1_048_576.0,
+            ..Default::default()
+        };
+        assert_eq!(limited.per_shard(4).io_max_bytes_per_second, 262_144.0);
+    }
+
+    #[test]
     fn the_latest_offset_of_each_key_wins_and_the_map_knows_when_it_is_full() {
         let mut map = OffsetMap::new(OffsetMap::slots_for(100, 1 << 20), Offset(10));
         assert_eq!(map.latest_offset(), Offset(9));
