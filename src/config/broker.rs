@@ -116,6 +116,10 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "group.coordinator.rebalance.protocols",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
+    // The cleaner reads and writes in slices of at most 1 MiB and fills its offset map to
+    // Kafka's default load factor (0.9); one cleaner runs per shard.
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
     "log.cleaner.threads",
     "log.flush.offset.checkpoint.interval.ms",
     "log.retention.check.interval.ms",

@@ -585,20 +585,20 @@ impl PartitionLog {
         let log_start = self.log_start_offset().offset();
         let views = self.segment_views(log_start, end).await?;
         let groups = group_by_size(views, config.segment_bytes, config.segment_index_bytes);
-        let mut txns = CleanedTransactions::default();
-        let mut horizon: Option<i64> = None;
+        let mut pass = Pass {
+            map: &map,
+            config,
+            txns: CleanedTransactions::default(),
+            stats,
+            horizon: None,
+            ctx,
+        };
         for group in groups {
-            self.clean_group(
-                &group,
-                &map,
-                &config,
-                &mut txns,
-                ctx,
-                &mut stats,
-                &mut horizon,
-            )
-            .await?;
+            self.clean_group(&group, &mut pass).await?;
         }
+        let Pass {
+            mut stats, horizon, ..
+        } = pass;
         self.write_cleaner_checkpoint(tp, end).await?;
         self.inner.state.borrow_mut().cleaner.delete_horizon =
             horizon.map(Timestamp).filter(|t| *t > ctx.now);
@@ -607,47 +607,21 @@ impl PartitionLog {
     }
 
     /// Cleans one group of segments into one and swaps it in.
-    #[allow(clippy::too_many_arguments)]
     async fn clean_group(
         &self,
         group: &[SegmentView],
-        map: &OffsetMap,
-        config: &LogConfig,
-        txns: &mut CleanedTransactions,
-        ctx: &mut CleanContext<'_>,
-        stats: &mut CleanStats,
-        horizon: &mut Option<i64>,
+        pass: &mut Pass<'_, '_, '_>,
     ) -> std::result::Result<(), CleanError> {
         let base = group[0].base;
         let dir = self.dir();
-        let last_records = self.inner.state.borrow().producers.last_records();
-        let filter = Filter {
-            map,
-            last_records: &last_records,
-            now: ctx.now.0,
-            delete_retention_ms: config.delete_retention_ms,
-        };
         let mut out = CleanedSegment::create(&dir, base).await?;
-        let mut indexes = SegmentIndexes::new(base, config);
-        let written = self
-            .clean_into(
-                group,
-                &filter,
-                config,
-                txns,
-                ctx,
-                stats,
-                horizon,
-                &mut out,
-                &mut indexes,
-            )
-            .await;
-        if let Err(e) = written {
+        let mut indexes = SegmentIndexes::new(base, &pass.config);
+        if let Err(e) = self.clean_into(group, pass, &mut out, &mut indexes).await {
             out.discard().await;
             return Err(e.into());
         }
         indexes.on_roll();
-        let aborted = std::mem::take(&mut txns.kept_aborted);
+        let aborted = std::mem::take(&mut pass.txns.kept_aborted);
         let size_before: u64 = group.iter().map(|v| u64::from(v.size)).sum();
         let finished = match out.finish(indexes, aborted).await {
             Ok(finished) => finished,
@@ -657,20 +631,21 @@ impl PartitionLog {
             }
         };
         let size_after = u64::from(finished.size());
-        if ctx.stop_at == Some(SwapStep::Cleaned) {
+        let stop_at = pass.ctx.stop_at;
+        if stop_at == Some(SwapStep::Cleaned) {
             return Err(CleanError::Stopped(SwapStep::Cleaned));
         }
         // The swap runs as a task of its own: stopping the cleaner (at shut-down) must
         // not cut it short while it owns the log's maintenance.
         let log = self.clone();
         let owned: Vec<SegmentView> = group.to_vec();
-        let stop_at = ctx.stop_at;
         let swapped =
             shards::rt::spawn(async move { log.swap_in(&owned, finished, stop_at).await })
                 .detach()
                 .await
                 .unwrap_or_else(|| Err(CleanError::Aborted("the swap task was cancelled".into())));
         swapped?;
+        let stats = &mut pass.stats;
         stats.segments_before += group.len();
         stats.segments_after += 1;
         stats.size_before += size_before;
@@ -679,23 +654,26 @@ impl PartitionLog {
     }
 
     /// Copies what stays of `group`'s batches into `out`, building its indices.
-    #[allow(clippy::too_many_arguments)]
     async fn clean_into(
         &self,
         group: &[SegmentView],
-        filter: &Filter<'_>,
-        config: &LogConfig,
-        txns: &mut CleanedTransactions,
-        ctx: &mut CleanContext<'_>,
-        stats: &mut CleanStats,
-        horizon: &mut Option<i64>,
+        pass: &mut Pass<'_, '_, '_>,
         out: &mut CleanedSegment,
         indexes: &mut SegmentIndexes,
     ) -> Result<()> {
-        let slice = ctx.throttler.slice(MAX_SLICE);
+        let last_records = self.inner.state.borrow().producers.last_records();
+        let filter = Filter {
+            map: pass.map,
+            last_records: &last_records,
+            now: pass.ctx.now.0,
+            delete_retention_ms: pass.config.delete_retention_ms,
+        };
+        let interval = pass.config.index_interval_bytes;
+        let slice = pass.ctx.throttler.slice(MAX_SLICE);
         let mut pending: Vec<u8> = Vec::new();
         for (i, view) in group.iter().enumerate() {
-            txns.add_aborted(self.aborted_transactions(view.base, view.upper));
+            pass.txns
+                .add_aborted(self.aborted_transactions(view.base, view.upper));
             let last_segment = i + 1 == group.len();
             let mut reader = SegmentReader {
                 log: view.log.clone(),
@@ -703,16 +681,17 @@ impl PartitionLog {
                 end: view.size,
             };
             while let Some((chunk, read)) = reader.next(slice).await? {
-                stats.bytes_read += read;
-                ctx.throttler.throttle(read).await;
+                pass.stats.bytes_read += read;
+                pass.ctx.throttler.throttle(read).await;
                 for (position, batch) in chunk {
                     let last_of_group = last_segment && position + batch.size() as u32 == view.size;
-                    let filtered = filter.batch(&view.log, &batch, txns, last_of_group)?;
-                    stats.records_read += filtered.records_read;
-                    stats.records_kept += filtered.records_kept;
-                    stats.records_without_key += filtered.without_key;
+                    let filtered =
+                        filter.batch(&view.log, &batch, &mut pass.txns, last_of_group)?;
+                    pass.stats.records_read += filtered.records_read;
+                    pass.stats.records_kept += filtered.records_kept;
+                    pass.stats.records_without_key += filtered.without_key;
                     if let Some(t) = filtered.horizon {
-                        *horizon = Some(horizon.map_or(t, |h| h.min(t)));
+                        pass.horizon = Some(pass.horizon.map_or(t, |h| h.min(t)));
                     }
                     let Some(bytes) = filtered.bytes else {
                         continue;
@@ -730,15 +709,15 @@ impl PartitionLog {
                         at as u32,
                         Offset(h.last_offset()),
                         Timestamp(h.max_timestamp),
-                        config.index_interval_bytes,
+                        interval,
                     );
                     pending.extend_from_slice(&bytes);
                 }
                 if pending.len() >= slice {
                     let len = pending.len() as u64;
                     out.write(std::mem::take(&mut pending)).await?;
-                    stats.bytes_written += len;
-                    ctx.throttler.throttle(len).await;
+                    pass.stats.bytes_written += len;
+                    pass.ctx.throttler.throttle(len).await;
                 }
                 shards::rt::yield_if_needed().await;
             }
@@ -746,11 +725,23 @@ impl PartitionLog {
         if !pending.is_empty() {
             let len = pending.len() as u64;
             out.write(pending).await?;
-            stats.bytes_written += len;
-            ctx.throttler.throttle(len).await;
+            pass.stats.bytes_written += len;
+            pass.ctx.throttler.throttle(len).await;
         }
         Ok(())
     }
+}
+
+/// What one cleaning pass carries from group to group.
+struct Pass<'m, 'c, 't> {
+    map: &'m OffsetMap,
+    config: LogConfig,
+    /// Transactions as the walk from the log start finds them.
+    txns: CleanedTransactions,
+    stats: CleanStats,
+    /// The earliest delete horizon of what the pass kept until its horizon.
+    horizon: Option<i64>,
+    ctx: &'c mut CleanContext<'t>,
 }
 
 /// The max timestamp of a segment's first batch (Kafka's `getFirstBatchTimestamp`).
