@@ -303,9 +303,10 @@ where
                 bump(&metrics.bytes_written, stats.bytes_written);
                 bump(&metrics.segments_cleaned, stats.segments_before as u64);
                 tracing::info!(
-                    "cleaned {tp}: {} segments of {} bytes became {} of {} bytes ({:.1}% \
-                     smaller), {} of {} records kept, checkpoint {}, offset map of {} keys {:.1}% \
-                     full, {:.3} s",
+                    "cleaned {tp} (dirty ratio {:.3}): {} segments of {} bytes became {} of {} \
+                     bytes ({:.1}% smaller), {} of {} records kept, checkpoint {}, offset map of \
+                     {} keys {:.1}% full, {:.3} s",
+                    ltc.dirty_ratio(),
                     stats.segments_before,
                     stats.size_before,
                     stats.segments_after,
