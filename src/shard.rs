@@ -22,6 +22,7 @@ use crate::model::{Offset, ProducerEpoch, ProducerId};
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
+use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{
     AppendInfo, LOG_START_OFFSET_CHECKPOINT, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT,
     RetentionOutcome, Timestamp,
@@ -58,6 +59,8 @@ pub struct ShardStats {
     pub recovery_truncated_bytes: Cell<u64>,
     /// Segments retention deleted (by time, by size, below the log start offset).
     pub retention_segments_deleted: Cell<u64>,
+    /// The shard's log cleaner.
+    pub cleaner: Rc<CleanerMetrics>,
 }
 
 /// Bytes and calls of the send path (`server::sendfile`), per way of sending.
@@ -96,6 +99,13 @@ pub struct ShardStatsSnapshot {
     pub retention_segments_deleted: u64,
     pub fetch_waits: u64,
     pub request_budget_waits: u64,
+    pub cleaner_runs: u64,
+    pub cleaner_bytes_read: u64,
+    pub cleaner_bytes_written: u64,
+    pub cleaner_segments_cleaned: u64,
+    pub cleaner_time_ms: u64,
+    pub cleaner_max_dirty_percent: u64,
+    pub cleaner_uncleanable_logs: u64,
 }
 
 pub fn bump(cell: &Cell<u64>, by: u64) {
@@ -357,6 +367,29 @@ impl ShardState {
                 .await;
         }
         Ok(())
+    }
+
+    /// Runs this shard's log cleaner over the compacted partitions it owns (Kafka's
+    /// `log.cleaner.*` settings, shared out between the shards) until its task is dropped.
+    pub async fn run_cleaner(self: Rc<Self>) {
+        let config = CleanerConfig {
+            enabled: self.config.log_cleaner_enable,
+            io_max_bytes_per_second: self.config.log_cleaner_io_max_bytes_per_second,
+            dedupe_buffer_bytes: self.config.log_cleaner_dedupe_buffer_size.max(0) as u64,
+            backoff: Duration::from_millis(self.config.log_cleaner_backoff_ms.max(0) as u64),
+        }
+        .per_shard(self.shards);
+        let metrics = self.stats.cleaner.clone();
+        let this = self.clone();
+        let logs = move || {
+            this.partitions
+                .borrow()
+                .values()
+                .filter(|p| p.log().config().cleanup_compact)
+                .map(|p| (p.tp.clone(), p.log().clone()))
+                .collect::<Vec<_>>()
+        };
+        crate::storage::cleaner::run(config, logs, metrics).await;
     }
 
     /// Forgets the idle producer ids of every partition of this shard
@@ -751,6 +784,13 @@ impl ShardState {
             retention_segments_deleted: s.retention_segments_deleted.get(),
             fetch_waits: self.fetch_waits.borrow().len() as u64,
             request_budget_waits: s.request_budget_waits.get(),
+            cleaner_runs: s.cleaner.runs.get(),
+            cleaner_bytes_read: s.cleaner.bytes_read.get(),
+            cleaner_bytes_written: s.cleaner.bytes_written.get(),
+            cleaner_segments_cleaned: s.cleaner.segments_cleaned.get(),
+            cleaner_time_ms: s.cleaner.time_ms.get(),
+            cleaner_max_dirty_percent: s.cleaner.max_dirty_percent.get(),
+            cleaner_uncleanable_logs: s.cleaner.uncleanable_logs.get(),
         }
     }
 

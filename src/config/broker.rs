@@ -95,6 +95,15 @@ pub struct BrokerConfig {
     pub cpuset: Option<CpuList>,
     /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
     pub metrics_listener: Option<String>,
+    /// `log.cleaner.enable`: compacted topics are cleaned.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaners' I/O, all shards together
+    /// (infinite: unlimited, Kafka's `Double.MAX_VALUE`).
+    pub log_cleaner_io_max_bytes_per_second: f64,
+    /// `log.cleaner.dedupe.buffer.size`: the cleaners' offset maps, all shards together.
+    pub log_cleaner_dedupe_buffer_size: i64,
+    /// `log.cleaner.backoff.ms`: how long a cleaner sleeps when no log is cleanable.
+    pub log_cleaner_backoff_ms: i64,
     /// The keys the file and `--set` gave (DescribeConfigs' STATIC_BROKER_CONFIG), as
     /// given: `log.retention.hours` stays itself.
     pub static_keys: BTreeSet<String>,
@@ -396,7 +405,10 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "group.coordinator.rebalance.protocols",
     "inter.broker.listener.name",
     "listener.security.protocol.map",
-    "log.cleaner.enable",
+    // The cleaner reads and writes in slices of at most 1 MiB and fills its offset map to
+    // Kafka's default load factor (0.9); one cleaner runs per shard.
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.buffer.size",
     "log.cleaner.threads",
     "log.flush.offset.checkpoint.interval.ms",
     "num.io.threads",
@@ -798,6 +810,32 @@ impl BrokerConfig {
                 300_000,
                 Kind::Long { min: 1 },
             )?,
+            log_cleaner_enable: e.bool("log.cleaner.enable", true)?,
+            log_cleaner_io_max_bytes_per_second: {
+                let rate: f64 = e.typed(
+                    "log.cleaner.io.max.bytes.per.second",
+                    f64::MAX,
+                    Kind::Double {
+                        min: f64::MIN_POSITIVE,
+                        max: f64::MAX,
+                    },
+                )?;
+                if rate >= f64::MAX {
+                    f64::INFINITY
+                } else {
+                    rate
+                }
+            },
+            log_cleaner_dedupe_buffer_size: e.typed(
+                "log.cleaner.dedupe.buffer.size",
+                134_217_728,
+                Kind::Long { min: 1024 * 1024 },
+            )?,
+            log_cleaner_backoff_ms: e.typed(
+                "log.cleaner.backoff.ms",
+                15_000,
+                Kind::Long { min: 0 },
+            )?,
             topic_defaults,
             shards,
             cpuset,
@@ -1170,6 +1208,27 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted, "BROKER_KEYS is sorted by name");
+    }
+
+    #[test]
+    fn log_cleaner_settings_are_kafkas() {
+        let config = BrokerConfig::defaults();
+        assert!(config.log_cleaner_enable);
+        assert_eq!(config.log_cleaner_dedupe_buffer_size, 134_217_728);
+        assert_eq!(config.log_cleaner_backoff_ms, 15_000);
+        assert!(config.log_cleaner_io_max_bytes_per_second.is_infinite());
+        let (config, notes) = load(&[
+            ("log.cleaner.enable", "false"),
+            ("log.cleaner.io.max.bytes.per.second", "1048576"),
+            ("log.cleaner.backoff.ms", "100"),
+            ("log.cleaner.threads", "4"),
+        ])
+        .unwrap();
+        assert!(!config.log_cleaner_enable);
+        assert_eq!(config.log_cleaner_io_max_bytes_per_second, 1_048_576.0);
+        assert_eq!(config.log_cleaner_backoff_ms, 100);
+        assert_eq!(notes.ignored_keys, vec!["log.cleaner.threads".to_string()]);
+        assert!(load(&[("log.cleaner.dedupe.buffer.size", "10")]).is_err());
     }
 
     #[test]

@@ -186,6 +186,48 @@ pub async fn render(router: &Router) -> String {
             "Segments retention deleted (retention.ms, retention.bytes, DeleteRecords).",
             |s| s.retention_segments_deleted,
         ),
+        (
+            "corelog_cleaner_runs_total",
+            "counter",
+            "Cleanings of compacted logs completed by this shard's log cleaner.",
+            |s| s.cleaner_runs,
+        ),
+        (
+            "corelog_cleaner_bytes_read_total",
+            "counter",
+            "Bytes the log cleaner read (offset maps and rewrites).",
+            |s| s.cleaner_bytes_read,
+        ),
+        (
+            "corelog_cleaner_bytes_written_total",
+            "counter",
+            "Bytes the log cleaner wrote (cleaned segments).",
+            |s| s.cleaner_bytes_written,
+        ),
+        (
+            "corelog_cleaner_segments_cleaned_total",
+            "counter",
+            "Segments the log cleaner replaced by cleaned ones.",
+            |s| s.cleaner_segments_cleaned,
+        ),
+        (
+            "corelog_cleaner_time_ms_total",
+            "counter",
+            "Milliseconds the log cleaner spent cleaning.",
+            |s| s.cleaner_time_ms,
+        ),
+        (
+            "corelog_cleaner_max_dirty_percent",
+            "gauge",
+            "Dirty share of the dirtiest compacted log at the cleaner's last pass, in percent.",
+            |s| s.cleaner_max_dirty_percent,
+        ),
+        (
+            "corelog_cleaner_uncleanable_logs",
+            "counter",
+            "Logs the cleaner gave up on after an error (until restart).",
+            |s| s.cleaner_uncleanable_logs,
+        ),
     ];
     for (name, kind, help, field) in metrics {
         writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}").unwrap();

@@ -140,6 +140,9 @@ async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
             router.state().hold_until_shutdown(timers);
             let retention = rt::spawn(log_retention(router.clone()));
             router.state().hold_until_shutdown(retention);
+            router
+                .state()
+                .hold_until_shutdown(rt::spawn(router.state().clone().run_cleaner()));
             router.state().enter(Phase::Serving);
         })
         .await;

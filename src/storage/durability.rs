@@ -1,8 +1,9 @@
 //! Durability: group-committed fdatasync ([`PartitionLog::wait_durable`],
 //! [`PartitionLog::flush`], [`PartitionLog::checkpoint`]), the flush policy
 //! (`flush.messages`, `flush.ms`), the sync task, and "maintenance": the ownership of the
-//! index files and durability bookkeeping that a sync, a truncation, a segment deletion or
-//! `close` takes in turn (see "Durability" in the `log` module).
+//! index files and durability bookkeeping that a sync, a truncation, a segment deletion,
+//! the cleaner's swap of a cleaned segment or `close` takes in turn (see "Durability" in
+//! the `log` module).
 //!
 //! Runs on the shard that owns the partition. A sync runs in the task of whoever owns
 //! maintenance or in a task of its own on the same shard, one at a time per log; the

@@ -56,6 +56,7 @@ use futures_lite::future;
 
 use super::append::WriteChunk;
 use super::checkpoint::LeaderEpochCache;
+use super::cleaner::CleanerLogState;
 use super::config::LogConfig;
 use super::durability::sync_once;
 use super::error::{Result, StorageError};
@@ -89,7 +90,8 @@ pub(crate) struct LogState {
     pub recovery_point: Offset,
     pub(super) write_queue: VecDeque<WriteChunk>,
     pub(super) writer_running: bool,
-    /// A sync, truncation or close owns the index files and durability bookkeeping.
+    /// A sync, truncation, segment deletion, cleaner swap or close owns the index files,
+    /// the segment map's membership and durability bookkeeping.
     pub(super) maintenance_busy: bool,
     /// Run another sync when the current one ends (requested by a roll).
     pub(super) sync_requested: bool,
@@ -111,6 +113,8 @@ pub(crate) struct LogState {
     /// Producer ids, their last batches and transactions (idempotence, the last stable
     /// offset, the aborted transactions).
     pub producers: ProducerStates,
+    /// What the cleaner keeps about this log (compacted topics).
+    pub cleaner: CleanerLogState,
 }
 
 pub(crate) struct Inner {
@@ -191,6 +195,7 @@ impl LogState {
             syncs_completed: 0,
             recovery_stats,
             producers: ProducerStates::new(),
+            cleaner: CleanerLogState::default(),
         }
     }
 

@@ -15,8 +15,9 @@
 //! thread pool, so the shard never blocks in a syscall.
 //!
 //! Invariants (asserted in release builds): log start offset ≤ high watermark ≤ log end
-//! offset; offsets are contiguous and assigned in call order; readers never see above the
-//! bound they pass nor a hole below the log end offset; index entries strictly increase;
+//! offset; offsets are contiguous and assigned in call order (the cleaner later leaves
+//! gaps inside the segments it rewrites, never in the active one); readers never see above
+//! the bound they pass nor a hole below the log end offset; index entries strictly increase;
 //! positions lie inside the file; the recovery point only covers bytes a completed
 //! fdatasync covered.
 //!
@@ -26,11 +27,13 @@
 //! `log` (`PartitionLog`: state, open, close), `append` (appends, the writer task),
 //! `durability` (group commit, the sync task), `read` (reads, offset lookups), `segments`
 //! (roll, truncation, segment deletion), [`retention`] (retention by time and size,
-//! DeleteRecords, `.deleted` files), `recovery` (what open finds on disk), [`testing`]
+//! DeleteRecords, `.deleted` files), [`cleaner`] (log compaction: the cleaner of each
+//! shard, Kafka's LogCleaner), `recovery` (what open finds on disk), [`testing`]
 //! (executor and crash simulation for tests and benches).
 
 mod append;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod config;
 mod durability;
 pub mod error;

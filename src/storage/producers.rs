@@ -241,6 +241,13 @@ pub struct AppendPlan {
     pub duplicate: Option<BatchMetadata>,
 }
 
+/// Where a producer's state was last written (see [`ProducerStates::last_records`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastRecord {
+    pub last_data_offset: Option<Offset>,
+    pub epoch: ProducerEpoch,
+}
+
 /// A transaction that the append completes: (producer, first offset, marker offset, commit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedTxn {
@@ -498,6 +505,41 @@ impl ProducerStates {
     /// deleted).
     pub fn drop_aborted_below(&mut self, offset: Offset) {
         self.aborted.retain(|t| t.last_offset >= offset);
+    }
+
+    /// Replaces the aborted transactions whose markers lie in `[from, below)` with `txns`
+    /// (the cleaner rewrote those segments and kept only these markers).
+    pub fn replace_aborted(&mut self, from: Offset, below: Offset, txns: Vec<AbortedTxn>) {
+        assert!(
+            txns.iter()
+                .all(|t| t.last_offset >= from && t.last_offset < below),
+            "aborted transactions kept by a cleaned segment [{from}, {below}) have their \
+             markers in it: {txns:?}"
+        );
+        self.aborted
+            .retain(|t| t.last_offset < from || t.last_offset >= below);
+        self.aborted.extend(txns);
+        self.aborted.sort_by_key(|t| t.last_offset);
+    }
+
+    /// For each producer: the last offset of its last data batch (none if its last write
+    /// was a marker after an epoch bump) and its epoch (Kafka's
+    /// `lastRecordsOfActiveProducers`). The cleaner keeps the batch holding that offset,
+    /// or the producer's marker of that epoch, so the producer's state survives
+    /// compaction.
+    pub fn last_records(&self) -> HashMap<i64, LastRecord> {
+        self.producers
+            .values()
+            .map(|e| {
+                (
+                    e.producer_id.0,
+                    LastRecord {
+                        last_data_offset: e.batches.back().map(|b| b.last_offset),
+                        epoch: e.epoch,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Removes producers idle for `expiration` (Kafka's `producer.id.expiration.ms`),

@@ -3,9 +3,12 @@
 //! indices of segments that were clean at open, which every lookup needs first.
 //!
 //! Runs in the caller's task on the shard that owns the partition, concurrently with
-//! appends and maintenance: the state is only borrowed between awaits, and a segment that
-//! was removed while a read waited for I/O is simply not found any more (a `FileRange`
-//! already handed out keeps its file open).
+//! appends and maintenance: the state is only borrowed between awaits. A segment that was
+//! removed or replaced by the cleaner while a read waited for I/O is noticed (its file is
+//! not the one scanned) and the read starts again from the segment holding its offset
+//! now; a `FileRange` already handed out keeps its file open. Offsets may have gaps (the
+//! cleaner removes records): a read returns the first batch whose last offset is at or
+//! above the offset asked, going on to the next segment if one ends in a gap.
 //!
 //! Invariants: only whole batches below both the caller's bound and the log end offset are
 //! visible, to reads and lookups alike; a range lies within its segment's written bytes
@@ -23,6 +26,14 @@ use super::log::PartitionLog;
 use super::records::{RecordBatch, batches};
 use super::segment::{self, LogFile, ScanEnd, scan_headers};
 use crate::model::{LeaderEpoch, Offset, Timestamp};
+
+/// How a read of one segment ended.
+enum Ranged {
+    Found(Option<FileRange>),
+    /// The segment left the log (replaced by the cleaner, truncated) while the read
+    /// waited for I/O.
+    Replaced,
+}
 
 /// A record found by a timestamp lookup (ListOffsets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +88,21 @@ impl PartitionLog {
         target: Offset,
         from_position: u32,
     ) -> Result<Option<(u32, super::records::BatchHeader)>> {
+        Ok(self
+            .find_batch_in(base, target, from_position)
+            .await?
+            .and_then(|(_, found)| found))
+    }
+
+    /// [`Self::find_batch`], with the segment file it scanned (`None` if no segment starts
+    /// at `base`): the cleaner may replace the segment at `base` meanwhile, so what follows
+    /// must check that it still reads that file.
+    async fn find_batch_in(
+        &self,
+        base: i64,
+        target: Offset,
+        from_position: u32,
+    ) -> Result<Option<(Rc<LogFile>, Option<(u32, super::records::BatchHeader)>)>> {
         let (log, start, end) = {
             let st = self.inner.state.borrow();
             let Some(segment) = st.segments.get(&base) else {
@@ -102,7 +128,7 @@ impl PartitionLog {
         if let ScanEnd::Invalid(position) = end_of_scan {
             return Err(corrupt_segment(&log, position));
         }
-        Ok(found)
+        Ok(Some((log, found)))
     }
 
     /// Loads a segment's indices if they are not in memory yet (segments that were clean at
@@ -178,65 +204,96 @@ impl PartitionLog {
                 .expect("an offset at or above the log start lies in a segment");
             (upper, base)
         };
+        // The cleaner may replace segments while this read waits for I/O: then it starts
+        // again from the segment that holds `from_offset` now (a few times at most).
+        let mut attempts = 0;
         loop {
             self.ensure_indexes(base).await?;
-            let Some((start, first)) = self.find_batch(base, from_offset, 0).await? else {
-                // Nothing at or after `from_offset` here (a compaction gap at the end of the
-                // segment): continue with the next segment.
-                let next = self
-                    .inner
-                    .state
-                    .borrow()
-                    .segments
-                    .range(base + 1..)
-                    .next()
-                    .map(|(b, _)| *b);
-                match next {
-                    Some(next) if next < upper.0 => {
-                        base = next;
-                        continue;
+            let found = self.find_batch_in(base, from_offset, 0).await?;
+            let ranged = match found {
+                None => Ranged::Replaced,
+                Some((log, None)) => {
+                    // Nothing at or after `from_offset` here (a compaction gap at the end
+                    // of the segment): continue with the next segment, if this one is
+                    // still in the log.
+                    let st = self.inner.state.borrow();
+                    let same = st
+                        .segments
+                        .get(&base)
+                        .is_some_and(|s| Rc::ptr_eq(&s.log, &log));
+                    let next = st.segments.range(base + 1..).next().map(|(b, _)| *b);
+                    match next {
+                        _ if !same => Ranged::Replaced,
+                        Some(next) if next < upper.0 => {
+                            base = next;
+                            continue;
+                        }
+                        _ => return Ok(None),
                     }
-                    _ => return Ok(None),
+                }
+                Some((_, Some((_, first)))) if first.last_offset() >= upper.0 => {
+                    return Ok(None);
+                }
+                Some((log, Some((start, first)))) => {
+                    self.range_from(base, &log, start, first, max_bytes, upper, min_one_batch)
+                        .await?
                 }
             };
-            if first.last_offset() >= upper.0 {
-                return Ok(None);
+            match ranged {
+                Ranged::Found(range) => return Ok(range),
+                Ranged::Replaced if attempts < 8 => {
+                    attempts += 1;
+                    let st = self.inner.state.borrow();
+                    st.usable()?;
+                    if from_offset < st.log_start.offset() || from_offset > st.log_end.offset() {
+                        return Err(StorageError::OffsetOutOfRange {
+                            offset: from_offset,
+                            log_start: st.log_start,
+                            log_end: st.log_end,
+                        });
+                    }
+                    base = st
+                        .segment_base_for(from_offset)
+                        .expect("an offset at or above the log start lies in a segment");
+                }
+                Ranged::Replaced => return Ok(None),
             }
-            return self
-                .range_from(base, start, first, max_bytes, upper, min_one_batch)
-                .await;
         }
     }
 
-    /// Completes a read that starts with batch `first` at `start` in segment `base`.
+    /// Completes a read that starts with batch `first` at `start` of file `log`, segment
+    /// `base`; [`Ranged::Replaced`] if that segment left the log meanwhile.
+    #[allow(clippy::too_many_arguments)]
     async fn range_from(
         &self,
         base: i64,
+        log: &Rc<LogFile>,
         start: u32,
         first: super::records::BatchHeader,
         max_bytes: usize,
         upper: Offset,
         min_one_batch: bool,
-    ) -> Result<Option<FileRange>> {
-        let (log, written_size, written_next) = {
+    ) -> Result<Ranged> {
+        let (written_size, written_next) = {
             let st = self.inner.state.borrow();
-            // A truncation may have removed the segment while this read waited for I/O.
-            let Some(segment) = st.segments.get(&base) else {
-                return Ok(None);
+            // A truncation or the cleaner may have replaced the segment while this read
+            // waited for I/O.
+            let Some(segment) = st.segments.get(&base).filter(|s| Rc::ptr_eq(&s.log, log)) else {
+                return Ok(Ranged::Replaced);
             };
-            (
-                segment.log.clone(),
-                segment.written_size,
-                segment.written_next_offset,
-            )
+            (segment.written_size, segment.written_next_offset)
         };
+        let log = log.clone();
         // Where the upper bound cuts the segment: at the first batch reaching it.
         let (upper_position, upper_next) = if upper >= written_next {
             (written_size, written_next)
         } else {
-            match self.find_batch(base, upper, start).await? {
-                Some((position, h)) => (position, Offset(h.base_offset)),
-                None => (written_size, written_next),
+            match self.find_batch_in(base, upper, start).await? {
+                Some((scanned, found)) if Rc::ptr_eq(&scanned, &log) => match found {
+                    Some((position, h)) => (position, Offset(h.base_offset)),
+                    None => (written_size, written_next),
+                },
+                _ => return Ok(Ranged::Replaced),
             }
         };
         let byte_limit = start as u64 + max_bytes as u64;
@@ -250,8 +307,13 @@ impl PartitionLog {
             // just below it.
             let scan_from = {
                 let st = self.inner.state.borrow();
-                let Some(indexes) = st.segments.get(&base).and_then(|s| s.indexes.as_ref()) else {
-                    return Ok(None);
+                let Some(indexes) = st
+                    .segments
+                    .get(&base)
+                    .filter(|s| Rc::ptr_eq(&s.log, &log))
+                    .and_then(|s| s.indexes.as_ref())
+                else {
+                    return Ok(Ranged::Replaced);
                 };
                 indexes
                     .offset
@@ -281,7 +343,7 @@ impl PartitionLog {
         };
         if end == start {
             if !min_one_batch {
-                return Ok(None);
+                return Ok(Ranged::Found(None));
             }
             end = start + first.size() as u32;
             next_offset = Offset(first.last_offset() + 1);
@@ -291,13 +353,13 @@ impl PartitionLog {
             "read range [{start}, {end}) of segment {base} must lie within its {written_size} \
              written bytes"
         );
-        Ok(Some(FileRange {
+        Ok(Ranged::Found(Some(FileRange {
             file: log,
             position: start as u64,
             length: (end - start) as u64,
             first_offset: Offset(first.base_offset),
             next_offset,
-        }))
+        })))
     }
 
     /// A copying [`PartitionLog::read`] (for cold data and tests).
@@ -338,44 +400,47 @@ impl PartitionLog {
         &self,
         target: Timestamp,
     ) -> Result<Option<TimestampAndOffset>> {
-        let (upper, log_start, bases) = {
+        let (upper, log_start) = {
             let st = self.inner.state.borrow();
             st.usable()?;
-            let upper = st.high_watermark.offset();
-            let first = st
-                .segment_base_for(st.log_start.offset())
-                .expect("the log start offset lies in a segment");
-            let bases: Vec<i64> = st
-                .segments
-                .range(first..)
-                .map(|(b, _)| *b)
-                .take_while(|b| *b < upper.0)
-                .collect();
-            (upper, st.log_start.offset(), bases)
+            (st.high_watermark.offset(), st.log_start.offset())
         };
-        for base in bases {
-            if base >= upper.0 {
+        // Segment by segment from the one holding the log start, each searched from where
+        // the previous one ended: if the cleaner merges segments meanwhile, the next one
+        // looked at is the merged segment, searched above what was already searched.
+        let mut searched_below = log_start;
+        while searched_below < upper {
+            let Some(base) = self.inner.state.borrow().segment_base_for(searched_below) else {
                 break;
-            }
+            };
             self.ensure_indexes(base).await?;
-            let (log, scan_from, min_offset, written_size) = {
+            let (log, scan_from, min_offset, written_size, next_base) = {
                 let st = self.inner.state.borrow();
                 let Some(segment) = st.segments.get(&base) else {
+                    // Gone meanwhile (retention, the cleaner): look again.
                     continue;
                 };
+                let next_base = st
+                    .segments
+                    .range(base + 1..)
+                    .next()
+                    .map_or(st.log_end.offset(), |(b, _)| Offset(*b));
                 let indexes = segment.indexes.as_ref().expect("indices loaded");
                 if indexes.max_timestamp < target {
+                    searched_below = next_base;
                     continue;
                 }
-                let (min_offset, scan_from) = match indexes.time.lookup_before(target) {
-                    Some((_, offset)) => (offset.next(), indexes.offset.lookup(offset).1),
-                    None => (Offset(base), 0),
-                };
+                let min_offset = match indexes.time.lookup_before(target) {
+                    Some((_, offset)) => offset.next(),
+                    None => Offset(base),
+                }
+                .max(searched_below);
                 (
                     segment.log.clone(),
-                    scan_from,
-                    min_offset.max(log_start),
+                    indexes.offset.lookup(min_offset).1,
+                    min_offset,
                     segment.written_size,
+                    next_base,
                 )
             };
             if let Some(found) = self
@@ -386,6 +451,7 @@ impl PartitionLog {
             {
                 return Ok(Some(found));
             }
+            searched_below = next_base;
         }
         Ok(None)
     }
@@ -487,20 +553,11 @@ impl PartitionLog {
         // Fast path: the batch the segment's bookkeeping names carries the max and is
         // visible (whole batches below the high watermark, as in reads).
         if offset_of_max < upper
-            && let Some((position, h)) = self.find_batch(base, offset_of_max, 0).await?
+            && let Some((log, Some((position, h)))) =
+                self.find_batch_in(base, offset_of_max, 0).await?
             && h.max_timestamp == max.0
             && h.last_offset() == offset_of_max.0
         {
-            let log = self
-                .inner
-                .state
-                .borrow()
-                .segments
-                .get(&base)
-                .map(|s| s.log.clone());
-            let Some(log) = log else {
-                return self.max_timestamp_by_scan(&bases, upper).await;
-            };
             let end = position + h.size() as u32;
             if let Some(found) = self
                 .search_timestamp(&log, position, end, Offset(h.base_offset), upper, |ts| {

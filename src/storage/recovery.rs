@@ -15,10 +15,15 @@
 //! fdatasync the caller checkpointed, not to the log. Segments wholly below the recovery
 //! point are not read at all; their indices load lazily on first use.
 //!
-//! Invariants on return: segments are contiguous and non-overlapping, every byte of every
-//! segment below the written size is a valid batch (checked for the recovered tail, assumed
-//! below the recovery point), index files hold exactly the in-memory entries (stale or torn
-//! entries are cut), and nothing above the first invalid batch remains.
+//! Before anything else, what a cleaning cut short is completed or undone
+//! (`cleaner::complete_interrupted_swaps`: `.cleaned` files removed, `.swap` segments
+//! swapped in).
+//!
+//! Invariants on return: each segment starts where the previous one ends (offsets inside a
+//! segment only increase: the cleaner leaves gaps), every byte of every segment below the
+//! written size is a valid batch (checked for the recovered tail, assumed below the
+//! recovery point), index files hold exactly the in-memory entries (stale or torn entries
+//! are cut), and nothing above the first invalid batch remains.
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -94,22 +99,14 @@ pub(crate) async fn load_indexes(
     let (Some(offset_bytes), Some(time_bytes)) = (offset_bytes, time_bytes) else {
         let mut indexes = SegmentIndexes::new(base, config);
         let interval = config.index_interval_bytes;
-        recover_batches(
-            log,
-            base,
-            0,
-            written_size as u64,
-            base,
-            false,
-            |position, h| {
-                indexes.on_batch(
-                    position,
-                    Offset(h.last_offset()),
-                    Timestamp(h.max_timestamp),
-                    interval,
-                );
-            },
-        )
+        recover_batches(log, base, 0, written_size as u64, base, |position, h| {
+            indexes.on_batch(
+                position,
+                Offset(h.last_offset()),
+                Timestamp(h.max_timestamp),
+                interval,
+            );
+        })
         .await?;
         indexes.on_roll();
         return Ok(indexes);
@@ -199,6 +196,9 @@ impl RecoveredLog {
     ) -> Result<RecoveredLog> {
         config.validate().map_err(StorageError::InvalidConfig)?;
         fs::create_dir_durably(dir).await?;
+        // A cleaning cut short: its `.cleaned` files go, a `.swap` segment replaces the
+        // segments it was cleaned from (Kafka's LogLoader).
+        super::cleaner::complete_interrupted_swaps(dir).await?;
         let listing = fs::list_dir(dir).await?;
 
         let mut found: BTreeMap<i64, Found> = BTreeMap::new();
@@ -315,8 +315,9 @@ impl RecoveredLog {
                 continue;
             }
             if i > first_recovered && f.base != next_offset {
-                // Overlaps the previous segment or leaves a hole after it: not part of the
-                // log (offsets are contiguous; see `recover_batches`).
+                // Overlaps the previous segment or leaves a hole after it (its tail was
+                // lost): not part of the log. Segments end exactly where the next begins,
+                // cleaned ones too (see `recover_batches`).
                 truncated_at = Some(i);
                 break;
             }
@@ -335,14 +336,8 @@ impl RecoveredLog {
             let interval = config.index_interval_bytes;
             let epochs = &mut state.epochs;
             let mut epochs_changed = false;
-            let recovered = recover_batches(
-                &log,
-                f.base,
-                start,
-                f.log_len,
-                f.base,
-                start > 0,
-                |position, h| {
+            let recovered =
+                recover_batches(&log, f.base, start, f.log_len, f.base, |position, h| {
                     indexes.on_batch(
                         position,
                         Offset(h.last_offset()),
@@ -350,9 +345,8 @@ impl RecoveredLog {
                         interval,
                     );
                     epochs_changed |= epochs.assign(batch_epoch(h), Offset(h.base_offset));
-                },
-            )
-            .await?;
+                })
+                .await?;
             state.epochs_dirty |= epochs_changed;
             state.recovery_stats.segments_scanned += 1;
             state.recovery_stats.bytes_scanned += (f.log_len - start as u64).min(f.log_len);

@@ -223,8 +223,9 @@ impl PartitionLog {
     }
 
     /// A segment's largest timestamp (Kafka's `largestTimestamp`): the largest batch
-    /// timestamp, or the file's modification time when no batch carries one.
-    async fn largest_timestamp(&self, base: i64) -> Result<Timestamp> {
+    /// timestamp, or the file's modification time when no batch carries one. Also the
+    /// cleaner's `min.compaction.lag.ms` test.
+    pub(super) async fn largest_timestamp(&self, base: i64) -> Result<Timestamp> {
         self.ensure_indexes(base).await?;
         let (max, path) = {
             let st = self.inner.state.borrow();

@@ -557,26 +557,25 @@ pub(crate) struct Recovered {
 const RECOVERY_CHUNK: usize = 1 << 20;
 
 /// Validates batches from `position` (a batch boundary) to `file_len`: each must parse,
-/// carry a matching CRC, start exactly at `next_offset` (the first one at or after it when
-/// `first_may_skip`: a scan that starts at an index entry does not know that batch's base)
+/// carry a matching CRC, start at or after `next_offset` (where the previous batch ended)
 /// and stay within the segment's relative range. Stops at the first that does not.
 ///
-/// Contiguity matters because the CRC does not cover the base offset: a corrupted base
-/// offset would otherwise pass. corelog writes contiguous offsets; when compaction (whose
-/// segments have gaps) lands, segments it produced must be recovered with a gap-tolerant
-/// check instead. `on_batch` sees every valid batch
-/// (for rebuilding indices and the leader epoch cache).
+/// Offsets must increase, not be contiguous: the cleaner removes batches and records and
+/// leaves gaps inside the segments it rewrites (a scan that starts at an index entry does
+/// not know that batch's base either). A crash cannot make a batch whose CRC holds appear
+/// with a base offset of its own (torn, zeroed or garbage bytes fail the CRC or the
+/// header), and segment ends stay exact (the cleaner keeps each segment's last batch), so
+/// `recover` still checks that each segment starts where the one before it ended.
+/// `on_batch` sees every valid batch (for rebuilding indices and the leader epoch cache).
 pub(crate) async fn recover_batches(
     log: &LogFile,
     base_offset: Offset,
     mut position: u32,
     file_len: u64,
     mut next_offset: Offset,
-    first_may_skip: bool,
     mut on_batch: impl FnMut(u32, &BatchHeader),
 ) -> Result<Recovered> {
     let file_len = file_len.min(i32::MAX as u64) as u32;
-    let mut may_skip = first_may_skip;
     let mut truncated = false;
     'chunks: while position < file_len {
         let want = ((file_len - position) as usize).min(RECOVERY_CHUNK);
@@ -606,11 +605,10 @@ pub(crate) async fn recover_batches(
                         truncated = true;
                         break 'chunks;
                     };
-                    if !accept(&batch, base_offset, next_offset, may_skip) {
+                    if !accept(&batch, base_offset, next_offset) {
                         truncated = true;
                         break 'chunks;
                     }
-                    may_skip = false;
                     let h = batch.header();
                     on_batch(position, h);
                     next_offset = Offset(h.last_offset() + 1);
@@ -618,11 +616,10 @@ pub(crate) async fn recover_batches(
                     continue 'chunks;
                 }
             };
-            if !accept(&batch, base_offset, next_offset, may_skip) {
+            if !accept(&batch, base_offset, next_offset) {
                 truncated = true;
                 break 'chunks;
             }
-            may_skip = false;
             let h = batch.header();
             on_batch(position, h);
             next_offset = Offset(h.last_offset() + 1);
@@ -638,13 +635,9 @@ pub(crate) async fn recover_batches(
 }
 
 /// The checks recovery applies to a batch read back from disk.
-fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset, may_skip: bool) -> bool {
+fn accept(batch: &RecordBatch, base_offset: Offset, next_offset: Offset) -> bool {
     let h = batch.header();
-    let offset_ok = if may_skip {
-        h.base_offset >= next_offset.0
-    } else {
-        h.base_offset == next_offset.0
-    };
+    let offset_ok = h.base_offset >= next_offset.0;
     h.magic == 2
         && h.last_offset_delta >= 0
         && h.record_count >= 0

@@ -56,11 +56,11 @@ const _: () = assert!(RECORD_COUNT_AT + 4 == BATCH_HEADER_LEN);
 const _: () = assert!(LENGTH_AT + 4 == LOG_OVERHEAD);
 const _: () = assert!(MAGIC_AT + 1 == CRC_AT && CRC_AT + 4 == ATTRIBUTES_AT);
 
-const COMPRESSION_MASK: i16 = 0x07;
+pub(super) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_BIT: i16 = 0x08;
 const TRANSACTIONAL_BIT: i16 = 0x10;
 const CONTROL_BIT: i16 = 0x20;
-const DELETE_HORIZON_BIT: i16 = 0x40;
+pub(super) const DELETE_HORIZON_BIT: i16 = 0x40;
 
 /// How the timestamps of a batch were assigned (attribute bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +242,13 @@ impl BatchHeader {
     /// Whether the base timestamp holds a delete horizon (set by compaction).
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes & DELETE_HORIZON_BIT != 0
+    }
+
+    /// The delete horizon compaction stamped in the base timestamp (Kafka's
+    /// `deleteHorizonMs`): the time after which the cleaner may drop this batch's
+    /// tombstones, or the batch itself when it is a transaction marker.
+    pub fn delete_horizon(&self) -> Option<i64> {
+        self.has_delete_horizon().then_some(self.base_timestamp)
     }
 
     /// Whether the batch was written by an idempotent or transactional producer.

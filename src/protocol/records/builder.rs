@@ -1,12 +1,14 @@
 //! Building v2 batches: for tests, the benchmark's producer side, control batches and
-//! (later) compaction. The broker never rebuilds a producer's batch on the produce path.
+//! compaction ([`rebuild_batch`], [`empty_batch`]: what Kafka's `MemoryRecords.filterTo`
+//! writes). The broker never rebuilds a producer's batch on the produce path.
 
 use super::batch::{
-    self, BATCH_HEADER_LEN, BatchHeader, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH,
-    NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, TimestampType,
+    self, BATCH_HEADER_LEN, BatchError, BatchHeader, COMPRESSION_MASK, DELETE_HORIZON_BIT,
+    LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    NO_SEQUENCE, TimestampType,
 };
 use super::compression::Compression;
-use super::record::{RecordHeader, put_record};
+use super::record::{Record, RecordHeader, put_record};
 use bytes::Bytes;
 
 /// Accumulates records and writes them as one batch. Timestamps are absolute
@@ -147,4 +149,119 @@ impl BatchBuilder {
         batch::write_crc(&mut out);
         Bytes::from(out)
     }
+}
+
+/// The batch compaction leaves of `original` when it keeps `records` (some of its records,
+/// in order, as its iterator gave them), as Kafka's `filterTo` writes it: the same base
+/// offset, last offset delta (so the producer's last sequence survives), partition leader
+/// epoch, producer id, epoch and base sequence, flags and codec (the records are
+/// recompressed); each record keeps its offset delta, timestamp, key, value and headers.
+/// With `delete_horizon` the batch carries it in its base timestamp (attribute bit 6) and
+/// record timestamps are relative to it; otherwise to the first kept record's. The max
+/// timestamp is the kept records' largest (the original's under LogAppendTime). CRC
+/// recomputed.
+pub fn rebuild_batch(
+    original: &BatchHeader,
+    records: &[Record],
+    delete_horizon: Option<i64>,
+) -> Result<Bytes, BatchError> {
+    assert!(
+        !records.is_empty(),
+        "a rebuilt batch keeps a record; an emptied one is `empty_batch`"
+    );
+    let codec = original.compression()?;
+    let absolute = |r: &Record| original.base_timestamp.saturating_add(r.timestamp_delta);
+    let base_timestamp = delete_horizon.unwrap_or_else(|| absolute(&records[0]));
+    let max_timestamp = match original.timestamp_type() {
+        TimestampType::LogAppendTime => original.max_timestamp,
+        TimestampType::CreateTime => records.iter().map(absolute).max().expect("not empty"),
+    };
+    let mut body = Vec::with_capacity(records.iter().map(record_size_hint).sum());
+    for r in records {
+        assert!(
+            r.offset_delta >= 0 && r.offset_delta <= original.last_offset_delta,
+            "record offset delta {} outside batch of last offset delta {}",
+            r.offset_delta,
+            original.last_offset_delta
+        );
+        put_record(
+            &mut body,
+            r.offset_delta,
+            absolute(r).saturating_sub(base_timestamp),
+            r.key.as_deref(),
+            r.value.as_deref(),
+            &r.headers,
+        );
+    }
+    let compressed = match codec {
+        Compression::None => None,
+        codec => Some(codec.compress(&body)),
+    };
+    let payload: &[u8] = compressed.as_deref().unwrap_or(&body);
+    let mut attributes =
+        (original.attributes & !COMPRESSION_MASK & !DELETE_HORIZON_BIT) | codec.id() as i16;
+    if delete_horizon.is_some() {
+        attributes |= DELETE_HORIZON_BIT;
+    }
+    let header = BatchHeader {
+        base_offset: original.base_offset,
+        batch_length: (BATCH_HEADER_LEN - LOG_OVERHEAD + payload.len()) as i32,
+        partition_leader_epoch: original.partition_leader_epoch,
+        magic: MAGIC_V2,
+        crc: 0,
+        attributes,
+        last_offset_delta: original.last_offset_delta,
+        base_timestamp,
+        max_timestamp,
+        producer_id: original.producer_id,
+        producer_epoch: original.producer_epoch,
+        base_sequence: original.base_sequence,
+        record_count: records.len() as i32,
+    };
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + payload.len());
+    batch::put_header(&mut out, &header);
+    out.extend_from_slice(payload);
+    batch::write_crc(&mut out);
+    Ok(Bytes::from(out))
+}
+
+/// The header-only batch compaction keeps in place of `original` when none of its records
+/// stay but the batch must (Kafka's `writeEmptyHeader`: the last batch of a producer, so
+/// its epoch and last sequence survive): same base offset, last offset delta, producer
+/// fields, flags and leader epoch; no records, no codec; both timestamps the original's
+/// max timestamp.
+pub fn empty_batch(original: &BatchHeader) -> Bytes {
+    let header = BatchHeader {
+        base_offset: original.base_offset,
+        batch_length: (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32,
+        partition_leader_epoch: original.partition_leader_epoch,
+        magic: MAGIC_V2,
+        crc: 0,
+        attributes: BatchHeader::make_attributes(
+            Compression::None,
+            original.timestamp_type(),
+            original.is_transactional(),
+            original.is_control(),
+        ),
+        last_offset_delta: original.last_offset_delta,
+        base_timestamp: original.max_timestamp,
+        max_timestamp: original.max_timestamp,
+        producer_id: original.producer_id,
+        producer_epoch: original.producer_epoch,
+        base_sequence: original.base_sequence,
+        record_count: 0,
+    };
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN);
+    batch::put_header(&mut out, &header);
+    batch::write_crc(&mut out);
+    Bytes::from(out)
+}
+
+fn record_size_hint(r: &Record) -> usize {
+    24 + r.key.as_ref().map_or(0, |k| k.len())
+        + r.value.as_ref().map_or(0, |v| v.len())
+        + r.headers
+            .iter()
+            .map(|h| 8 + h.key.len() + h.value.as_ref().map_or(0, |v| v.len()))
+            .sum::<usize>()
 }

@@ -22,7 +22,7 @@ pub use batch::{
     NO_SEQUENCE, RecordBatch, TimestampType, batches, set_base_offset, set_log_append_time,
     set_partition_leader_epoch,
 };
-pub use builder::BatchBuilder;
+pub use builder::{BatchBuilder, empty_batch, rebuild_batch};
 pub use compression::Compression;
 pub use record::{Record, RecordHeader, RecordIter, RecordShape};
 

@@ -391,3 +391,69 @@ proptest! {
         walk_agrees_with_the_iterator(&data, count);
     }
 }
+
+#[test]
+fn a_rebuilt_batch_keeps_offsets_timestamps_producer_fields_and_codec_with_a_fresh_crc() {
+    for codec in Compression::ALL {
+        let original = RecordBatch::parse(
+            sample_builder(codec)
+                .producer(77, 3, 10)
+                .transactional(true)
+                .partition_leader_epoch(5)
+                .build(42),
+        )
+        .unwrap();
+        let h = *original.header();
+        let records: Vec<Record> = original.records().unwrap().map(Result::unwrap).collect();
+        // Keep the second and third records, no horizon.
+        let kept = vec![records[1].clone(), records[2].clone()];
+        let rebuilt = RecordBatch::parse(rebuild_batch(&h, &kept, None).unwrap()).unwrap();
+        let r = *rebuilt.header();
+        rebuilt.verify_crc().unwrap();
+        assert_eq!((r.base_offset, r.last_offset()), (42, 44), "{codec:?}");
+        assert_eq!(r.record_count, 2);
+        assert_eq!(r.compression(), Ok(codec));
+        assert_eq!(
+            (r.producer_id, r.producer_epoch, r.base_sequence),
+            (77, 3, 10)
+        );
+        assert!(r.is_transactional() && !r.is_control() && !r.has_delete_horizon());
+        assert_eq!(r.partition_leader_epoch, 5);
+        assert_eq!(r.max_timestamp, 1_005, "the kept records' largest");
+        let again: Vec<Record> = rebuilt.records().unwrap().map(Result::unwrap).collect();
+        let offsets: Vec<i64> = again.iter().map(|x| rebuilt.offset_of(x)).collect();
+        assert_eq!(offsets, vec![43, 44]);
+        let times: Vec<i64> = again.iter().map(|x| rebuilt.timestamp_of(x)).collect();
+        assert_eq!(times, vec![1_005, 999]);
+        assert_eq!(again[1].key.as_deref(), Some(&b"k2"[..]));
+        assert_eq!(again[1].value, None);
+        assert_eq!(again[1].headers, records[2].headers);
+
+        // With a delete horizon: the base timestamp carries it, record times stay.
+        let horizon = RecordBatch::parse(rebuild_batch(&h, &kept, Some(50_000)).unwrap()).unwrap();
+        horizon.verify_crc().unwrap();
+        assert_eq!(horizon.header().delete_horizon(), Some(50_000));
+        let times: Vec<i64> = horizon
+            .records()
+            .unwrap()
+            .map(|x| horizon.timestamp_of(&x.unwrap()))
+            .collect();
+        assert_eq!(times, vec![1_005, 999]);
+
+        // Emptied: the header alone, same offsets and producer fields.
+        let empty = RecordBatch::parse(empty_batch(&h)).unwrap();
+        empty.verify_crc().unwrap();
+        let e = *empty.header();
+        assert_eq!(
+            (e.base_offset, e.last_offset(), e.record_count),
+            (42, 44, 0)
+        );
+        assert_eq!(
+            (e.producer_id, e.producer_epoch, e.base_sequence),
+            (77, 3, 10)
+        );
+        assert_eq!(e.compression(), Ok(Compression::None));
+        assert!(e.is_transactional());
+        assert_eq!(empty.records().unwrap().count(), 0);
+    }
+}
