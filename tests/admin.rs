@@ -3,7 +3,10 @@
 //! default librdkafka producer and a consumer on the new partitions), DescribeConfigs
 //! (sources, synonyms, the broker resources), and config changes by
 //! IncrementalAlterConfigs and AlterConfigs — applied live (produce limits, segment
-//! rolls, cleanup policy), to the dynamic broker defaults, and kept across a restart.
+//! rolls, cleanup policy), to the dynamic broker defaults, and kept across a restart;
+//! group configs (described, set within the broker's bounds, given to KIP-848 members,
+//! kept across a restart) and Kafka's dynamic broker configs corelog takes without
+//! effect, over the wire.
 //!
 //! The Python scripts assert in Python and print `ok` last; a failed assertion fails the
 //! test with the script's traceback.
@@ -12,7 +15,18 @@ mod common;
 
 use common::groups::{Member, wait_until};
 use common::kafka::{Recorder, TestProducer, base_timestamp, consume_all, send_all, test_record};
+use common::wire::WireClient;
 use common::{Broker, run_python};
+use corelog::protocol::ErrorCode;
+use corelog::protocol::generated::consumer_group_heartbeat_request::ConsumerGroupHeartbeatRequest;
+use corelog::protocol::generated::describe_configs_request::{
+    DescribeConfigsRequest, DescribeConfigsResource,
+};
+use corelog::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
+use corelog::protocol::generated::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig, IncrementalAlterConfigsRequest,
+};
+use corelog::protocol::generated::{ApiKey, ResponseBody};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
@@ -678,4 +692,226 @@ print('ok')
 "#
     );
     run_ok(&broker, &script);
+}
+
+// ---- group configs and Kafka's other dynamic broker configs, over the wire ----
+
+const GROUP: i8 = 32;
+const BROKER: i8 = 4;
+
+/// DescribeConfigs (v4) of one resource: its error code and (name, value, source) of
+/// each config.
+fn describe_wire(
+    client: &mut WireClient,
+    resource_type: i8,
+    name: &str,
+) -> (i16, Vec<(String, Option<String>, i8)>) {
+    let request = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type,
+            resource_name: name.into(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        include_synonyms: true,
+        ..Default::default()
+    };
+    let ResponseBody::DescribeConfigs(response) =
+        client.request(ApiKey::DescribeConfigs, 4, &request)
+    else {
+        panic!()
+    };
+    let result = &response.results[0];
+    (
+        result.error_code,
+        result
+            .configs
+            .iter()
+            .map(|c| (c.name.clone(), c.value.clone(), c.config_source))
+            .collect(),
+    )
+}
+
+/// IncrementalAlterConfigs (v1) SET of each (name, value) on one resource: its error
+/// code and message.
+fn set_wire(
+    client: &mut WireClient,
+    resource_type: i8,
+    name: &str,
+    configs: &[(&str, &str)],
+) -> (i16, Option<String>) {
+    let request = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type,
+            resource_name: name.into(),
+            configs: configs
+                .iter()
+                .map(|(k, v)| AlterableConfig {
+                    name: k.to_string(),
+                    config_operation: 0,
+                    value: Some(v.to_string()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let ResponseBody::IncrementalAlterConfigs(response) =
+        client.request(ApiKey::IncrementalAlterConfigs, 1, &request)
+    else {
+        panic!()
+    };
+    let r = &response.responses[0];
+    (r.error_code, r.error_message.clone())
+}
+
+/// The heartbeat interval a new KIP-848 member of `group` is given, once the
+/// coordinator is up.
+fn joined_heartbeat_interval(client: &mut WireClient, group: &str, topic: &str) -> i32 {
+    // FindCoordinator creates __consumer_offsets, as a client's first request does.
+    let find = FindCoordinatorRequest {
+        key: group.into(),
+        ..Default::default()
+    };
+    client.request(ApiKey::FindCoordinator, 3, &find);
+    let request = ConsumerGroupHeartbeatRequest {
+        group_id: group.into(),
+        member_id: format!("member-{group}"),
+        member_epoch: 0,
+        rebalance_timeout_ms: 10_000,
+        subscribed_topic_names: Some(vec![topic.into()]),
+        topic_partitions: Some(Vec::new()),
+        ..Default::default()
+    };
+    let mut interval = None;
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let ResponseBody::ConsumerGroupHeartbeat(response) =
+                client.request(ApiKey::ConsumerGroupHeartbeat, 1, &request)
+            else {
+                panic!()
+            };
+            if response.error_code == 0 {
+                interval = Some(response.heartbeat_interval_ms);
+            }
+            interval.is_some()
+        }),
+        "the member never joined {group}"
+    );
+    interval.unwrap()
+}
+
+fn find(configs: &[(String, Option<String>, i8)], name: &str) -> (Option<String>, i8) {
+    let (_, value, source) = configs
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} is not described: {configs:?}"));
+    (value.clone(), *source)
+}
+
+#[test]
+fn group_configs_are_described_set_applied_to_kip_848_members_and_survive_a_restart() {
+    let mut broker = start_broker();
+    create_topic(&admin(&broker), "gcfg", 2, &[]);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let some = |v: &str| Some(v.to_string());
+
+    // Any group, existing or not, has the broker's values (Kafka's DEFAULT_CONFIG: 5).
+    let (code, configs) = describe_wire(&mut client, GROUP, "nobody");
+    assert_eq!(code, 0);
+    assert_eq!(
+        configs,
+        vec![
+            ("consumer.heartbeat.interval.ms".into(), some("5000"), 5),
+            ("consumer.session.timeout.ms".into(), some("45000"), 5),
+        ]
+    );
+
+    // Out of the broker's bounds: INVALID_CONFIG, Kafka's message; an unknown name too.
+    let (code, message) = set_wire(
+        &mut client,
+        GROUP,
+        "hb-group",
+        &[("consumer.session.timeout.ms", "70000")],
+    );
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+    assert_eq!(
+        message.as_deref(),
+        Some(
+            "consumer.session.timeout.ms must be less than or equal to \
+             group.consumer.max.session.timeout.ms"
+        )
+    );
+    let (code, _) = set_wire(&mut client, GROUP, "hb-group", &[("share.x", "1")]);
+    assert_eq!(code, ErrorCode::InvalidConfig.code());
+
+    // A group's heartbeat interval is what its KIP-848 members are given.
+    let (code, message) = set_wire(
+        &mut client,
+        GROUP,
+        "hb-group",
+        &[("consumer.heartbeat.interval.ms", "6000")],
+    );
+    assert_eq!(code, 0, "{message:?}");
+    let (_, configs) = describe_wire(&mut client, GROUP, "hb-group");
+    assert_eq!(
+        find(&configs, "consumer.heartbeat.interval.ms"),
+        (some("6000"), 8)
+    );
+    assert_eq!(
+        joined_heartbeat_interval(&mut client, "hb-group", "gcfg"),
+        6000
+    );
+    assert_eq!(
+        joined_heartbeat_interval(&mut client, "other-group", "gcfg"),
+        5000
+    );
+
+    // Kafka's dynamic broker configs corelog has no use for are taken and described.
+    let (code, message) = set_wire(
+        &mut client,
+        BROKER,
+        "1",
+        &[
+            ("background.threads", "9"),
+            ("sasl.kerberos.min.time.before.relogin", "58000"),
+        ],
+    );
+    assert_eq!(code, 0, "{message:?}");
+    let (_, configs) = describe_wire(&mut client, BROKER, "1");
+    assert_eq!(find(&configs, "background.threads"), (some("9"), 2));
+    assert_eq!(
+        find(&configs, "sasl.kerberos.min.time.before.relogin"),
+        (some("58000"), 2)
+    );
+    // Still refused: keys outside Kafka's dynamic set, per-broker ones on the default.
+    let (code, _) = set_wire(&mut client, BROKER, "1", &[("num.partitions", "2")]);
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+    let (code, _) = set_wire(
+        &mut client,
+        BROKER,
+        "",
+        &[("sasl.kerberos.min.time.before.relogin", "58000")],
+    );
+    assert_eq!(code, ErrorCode::InvalidRequest.code());
+
+    // Both kinds are persisted.
+    broker.restart();
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let (_, configs) = describe_wire(&mut client, GROUP, "hb-group");
+    assert_eq!(
+        find(&configs, "consumer.heartbeat.interval.ms"),
+        (some("6000"), 8)
+    );
+    assert_eq!(
+        find(&configs, "consumer.session.timeout.ms"),
+        (some("45000"), 5)
+    );
+    assert_eq!(
+        joined_heartbeat_interval(&mut client, "hb-group", "gcfg"),
+        6000
+    );
+    let (_, configs) = describe_wire(&mut client, BROKER, "1");
+    assert_eq!(find(&configs, "background.threads"), (some("9"), 2));
 }

@@ -76,6 +76,8 @@ fn start_broker() -> Broker {
         "group.initial.rebalance.delay.ms=300",
         "--set",
         "group.consumer.heartbeat.interval.ms=500",
+        "--set",
+        "group.consumer.min.heartbeat.interval.ms=500",
     ])
 }
 

@@ -61,6 +61,14 @@ pub struct BrokerConfig {
     pub group_max_size: i32,
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.min.session.timeout.ms` / `.max.`: the bounds of a group's
+    /// `consumer.session.timeout.ms` (IncrementalAlterConfigs on a GROUP resource).
+    pub group_consumer_min_session_timeout_ms: i32,
+    pub group_consumer_max_session_timeout_ms: i32,
+    /// `group.consumer.min.heartbeat.interval.ms` / `.max.`: the bounds of a group's
+    /// `consumer.heartbeat.interval.ms`.
+    pub group_consumer_min_heartbeat_interval_ms: i32,
+    pub group_consumer_max_heartbeat_interval_ms: i32,
     pub group_consumer_max_size: i32,
     /// `group.consumer.assignors` as corelog names them (`uniform`, `range`).
     pub group_consumer_assignors: Vec<String>,
@@ -187,10 +195,34 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "Heartbeat interval given to KIP-848 members.",
     ),
     key(
+        "group.consumer.max.heartbeat.interval.ms",
+        ConfigType::Int,
+        &[],
+        "Largest consumer.heartbeat.interval.ms a group may be given.",
+    ),
+    key(
+        "group.consumer.max.session.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Largest consumer.session.timeout.ms a group may be given.",
+    ),
+    key(
         "group.consumer.max.size",
         ConfigType::Int,
         &[],
         "Largest number of members of a KIP-848 group.",
+    ),
+    key(
+        "group.consumer.min.heartbeat.interval.ms",
+        ConfigType::Int,
+        &[],
+        "Smallest consumer.heartbeat.interval.ms a group may be given.",
+    ),
+    key(
+        "group.consumer.min.session.timeout.ms",
+        ConfigType::Int,
+        &[],
+        "Smallest consumer.session.timeout.ms a group may be given.",
     ),
     key(
         "group.consumer.session.timeout.ms",
@@ -746,6 +778,26 @@ impl BrokerConfig {
                 5_000,
                 Kind::Int { min: 1 },
             )?,
+            group_consumer_min_session_timeout_ms: e.typed(
+                "group.consumer.min.session.timeout.ms",
+                45_000,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_max_session_timeout_ms: e.typed(
+                "group.consumer.max.session.timeout.ms",
+                60_000,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_min_heartbeat_interval_ms: e.typed(
+                "group.consumer.min.heartbeat.interval.ms",
+                5_000,
+                Kind::Int { min: 1 },
+            )?,
+            group_consumer_max_heartbeat_interval_ms: e.typed(
+                "group.consumer.max.heartbeat.interval.ms",
+                15_000,
+                Kind::Int { min: 1 },
+            )?,
             group_consumer_max_size: e.typed(
                 "group.consumer.max.size",
                 i32::MAX,
@@ -850,19 +902,84 @@ impl BrokerConfig {
             ));
         }
 
+        config.check_group_consumer_bounds()?;
+
         let mut notes = ConfigNotes::default();
         config.static_keys = given
             .into_iter()
             .filter(|key| !e.0.contains_key(key))
             .collect();
         for key in e.0.into_keys() {
-            if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str()) {
+            if ACCEPTED_WITHOUT_EFFECT.contains(&key.as_str())
+                || super::dynamic::without_effect(&key).is_some()
+            {
                 notes.ignored_keys.push(key);
             } else {
                 notes.unknown_keys.push(key);
             }
         }
         Ok((config, notes))
+    }
+
+    /// Kafka's start-up checks between the `group.consumer.*` timeouts and their bounds
+    /// (`GroupCoordinatorConfig`), in Kafka's words.
+    fn check_group_consumer_bounds(&self) -> Result<(), ConfigError> {
+        let checks = [
+            (
+                self.group_consumer_max_heartbeat_interval_ms
+                    >= self.group_consumer_min_heartbeat_interval_ms,
+                "group.consumer.max.heartbeat.interval.ms",
+                self.group_consumer_max_heartbeat_interval_ms,
+                "must be greater than or equal to group.consumer.min.heartbeat.interval.ms",
+            ),
+            (
+                self.group_consumer_heartbeat_interval_ms
+                    >= self.group_consumer_min_heartbeat_interval_ms,
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms,
+                "must be greater than or equal to group.consumer.min.heartbeat.interval.ms",
+            ),
+            (
+                self.group_consumer_heartbeat_interval_ms
+                    <= self.group_consumer_max_heartbeat_interval_ms,
+                "group.consumer.heartbeat.interval.ms",
+                self.group_consumer_heartbeat_interval_ms,
+                "must be less than or equal to group.consumer.max.heartbeat.interval.ms",
+            ),
+            (
+                self.group_consumer_max_session_timeout_ms
+                    >= self.group_consumer_min_session_timeout_ms,
+                "group.consumer.max.session.timeout.ms",
+                self.group_consumer_max_session_timeout_ms,
+                "must be greater than or equal to group.consumer.min.session.timeout.ms",
+            ),
+            (
+                self.group_consumer_session_timeout_ms
+                    >= self.group_consumer_min_session_timeout_ms,
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms,
+                "must be greater than or equal to group.consumer.min.session.timeout.ms",
+            ),
+            (
+                self.group_consumer_session_timeout_ms
+                    <= self.group_consumer_max_session_timeout_ms,
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms,
+                "must be less than or equal to group.consumer.max.session.timeout.ms",
+            ),
+            (
+                self.group_consumer_session_timeout_ms > self.group_consumer_heartbeat_interval_ms,
+                "group.consumer.session.timeout.ms",
+                self.group_consumer_session_timeout_ms,
+                "must be greater than group.consumer.heartbeat.interval.ms",
+            ),
+        ];
+        match checks.into_iter().find(|(ok, ..)| !ok) {
+            Some((_, key, value, why)) => {
+                Err(ConfigError::new(key, &value.to_string(), why.to_string()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// The broker default of a topic config.
@@ -896,7 +1013,19 @@ impl BrokerConfig {
             "group.consumer.heartbeat.interval.ms" => {
                 self.group_consumer_heartbeat_interval_ms.to_string()
             }
+            "group.consumer.max.heartbeat.interval.ms" => {
+                self.group_consumer_max_heartbeat_interval_ms.to_string()
+            }
+            "group.consumer.max.session.timeout.ms" => {
+                self.group_consumer_max_session_timeout_ms.to_string()
+            }
             "group.consumer.max.size" => self.group_consumer_max_size.to_string(),
+            "group.consumer.min.heartbeat.interval.ms" => {
+                self.group_consumer_min_heartbeat_interval_ms.to_string()
+            }
+            "group.consumer.min.session.timeout.ms" => {
+                self.group_consumer_min_session_timeout_ms.to_string()
+            }
             "group.consumer.session.timeout.ms" => {
                 self.group_consumer_session_timeout_ms.to_string()
             }
@@ -1237,5 +1366,49 @@ mod tests {
         assert_eq!(config.listeners[0].host, "");
         assert!(!config.advertised_listeners[0].host.is_empty());
         assert_eq!(config.advertised_listeners[0].port, 19092);
+    }
+
+    #[test]
+    fn group_consumer_timeouts_are_checked_against_their_bounds_at_start_up() {
+        let build = |pairs: &[(&str, &str)]| {
+            BrokerConfig::from_entries(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+            .map(|(c, _)| c)
+        };
+        let defaults = build(&[]).unwrap();
+        assert_eq!(defaults.group_consumer_min_session_timeout_ms, 45_000);
+        assert_eq!(defaults.group_consumer_max_session_timeout_ms, 60_000);
+        assert_eq!(defaults.group_consumer_min_heartbeat_interval_ms, 5_000);
+        assert_eq!(defaults.group_consumer_max_heartbeat_interval_ms, 15_000);
+        let err = build(&[("group.consumer.heartbeat.interval.ms", "500")]).unwrap_err();
+        assert_eq!(err.key, "group.consumer.heartbeat.interval.ms");
+        assert!(
+            err.reason
+                .contains("group.consumer.min.heartbeat.interval.ms"),
+            "{err}"
+        );
+        assert!(
+            build(&[
+                ("group.consumer.heartbeat.interval.ms", "500"),
+                ("group.consumer.min.heartbeat.interval.ms", "500"),
+            ])
+            .is_ok()
+        );
+        let err = build(&[("group.consumer.max.session.timeout.ms", "40000")]).unwrap_err();
+        assert_eq!(err.key, "group.consumer.max.session.timeout.ms");
+        let err = build(&[
+            ("group.consumer.session.timeout.ms", "15000"),
+            ("group.consumer.min.session.timeout.ms", "15000"),
+            ("group.consumer.heartbeat.interval.ms", "15000"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.reason,
+            "must be greater than group.consumer.heartbeat.interval.ms"
+        );
     }
 }

@@ -10,6 +10,7 @@
 
 mod broker;
 mod dynamic;
+mod group;
 mod properties;
 mod topic;
 
@@ -17,7 +18,12 @@ pub use broker::{
     BROKER_KEYS, BrokerConfig, BrokerKey, ConfigNotes, Listener, broker_synonym_aliases,
 };
 pub use dynamic::{
-    DynamicBrokerConfigs, DynamicConfigError, DynamicLevel, is_dynamic_broker_config,
+    DynamicBrokerConfigs, DynamicConfigError, DynamicLevel, WITHOUT_EFFECT, WithoutEffect,
+    check_names as check_dynamic_names, is_dynamic_broker_config, without_effect,
+};
+pub use group::{
+    CONSUMER_HEARTBEAT_INTERVAL_MS, CONSUMER_SESSION_TIMEOUT_MS, GROUP_CONFIGS, GroupConfigBounds,
+    GroupConfigDef, check_group_config_names, check_group_configs, is_group_config,
 };
 pub use properties::{parse_override, parse_properties};
 pub use topic::{

@@ -23,6 +23,7 @@ use super::records::{
     consumer_group_member_metadata_value::ConsumerGroupMemberMetadataValue,
     consumer_group_target_assignment_member_value as target_value,
 };
+use crate::config::{CONSUMER_HEARTBEAT_INTERVAL_MS, CONSUMER_SESSION_TIMEOUT_MS};
 use crate::metadata::MetadataImage;
 use crate::model::GroupEpoch;
 use crate::protocol::generated::consumer_group_describe_response::{
@@ -54,6 +55,24 @@ pub struct ConsumerLimits {
     pub max_size: usize,
     /// `group.consumer.assignors`: the first is the default.
     pub assignors: Vec<String>,
+}
+
+impl ConsumerLimits {
+    /// These limits with a group's config overrides (`consumer.session.timeout.ms`,
+    /// `consumer.heartbeat.interval.ms`) applied, as set on its GROUP resource.
+    pub fn for_group(&self, overrides: Option<&BTreeMap<String, String>>) -> ConsumerLimits {
+        let get = |key: &str, default: i32| {
+            overrides
+                .and_then(|o| o.get(key))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        ConsumerLimits {
+            session_timeout_ms: get(CONSUMER_SESSION_TIMEOUT_MS, self.session_timeout_ms),
+            heartbeat_interval_ms: get(CONSUMER_HEARTBEAT_INTERVAL_MS, self.heartbeat_interval_ms),
+            ..self.clone()
+        }
+    }
 }
 
 /// Kafka's `MemberState`, with its record values.
@@ -245,6 +264,12 @@ impl ConsumerGroup {
             empty_since_ms: crate::model::Timestamp::now().0,
             limits,
         }
+    }
+
+    /// Takes new limits (the group's config overrides changed): they apply from each
+    /// member's next heartbeat.
+    pub fn set_limits(&mut self, limits: ConsumerLimits) {
+        self.limits = limits;
     }
 
     /// Kafka's consumer group states.

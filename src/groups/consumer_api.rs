@@ -33,7 +33,11 @@ impl GroupCoordinator {
             error_message: Some(message),
             ..ConsumerGroupHeartbeatResponse::default()
         };
-        let limits = &self.config.consumer;
+        // The broker's settings with the group's own config overrides over them.
+        let limits = &self
+            .config
+            .consumer
+            .for_group(metadata.borrow().dynamic_configs().group(&request.group_id));
         if let Err(e) = ConsumerGroup::validate(&request, version, limits) {
             return error(e.error, e.message);
         }
@@ -80,6 +84,7 @@ impl GroupCoordinator {
             let GroupKind::Consumer(consumer) = &mut group.kind else {
                 unreachable!("converted above")
             };
+            consumer.set_limits(limits.clone());
             consumer.heartbeat(
                 &group_id,
                 &request,

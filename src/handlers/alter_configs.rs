@@ -1,12 +1,13 @@
 //! AlterConfigs (key 33): replaces a resource's whole set of config overrides — a
-//! topic's, or the dynamic broker configs of this broker (its node id) or of the
+//! topic's, a group's, or the dynamic broker configs of this broker (its node id) or of the
 //! cluster-wide default ("") — as Kafka does: what the request leaves out goes back to
 //! its default. The controller on shard 0 validates exactly as CreateTopics does,
 //! persists, and has every shard apply the change live before answering. Also the
 //! request-level checks IncrementalAlterConfigs shares (`alter`).
 
 use super::{Handler, RequestContext, newest};
-use crate::metadata::configs::{Alteration, ConfigTarget, replacement};
+use crate::config::without_effect;
+use crate::metadata::configs::{Alteration, ConfigOp, ConfigTarget, replacement};
 use crate::metadata::controller::TopicError;
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
@@ -68,8 +69,8 @@ impl Handler for AlterConfigs {
 /// Changes the configs of each resource (type, name, what to do — or why the entries
 /// were refused already) and returns each one's error code and message, in order. As
 /// Kafka's broker does first: a resource named twice is an INVALID_REQUEST (every time
-/// it is named), as is a resource that is neither a topic nor a broker (this one or the
-/// cluster default); the rest go to the controller together, so they are applied as
+/// it is named), as is a resource that is neither a topic, a group nor a broker (this
+/// one or the cluster default); the rest go to the controller together, so they are applied as
 /// one metadata change.
 pub(super) async fn alter(
     ctx: &RequestContext,
@@ -104,17 +105,26 @@ pub(super) async fn alter(
     }
     let (indexes, changes): (Vec<usize>, Vec<(ConfigTarget, Alteration)>) =
         asked.into_iter().unzip();
-    let summary: Vec<String> = changes.iter().map(|(t, _)| format!("{t:?}")).collect();
+    let summary: Vec<(String, Vec<String>)> = changes
+        .iter()
+        .map(|(t, alteration)| (format!("{t:?}"), without_effect_keys(t, alteration)))
+        .collect();
     let results = if changes.is_empty() {
         Vec::new()
     } else {
         ctx.router.alter_configs(changes, validate_only).await
     };
-    for ((index, result), what) in indexes.into_iter().zip(results).zip(summary) {
+    for ((index, result), (what, ignored)) in indexes.into_iter().zip(results).zip(summary) {
         outcomes[index] = Some(match result {
             Ok(()) => {
                 if !validate_only {
                     tracing::info!("configs of {what} changed by {}", ctx.peer);
+                    for key in ignored {
+                        tracing::info!(
+                            "broker config {key} of {what} is accepted without effect: corelog \
+                             has no use for it"
+                        );
+                    }
                 }
                 (ErrorCode::None, None)
             }
@@ -124,5 +134,25 @@ pub(super) async fn alter(
     outcomes
         .into_iter()
         .map(|o| o.expect("every resource is answered"))
+        .collect()
+}
+
+/// The keys an alteration of broker configs sets that corelog accepts without effect.
+fn without_effect_keys(target: &ConfigTarget, alteration: &Alteration) -> Vec<String> {
+    if !matches!(target, ConfigTarget::Broker(_)) {
+        return Vec::new();
+    }
+    let named: Vec<&String> = match alteration {
+        Alteration::Replace(values) => values.keys().collect(),
+        Alteration::Incremental(ops) => ops
+            .iter()
+            .filter(|(_, op)| *op != ConfigOp::Delete)
+            .map(|(name, _)| name)
+            .collect(),
+    };
+    named
+        .into_iter()
+        .filter(|name| without_effect(name).is_some())
+        .cloned()
         .collect()
 }

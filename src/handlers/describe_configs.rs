@@ -6,7 +6,10 @@
 //! order) and a line of documentation.
 
 use super::{Handler, RequestContext, newest};
-use crate::metadata::configs::{ConfigView, DescribedConfig, RESOURCE_BROKER, RESOURCE_TOPIC};
+use crate::config::ConfigType;
+use crate::metadata::configs::{
+    ConfigView, DescribedConfig, RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC,
+};
 use crate::metadata::names::topic_name_problem;
 use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
@@ -99,11 +102,16 @@ fn describe(
                 Some(format!("Broker id must be an integer, but it is: {name}")),
             )),
         },
+        RESOURCE_GROUP if name.is_empty() => Err((
+            ErrorCode::InvalidRequest,
+            Some("Group name must not be empty".to_string()),
+        )),
+        RESOURCE_GROUP => Ok(view.describe_group(name)),
         other => Err((
             ErrorCode::InvalidRequest,
             Some(format!(
-                "Unsupported resource type {other}: corelog describes TOPIC ({RESOURCE_TOPIC}) \
-                 and BROKER ({RESOURCE_BROKER}) configs"
+                "Unsupported resource type {other}: corelog describes TOPIC ({RESOURCE_TOPIC}), \
+                 BROKER ({RESOURCE_BROKER}) and GROUP ({RESOURCE_GROUP}) configs"
             )),
         )),
     }
@@ -122,19 +130,22 @@ fn entry(
     include_synonyms: bool,
     include_documentation: bool,
 ) -> DescribeConfigsResourceResult {
+    // Kafka never shows the value of a password.
+    let sensitive = config.config_type == ConfigType::Password;
+    let shown = |value: Option<String>| if sensitive { None } else { value };
     DescribeConfigsResourceResult {
         name: config.name,
-        value: config.value,
+        value: shown(config.value),
         read_only: config.read_only,
         config_source: config.source as i8,
-        is_sensitive: false,
+        is_sensitive: sensitive,
         synonyms: if include_synonyms {
             config
                 .synonyms
                 .into_iter()
                 .map(|s| DescribeConfigsSynonym {
                     name: s.name,
-                    value: s.value,
+                    value: shown(s.value),
                     source: s.source as i8,
                     ..DescribeConfigsSynonym::default()
                 })

@@ -1,6 +1,6 @@
 //! IncrementalAlterConfigs (key 44): SET, DELETE, APPEND and SUBTRACT on a topic's
-//! overrides or on the dynamic broker configs of this broker (its node id) or of the
-//! cluster-wide default (""). APPEND and SUBTRACT work on list configs only
+//! overrides, a group's configs, or the dynamic broker configs of this broker (its node
+//! id) or of the cluster-wide default (""). APPEND and SUBTRACT work on list configs only
 //! (`cleanup.policy`, `log.cleanup.policy`). Validated by the controller exactly as
 //! CreateTopics validates configs, persisted, and applied live on every shard before the
 //! answer (see `alter_configs::alter`).

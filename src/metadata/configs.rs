@@ -9,15 +9,16 @@
 
 use super::controller::{TopicError, TopicErrorKind};
 use crate::config::{
-    BROKER_KEYS, BrokerConfig, ConfigType, DynamicBrokerConfigs, DynamicLevel, TOPIC_CONFIGS,
-    TopicConfigDef, broker_synonym_aliases, is_dynamic_broker_config, topic_config_def,
-    topic_config_of_broker_key,
+    BROKER_KEYS, BrokerConfig, ConfigType, DynamicBrokerConfigs, DynamicConfigError, DynamicLevel,
+    GROUP_CONFIGS, TOPIC_CONFIGS, TopicConfigDef, WITHOUT_EFFECT, broker_synonym_aliases,
+    check_dynamic_names, topic_config_def, topic_config_of_broker_key, without_effect,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Kafka's resource type ids (`ConfigResource.Type`).
 pub const RESOURCE_TOPIC: i8 = 2;
 pub const RESOURCE_BROKER: i8 = 4;
+pub const RESOURCE_GROUP: i8 = 32;
 
 /// Where a config's value comes from (Kafka's `ConfigSource`, as DescribeConfigs and
 /// CreateTopics report it).
@@ -29,6 +30,7 @@ pub enum ConfigSource {
     DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
+    DynamicGroup = 8,
 }
 
 impl ConfigSource {
@@ -46,6 +48,8 @@ pub enum ConfigTarget {
     Topic(String),
     /// A broker resource: the cluster-wide default ("") or this node (its id).
     Broker(DynamicLevel),
+    /// A group resource: its group id (any, existing or not).
+    Group(String),
 }
 
 impl ConfigTarget {
@@ -65,10 +69,15 @@ impl ConfigTarget {
                     "Node id must be an integer, but it is: {name}"
                 ))),
             },
-            // BROKER_LOGGER, CLIENT_METRICS and GROUP: Kafka's, not corelog's.
-            8 | 16 | 32 => Err(malformed(format!(
+            RESOURCE_GROUP if name.is_empty() => {
+                Err(malformed("Group name must not be empty".to_string()))
+            }
+            RESOURCE_GROUP => Ok(ConfigTarget::Group(name.to_string())),
+            // BROKER_LOGGER and CLIENT_METRICS: Kafka's, not corelog's.
+            8 | 16 => Err(malformed(format!(
                 "Resource type {resource_type} is not served by corelog, which changes TOPIC \
-                 ({RESOURCE_TOPIC}) and BROKER ({RESOURCE_BROKER}) configs"
+                 ({RESOURCE_TOPIC}), BROKER ({RESOURCE_BROKER}) and GROUP ({RESOURCE_GROUP}) \
+                 configs"
             ))),
             other => Err(malformed(format!("Unknown resource type {other}"))),
         }
@@ -207,24 +216,7 @@ pub fn altered_broker_configs(
     current: &BTreeMap<String, String>,
     alteration: &Alteration,
 ) -> Result<BTreeMap<String, String>, TopicError> {
-    let named: Vec<&str> = match alteration {
-        Alteration::Replace(values) => values.keys().map(String::as_str).collect(),
-        Alteration::Incremental(ops) => ops
-            .iter()
-            .filter(|(_, op)| *op != ConfigOp::Delete)
-            .map(|(name, _)| name.as_str())
-            .collect(),
-    };
-    let not_dynamic: Vec<&str> = named
-        .into_iter()
-        .filter(|name| !is_dynamic_broker_config(name))
-        .collect();
-    if !not_dynamic.is_empty() {
-        return Err(malformed(format!(
-            "Cannot update these configs dynamically: Set({})",
-            not_dynamic.join(", ")
-        )));
-    }
+    refuse_static_keys(alteration)?;
     apply(
         current,
         alteration,
@@ -236,6 +228,35 @@ pub fn altered_broker_configs(
             ))),
         },
     )
+}
+
+/// The overrides a group has under `alteration`. Group configs are no lists: APPEND and
+/// SUBTRACT are INVALID_CONFIG, with Kafka's controller's words. Values are checked by
+/// the caller.
+pub fn altered_group_configs(
+    current: &BTreeMap<String, String>,
+    alteration: &Alteration,
+) -> Result<BTreeMap<String, String>, TopicError> {
+    apply(current, alteration, |name, op| {
+        Err(invalid_config(format!(
+            "Can't {} to key {name} because its type is not LIST.",
+            op.name()
+        )))
+    })
+}
+
+/// Refuses, with Kafka's words (INVALID_REQUEST), an alteration of broker configs that
+/// sets keys which are not dynamic.
+fn refuse_static_keys(alteration: &Alteration) -> Result<(), TopicError> {
+    let named: Vec<&str> = match alteration {
+        Alteration::Replace(values) => values.keys().map(String::as_str).collect(),
+        Alteration::Incremental(ops) => ops
+            .iter()
+            .filter(|(_, op)| *op != ConfigOp::Delete)
+            .map(|(name, _)| name.as_str())
+            .collect(),
+    };
+    check_dynamic_names(named.into_iter()).map_err(|e: DynamicConfigError| malformed(e.to_string()))
 }
 
 /// Applies an alteration to `current`; `list_default` says, for an APPEND or SUBTRACT,
@@ -278,6 +299,10 @@ fn apply(
     }
     Ok(values)
 }
+
+/// The documentation of the dynamic broker configs corelog accepts without effect.
+const WITHOUT_EFFECT_DOC: &str =
+    "A Kafka dynamic broker config corelog accepts and keeps without effect.";
 
 /// One synonym of a described config: a key that sets it and where its value is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,8 +477,75 @@ impl ConfigView<'_> {
                 format!("The default of the topic config {}: {}", def.name, def.doc),
             ));
         }
+        // Kafka's dynamic broker configs corelog accepts without effect, where set.
+        for w in WITHOUT_EFFECT {
+            let chain = self.dynamic_chain(w.name);
+            if !chain.is_empty() {
+                configs.push(DescribedConfig::from_synonyms(
+                    w.name,
+                    chain,
+                    false,
+                    w.config_type,
+                    WITHOUT_EFFECT_DOC.to_string(),
+                ));
+            }
+        }
         configs.sort_by(|a, b| a.name.cmp(&b.name));
         configs
+    }
+
+    /// A dynamic broker config's values: this node's, then the cluster-wide default.
+    fn dynamic_chain(&self, key: &str) -> Vec<Synonym> {
+        [DynamicLevel::Node, DynamicLevel::ClusterDefault]
+            .into_iter()
+            .filter_map(|level| {
+                self.dynamic.level(level).get(key).map(|value| Synonym {
+                    name: key.to_string(),
+                    value: Some(value.clone()),
+                    source: ConfigSource::of_level(level),
+                })
+            })
+            .collect()
+    }
+
+    /// A group's configs (any group id, existing or not): its override, else the
+    /// broker config that is the default, with that one's chain of synonyms below it
+    /// (Kafka's order), as Kafka describes a GROUP resource.
+    pub fn describe_group(&self, group_id: &str) -> Vec<DescribedConfig> {
+        let defaults = BrokerConfig::defaults();
+        let overrides = self.dynamic.group(group_id);
+        GROUP_CONFIGS
+            .iter()
+            .map(|def| {
+                let mut synonyms = Vec::new();
+                if let Some(value) = overrides.and_then(|o| o.get(def.name)) {
+                    synonyms.push(Synonym {
+                        name: def.name.to_string(),
+                        value: Some(value.clone()),
+                        source: ConfigSource::DynamicGroup,
+                    });
+                }
+                if self.broker.is_static(def.broker_key, &[]) {
+                    synonyms.push(Synonym {
+                        name: def.broker_key.to_string(),
+                        value: self.broker.value_of(def.broker_key),
+                        source: ConfigSource::StaticBroker,
+                    });
+                }
+                synonyms.push(Synonym {
+                    name: def.broker_key.to_string(),
+                    value: defaults.value_of(def.broker_key),
+                    source: ConfigSource::Default,
+                });
+                DescribedConfig::from_synonyms(
+                    def.name,
+                    synonyms,
+                    false,
+                    ConfigType::Int,
+                    def.doc.to_string(),
+                )
+            })
+            .collect()
     }
 
     /// The cluster-wide default broker resource: the dynamic defaults set, each with
@@ -464,6 +556,14 @@ impl ConfigView<'_> {
             .iter()
             .map(|(key, value)| {
                 let def = topic_config_of_broker_key(key);
+                let (config_type, doc) = match (def, without_effect(key)) {
+                    (Some(d), _) => (
+                        d.kind.config_type(),
+                        format!("The default of the topic config {}: {}", d.name, d.doc),
+                    ),
+                    (None, Some(w)) => (w.config_type, WITHOUT_EFFECT_DOC.to_string()),
+                    (None, None) => (ConfigType::Unknown, String::new()),
+                };
                 DescribedConfig::from_synonyms(
                     key,
                     vec![Synonym {
@@ -472,10 +572,8 @@ impl ConfigView<'_> {
                         source: ConfigSource::DynamicDefaultBroker,
                     }],
                     false,
-                    def.map_or(ConfigType::Unknown, |d| d.kind.config_type()),
-                    def.map_or(String::new(), |d| {
-                        format!("The default of the topic config {}: {}", d.name, d.doc)
-                    }),
+                    config_type,
+                    doc,
                 )
             })
             .collect()
@@ -675,6 +773,7 @@ mod tests {
                 ("log.segment.bytes", "2097152"),
             ]),
             node: map(&[("log.retention.ms", "30000")]),
+            groups: BTreeMap::new(),
         };
         let view = ConfigView {
             broker: &broker,
@@ -734,8 +833,13 @@ mod tests {
         let (broker, _) =
             BrokerConfig::from_entries(vec![("num.partitions".into(), "3".into())]).unwrap();
         let dynamic = DynamicBrokerConfigs {
-            cluster_default: map(&[("log.retention.ms", "60000")]),
-            node: BTreeMap::new(),
+            cluster_default: map(&[("log.retention.ms", "60000"), ("num.io.threads", "4")]),
+            node: map(&[("background.threads", "9")]),
+            groups: [(
+                "g".to_string(),
+                map(&[("consumer.session.timeout.ms", "50000")]),
+            )]
+            .into(),
         };
         let view = ConfigView {
             broker: &broker,
@@ -755,9 +859,74 @@ mod tests {
             node.iter().filter(|c| c.name == "compression.type").count(),
             1
         );
+        let threads = get("background.threads");
+        assert_eq!(threads.value.as_deref(), Some("9"));
+        assert_eq!(threads.source, ConfigSource::DynamicBroker);
+        assert_eq!(threads.config_type, ConfigType::Int);
+        assert_eq!(
+            get("num.io.threads").source,
+            ConfigSource::DynamicDefaultBroker
+        );
         let cluster = view.describe_cluster_default();
-        assert_eq!(cluster.len(), 1);
+        assert_eq!(cluster.len(), 2);
         assert_eq!(cluster[0].name, "log.retention.ms");
         assert_eq!(cluster[0].source, ConfigSource::DynamicDefaultBroker);
+        assert_eq!(cluster[1].name, "num.io.threads");
+        assert_eq!(cluster[1].config_type, ConfigType::Int);
+        // Groups: the override, else the broker's value (static here: not given, so
+        // Kafka's default).
+        let group = view.describe_group("g");
+        let names: Vec<&str> = group.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "consumer.heartbeat.interval.ms",
+                "consumer.session.timeout.ms"
+            ]
+        );
+        assert_eq!(group[1].value.as_deref(), Some("50000"));
+        assert_eq!(group[1].source, ConfigSource::DynamicGroup);
+        assert_eq!(
+            group[1].synonyms[1].name,
+            "group.consumer.session.timeout.ms"
+        );
+        assert_eq!(group[0].value.as_deref(), Some("5000"));
+        assert_eq!(group[0].source, ConfigSource::Default);
+        let unknown = view.describe_group("nobody");
+        assert_eq!(unknown[1].value.as_deref(), Some("45000"));
+        assert_eq!(unknown[1].source, ConfigSource::Default);
+    }
+
+    #[test]
+    fn group_resources_are_read_and_altered_as_kafka_does() {
+        assert_eq!(
+            ConfigTarget::parse(32, "g", 1),
+            Ok(ConfigTarget::Group("g".into()))
+        );
+        assert_eq!(
+            code(ConfigTarget::parse(32, "", 1)),
+            ErrorCode::InvalidRequest
+        );
+        let current = map(&[("consumer.session.timeout.ms", "50000")]);
+        assert_eq!(
+            altered_group_configs(
+                &current,
+                &ops(&[
+                    ("consumer.session.timeout.ms", ConfigOp::Delete),
+                    (
+                        "consumer.heartbeat.interval.ms",
+                        ConfigOp::Set("6000".into())
+                    ),
+                ])
+            )
+            .unwrap(),
+            map(&[("consumer.heartbeat.interval.ms", "6000")])
+        );
+        let refused = altered_group_configs(
+            &current,
+            &ops(&[("consumer.session.timeout.ms", ConfigOp::Append("1".into()))]),
+        )
+        .unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::InvalidConfig);
     }
 }

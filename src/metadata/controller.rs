@@ -6,10 +6,16 @@
 //! every core. Every change becomes one `MetadataDelta`, which the caller persists and
 //! sends to every shard.
 
-use super::configs::{Alteration, ConfigTarget, altered_broker_configs, altered_topic_overrides};
+use super::configs::{
+    Alteration, ConfigTarget, altered_broker_configs, altered_group_configs,
+    altered_topic_overrides,
+};
 use super::names::{collision_key, is_internal_topic, topic_name_problem};
 use super::{MetadataDelta, TopicPartition, TopicRecord};
-use crate::config::{BrokerConfig, DynamicBrokerConfigs, DynamicLevel, TopicConfig, TopicDefaults};
+use crate::config::{
+    BrokerConfig, DynamicBrokerConfigs, DynamicLevel, GroupConfigBounds, TopicConfig,
+    TopicDefaults, check_group_configs,
+};
 use crate::protocol::ErrorCode;
 use crate::protocol::wire::Uuid;
 use crate::storage::LogConfig;
@@ -63,6 +69,8 @@ pub enum ConfigUpdate {
     Topic(TopicRecord),
     /// The complete new set of dynamic broker configs at one level.
     Broker(DynamicLevel, BTreeMap<String, String>),
+    /// The complete new set of a group's config overrides.
+    Group(String, BTreeMap<String, String>),
 }
 
 /// Everything one metadata change does.
@@ -148,8 +156,10 @@ pub struct Controller {
     partitions_per_shard: i64,
     /// The static topic defaults (`server.properties`, `--set`, Kafka's).
     defaults: TopicDefaults,
-    /// The dynamic broker configs, over the static defaults.
+    /// The dynamic broker configs, over the static defaults (and the group configs).
     dynamic: DynamicBrokerConfigs,
+    /// The broker settings group configs are checked against.
+    group_bounds: GroupConfigBounds,
     topics: BTreeMap<String, TopicRecord>,
     owners: ShardTable<TopicPartition>,
 }
@@ -165,6 +175,7 @@ impl Controller {
             partitions_per_shard: i64::from(config.topic_partitions_per_shard),
             defaults: config.topic_defaults.clone(),
             dynamic: DynamicBrokerConfigs::default(),
+            group_bounds: GroupConfigBounds::from_broker(config),
             topics: BTreeMap::new(),
             owners: ShardTable::new(),
         }
@@ -528,13 +539,21 @@ impl Controller {
                     let malformed = |message: String| {
                         TopicError::new(TopicErrorKind::MalformedRequest, message)
                     };
-                    DynamicBrokerConfigs::check(&values).map_err(|e| malformed(e.to_string()))?;
+                    DynamicBrokerConfigs::check(&values, *level)
+                        .map_err(|e| malformed(e.to_string()))?;
                     // The new defaults must make a configuration the log runs with.
                     let mut dynamic = self.dynamic.clone();
                     dynamic.set_level(*level, values.clone());
                     check_resolved(&dynamic.topic_defaults(&self.defaults), &BTreeMap::new())
                         .map_err(malformed)?;
                     Ok(ConfigUpdate::Broker(*level, values))
+                }
+                ConfigTarget::Group(group_id) => {
+                    let current = self.dynamic.group(group_id).cloned().unwrap_or_default();
+                    let values = altered_group_configs(&current, alteration)?;
+                    check_group_configs(&values, &self.group_bounds)
+                        .map_err(|e| TopicError::new(TopicErrorKind::InvalidConfig, e))?;
+                    Ok(ConfigUpdate::Group(group_id.clone(), values))
                 }
             })
             .collect()
@@ -551,6 +570,12 @@ impl Controller {
                         .broker_configs
                         .get_or_insert_with(|| self.dynamic.clone());
                     dynamic.set_level(level, values);
+                }
+                ConfigUpdate::Group(group_id, values) => {
+                    let dynamic = change
+                        .broker_configs
+                        .get_or_insert_with(|| self.dynamic.clone());
+                    dynamic.set_group(&group_id, values);
                 }
             }
         }
@@ -1059,5 +1084,61 @@ mod tests {
         assert_eq!(image.topic("free").unwrap().config.retention_ms, 5000);
         assert_eq!(image.topic("pinned").unwrap().config.retention_ms, 1000);
         assert_eq!(c.dynamic_configs().cluster_default.len(), 1);
+    }
+
+    #[test]
+    fn group_configs_are_checked_against_the_brokers_bounds_and_committed() {
+        use super::super::configs::ConfigOp;
+        let mut c = controller(1);
+        let group = || ConfigTarget::Group("g".into());
+        let set = |key: &str, value: &str| {
+            Alteration::Incremental(vec![(key.into(), ConfigOp::Set(value.into()))])
+        };
+        let results = c.validate_alter_configs(&[
+            (group(), set("consumer.session.timeout.ms", "50000")),
+            (
+                ConfigTarget::Group("h".into()),
+                set("consumer.session.timeout.ms", "70000"),
+            ),
+            (
+                ConfigTarget::Group("i".into()),
+                set("consumer.heartbeat.interval.ms", "1"),
+            ),
+            (
+                ConfigTarget::Group("j".into()),
+                set("session.timeout.ms", "1"),
+            ),
+        ]);
+        assert_eq!(code(&results[0]), ErrorCode::None);
+        assert_eq!(code(&results[1]), ErrorCode::InvalidConfig);
+        assert_eq!(
+            message(&results[1]),
+            "consumer.session.timeout.ms must be less than or equal to \
+             group.consumer.max.session.timeout.ms"
+        );
+        assert_eq!(code(&results[2]), ErrorCode::InvalidConfig);
+        assert_eq!(code(&results[3]), ErrorCode::InvalidConfig);
+        assert_eq!(
+            message(&results[3]),
+            "Unknown group config name: session.timeout.ms"
+        );
+        let updates: Vec<ConfigUpdate> = results.into_iter().filter_map(Result::ok).collect();
+        let change = c.config_change(updates);
+        c.commit_change(change);
+        assert_eq!(
+            c.dynamic_configs().group("g").unwrap()["consumer.session.timeout.ms"],
+            "50000"
+        );
+        // Deleting the last override removes the group's entry.
+        let results = c.validate_alter_configs(&[(
+            group(),
+            Alteration::Incremental(vec![(
+                "consumer.session.timeout.ms".into(),
+                ConfigOp::Delete,
+            )]),
+        )]);
+        let change = c.config_change(results.into_iter().map(Result::unwrap).collect());
+        c.commit_change(change);
+        assert!(c.dynamic_configs().groups.is_empty());
     }
 }

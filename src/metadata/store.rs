@@ -10,13 +10,14 @@
 //!   of ids is handed out.
 //! - `corelog-broker-configs.json`: the dynamic broker configs (Kafka keeps them in its
 //!   metadata log as `ConfigRecord`s of broker resources), the cluster-wide default and
-//!   this node's, replaced atomically on every change of them.
+//!   this node's, replaced atomically on every change of them; and the group configs
+//!   set on GROUP resources (Kafka's `ConfigRecord`s of group resources), per group.
 //!
 //! All are small, rare writes through the storage layer's io_uring file helpers, on
 //! shard 0.
 
 use super::TopicRecord;
-use crate::config::DynamicBrokerConfigs;
+use crate::config::{DynamicBrokerConfigs, DynamicLevel};
 use crate::protocol::wire::Uuid;
 use crate::storage::{StorageError, fs};
 use serde::{Deserialize, Serialize};
@@ -217,6 +218,8 @@ struct BrokerConfigsFile {
     cluster_default: BTreeMap<String, String>,
     #[serde(default)]
     node: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    groups: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The dynamic broker configs persisted in `dir` (none if the file does not exist yet).
@@ -233,13 +236,23 @@ pub async fn load_broker_configs(dir: &Path) -> Result<DynamicBrokerConfigs, Sto
     if file.version != 1 {
         return Err(invalid(format!("unknown version {}", file.version)));
     }
-    for values in [&file.cluster_default, &file.node] {
-        DynamicBrokerConfigs::check(values).map_err(|e| invalid(e.to_string()))?;
+    for (values, level) in [
+        (&file.cluster_default, DynamicLevel::ClusterDefault),
+        (&file.node, DynamicLevel::Node),
+    ] {
+        DynamicBrokerConfigs::check(values, level).map_err(|e| invalid(e.to_string()))?;
     }
-    Ok(DynamicBrokerConfigs {
+    let configs = DynamicBrokerConfigs {
         cluster_default: file.cluster_default,
         node: file.node,
-    })
+        groups: file
+            .groups
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect(),
+    };
+    configs.check_groups().map_err(invalid)?;
+    Ok(configs)
 }
 
 /// Replaces the persisted dynamic broker configs.
@@ -251,6 +264,7 @@ pub async fn save_broker_configs(
         version: 1,
         cluster_default: configs.cluster_default.clone(),
         node: configs.node.clone(),
+        groups: configs.groups.clone(),
     };
     let text = serde_json::to_vec_pretty(&file).expect("broker configs serialize to JSON");
     fs::write_atomically(&dir.join(BROKER_CONFIGS_FILE), text).await
@@ -266,7 +280,20 @@ mod tests {
         let path = dir.path().to_path_buf();
         let configs = DynamicBrokerConfigs {
             cluster_default: [("log.retention.ms".to_string(), "1000".to_string())].into(),
-            node: [("log.segment.bytes".to_string(), "2097152".to_string())].into(),
+            node: [
+                ("log.segment.bytes".to_string(), "2097152".to_string()),
+                ("background.threads".to_string(), "9".to_string()),
+            ]
+            .into(),
+            groups: [(
+                "g".to_string(),
+                [(
+                    "consumer.heartbeat.interval.ms".to_string(),
+                    "6000".to_string(),
+                )]
+                .into(),
+            )]
+            .into(),
         };
         block_on(async move {
             assert_eq!(
@@ -281,6 +308,18 @@ mod tests {
                 .unwrap();
             let err = load_broker_configs(&path).await.unwrap_err();
             assert!(err.to_string().contains("log.dirs"), "{err}");
+            let bad = r#"{"version":1,"groups":{"g":{"session.timeout.ms":"1"}}}"#;
+            fs::write_atomically(&path.join(BROKER_CONFIGS_FILE), bad.as_bytes().to_vec())
+                .await
+                .unwrap();
+            let err = load_broker_configs(&path).await.unwrap_err();
+            assert!(err.to_string().contains("session.timeout.ms"), "{err}");
+            // Written before group configs existed: no groups.
+            let old = r#"{"version":1,"node":{"log.retention.ms":"5"}}"#;
+            fs::write_atomically(&path.join(BROKER_CONFIGS_FILE), old.as_bytes().to_vec())
+                .await
+                .unwrap();
+            assert!(load_broker_configs(&path).await.unwrap().groups.is_empty());
         });
     }
 
