@@ -5,11 +5,7 @@
 //! low watermark (log start offset); an offset above the high watermark is
 //! OFFSET_OUT_OF_RANGE, an unknown partition UNKNOWN_TOPIC_OR_PARTITION, as Kafka answers.
 
-use super::{Handler, RequestContext, newest};
-use crate::metadata::TopicPartition;
-use crate::model::Offset;
-use crate::partition::PartitionError;
-use crate::protocol::ErrorCode;
+use super::{Handler, KnownPartitions, RequestContext, newest};
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::delete_records_request::DeleteRecordsRequest;
@@ -31,35 +27,20 @@ impl Handler for DeleteRecords {
         request: DeleteRecordsRequest,
     ) -> Option<DeleteRecordsResponse> {
         ctx.issued();
-        let mut results: Vec<Option<Result<Offset, PartitionError>>> = Vec::new();
-        let mut wanted = Vec::new();
-        {
-            let metadata = ctx.shard.metadata.borrow();
-            for topic in &request.topics {
-                let known = metadata.topic(&topic.name);
-                for p in &topic.partitions {
-                    if known
-                        .is_some_and(|t| p.partition_index >= 0 && p.partition_index < t.partitions)
-                    {
-                        wanted.push((
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            p.offset,
-                        ));
-                        results.push(None);
-                    } else {
-                        results.push(Some(Err(PartitionError::new(
-                            ErrorCode::UnknownTopicOrPartition,
-                            format!("{}-{} does not exist", topic.name, p.partition_index),
-                        ))));
-                    }
-                }
-            }
-        }
-        let mut moved = ctx.router.delete_records(wanted).await.into_iter();
-        for result in results.iter_mut().filter(|r| r.is_none()) {
-            *result = Some(moved.next().expect("one result per partition asked"));
-        }
-        let mut results = results.into_iter();
+        let mut split = KnownPartitions::split(
+            &ctx.shard,
+            request.topics.iter().flat_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .map(|p| (topic.name.as_str(), p.partition_index, p.offset))
+            }),
+        );
+        let answers = ctx
+            .router
+            .delete_records(std::mem::take(&mut split.wanted))
+            .await;
+        let mut results = split.answers(answers);
         let topics = request
             .topics
             .iter()
@@ -70,7 +51,7 @@ impl Handler for DeleteRecords {
                     .iter()
                     .map(|p| {
                         let (low_watermark, error_code) =
-                            match results.next().flatten().expect("one result per partition") {
+                            match results.next().expect("one result per partition") {
                                 Ok(log_start) => (log_start.0, 0),
                                 Err(e) => (-1, e.code.code()),
                             };

@@ -3,17 +3,13 @@
 //! timestamp (-3), or the first record at or after a timestamp — looked up on the shard
 //! that owns the partition.
 
-use super::{Handler, RequestContext, newest};
-use crate::metadata::TopicPartition;
-use crate::partition::PartitionError;
-use crate::protocol::ErrorCode;
+use super::{Handler, KnownPartitions, RequestContext, newest};
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::list_offsets_request::ListOffsetsRequest;
 use crate::protocol::generated::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsResponse, ListOffsetsTopicResponse,
 };
-use crate::storage::TimestampAndOffset;
 
 pub struct ListOffsets;
 
@@ -29,42 +25,21 @@ impl Handler for ListOffsets {
         request: ListOffsetsRequest,
     ) -> Option<ListOffsetsResponse> {
         ctx.issued();
-        let mut results: Vec<Option<Result<Option<TimestampAndOffset>, PartitionError>>> =
-            Vec::new();
-        let mut wanted = Vec::new();
-        {
-            let metadata = ctx.shard.metadata.borrow();
-            for topic in &request.topics {
-                let known = metadata.topic(&topic.name);
-                for p in &topic.partitions {
-                    if known
-                        .is_some_and(|t| p.partition_index >= 0 && p.partition_index < t.partitions)
-                    {
-                        wanted.push((
-                            TopicPartition::new(topic.name.clone(), p.partition_index),
-                            p.timestamp,
-                        ));
-                        results.push(None);
-                    } else {
-                        results.push(Some(Err(PartitionError::new(
-                            ErrorCode::UnknownTopicOrPartition,
-                            format!("{}-{} does not exist", topic.name, p.partition_index),
-                        ))));
-                    }
-                }
-            }
-        }
+        let mut split = KnownPartitions::split(
+            &ctx.shard,
+            request.topics.iter().flat_map(|topic| {
+                topic
+                    .partitions
+                    .iter()
+                    .map(|p| (topic.name.as_str(), p.partition_index, p.timestamp))
+            }),
+        );
         let read_committed = request.isolation_level == 1;
-        let mut listed = ctx
+        let listed = ctx
             .router
-            .list_offsets(wanted, read_committed)
-            .await
-            .into_iter();
-        for result in results.iter_mut().filter(|r| r.is_none()) {
-            *result = Some(listed.next().expect("one result per partition asked"));
-        }
-
-        let mut results = results.into_iter();
+            .list_offsets(std::mem::take(&mut split.wanted), read_committed)
+            .await;
+        let mut results = split.answers(listed);
         let topics = request
             .topics
             .iter()
@@ -81,7 +56,7 @@ impl Handler for ListOffsets {
                             leader_epoch: -1,
                             ..ListOffsetsPartitionResponse::default()
                         };
-                        match results.next().flatten().expect("one result per partition") {
+                        match results.next().expect("one result per partition") {
                             Ok(Some(found)) => {
                                 response.timestamp = found.timestamp.0;
                                 response.offset = found.offset.0;

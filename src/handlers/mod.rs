@@ -280,6 +280,61 @@ registry! {
     ListTransactions => list_transactions::ListTransactions,
 }
 
+/// The partitions a per-partition request names, split into those that exist (`wanted`,
+/// to ask their owners, each with the request's argument) and an answer for the rest
+/// (UNKNOWN_TOPIC_OR_PARTITION); `answers` merges the owners' results back in request
+/// order. Shared by the handlers that answer partition by partition (ListOffsets,
+/// DeleteRecords, OffsetForLeaderEpoch).
+pub struct KnownPartitions<A, R> {
+    pub wanted: Vec<(crate::metadata::TopicPartition, A)>,
+    unknown: Vec<Option<Result<R, crate::partition::PartitionError>>>,
+}
+
+impl<A, R> KnownPartitions<A, R> {
+    pub fn split<'a>(
+        shard: &ShardState,
+        partitions: impl IntoIterator<Item = (&'a str, i32, A)>,
+    ) -> Self {
+        let metadata = shard.metadata.borrow();
+        let mut split = KnownPartitions {
+            wanted: Vec::new(),
+            unknown: Vec::new(),
+        };
+        for (topic, partition, arg) in partitions {
+            if metadata
+                .topic(topic)
+                .is_some_and(|t| partition >= 0 && partition < t.partitions)
+            {
+                split.wanted.push((
+                    crate::metadata::TopicPartition::new(topic.to_string(), partition),
+                    arg,
+                ));
+                split.unknown.push(None);
+            } else {
+                split
+                    .unknown
+                    .push(Some(Err(crate::partition::PartitionError::new(
+                        crate::protocol::ErrorCode::UnknownTopicOrPartition,
+                        format!("{topic}-{partition} does not exist"),
+                    ))));
+            }
+        }
+        split
+    }
+
+    /// Every partition's result in request order: the owners' `answers` (one per
+    /// `wanted`, in its order) between the unknown partitions' errors.
+    pub fn answers(
+        self,
+        answers: Vec<Result<R, crate::partition::PartitionError>>,
+    ) -> impl Iterator<Item = Result<R, crate::partition::PartitionError>> {
+        let mut answers = answers.into_iter();
+        self.unknown.into_iter().map(move |slot| {
+            slot.unwrap_or_else(|| answers.next().expect("one answer per partition asked"))
+        })
+    }
+}
+
 /// The newest stable version of an API in the specs, for handlers to declare "up to the
 /// newest". A version the specs mark unstable is not advertised, as Kafka 4.x does not.
 pub const fn newest(api_key: ApiKey) -> i16 {

@@ -5,10 +5,7 @@
 //! checked as Kafka does (FENCED_LEADER_EPOCH if older, UNKNOWN_LEADER_EPOCH if newer);
 //! an epoch above the leader's gets Kafka's undefined -1/-1.
 
-use super::{Handler, RequestContext, newest};
-use crate::metadata::TopicPartition;
-use crate::partition::PartitionError;
-use crate::protocol::ErrorCode;
+use super::{Handler, KnownPartitions, RequestContext, newest};
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_for_leader_epoch_request::OffsetForLeaderEpochRequest;
@@ -31,37 +28,23 @@ impl Handler for OffsetForLeaderEpoch {
         request: OffsetForLeaderEpochRequest,
     ) -> Option<OffsetForLeaderEpochResponse> {
         ctx.issued();
-        let mut results: Vec<Option<Result<(i32, i64), PartitionError>>> = Vec::new();
-        let mut wanted = Vec::new();
-        {
-            let metadata = ctx.shard.metadata.borrow();
-            for topic in &request.topics {
-                let known = metadata.topic(&topic.topic);
-                for p in &topic.partitions {
-                    if known.is_some_and(|t| p.partition >= 0 && p.partition < t.partitions) {
-                        wanted.push((
-                            TopicPartition::new(topic.topic.clone(), p.partition),
-                            (p.current_leader_epoch, p.leader_epoch),
-                        ));
-                        results.push(None);
-                    } else {
-                        results.push(Some(Err(PartitionError::new(
-                            ErrorCode::UnknownTopicOrPartition,
-                            format!("{}-{} does not exist", topic.topic, p.partition),
-                        ))));
-                    }
-                }
-            }
-        }
-        let mut found = ctx
+        let mut split = KnownPartitions::split(
+            &ctx.shard,
+            request.topics.iter().flat_map(|topic| {
+                topic.partitions.iter().map(|p| {
+                    (
+                        topic.topic.as_str(),
+                        p.partition,
+                        (p.current_leader_epoch, p.leader_epoch),
+                    )
+                })
+            }),
+        );
+        let answers = ctx
             .router
-            .offsets_for_leader_epoch(wanted)
-            .await
-            .into_iter();
-        for result in results.iter_mut().filter(|r| r.is_none()) {
-            *result = Some(found.next().expect("one result per partition asked"));
-        }
-        let mut results = results.into_iter();
+            .offsets_for_leader_epoch(std::mem::take(&mut split.wanted))
+            .await;
+        let mut results = split.answers(answers);
         let topics = request
             .topics
             .iter()
@@ -72,7 +55,7 @@ impl Handler for OffsetForLeaderEpoch {
                     .iter()
                     .map(|p| {
                         let (error_code, leader_epoch, end_offset) =
-                            match results.next().flatten().expect("one result per partition") {
+                            match results.next().expect("one result per partition") {
                                 Ok((epoch, offset)) => (0, epoch, offset),
                                 Err(e) => (e.code.code(), -1, -1),
                             };
