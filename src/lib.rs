@@ -13,6 +13,7 @@ pub mod model;
 pub mod partition;
 pub mod protocol;
 pub mod routing;
+pub mod security;
 pub mod server;
 pub mod shard;
 pub mod stop;

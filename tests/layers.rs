@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 /// rank only. Modules on one line share a rank and may not use each other.
 const LAYERS: &[&[&str]] = &[
     &["model", "futures", "stop", "protocol"],
+    &["security"],
     &["config"],
     &["storage"],
     &["metadata"],

@@ -582,6 +582,11 @@ impl Client {
         self.config.timeout
     }
 
+    /// The timeout as the `timeout_ms` field of an admin request.
+    pub fn timeout_ms(&self) -> i32 {
+        self.config.timeout.as_millis().min(i32::MAX as u128) as i32
+    }
+
     /// Whether the broker `target` names serves `api` at all.
     pub fn serves(&mut self, target: Target, api: ApiKey) -> Result<bool, ClientError> {
         Ok(self.connection(target)?.serves(api))
@@ -865,7 +870,7 @@ impl Client {
                 }
             }
         }
-        let timeout_ms = self.config.timeout.as_millis().min(i32::MAX as u128) as i32;
+        let timeout_ms = self.timeout_ms();
         for (leader, topics) in by_leader {
             // v0 answers with a list of offsets: ask from v1 on.
             let (_, response) =

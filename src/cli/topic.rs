@@ -213,7 +213,7 @@ impl Report for Created {
 pub fn create(client: &mut Client, args: &CreateArgs) -> Result<Created, CliError> {
     let api = ApiKey::CreateTopics;
     let subject = format!("topic '{}'", args.topic);
-    let timeout_ms = client.timeout().as_millis().min(i32::MAX as u128) as i32;
+    let timeout_ms = client.timeout_ms();
     let result = client.retrying(|client| {
         let (version, response) =
             client.send::<CreateTopicsRequest>(Target::Controller, |_| CreateTopicsRequest {
@@ -529,7 +529,7 @@ impl Report for Deleted {
 pub fn delete(client: &mut Client, args: &DeleteArgs) -> Result<Deleted, CliError> {
     let api = ApiKey::DeleteTopics;
     let subject = format!("topic '{}'", args.topic);
-    let timeout_ms = client.timeout().as_millis().min(i32::MAX as u128) as i32;
+    let timeout_ms = client.timeout_ms();
     let result = client.retrying(|client| {
         let (_, response) =
             client.send::<DeleteTopicsRequest>(Target::Controller, |_| DeleteTopicsRequest {

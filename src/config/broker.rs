@@ -112,6 +112,11 @@ pub struct BrokerConfig {
     pub log_cleaner_dedupe_buffer_size: i64,
     /// `log.cleaner.backoff.ms`: how long a cleaner sleeps when no log is cleanable.
     pub log_cleaner_backoff_ms: i64,
+    /// `authorizer.class.name` as given (empty: no authorizer).
+    pub authorizer_class_name: String,
+    /// The authorizer's settings (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`).
+    pub authorizer: crate::security::AuthorizerConfig,
     /// The keys the file and `--set` gave (DescribeConfigs' STATIC_BROKER_CONFIG), as
     /// given: `log.retention.hours` stays itself.
     pub static_keys: BTreeSet<String>,
@@ -151,6 +156,18 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::String,
         &[],
         "The addresses Metadata gives clients.",
+    ),
+    key(
+        "allow.everyone.if.no.acl.found",
+        ConfigType::Boolean,
+        &[],
+        "With an authorizer: allow actions on resources that no ACL matches.",
+    ),
+    key(
+        "authorizer.class.name",
+        ConfigType::String,
+        &[],
+        "The authorizer: empty for none, or Kafka's StandardAuthorizer.",
     ),
     key(
         "auto.create.topics.enable",
@@ -367,6 +384,12 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::Int,
         &[],
         "Largest request frame accepted.",
+    ),
+    key(
+        "super.users",
+        ConfigType::String,
+        &[],
+        "Principals the authorizer allows everything (semicolon-separated).",
     ),
     key(
         "topic.partitions.per.shard",
@@ -681,7 +704,30 @@ impl BrokerConfig {
                 Some(v)
             }
         };
+        let authorizer_class_name = e.take("authorizer.class.name").unwrap_or_default();
+        let super_users = e.take("super.users").unwrap_or_default();
+        let allow_everyone = e.bool("allow.everyone.if.no.acl.found", false)?;
+        let authorizer = crate::security::AuthorizerConfig::parse(
+            &authorizer_class_name,
+            &super_users,
+            allow_everyone,
+        )
+        .map_err(|why| {
+            let key = if why.contains("principalType") {
+                "super.users"
+            } else {
+                "authorizer.class.name"
+            };
+            let value = if key == "super.users" {
+                &super_users
+            } else {
+                &authorizer_class_name
+            };
+            ConfigError::new(key, value, why)
+        })?;
         let mut config = BrokerConfig {
+            authorizer_class_name,
+            authorizer,
             node_id,
             listeners,
             advertised_listeners,
@@ -1004,6 +1050,11 @@ impl BrokerConfig {
         };
         Some(match key {
             "advertised.listeners" => listeners(&self.advertised_listeners),
+            "allow.everyone.if.no.acl.found" => {
+                self.authorizer.allow_everyone_if_no_acl_found.to_string()
+            }
+            "authorizer.class.name" => self.authorizer_class_name.clone(),
+            "super.users" => self.authorizer.super_users.join(";"),
             "auto.create.topics.enable" => self.auto_create_topics_enable.to_string(),
             "connections.max.idle.ms" => self.connections_max_idle_ms.to_string(),
             "cpuset" => self.cpuset.as_ref()?.to_string(),

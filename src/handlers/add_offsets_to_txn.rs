@@ -12,6 +12,7 @@ use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::add_offsets_to_txn_request::AddOffsetsToTxnRequest;
 use crate::protocol::generated::add_offsets_to_txn_response::AddOffsetsToTxnResponse;
 use crate::routing::transactions::ShardTxnEnv;
+use crate::security::AclOperation;
 
 pub struct AddOffsetsToTxn;
 
@@ -32,7 +33,17 @@ impl Handler for AddOffsetsToTxn {
             .borrow()
             .topic(OFFSETS_TOPIC)
             .map(|t| t.partitions);
+        // Kafka's checks: WRITE on the transactional id, READ on the group.
+        let denied =
+            if !ctx.authorize_transactional_id(AclOperation::Write, &request.transactional_id) {
+                Some(ErrorCode::TransactionalIdAuthorizationFailed)
+            } else if !ctx.authorize_group(AclOperation::Read, &request.group_id) {
+                Some(ErrorCode::GroupAuthorizationFailed)
+            } else {
+                None
+            };
         let error_code = match partitions {
+            _ if denied.is_some() => denied.map_or(0, ErrorCode::code),
             // The group coordinator's topic does not exist yet: FindCoordinator first.
             None => ErrorCode::CoordinatorNotAvailable.code(),
             Some(count) => {

@@ -20,6 +20,7 @@ use crate::protocol::generated::add_partitions_to_txn_response::{
     AddPartitionsToTxnTopicResult,
 };
 use crate::routing::transactions::ShardTxnEnv;
+use crate::security::AclOperation;
 use crate::transactions::TxnError;
 
 pub struct AddPartitionsToTxn;
@@ -93,9 +94,16 @@ impl Handler for AddPartitionsToTxn {
 async fn add(ctx: &RequestContext, txn: Txn) -> Vec<AddPartitionsToTxnTopicResult> {
     let mut partitions = Vec::new();
     let mut unknown = false;
+    // Kafka's checks: WRITE on the transactional id (every partition fails without it),
+    // then WRITE on each topic (the others are not attempted).
+    let id_denied = !ctx.authorize_transactional_id(AclOperation::Write, &txn.transactional_id);
+    let mut denied_topics = Vec::new();
     {
-        let metadata = ctx.shard.metadata.borrow();
         for topic in &txn.topics {
+            if !ctx.authorize_topic(AclOperation::Write, &topic.name) {
+                denied_topics.push(topic.name.clone());
+            }
+            let metadata = ctx.shard.metadata.borrow();
             let known = metadata.topic(&topic.name);
             for &p in &topic.partitions {
                 let exists = known.is_some_and(|t| p >= 0 && p < t.partitions && !t.internal);
@@ -105,7 +113,21 @@ async fn add(ctx: &RequestContext, txn: Txn) -> Vec<AddPartitionsToTxnTopicResul
         }
     }
     let version = ctx.version;
-    let verdicts: Vec<(TopicPartition, ErrorCode)> = if unknown {
+    let verdicts: Vec<(TopicPartition, ErrorCode)> = if id_denied || !denied_topics.is_empty() {
+        partitions
+            .into_iter()
+            .map(|(tp, _)| {
+                let code = if id_denied {
+                    ErrorCode::TransactionalIdAuthorizationFailed
+                } else if denied_topics.contains(&tp.topic) {
+                    ErrorCode::TopicAuthorizationFailed
+                } else {
+                    ErrorCode::OperationNotAttempted
+                };
+                (tp, code)
+            })
+            .collect()
+    } else if unknown {
         partitions
             .into_iter()
             .map(|(tp, exists)| {

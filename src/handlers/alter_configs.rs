@@ -70,7 +70,9 @@ impl Handler for AlterConfigs {
 /// were refused already) and returns each one's error code and message, in order. As
 /// Kafka's broker does first: a resource named twice is an INVALID_REQUEST (every time
 /// it is named), as is a resource that is neither a topic, a group nor a broker (this
-/// one or the cluster default); the rest go to the controller together, so they are applied as
+/// one or the cluster default), and a resource the client may not ALTER_CONFIGS (the topic,
+/// the group, or the cluster for a broker) gets Kafka's authorization error; the rest go
+/// to the controller together, so they are applied as
 /// one metadata change.
 pub(super) async fn alter(
     ctx: &RequestContext,
@@ -90,6 +92,12 @@ pub(super) async fn alter(
                 ErrorCode::InvalidRequest,
                 Some("Each resource must appear at most once.".to_string()),
             ))
+        } else if let Some(denied) = ctx.config_resource_denied(
+            *resource_type,
+            name,
+            crate::security::AclOperation::AlterConfigs,
+        ) {
+            Err((denied, None))
         } else {
             ConfigTarget::parse(*resource_type, name, node_id)
                 .and_then(|target| Ok((target, alteration.clone()?)))

@@ -3,7 +3,8 @@
 //! per added partition), places the new partitions over the shards like CreateTopics,
 //! persists the topic list and has every shard open its new partitions before
 //! answering. Existing partitions are untouched; clients find the new ones through
-//! Metadata.
+//! Metadata. A topic needs ALTER on itself (TOPIC_AUTHORIZATION_FAILED otherwise), as
+//! in Kafka.
 
 use super::{Handler, RequestContext, newest};
 use crate::metadata::controller::NewPartitions;
@@ -14,6 +15,7 @@ use crate::protocol::generated::create_partitions_request::CreatePartitionsReque
 use crate::protocol::generated::create_partitions_response::{
     CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
+use crate::security::AclOperation;
 use std::collections::BTreeMap;
 
 pub struct CreatePartitions;
@@ -34,10 +36,16 @@ impl Handler for CreatePartitions {
         for topic in &request.topics {
             *seen.entry(topic.name.as_str()).or_default() += 1;
         }
+        // Kafka's check: ALTER on each topic (decided once: the answer follows it).
+        let may_alter: BTreeMap<&str, bool> = seen
+            .keys()
+            .map(|name| (*name, ctx.authorize_topic(AclOperation::Alter, name)))
+            .collect();
         let unique: Vec<NewPartitions> = request
             .topics
             .iter()
             .filter(|t| seen[t.name.as_str()] == 1)
+            .filter(|t| may_alter[t.name.as_str()])
             .map(|t| NewPartitions {
                 name: t.name.clone(),
                 count: t.count,
@@ -66,6 +74,14 @@ impl Handler for CreatePartitions {
                         Some("Duplicate topic name.".into()),
                     ));
                 }
+                continue;
+            }
+            if !may_alter[topic.name.as_str()] {
+                answered.push(result(
+                    &topic.name,
+                    ErrorCode::TopicAuthorizationFailed,
+                    Some("Topic authorization failed.".into()),
+                ));
                 continue;
             }
             let outcome = results.next().expect("one result per distinct topic");

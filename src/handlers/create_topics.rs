@@ -1,17 +1,20 @@
 //! CreateTopics (key 19): forwarded to the controller on shard 0, which validates each
 //! topic as Kafka does, places its partitions on shards, persists the topic list and
-//! has every shard open its partitions before answering.
+//! has every shard open its partitions before answering. A topic needs CREATE on the
+//! cluster or on itself (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use super::{Handler, RequestContext, newest};
 use crate::metadata::TopicRecord;
 use crate::metadata::configs::ConfigView;
 use crate::metadata::controller::NewTopic;
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::create_topics_request::CreateTopicsRequest;
 use crate::protocol::generated::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsResponse,
 };
+use crate::security::AclOperation;
 
 pub struct CreateTopics;
 
@@ -26,10 +29,19 @@ impl Handler for CreateTopics {
         ctx: &RequestContext,
         request: CreateTopicsRequest,
     ) -> Option<CreateTopicsResponse> {
+        // Kafka's check: CREATE on the cluster, or on the topic.
+        let cluster_create = ctx.authorize_cluster(AclOperation::Create);
+        let allowed: Vec<bool> = request
+            .topics
+            .iter()
+            .map(|t| cluster_create || ctx.authorize_topic(AclOperation::Create, &t.name))
+            .collect();
         let topics: Vec<NewTopic> = request
             .topics
             .iter()
-            .map(|t| NewTopic {
+            .zip(&allowed)
+            .filter(|(_, allowed)| **allowed)
+            .map(|(t, _)| NewTopic {
                 name: t.name.clone(),
                 num_partitions: t.num_partitions,
                 replication_factor: t.replication_factor,
@@ -45,47 +57,69 @@ impl Handler for CreateTopics {
                     .collect(),
             })
             .collect();
-        let results = ctx
+        let mut results = ctx
             .router
             .create_topics(topics, request.validate_only)
-            .await;
+            .await
+            .into_iter();
         let topics = request
             .topics
             .iter()
-            .zip(results)
-            .map(|(requested, result)| match result {
-                Ok(record) => {
-                    if !request.validate_only {
-                        tracing::info!(
-                            "created topic {} ({}) with {} partitions for {}",
-                            record.name,
-                            record.id,
-                            record.partitions,
-                            ctx.peer
-                        );
-                    }
-                    CreatableTopicResult {
-                        name: record.name.clone(),
-                        topic_id: if request.validate_only {
-                            Default::default()
-                        } else {
-                            record.id
-                        },
-                        error_code: 0,
-                        num_partitions: record.partitions,
-                        replication_factor: 1,
-                        configs: Some(effective_configs(ctx, &record)),
-                        ..CreatableTopicResult::default()
-                    }
+            .zip(allowed)
+            .map(|(requested, allowed)| {
+                if allowed {
+                    (
+                        requested,
+                        Some(results.next().expect("one result per topic asked")),
+                    )
+                } else {
+                    (requested, None)
                 }
-                Err(e) => CreatableTopicResult {
+            })
+            .map(|(requested, result)| match result {
+                None => CreatableTopicResult {
                     name: requested.name.clone(),
-                    error_code: e.code().code(),
-                    error_message: Some(e.message),
+                    error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                    error_message: Some("Authorization failed.".into()),
                     num_partitions: -1,
                     replication_factor: -1,
                     configs: None,
                     ..CreatableTopicResult::default()
+                },
+                Some(result) => match result {
+                    Ok(record) => {
+                        if !request.validate_only {
+                            tracing::info!(
+                                "created topic {} ({}) with {} partitions for {}",
+                                record.name,
+                                record.id,
+                                record.partitions,
+                                ctx.peer
+                            );
+                        }
+                        CreatableTopicResult {
+                            name: record.name.clone(),
+                            topic_id: if request.validate_only {
+                                Default::default()
+                            } else {
+                                record.id
+                            },
+                            error_code: 0,
+                            num_partitions: record.partitions,
+                            replication_factor: 1,
+                            configs: Some(effective_configs(ctx, &record)),
+                            ..CreatableTopicResult::default()
+                        }
+                    }
+                    Err(e) => CreatableTopicResult {
+                        name: requested.name.clone(),
+                        error_code: e.code().code(),
+                        error_message: Some(e.message),
+                        num_partitions: -1,
+                        replication_factor: -1,
+                        configs: None,
+                        ..CreatableTopicResult::default()
+                    },
                 },
             })
             .collect();

@@ -28,7 +28,8 @@ impl Handler for DeleteRecords {
     ) -> Option<DeleteRecordsResponse> {
         ctx.issued();
         let mut split = KnownPartitions::split(
-            &ctx.shard,
+            ctx,
+            crate::security::AclOperation::Delete,
             request.topics.iter().flat_map(|topic| {
                 topic
                     .partitions

@@ -1,6 +1,7 @@
 //! DeleteTopics (key 20): by name (v0–5) or by name or topic id (v6+), forwarded to the
 //! controller on shard 0; every owning shard closes and removes the partitions before
-//! the answer goes back.
+//! the answer goes back. A topic needs DELETE on itself (TOPIC_AUTHORIZATION_FAILED
+//! otherwise), as in Kafka.
 
 use super::{Handler, RequestContext, newest};
 use crate::protocol::ErrorCode;
@@ -11,6 +12,7 @@ use crate::protocol::generated::delete_topics_response::{
     DeletableTopicResult, DeleteTopicsResponse,
 };
 use crate::protocol::wire::Uuid;
+use crate::security::AclOperation;
 
 pub struct DeleteTopics;
 
@@ -54,6 +56,19 @@ impl Handler for DeleteTopics {
                             ..DeletableTopicResult::default()
                         },
                     ),
+                })
+                .zip(&wanted)
+                .map(|(entry, (asked_name, id))| match entry {
+                    Ok(name) if !ctx.authorize_topic(AclOperation::Delete, &name) => {
+                        Err(DeletableTopicResult {
+                            name: asked_name.clone(),
+                            topic_id: *id,
+                            error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                            error_message: Some("Topic authorization failed.".into()),
+                            ..DeletableTopicResult::default()
+                        })
+                    }
+                    other => other,
                 })
                 .collect()
         };

@@ -31,11 +31,12 @@ impl Handler for DescribeCluster {
             endpoint_type: ENDPOINT_BROKERS,
             cluster_id: metadata.cluster_id().to_string(),
             controller_id: config.node_id,
-            cluster_authorized_operations: if request.include_cluster_authorized_operations {
-                super::metadata::CLUSTER_OPERATIONS
-            } else {
-                super::metadata::OPERATIONS_NOT_REQUESTED
-            },
+            cluster_authorized_operations: ctx.authorized_operations(
+                request.include_cluster_authorized_operations,
+                crate::security::ResourceType::Cluster,
+                crate::security::acl::CLUSTER_NAME,
+                crate::security::acl::CLUSTER_OPERATIONS,
+            ),
             ..DescribeClusterResponse::default()
         };
         if request.endpoint_type != ENDPOINT_BROKERS && ctx.version >= 1 {

@@ -3,7 +3,9 @@
 //! reads, read-only, and the broker synonyms of topic configs, which can change at run
 //! time; the cluster-wide default broker resource ("") lists the dynamic defaults set.
 //! Each config carries its value, its source and, on request, its synonyms (Kafka's
-//! order) and a line of documentation.
+//! order) and a line of documentation. Each resource needs DESCRIBE_CONFIGS on the
+//! topic, the group, or the cluster for a broker (Kafka's
+//! TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED otherwise).
 
 use super::{Handler, RequestContext, newest};
 use crate::config::ConfigType;
@@ -39,7 +41,15 @@ impl Handler for DescribeConfigs {
             .resources
             .iter()
             .map(|resource| {
-                let (code, message, configs) = match describe(ctx, resource) {
+                let described = match ctx.config_resource_denied(
+                    resource.resource_type,
+                    &resource.resource_name,
+                    crate::security::AclOperation::DescribeConfigs,
+                ) {
+                    Some(denied) => Err((denied, None)),
+                    None => describe(ctx, resource),
+                };
+                let (code, message, configs) = match described {
                     Ok(configs) => (ErrorCode::None, None, configs),
                     Err((code, message)) => (code, message, Vec::new()),
                 };

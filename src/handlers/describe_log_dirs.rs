@@ -29,6 +29,13 @@ impl Handler for DescribeLogDirs {
         request: DescribeLogDirsRequest,
     ) -> Option<DescribeLogDirsResponse> {
         ctx.issued();
+        // Kafka's check: DESCRIBE on the cluster, else no log dir at all.
+        if !ctx.authorize_cluster(crate::security::AclOperation::Describe) {
+            return Some(DescribeLogDirsResponse {
+                error_code: crate::protocol::ErrorCode::ClusterAuthorizationFailed.code(),
+                ..DescribeLogDirsResponse::default()
+            });
+        }
         let wanted: Option<BTreeSet<(String, i32)>> = request.topics.as_ref().map(|topics| {
             topics
                 .iter()

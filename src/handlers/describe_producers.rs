@@ -11,6 +11,7 @@ use crate::protocol::generated::describe_producers_request::DescribeProducersReq
 use crate::protocol::generated::describe_producers_response::{
     DescribeProducersResponse, PartitionResponse, ProducerState, TopicResponse,
 };
+use crate::security::AclOperation;
 
 pub struct DescribeProducers;
 
@@ -27,6 +28,8 @@ impl Handler for DescribeProducers {
     ) -> Option<DescribeProducersResponse> {
         let mut topics = Vec::with_capacity(request.topics.len());
         for topic in request.topics {
+            // Kafka's check: READ on the topic.
+            let read_denied = !ctx.authorize_topic(AclOperation::Read, &topic.name);
             let known = ctx
                 .shard
                 .metadata
@@ -36,6 +39,11 @@ impl Handler for DescribeProducers {
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
             for index in topic.partition_indexes {
                 let response = match known {
+                    _ if read_denied => PartitionResponse {
+                        partition_index: index,
+                        error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                        ..PartitionResponse::default()
+                    },
                     Some(count) if index >= 0 && index < count => {
                         let tp = TopicPartition::new(topic.name.clone(), index);
                         describe(ctx, tp).await

@@ -2,12 +2,14 @@
 //! partitions, from its coordinator's shard (one call per id).
 
 use super::{Handler, RequestContext, newest};
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::describe_transactions_request::DescribeTransactionsRequest;
 use crate::protocol::generated::describe_transactions_response::{
     DescribeTransactionsResponse, TopicData, TransactionState,
 };
+use crate::security::AclOperation;
 
 pub struct DescribeTransactions;
 
@@ -24,6 +26,15 @@ impl Handler for DescribeTransactions {
     ) -> Option<DescribeTransactionsResponse> {
         let mut transaction_states = Vec::with_capacity(request.transactional_ids.len());
         for id in request.transactional_ids {
+            // Kafka's check: DESCRIBE on the transactional id.
+            if !ctx.authorize_transactional_id(AclOperation::Describe, &id) {
+                transaction_states.push(TransactionState {
+                    error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
+                    transactional_id: id,
+                    ..TransactionState::default()
+                });
+                continue;
+            }
             let asked = vec![id.clone()];
             let described = ctx
                 .router
@@ -34,7 +45,12 @@ impl Handler for DescribeTransactions {
             let state = match described {
                 Ok(Some(Ok(meta))) => {
                     let mut topics: Vec<TopicData> = Vec::new();
-                    for tp in &meta.partitions {
+                    // Kafka lists only the topics the client may DESCRIBE.
+                    for tp in meta
+                        .partitions
+                        .iter()
+                        .filter(|tp| ctx.authorize_topic(AclOperation::Describe, &tp.topic))
+                    {
                         match topics.iter_mut().find(|t| t.topic == tp.topic) {
                             Some(t) => t.partitions.push(tp.partition),
                             None => topics.push(TopicData {

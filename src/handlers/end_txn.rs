@@ -4,11 +4,13 @@
 
 use super::{Handler, RequestContext, newest};
 use crate::model::{ProducerEpoch, ProducerId};
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::end_txn_request::EndTxnRequest;
 use crate::protocol::generated::end_txn_response::EndTxnResponse;
 use crate::routing::transactions::ShardTxnEnv;
+use crate::security::AclOperation;
 
 pub struct EndTxn;
 
@@ -26,6 +28,13 @@ impl Handler for EndTxn {
             ProducerEpoch(request.producer_epoch),
         );
         let commit = request.committed;
+        // Kafka's check: WRITE on the transactional id.
+        if !ctx.authorize_transactional_id(AclOperation::Write, &request.transactional_id) {
+            return Some(EndTxnResponse {
+                error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
+                ..EndTxnResponse::default()
+            });
+        }
         let ended = ctx
             .router
             .on_txn_coordinator(&request.transactional_id, move |router| async move {

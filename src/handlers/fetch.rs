@@ -19,6 +19,7 @@ use crate::protocol::generated::fetch_request::FetchRequest;
 use crate::protocol::generated::fetch_response::{
     AbortedTransaction, FetchResponse, FetchableTopicResponse, PartitionData,
 };
+use crate::security::AclOperation;
 use crate::shard::bump;
 use bytes::Bytes;
 use std::time::{Duration, Instant};
@@ -73,8 +74,13 @@ impl Handler for Fetch {
                     topic_id: topic.topic_id,
                     ..FetchableTopicResponse::default()
                 });
+                // Kafka's check: READ on the topic (a topic id names it only if known).
+                let name = known.map_or(topic.topic.as_str(), |t| t.name.as_str());
+                let read_denied =
+                    (known.is_some() || !by_id) && !ctx.authorize_topic(AclOperation::Read, name);
                 for p in &topic.partitions {
                     let (tp, error) = match known {
+                        _ if read_denied => (None, Some(ErrorCode::TopicAuthorizationFailed)),
                         None if by_id => (None, Some(ErrorCode::UnknownTopicId)),
                         None => (None, Some(ErrorCode::UnknownTopicOrPartition)),
                         Some(t) if p.partition < 0 || p.partition >= t.partitions => {

@@ -4,6 +4,8 @@
 //! partitions over every shard), so the answer comes once the coordinators are loaded;
 //! likewise the first transaction key creates `__transaction_state`
 //! (`transaction.state.log.num.partitions` partitions).
+//! Needs DESCRIBE on the group or the transactional id (GROUP_ or
+//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use super::{Handler, RequestContext, newest};
 use crate::groups::offsets_topic;
@@ -14,6 +16,7 @@ use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
 use crate::protocol::generated::find_coordinator_response::{Coordinator, FindCoordinatorResponse};
+use crate::security::{AclOperation, ResourceType};
 use crate::transactions::transaction_state_topic;
 
 const KEY_TYPE_GROUP: i8 = 0;
@@ -85,7 +88,26 @@ impl Handler for FindCoordinator {
         };
         let config = &ctx.shard.config;
         let listener = &config.advertised_listeners[0];
+        // Kafka's check: DESCRIBE on the group or the transactional id.
+        let denied = |key: &str| match request.key_type {
+            KEY_TYPE_GROUP => (!ctx.authorize_group(AclOperation::Describe, key))
+                .then_some(ErrorCode::GroupAuthorizationFailed),
+            KEY_TYPE_TRANSACTION => {
+                (!ctx.authorize(AclOperation::Describe, ResourceType::TransactionalId, key))
+                    .then_some(ErrorCode::TransactionalIdAuthorizationFailed)
+            }
+            _ => None,
+        };
         let coordinator = |key: String| match &found {
+            _ if denied(&key).is_some() => Coordinator {
+                error_code: denied(&key).map_or(0, ErrorCode::code),
+                error_message: None,
+                key,
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                ..Coordinator::default()
+            },
             Ok(()) => Coordinator {
                 key,
                 node_id: config.node_id,

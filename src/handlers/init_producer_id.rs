@@ -16,6 +16,7 @@ use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::init_producer_id_request::InitProducerIdRequest;
 use crate::protocol::generated::init_producer_id_response::InitProducerIdResponse;
 use crate::routing::transactions::ShardTxnEnv;
+use crate::security::{AclOperation, ResourceType};
 
 pub struct InitProducerId;
 
@@ -42,6 +43,19 @@ impl Handler for InitProducerId {
                 ..InitProducerIdResponse::default()
             })
         };
+        // Kafka's checks: WRITE on the transactional id; an idempotent producer needs
+        // IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+        match &request.transactional_id {
+            Some(id) if !ctx.authorize_transactional_id(AclOperation::Write, id) => {
+                return answer(Err(ErrorCode::TransactionalIdAuthorizationFailed));
+            }
+            None if !ctx.authorize_cluster(AclOperation::IdempotentWrite)
+                && !ctx.authorize_any(AclOperation::Write, ResourceType::Topic) =>
+            {
+                return answer(Err(ErrorCode::ClusterAuthorizationFailed));
+            }
+            _ => {}
+        }
         match request.transactional_id {
             None => answer(Ok((ctx.router.new_producer_id().await, ProducerEpoch(0)))),
             Some(id) => {

@@ -1,11 +1,13 @@
 //! ListGroups (key 16): every group of every coordinator shard, filtered by state (v4+)
-//! and type (v5+), case-insensitively as Kafka compares them.
+//! and type (v5+), case-insensitively as Kafka compares them. Without DESCRIBE on the
+//! cluster, only the groups the client may DESCRIBE, as in Kafka.
 
 use super::{Handler, RequestContext, newest};
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::list_groups_request::ListGroupsRequest;
 use crate::protocol::generated::list_groups_response::ListGroupsResponse;
+use crate::security::AclOperation;
 
 pub struct ListGroups;
 
@@ -28,6 +30,11 @@ impl Handler for ListGroups {
             .into_iter()
             .flatten()
             .collect();
+        // Kafka's check: every group with DESCRIBE on the cluster, else those the client
+        // may DESCRIBE.
+        if !ctx.authorize_cluster(AclOperation::Describe) {
+            groups.retain(|g| ctx.authorize_group(AclOperation::Describe, &g.group_id));
+        }
         groups.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         Some(ListGroupsResponse {
             groups,

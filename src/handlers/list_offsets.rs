@@ -26,7 +26,8 @@ impl Handler for ListOffsets {
     ) -> Option<ListOffsetsResponse> {
         ctx.issued();
         let mut split = KnownPartitions::split(
-            &ctx.shard,
+            ctx,
+            crate::security::AclOperation::Describe,
             request.topics.iter().flat_map(|topic| {
                 topic
                     .partitions

@@ -9,6 +9,7 @@ use crate::protocol::generated::list_transactions_request::ListTransactionsReque
 use crate::protocol::generated::list_transactions_response::{
     ListTransactionsResponse, TransactionState,
 };
+use crate::security::AclOperation;
 
 pub struct ListTransactions;
 
@@ -52,14 +53,24 @@ impl Handler for ListTransactions {
                             response.unknown_state_filters.push(unknown);
                         }
                     }
-                    response
-                        .transaction_states
-                        .extend(listing.transactions.into_iter().map(|t| TransactionState {
-                            transactional_id: t.transactional_id,
-                            producer_id: t.producer_id.0,
-                            transaction_state: t.state.name().to_string(),
-                            ..TransactionState::default()
-                        }));
+                    response.transaction_states.extend(
+                        listing
+                            .transactions
+                            .into_iter()
+                            // Kafka's check: the ids the client may DESCRIBE.
+                            .filter(|t| {
+                                ctx.authorize_transactional_id(
+                                    AclOperation::Describe,
+                                    &t.transactional_id,
+                                )
+                            })
+                            .map(|t| TransactionState {
+                                transactional_id: t.transactional_id,
+                                producer_id: t.producer_id.0,
+                                transaction_state: t.state.name().to_string(),
+                                ..TransactionState::default()
+                            }),
+                    );
                 }
                 Err(e) => response.error_code = e.code().code(),
             }

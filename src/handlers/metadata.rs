@@ -2,8 +2,13 @@
 //! partitions — all answered from this shard's copy of the metadata. Topics that do not
 //! exist are created first when both the client and `auto.create.topics.enable` allow it,
 //! so the client gets the new topic in this answer.
+//!
+//! With an authorizer (Kafka's checks): a listed topic the client may not DESCRIBE gets
+//! TOPIC_AUTHORIZATION_FAILED and an all-topics request leaves it out; auto-creation
+//! needs CREATE on the cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise); the
+//! authorized operations, when asked for, are the authorizer's.
 
-use super::{Handler, RequestContext, newest};
+use super::{Handler, OPERATIONS_NOT_REQUESTED, RequestContext, newest};
 use crate::metadata::Topic;
 use crate::metadata::controller::{NewTopic, TopicErrorKind};
 use crate::metadata::names::topic_name_problem;
@@ -15,20 +20,8 @@ use crate::protocol::generated::metadata_response::{
     MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use crate::protocol::wire::Uuid;
+use crate::security::{AclOperation, ResourceType, acl};
 use std::rc::Rc;
-
-/// No authorizer: every topic operation Kafka defines is allowed (READ, WRITE, CREATE,
-/// DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as ACL operation bits).
-pub const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-
-/// No authorizer: every cluster operation Kafka defines is allowed (CREATE, ALTER,
-/// DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
-pub const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-
-/// Kafka's "authorized operations were not requested".
-pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 pub struct Metadata;
 
@@ -49,10 +42,18 @@ impl Handler for Metadata {
         };
         let allow_auto_create = (ctx.version < 4 || request.allow_auto_topic_creation)
             && config.auto_create_topics_enable;
-        let operations = if request.include_topic_authorized_operations {
-            TOPIC_OPERATIONS
-        } else {
-            OPERATIONS_NOT_REQUESTED
+        let operations = |name: &str| {
+            ctx.authorized_operations(
+                request.include_topic_authorized_operations,
+                ResourceType::Topic,
+                name,
+                acl::TOPIC_OPERATIONS,
+            )
+        };
+        let may_describe = |name: &str| ctx.authorize_topic(AclOperation::Describe, name);
+        let may_create = |name: &str| {
+            ctx.authorize_cluster(AclOperation::Create)
+                || ctx.authorize_topic(AclOperation::Create, name)
         };
 
         if let Some(topics) = &wanted {
@@ -66,6 +67,8 @@ impl Handler for Metadata {
                     .filter(|name| {
                         metadata.topic(name).is_none()
                             && topic_name_problem(name).is_none()
+                            && may_describe(name)
+                            && may_create(name)
                             && seen.insert(name.as_str())
                     })
                     .map(|name| match name.as_str() {
@@ -116,23 +119,43 @@ impl Handler for Metadata {
                     ..MetadataResponsePartition::default()
                 })
                 .collect(),
-            topic_authorized_operations: operations,
+            topic_authorized_operations: operations(&topic.name),
             ..MetadataResponseTopic::default()
         };
         let failed = |name: Option<String>, id: Uuid, code: ErrorCode| MetadataResponseTopic {
             error_code: code.code(),
+            topic_authorized_operations: name
+                .as_deref()
+                .map_or(OPERATIONS_NOT_REQUESTED, operations),
             name,
             topic_id: id,
-            topic_authorized_operations: operations,
+            ..MetadataResponseTopic::default()
+        };
+        let denied = |name: Option<String>, id: Uuid| MetadataResponseTopic {
+            error_code: ErrorCode::TopicAuthorizationFailed.code(),
+            name,
+            topic_id: id,
+            topic_authorized_operations: OPERATIONS_NOT_REQUESTED,
             ..MetadataResponseTopic::default()
         };
         let topics = match wanted {
-            None => metadata.topics().map(describe).collect(),
+            None => metadata
+                .topics()
+                .filter(|t| may_describe(&t.name))
+                .map(describe)
+                .collect(),
             Some(topics) => topics
                 .iter()
                 .map(|t| match &t.name {
+                    Some(name) if !may_describe(name) => denied(Some(name.clone()), Uuid::ZERO),
                     Some(name) => match metadata.topic(name) {
                         Some(topic) => describe(topic),
+                        None if allow_auto_create
+                            && topic_name_problem(name).is_none()
+                            && !may_create(name) =>
+                        {
+                            denied(Some(name.clone()), Uuid::ZERO)
+                        }
                         None if topic_name_problem(name).is_some() => failed(
                             Some(name.clone()),
                             Uuid::ZERO,
@@ -145,6 +168,7 @@ impl Handler for Metadata {
                         ),
                     },
                     None => match metadata.topic_by_id(&t.topic_id) {
+                        Some(topic) if !may_describe(&topic.name) => denied(None, t.topic_id),
                         Some(topic) => describe(topic),
                         None => failed(None, t.topic_id, ErrorCode::UnknownTopicId),
                     },
@@ -169,11 +193,12 @@ impl Handler for Metadata {
             controller_id: config.node_id,
             topics,
             // Asked for in v8–10 only (later versions moved it to DescribeCluster).
-            cluster_authorized_operations: if request.include_cluster_authorized_operations {
-                CLUSTER_OPERATIONS
-            } else {
-                OPERATIONS_NOT_REQUESTED
-            },
+            cluster_authorized_operations: ctx.authorized_operations(
+                request.include_cluster_authorized_operations,
+                ResourceType::Cluster,
+                acl::CLUSTER_NAME,
+                acl::CLUSTER_OPERATIONS,
+            ),
             ..MetadataResponse::default()
         })
     }

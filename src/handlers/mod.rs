@@ -10,20 +10,25 @@
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod consumer_group_describe;
 mod consumer_group_heartbeat;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
@@ -58,6 +63,9 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+
+/// Kafka's "authorized operations were not requested" (KIP-430).
+pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
 
 /// One Kafka API as corelog serves it.
 pub trait Handler {
@@ -199,6 +207,168 @@ impl RequestContext {
         self.close_connection.get()
     }
 
+    /// The connection's principal: `User:ANONYMOUS`, as corelog serves PLAINTEXT
+    /// listeners only.
+    pub fn principal(&self) -> &'static str {
+        crate::security::ANONYMOUS
+    }
+
+    /// The host ACLs name for this connection: the peer's IP address.
+    pub fn host(&self) -> String {
+        self.peer.ip().to_canonical().to_string()
+    }
+
+    /// Whether this request's principal may do `operation` on the resource, from this
+    /// shard's ACLs (see `security`); always true when no authorizer is configured.
+    pub fn authorize(
+        &self,
+        operation: crate::security::AclOperation,
+        resource_type: crate::security::ResourceType,
+        name: &str,
+    ) -> bool {
+        let config = &self.shard.config.authorizer;
+        if !config.enabled {
+            return true;
+        }
+        let metadata = self.shard.metadata.borrow();
+        crate::security::Authorizer {
+            config,
+            acls: metadata.acls(),
+        }
+        .authorize(
+            self.principal(),
+            &self.host(),
+            operation,
+            resource_type,
+            name,
+        )
+    }
+
+    /// Whether the request's principal may do `operation` on some resource of the type
+    /// (Kafka's `authorizeByResourceType`); always true without an authorizer.
+    pub fn authorize_any(
+        &self,
+        operation: crate::security::AclOperation,
+        resource_type: crate::security::ResourceType,
+    ) -> bool {
+        let config = &self.shard.config.authorizer;
+        if !config.enabled {
+            return true;
+        }
+        let metadata = self.shard.metadata.borrow();
+        crate::security::Authorizer {
+            config,
+            acls: metadata.acls(),
+        }
+        .authorize_any(self.principal(), &self.host(), operation, resource_type)
+    }
+
+    /// `authorize` on a TRANSACTIONAL_ID.
+    pub fn authorize_transactional_id(
+        &self,
+        operation: crate::security::AclOperation,
+        transactional_id: &str,
+    ) -> bool {
+        self.authorize(
+            operation,
+            crate::security::ResourceType::TransactionalId,
+            transactional_id,
+        )
+    }
+
+    /// `authorize` on the CLUSTER resource.
+    pub fn authorize_cluster(&self, operation: crate::security::AclOperation) -> bool {
+        self.authorize(
+            operation,
+            crate::security::ResourceType::Cluster,
+            crate::security::acl::CLUSTER_NAME,
+        )
+    }
+
+    /// `authorize` on a TOPIC.
+    pub fn authorize_topic(&self, operation: crate::security::AclOperation, topic: &str) -> bool {
+        self.authorize(operation, crate::security::ResourceType::Topic, topic)
+    }
+
+    /// `authorize` on a GROUP.
+    pub fn authorize_group(&self, operation: crate::security::AclOperation, group: &str) -> bool {
+        self.authorize(operation, crate::security::ResourceType::Group, group)
+    }
+
+    /// Answers a per-group request in the client's order: the groups the client may do
+    /// `operation` on go to `ask` (one answer each, in order), the others are answered by
+    /// `refused` (Kafka's GROUP_AUTHORIZATION_FAILED entry).
+    pub async fn per_authorized_group<G, Fut>(
+        &self,
+        operation: crate::security::AclOperation,
+        group_ids: Vec<String>,
+        ask: impl FnOnce(Vec<String>) -> Fut,
+        refused: impl Fn(String) -> G,
+    ) -> Vec<G>
+    where
+        Fut: Future<Output = Vec<G>>,
+    {
+        let (allowed, denied): (Vec<_>, Vec<_>) = group_ids
+            .into_iter()
+            .enumerate()
+            .partition(|(_, g)| self.authorize_group(operation, g));
+        let (order, allowed): (Vec<usize>, Vec<String>) = allowed.into_iter().unzip();
+        let answers = ask(allowed).await;
+        assert_eq!(
+            answers.len(),
+            order.len(),
+            "one answer per authorized group"
+        );
+        let mut answers: Vec<(usize, G)> = order
+            .into_iter()
+            .zip(answers)
+            .chain(denied.into_iter().map(|(i, g)| (i, refused(g))))
+            .collect();
+        answers.sort_by_key(|(i, _)| *i);
+        answers.into_iter().map(|(_, g)| g).collect()
+    }
+
+    /// Kafka's check of a config resource (DescribeConfigs, AlterConfigs,
+    /// IncrementalAlterConfigs): `operation` on the topic, the group, or the cluster for
+    /// a broker resource; the error it answers when refused.
+    pub fn config_resource_denied(
+        &self,
+        resource_type: i8,
+        name: &str,
+        operation: crate::security::AclOperation,
+    ) -> Option<crate::protocol::ErrorCode> {
+        use crate::metadata::configs::{RESOURCE_BROKER, RESOURCE_GROUP, RESOURCE_TOPIC};
+        use crate::protocol::ErrorCode;
+        match resource_type {
+            RESOURCE_TOPIC => (!self.authorize_topic(operation, name))
+                .then_some(ErrorCode::TopicAuthorizationFailed),
+            RESOURCE_GROUP => (!self.authorize_group(operation, name))
+                .then_some(ErrorCode::GroupAuthorizationFailed),
+            RESOURCE_BROKER => (!self.authorize_cluster(operation))
+                .then_some(ErrorCode::ClusterAuthorizationFailed),
+            _ => None,
+        }
+    }
+
+    /// KIP-430's bit field of the `candidates` this request's principal may do on the
+    /// resource (all of them when no authorizer is configured), or
+    /// `OPERATIONS_NOT_REQUESTED` when the request did not ask (`requested`).
+    pub fn authorized_operations(
+        &self,
+        requested: bool,
+        resource_type: crate::security::ResourceType,
+        name: &str,
+        candidates: &[crate::security::AclOperation],
+    ) -> i32 {
+        if !requested {
+            return OPERATIONS_NOT_REQUESTED;
+        }
+        candidates
+            .iter()
+            .filter(|op| self.authorize(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// The client as group coordinators record it (DescribeGroups shows it).
     pub fn client_info(&self) -> ClientInfo {
         ClientInfo {
@@ -278,11 +448,16 @@ registry! {
     DescribeProducers => describe_producers::DescribeProducers,
     DescribeTransactions => describe_transactions::DescribeTransactions,
     ListTransactions => list_transactions::ListTransactions,
+    DescribeAcls => describe_acls::DescribeAcls,
+    CreateAcls => create_acls::CreateAcls,
+    DeleteAcls => delete_acls::DeleteAcls,
+    DescribeUserScramCredentials => describe_user_scram_credentials::DescribeUserScramCredentials,
+    AlterUserScramCredentials => alter_user_scram_credentials::AlterUserScramCredentials,
 }
 
 /// The partitions a per-partition request names, split into those that exist (`wanted`,
 /// to ask their owners, each with the request's argument) and an answer for the rest
-/// (UNKNOWN_TOPIC_OR_PARTITION); `answers` merges the owners' results back in request
+/// (UNKNOWN_TOPIC_OR_PARTITION, or TOPIC_AUTHORIZATION_FAILED); `answers` merges the owners' results back in request
 /// order. Shared by the handlers that answer partition by partition (ListOffsets,
 /// DeleteRecords, OffsetForLeaderEpoch).
 pub struct KnownPartitions<A, R> {
@@ -291,20 +466,43 @@ pub struct KnownPartitions<A, R> {
 }
 
 impl<A, R> KnownPartitions<A, R> {
+    /// Splits `partitions`; those of topics the request may not do `operation` on
+    /// (Kafka's per-topic check) answer TOPIC_AUTHORIZATION_FAILED, whether they exist
+    /// or not.
     pub fn split<'a>(
-        shard: &ShardState,
+        ctx: &RequestContext,
+        operation: crate::security::AclOperation,
         partitions: impl IntoIterator<Item = (&'a str, i32, A)>,
     ) -> Self {
-        let metadata = shard.metadata.borrow();
         let mut split = KnownPartitions {
             wanted: Vec::new(),
             unknown: Vec::new(),
         };
+        // The last topic's decision: a request lists a topic's partitions together.
+        let mut decided: Option<(&str, bool)> = None;
         for (topic, partition, arg) in partitions {
-            if metadata
+            let allowed = match decided {
+                Some((name, allowed)) if name == topic => allowed,
+                _ => {
+                    let allowed = ctx.authorize_topic(operation, topic);
+                    decided = Some((topic, allowed));
+                    allowed
+                }
+            };
+            let exists = ctx
+                .shard
+                .metadata
+                .borrow()
                 .topic(topic)
-                .is_some_and(|t| partition >= 0 && partition < t.partitions)
-            {
+                .is_some_and(|t| partition >= 0 && partition < t.partitions);
+            if !allowed {
+                split
+                    .unknown
+                    .push(Some(Err(crate::partition::PartitionError::new(
+                        crate::protocol::ErrorCode::TopicAuthorizationFailed,
+                        format!("Topic authorization failed for {topic}."),
+                    ))));
+            } else if exists {
                 split.wanted.push((
                     crate::metadata::TopicPartition::new(topic.to_string(), partition),
                     arg,

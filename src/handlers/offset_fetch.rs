@@ -3,8 +3,11 @@
 //! one call. A partition with no committed offset answers -1; with `require_stable`
 //! (v7+), one holding offsets of an open transaction answers UNSTABLE_OFFSET_COMMIT.
 //! Kafka 4.x serves v1 and later.
+//! Needs READ on each group (GROUP_AUTHORIZATION_FAILED) and DESCRIBE on each topic, as
+//! in Kafka.
 
 use super::{Handler, RequestContext, newest};
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::offset_fetch_request::{
@@ -14,6 +17,7 @@ use crate::protocol::generated::offset_fetch_response::{
     OffsetFetchResponse, OffsetFetchResponseGroup, OffsetFetchResponsePartition,
     OffsetFetchResponseTopic,
 };
+use crate::security::AclOperation;
 
 pub struct OffsetFetch;
 
@@ -52,6 +56,7 @@ impl Handler for OffsetFetch {
             }]
         };
         let router = &ctx.router;
+        let listed: Vec<bool> = groups.iter().map(|g| g.topics.is_some()).collect();
         let items: Vec<(String, OffsetFetchRequestGroup)> = groups
             .into_iter()
             .map(|g| (g.group_id.clone(), g))
@@ -60,6 +65,13 @@ impl Handler for OffsetFetch {
             .scatter(
                 items,
                 |group_id| {
+                    if !ctx.authorize_group(AclOperation::Read, group_id) {
+                        return Err(OffsetFetchResponseGroup {
+                            group_id: group_id.clone(),
+                            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                            ..OffsetFetchResponseGroup::default()
+                        });
+                    }
                     router
                         .group_coordinator(group_id)
                         .map_err(|code| OffsetFetchResponseGroup {
@@ -78,6 +90,23 @@ impl Handler for OffsetFetch {
             .await
             .answers()
             .await;
+        // Kafka's topic check: DESCRIBE. Listed topics the client may not describe answer
+        // TOPIC_AUTHORIZATION_FAILED; an all-topics answer leaves them out.
+        for (group, listed) in groups.iter_mut().zip(&listed) {
+            group
+                .topics
+                .retain(|t| *listed || ctx.authorize_topic(AclOperation::Describe, &t.name));
+            for topic in &mut group.topics {
+                if !ctx.authorize_topic(AclOperation::Describe, &topic.name) {
+                    for partition in &mut topic.partitions {
+                        partition.committed_offset = -1;
+                        partition.committed_leader_epoch = -1;
+                        partition.metadata = None;
+                        partition.error_code = ErrorCode::TopicAuthorizationFailed.code();
+                    }
+                }
+            }
+        }
         if batched {
             return Some(OffsetFetchResponse {
                 groups,

@@ -29,7 +29,8 @@ impl Handler for OffsetForLeaderEpoch {
     ) -> Option<OffsetForLeaderEpochResponse> {
         ctx.issued();
         let mut split = KnownPartitions::split(
-            &ctx.shard,
+            ctx,
+            crate::security::AclOperation::Describe,
             request.topics.iter().flat_map(|topic| {
                 topic.partitions.iter().map(|p| {
                     (

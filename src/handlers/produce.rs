@@ -21,6 +21,7 @@ use crate::protocol::generated::produce_response::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceResponse, TopicProduceResponse,
 };
 use crate::protocol::records::RecordBatch;
+use crate::security::{AclOperation, ResourceType};
 use crate::storage::AppendInfo;
 use bytes::Bytes;
 use std::rc::Rc;
@@ -46,9 +47,15 @@ impl Handler for Produce {
         // One slot per partition of the request, in request order.
         let mut slots: Vec<Slot> = Vec::new();
         let mut work: Vec<(usize, Rc<Topic>, TopicPartition, Bytes)> = Vec::new();
+        // Kafka's checks: WRITE on the transactional id (every partition fails without
+        // it), then WRITE on each topic.
+        let transactional_id_denied = request.transactional_id.as_deref().is_some_and(|id| {
+            !ctx.authorize(AclOperation::Write, ResourceType::TransactionalId, id)
+        });
         {
-            let metadata = ctx.shard.metadata.borrow();
             for (topic_index, topic) in request.topic_data.iter().enumerate() {
+                let write_denied = !ctx.authorize_topic(AclOperation::Write, &topic.name);
+                let metadata = ctx.shard.metadata.borrow();
                 let known = metadata.topic(&topic.name).cloned();
                 for data in &topic.partition_data {
                     let slot = slots.len();
@@ -56,6 +63,16 @@ impl Handler for Produce {
                         Some(PartitionError::new(
                             ErrorCode::InvalidRequiredAcks,
                             format!("acks must be -1, 0 or 1, not {acks}"),
+                        ))
+                    } else if transactional_id_denied {
+                        Some(PartitionError::new(
+                            ErrorCode::TransactionalIdAuthorizationFailed,
+                            "Transactional id authorization failed.",
+                        ))
+                    } else if write_denied {
+                        Some(PartitionError::new(
+                            ErrorCode::TopicAuthorizationFailed,
+                            format!("Topic authorization failed for {}.", topic.name),
                         ))
                     } else if known
                         .as_ref()

@@ -5,10 +5,12 @@
 
 use super::{Handler, RequestContext, newest};
 use crate::groups::txn_offset_commit_response;
+use crate::protocol::ErrorCode;
 use crate::protocol::codec::VersionRange;
 use crate::protocol::generated::ApiKey;
 use crate::protocol::generated::txn_offset_commit_request::TxnOffsetCommitRequest;
 use crate::protocol::generated::txn_offset_commit_response::TxnOffsetCommitResponse;
+use crate::security::AclOperation;
 
 pub struct TxnOffsetCommit;
 
@@ -23,6 +25,18 @@ impl Handler for TxnOffsetCommit {
         ctx: &RequestContext,
         request: TxnOffsetCommitRequest,
     ) -> Option<TxnOffsetCommitResponse> {
+        // Kafka's checks: READ on the group, WRITE on the transactional id.
+        let denied = if !ctx.authorize_group(AclOperation::Read, &request.group_id) {
+            Some(ErrorCode::GroupAuthorizationFailed)
+        } else if !ctx.authorize_transactional_id(AclOperation::Write, &request.transactional_id) {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else {
+            None
+        };
+        if let Some(code) = denied {
+            let code = code.code();
+            return Some(txn_offset_commit_response(&request, &|_, _| code));
+        }
         let shard = match ctx.router.group_coordinator(&request.group_id) {
             Ok(shard) => shard,
             Err(code) => {

@@ -14,6 +14,7 @@ use crate::protocol::generated::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
     WriteTxnMarkersResponse,
 };
+use crate::security::AclOperation;
 
 pub struct WriteTxnMarkers;
 
@@ -29,6 +30,8 @@ impl Handler for WriteTxnMarkers {
         request: WriteTxnMarkersRequest,
     ) -> Option<WriteTxnMarkersResponse> {
         let mut markers = Vec::with_capacity(request.markers.len());
+        // Kafka's check: CLUSTER_ACTION on the cluster (brokers' own request).
+        let allowed = ctx.authorize_cluster(AclOperation::ClusterAction);
         for marker in request.markers {
             let (pid, epoch) = (
                 ProducerId(marker.producer_id),
@@ -46,7 +49,9 @@ impl Handler for WriteTxnMarkers {
                 let mut wanted = Vec::new();
                 let mut results = Vec::new();
                 for &p in &topic.partition_indexes {
-                    if known.is_some_and(|count| p >= 0 && p < count) {
+                    if !allowed {
+                        results.push((p, ErrorCode::ClusterAuthorizationFailed));
+                    } else if known.is_some_and(|count| p >= 0 && p < count) {
                         wanted.push((
                             TopicPartition::new(topic.name.clone(), p),
                             (pid, epoch, commit),

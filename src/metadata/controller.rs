@@ -4,7 +4,9 @@
 //! IncrementalAlterConfigs and AlterConfigs rules and error codes; placement puts each
 //! new partition on the shard that owns the fewest, so a topic's partitions spread over
 //! every core. Every change becomes one `MetadataDelta`, which the caller persists and
-//! sends to every shard.
+//! sends to every shard. ACL and SCRAM credential changes are checked here too
+//! (Kafka's `AclControlManager` and `ScramControlManager`) and travel the same way, as
+//! the complete new set.
 
 use super::configs::{
     Alteration, ConfigTarget, altered_broker_configs, altered_group_configs,
@@ -18,9 +20,13 @@ use crate::config::{
 };
 use crate::protocol::ErrorCode;
 use crate::protocol::wire::Uuid;
+use crate::security::{AclBinding, AclFilter, ScramCredentials, scram};
 use crate::storage::LogConfig;
 use shards::{ShardId, ShardTable};
 use std::collections::{BTreeMap, HashSet};
+
+/// What one DeleteAcls filter matched (and so deleted), or why it was refused.
+pub type AclDeletion = Result<Vec<AclBinding>, String>;
 
 /// A CreateTopics entry, in the controller's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -82,6 +88,20 @@ pub struct Change {
     pub altered: Vec<TopicRecord>,
     /// The new dynamic broker configs, if they change.
     pub broker_configs: Option<DynamicBrokerConfigs>,
+    /// The new ACL set, if it changes.
+    pub acls: Option<Vec<AclBinding>>,
+    /// The new SCRAM credentials, if they change.
+    pub scram: Option<ScramCredentials>,
+}
+
+impl Change {
+    /// A change of the ACL set alone.
+    pub fn acls(acls: Vec<AclBinding>) -> Change {
+        Change {
+            acls: Some(acls),
+            ..Change::default()
+        }
+    }
 }
 
 /// Why one topic of a request failed, and a message for the client.
@@ -162,6 +182,9 @@ pub struct Controller {
     group_bounds: GroupConfigBounds,
     topics: BTreeMap<String, TopicRecord>,
     owners: ShardTable<TopicPartition>,
+    /// Every ACL binding, sorted, without duplicates.
+    acls: Vec<AclBinding>,
+    scram: ScramCredentials,
 }
 
 impl Controller {
@@ -178,7 +201,88 @@ impl Controller {
             group_bounds: GroupConfigBounds::from_broker(config),
             topics: BTreeMap::new(),
             owners: ShardTable::new(),
+            acls: Vec::new(),
+            scram: ScramCredentials::new(),
         }
+    }
+
+    /// Every ACL binding.
+    pub fn acls(&self) -> &[AclBinding] {
+        &self.acls
+    }
+
+    /// Every SCRAM credential.
+    pub fn scram_credentials(&self) -> &ScramCredentials {
+        &self.scram
+    }
+
+    /// Checks CreateAcls bindings as Kafka does (an `Err` is INVALID_REQUEST with
+    /// Kafka's message) and returns the ACL set with the valid ones added, if that adds
+    /// any (creating an existing binding succeeds and changes nothing).
+    pub fn create_acls(
+        &self,
+        bindings: &[AclBinding],
+    ) -> (Vec<Result<(), String>>, Option<Vec<AclBinding>>) {
+        let mut acls = self.acls.clone();
+        let results = bindings
+            .iter()
+            .map(|binding| {
+                binding.validate()?;
+                acls.push(binding.clone());
+                Ok(())
+            })
+            .collect();
+        acls.sort();
+        acls.dedup();
+        let changed = acls != self.acls;
+        (results, changed.then_some(acls))
+    }
+
+    /// Applies DeleteAcls filters as Kafka does: each valid filter answers the bindings
+    /// it matches (an `Err` is INVALID_REQUEST with Kafka's message); returns the ACL set
+    /// without every matched binding, if any matched.
+    pub fn delete_acls(
+        &self,
+        filters: &[AclFilter],
+    ) -> (Vec<AclDeletion>, Option<Vec<AclBinding>>) {
+        let mut deleted = vec![false; self.acls.len()];
+        let results = filters
+            .iter()
+            .map(|filter| {
+                filter.validate()?;
+                Ok(self
+                    .acls
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, acl)| filter.matches(acl))
+                    .map(|(i, acl)| {
+                        deleted[i] = true;
+                        acl.clone()
+                    })
+                    .collect())
+            })
+            .collect();
+        let remaining: Vec<AclBinding> = self
+            .acls
+            .iter()
+            .zip(&deleted)
+            .filter(|(_, gone)| !**gone)
+            .map(|(acl, _)| acl.clone())
+            .collect();
+        let changed = remaining.len() != self.acls.len();
+        (results, changed.then_some(remaining))
+    }
+
+    /// Checks an AlterUserScramCredentials request (see `scram::alter`); returns one
+    /// result per user and the new credentials, if they change.
+    pub fn alter_scram(
+        &self,
+        deletions: &[scram::Deletion],
+        upsertions: &[scram::Upsertion],
+    ) -> (Vec<scram::UserResult>, Option<ScramCredentials>) {
+        let (results, after) = scram::alter(&self.scram, deletions, upsertions);
+        let changed = after != self.scram;
+        (results, changed.then_some(after))
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &TopicRecord> {
@@ -637,9 +741,17 @@ impl Controller {
             deleted,
             altered,
             broker_configs,
+            acls,
+            scram,
         } = change;
         if let Some(dynamic) = &broker_configs {
             self.dynamic = dynamic.clone();
+        }
+        if let Some(acls) = &acls {
+            self.acls = acls.clone();
+        }
+        if let Some(scram) = &scram {
+            self.scram = scram.clone();
         }
         let mut changes = Vec::new();
         for record in &deleted {
@@ -721,6 +833,8 @@ impl Controller {
             deleted,
             altered,
             broker_configs,
+            acls,
+            scram,
             owners,
         }
     }

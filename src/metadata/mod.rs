@@ -1,9 +1,11 @@
 //! Cluster metadata: which topics exist (name, topic id, partition count, config
-//! overrides) and which shard owns each partition.
+//! overrides), which shard owns each partition, and the security metadata (ACLs and
+//! SCRAM credentials, see `security`).
 //!
 //! - `controller` runs on shard 0 only. It validates CreateTopics, DeleteTopics,
 //!   CreatePartitions and config changes as Kafka does, places partitions on shards,
-//!   persists the topic list and the dynamic broker configs (`store`) and produces a
+//!   persists the topic list, the dynamic broker configs, the ACLs and the SCRAM
+//!   credentials (`store`) and produces a
 //!   `MetadataDelta` for every change.
 //! - `configs`: config resources, alterations and what DescribeConfigs reports.
 //! - `MetadataImage` is the copy every shard keeps. Shard 0 sends each delta to every
@@ -23,6 +25,7 @@ pub mod store;
 use crate::config::{ConfigError, DynamicBrokerConfigs, TopicConfig, TopicDefaults};
 pub use crate::model::TopicPartition;
 use crate::protocol::wire::Uuid;
+use crate::security::{AclBinding, ScramCredentials};
 use shards::{ShardId, ShardTable, TableUpdate};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -59,6 +62,10 @@ pub struct MetadataDelta {
     pub altered: Vec<TopicRecord>,
     /// The dynamic broker configs, when they changed (or at start-up).
     pub broker_configs: Option<DynamicBrokerConfigs>,
+    /// Every ACL binding, when they changed (or at start-up).
+    pub acls: Option<Vec<AclBinding>>,
+    /// Every SCRAM credential, when they changed (or at start-up).
+    pub scram: Option<ScramCredentials>,
     /// Ownership changes at the same revision.
     pub owners: TableUpdate<TopicPartition>,
 }
@@ -90,6 +97,9 @@ pub struct MetadataImage {
     topics: BTreeMap<String, Rc<Topic>>,
     ids: HashMap<Uuid, String>,
     owners: ShardTable<TopicPartition>,
+    /// The ACLs the authorizer consults on this shard.
+    acls: Vec<AclBinding>,
+    scram: ScramCredentials,
 }
 
 impl MetadataImage {
@@ -105,7 +115,19 @@ impl MetadataImage {
             topics: BTreeMap::new(),
             ids: HashMap::new(),
             owners: ShardTable::new(),
+            acls: Vec::new(),
+            scram: ScramCredentials::new(),
         }
+    }
+
+    /// Every ACL binding.
+    pub fn acls(&self) -> &[AclBinding] {
+        &self.acls
+    }
+
+    /// Every SCRAM credential.
+    pub fn scram_credentials(&self) -> &ScramCredentials {
+        &self.scram
     }
 
     pub fn revision(&self) -> u64 {
@@ -171,6 +193,12 @@ impl MetadataImage {
         let mut changes = LocalChanges::default();
         // Topics whose `Topic` is replaced, reported once each at the end.
         let mut reconfigured: Vec<String> = Vec::new();
+        if let Some(acls) = &delta.acls {
+            self.acls = acls.clone();
+        }
+        if let Some(scram) = &delta.scram {
+            self.scram = scram.clone();
+        }
         if let Some(dynamic) = &delta.broker_configs {
             self.dynamic = dynamic.clone();
             self.defaults = dynamic.topic_defaults(&self.static_defaults);

@@ -12,6 +12,9 @@
 //!   metadata log as `ConfigRecord`s of broker resources), the cluster-wide default and
 //!   this node's, replaced atomically on every change of them; and the group configs
 //!   set on GROUP resources (Kafka's `ConfigRecord`s of group resources), per group.
+//! - `corelog-security.json`: the ACL bindings (Kafka's `AccessControlEntryRecord`s)
+//!   and the SCRAM credentials (Kafka's `UserScramCredentialRecord`s: salt, stored key,
+//!   server key, iterations), replaced atomically on every change of either.
 //!
 //! All are small, rare writes through the storage layer's io_uring file helpers, on
 //! shard 0.
@@ -19,6 +22,10 @@
 use super::TopicRecord;
 use crate::config::{DynamicBrokerConfigs, DynamicLevel};
 use crate::protocol::wire::Uuid;
+use crate::security::{
+    AclBinding, AclOperation, PatternType, PermissionType, ResourceType, ScramCredential,
+    ScramCredentials, ScramMechanism,
+};
 use crate::storage::{StorageError, fs};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,6 +36,7 @@ pub const META_PROPERTIES: &str = "meta.properties";
 pub const TOPICS_FILE: &str = "corelog-topics.json";
 pub const PRODUCER_IDS_FILE: &str = "corelog-producer-ids.json";
 pub const BROKER_CONFIGS_FILE: &str = "corelog-broker-configs.json";
+pub const SECURITY_FILE: &str = "corelog-security.json";
 
 /// The identity of this node's storage, from `meta.properties`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -270,6 +278,140 @@ pub async fn save_broker_configs(
     fs::write_atomically(&dir.join(BROKER_CONFIGS_FILE), text).await
 }
 
+#[derive(Serialize, Deserialize)]
+struct SecurityFile {
+    version: u32,
+    #[serde(default)]
+    acls: Vec<AclJson>,
+    #[serde(default)]
+    scram: Vec<ScramJson>,
+}
+
+/// An ACL binding with Kafka's codes.
+#[derive(Serialize, Deserialize)]
+struct AclJson {
+    resource_type: i8,
+    name: String,
+    pattern_type: i8,
+    principal: String,
+    host: String,
+    operation: i8,
+    permission: i8,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ScramJson {
+    user: String,
+    mechanism: i8,
+    iterations: i32,
+    salt: String,
+    stored_key: String,
+    server_key: String,
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The ACLs and SCRAM credentials persisted in `dir` (none if the file does not exist
+/// yet). Every binding is checked again as it is loaded.
+pub async fn load_security(
+    dir: &Path,
+) -> Result<(Vec<AclBinding>, ScramCredentials), StorageError> {
+    let path = dir.join(SECURITY_FILE);
+    let Some(text) = read_text(&path).await? else {
+        return Ok((Vec::new(), ScramCredentials::new()));
+    };
+    let invalid = |why: String| invalid_data(&path, why);
+    let file: SecurityFile = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    if file.version != 1 {
+        return Err(invalid(format!("unknown version {}", file.version)));
+    }
+    let mut acls = Vec::with_capacity(file.acls.len());
+    for acl in file.acls {
+        let binding = AclBinding {
+            resource_type: ResourceType::from_code(acl.resource_type)
+                .ok_or_else(|| invalid(format!("unknown resource type {}", acl.resource_type)))?,
+            pattern_type: PatternType::from_code(acl.pattern_type)
+                .ok_or_else(|| invalid(format!("unknown pattern type {}", acl.pattern_type)))?,
+            operation: AclOperation::from_code(acl.operation)
+                .ok_or_else(|| invalid(format!("unknown operation {}", acl.operation)))?,
+            permission: PermissionType::from_code(acl.permission)
+                .ok_or_else(|| invalid(format!("unknown permission {}", acl.permission)))?,
+            name: acl.name,
+            principal: acl.principal,
+            host: acl.host,
+        };
+        binding.validate().map_err(invalid)?;
+        acls.push(binding);
+    }
+    acls.sort();
+    acls.dedup();
+    let mut scram = ScramCredentials::new();
+    for credential in file.scram {
+        let mechanism = ScramMechanism::from_code(credential.mechanism)
+            .ok_or_else(|| invalid(format!("unknown SCRAM mechanism {}", credential.mechanism)))?;
+        let bytes =
+            |text: &str| from_hex(text).ok_or_else(|| invalid(format!("'{text}' is not hex")));
+        scram.insert(
+            (credential.user, mechanism),
+            ScramCredential {
+                salt: bytes(&credential.salt)?,
+                stored_key: bytes(&credential.stored_key)?,
+                server_key: bytes(&credential.server_key)?,
+                iterations: credential.iterations,
+            },
+        );
+    }
+    Ok((acls, scram))
+}
+
+/// Replaces the persisted ACLs and SCRAM credentials.
+pub async fn save_security(
+    dir: &Path,
+    acls: &[AclBinding],
+    scram: &ScramCredentials,
+) -> Result<(), StorageError> {
+    let file = SecurityFile {
+        version: 1,
+        acls: acls
+            .iter()
+            .map(|acl| AclJson {
+                resource_type: acl.resource_type.code(),
+                name: acl.name.clone(),
+                pattern_type: acl.pattern_type.code(),
+                principal: acl.principal.clone(),
+                host: acl.host.clone(),
+                operation: acl.operation.code(),
+                permission: acl.permission.code(),
+            })
+            .collect(),
+        scram: scram
+            .iter()
+            .map(|((user, mechanism), credential)| ScramJson {
+                user: user.clone(),
+                mechanism: mechanism.code(),
+                iterations: credential.iterations,
+                salt: to_hex(&credential.salt),
+                stored_key: to_hex(&credential.stored_key),
+                server_key: to_hex(&credential.server_key),
+            })
+            .collect(),
+    };
+    let text = serde_json::to_vec_pretty(&file).expect("security metadata serializes to JSON");
+    fs::write_atomically(&dir.join(SECURITY_FILE), text).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +478,44 @@ mod tests {
             assert_eq!(first.cluster_id.len(), 22);
             let err = load_or_init_meta(&path, 2).await.unwrap_err();
             assert!(err.to_string().contains("belongs to node.id 1"), "{err}");
+        });
+    }
+
+    #[test]
+    fn acls_and_scram_credentials_survive_a_save_and_load_and_bad_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        let acls = vec![AclBinding {
+            resource_type: ResourceType::Topic,
+            name: "orders-".into(),
+            pattern_type: PatternType::Prefixed,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: AclOperation::Write,
+            permission: PermissionType::Deny,
+        }];
+        let mut scram = ScramCredentials::new();
+        scram.insert(
+            ("alice".into(), ScramMechanism::Sha512),
+            ScramCredential {
+                salt: vec![0, 1, 255],
+                stored_key: vec![7; 64],
+                server_key: vec![9; 64],
+                iterations: 8192,
+            },
+        );
+        block_on(async move {
+            let (none, no_scram) = load_security(&path).await.unwrap();
+            assert!(none.is_empty() && no_scram.is_empty());
+            save_security(&path, &acls, &scram).await.unwrap();
+            assert_eq!(load_security(&path).await.unwrap(), (acls, scram));
+            let bad = r#"{"version":1,"acls":[{"resource_type":4,"name":"c","pattern_type":3,
+                "principal":"User:a","host":"*","operation":7,"permission":3}]}"#;
+            fs::write_atomically(&path.join(SECURITY_FILE), bad.as_bytes().to_vec())
+                .await
+                .unwrap();
+            let err = load_security(&path).await.unwrap_err();
+            assert!(err.to_string().contains("kafka-cluster"), "{err}");
         });
     }
 

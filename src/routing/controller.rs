@@ -5,13 +5,38 @@
 
 use super::Router;
 use crate::metadata::configs::{Alteration, ConfigTarget};
-use crate::metadata::controller::{Change, ConfigUpdate, NewPartitions, NewTopic, TopicError};
+use crate::metadata::controller::{
+    Change, ConfigUpdate, Controller, NewPartitions, NewTopic, TopicError,
+};
 use crate::metadata::producer_ids::ProducerIdBlock;
 use crate::metadata::{MetadataDelta, TopicRecord, store};
 use crate::model::ProducerId;
+use crate::security::{AclBinding, AclFilter, scram};
 use shards::ShardId;
 
 impl Router {
+    /// The one path of a metadata change: on the controller (shard 0), under its
+    /// one-change lock, `decide` validates against the current metadata and returns the
+    /// answers and the change to make, if any; that change is committed, persisted and
+    /// applied by every shard before the answers return.
+    async fn controller_change<R, F>(&self, decide: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&Controller) -> (R, Option<Change>) + Send + 'static,
+    {
+        self.call(ShardId(0), move |router, _| async move {
+            let state = router.state().controller();
+            let _one_change = state.one_change().await;
+            let (answers, change) = decide(&state.controller.borrow());
+            if let Some(change) = change {
+                let delta = state.controller.borrow_mut().commit_change(change);
+                router.persist_and_apply(delta).await;
+            }
+            answers
+        })
+        .await
+    }
+
     /// Asks the controller to create topics; one result per topic, in order. Created
     /// topics' partitions are open on their shards when this returns.
     pub async fn create_topics(
@@ -19,20 +44,17 @@ impl Router {
         topics: Vec<NewTopic>,
         validate_only: bool,
     ) -> Vec<Result<TopicRecord, TopicError>> {
-        self.call(ShardId(0), move |router, _| async move {
-            let state = router.state().controller();
-            let _one_change = state.one_change().await;
-            let results = state.controller.borrow().validate_create(&topics);
+        self.controller_change(move |controller| {
+            let results = controller.validate_create(&topics);
             let created: Vec<TopicRecord> = results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().cloned())
                 .collect();
-            if validate_only || created.is_empty() {
-                return results;
-            }
-            let delta = state.controller.borrow_mut().commit(created, Vec::new());
-            router.persist_and_apply(delta).await;
-            results
+            let change = (!validate_only && !created.is_empty()).then(|| Change {
+                created,
+                ..Change::default()
+            });
+            (results, change)
         })
         .await
     }
@@ -40,22 +62,19 @@ impl Router {
     /// Asks the controller to delete topics (by name); one result per name, in order.
     /// Deleted partitions are closed and their directories gone when this returns.
     pub async fn delete_topics(&self, names: Vec<String>) -> Vec<Result<TopicRecord, TopicError>> {
-        self.call(ShardId(0), move |router, _| async move {
-            let state = router.state().controller();
-            let _one_change = state.one_change().await;
-            let results = state.controller.borrow().validate_delete(&names);
+        self.controller_change(move |controller| {
+            let results = controller.validate_delete(&names);
             let mut deleted: Vec<TopicRecord> = Vec::new();
             for record in results.iter().filter_map(|r| r.as_ref().ok()) {
                 if !deleted.iter().any(|d| d.name == record.name) {
                     deleted.push(record.clone());
                 }
             }
-            if deleted.is_empty() {
-                return results;
-            }
-            let delta = state.controller.borrow_mut().commit(Vec::new(), deleted);
-            router.persist_and_apply(delta).await;
-            results
+            let change = (!deleted.is_empty()).then(|| Change {
+                deleted,
+                ..Change::default()
+            });
+            (results, change)
         })
         .await
     }
@@ -67,26 +86,17 @@ impl Router {
         requests: Vec<NewPartitions>,
         validate_only: bool,
     ) -> Vec<Result<TopicRecord, TopicError>> {
-        self.call(ShardId(0), move |router, _| async move {
-            let state = router.state().controller();
-            let _one_change = state.one_change().await;
-            let results = state
-                .controller
-                .borrow()
-                .validate_create_partitions(&requests);
+        self.controller_change(move |controller| {
+            let results = controller.validate_create_partitions(&requests);
             let grown: Vec<TopicRecord> = results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().cloned())
                 .collect();
-            if validate_only || grown.is_empty() {
-                return results;
-            }
-            let delta = state.controller.borrow_mut().commit_change(Change {
+            let change = (!validate_only && !grown.is_empty()).then(|| Change {
                 altered: grown,
                 ..Change::default()
             });
-            router.persist_and_apply(delta).await;
-            results
+            (results, change)
         })
         .await
     }
@@ -98,22 +108,59 @@ impl Router {
         requests: Vec<(ConfigTarget, Alteration)>,
         validate_only: bool,
     ) -> Vec<Result<(), TopicError>> {
-        self.call(ShardId(0), move |router, _| async move {
-            let state = router.state().controller();
-            let _one_change = state.one_change().await;
-            let results = state.controller.borrow().validate_alter_configs(&requests);
+        self.controller_change(move |controller| {
+            let results = controller.validate_alter_configs(&requests);
             let updates: Vec<ConfigUpdate> = results
                 .iter()
                 .filter_map(|r| r.as_ref().ok().cloned())
                 .collect();
             let answers = results.into_iter().map(|r| r.map(|_| ())).collect();
-            if validate_only || updates.is_empty() {
-                return answers;
-            }
-            let change = state.controller.borrow().config_change(updates);
-            let delta = state.controller.borrow_mut().commit_change(change);
-            router.persist_and_apply(delta).await;
-            answers
+            let change =
+                (!validate_only && !updates.is_empty()).then(|| controller.config_change(updates));
+            (answers, change)
+        })
+        .await
+    }
+
+    /// Asks the controller to create ACL bindings; one result per binding, in order (an
+    /// `Err` is INVALID_REQUEST with Kafka's message). Every shard authorizes with the
+    /// new bindings when this returns.
+    pub async fn create_acls(&self, bindings: Vec<AclBinding>) -> Vec<Result<(), String>> {
+        self.controller_change(move |controller| {
+            let (results, acls) = controller.create_acls(&bindings);
+            (results, acls.map(Change::acls))
+        })
+        .await
+    }
+
+    /// Asks the controller to delete the ACL bindings the filters match; one result per
+    /// filter, in order, with the bindings it matched. Every shard authorizes without
+    /// them when this returns.
+    pub async fn delete_acls(
+        &self,
+        filters: Vec<AclFilter>,
+    ) -> Vec<Result<Vec<AclBinding>, String>> {
+        self.controller_change(move |controller| {
+            let (results, acls) = controller.delete_acls(&filters);
+            (results, acls.map(Change::acls))
+        })
+        .await
+    }
+
+    /// Asks the controller to delete and upsert SCRAM credentials; one result per user.
+    /// Every shard has the new credentials when this returns.
+    pub async fn alter_scram_credentials(
+        &self,
+        deletions: Vec<scram::Deletion>,
+        upsertions: Vec<scram::Upsertion>,
+    ) -> Vec<scram::UserResult> {
+        self.controller_change(move |controller| {
+            let (results, credentials) = controller.alter_scram(&deletions, &upsertions);
+            let change = credentials.map(|scram| Change {
+                scram: Some(scram),
+                ..Change::default()
+            });
+            (results, change)
         })
         .await
     }
@@ -135,6 +182,9 @@ impl Router {
         let broker_configs = store::load_broker_configs(&dir).await.unwrap_or_else(|e| {
             crate::stop::fatal(&format!("cannot load the dynamic broker configs: {e}"))
         });
+        let (acls, scram) = store::load_security(&dir).await.unwrap_or_else(|e| {
+            crate::stop::fatal(&format!("cannot load the ACLs and SCRAM credentials: {e}"))
+        });
         let topics = store::load_topics(&dir)
             .await
             .unwrap_or_else(|e| crate::stop::fatal(&format!("cannot load the topic list: {e}")));
@@ -146,16 +196,35 @@ impl Router {
             .commit_change(Change {
                 created: topics,
                 broker_configs: Some(broker_configs),
+                acls: Some(acls),
+                scram: Some(scram),
                 ..Change::default()
             });
         self.apply_everywhere(delta).await;
         (meta.cluster_id, count)
     }
 
-    /// Persists the controller's topic list (and the dynamic broker configs, when
-    /// `delta` changes them), then has every shard apply `delta`.
+    /// Persists the controller's topic list (and the dynamic broker configs, the ACLs
+    /// and the SCRAM credentials, when `delta` changes them), then has every shard apply
+    /// `delta`.
     async fn persist_and_apply(&self, delta: MetadataDelta) {
         let state = self.state();
+        if delta.acls.is_some() || delta.scram.is_some() {
+            let (acls, credentials) = {
+                let controller = state.controller().controller.borrow();
+                (
+                    controller.acls().to_vec(),
+                    controller.scram_credentials().clone(),
+                )
+            };
+            if let Err(e) =
+                store::save_security(&state.config.log_dirs[0], &acls, &credentials).await
+            {
+                crate::stop::fatal(&format!(
+                    "cannot persist the ACLs and SCRAM credentials: {e}"
+                ));
+            }
+        }
         if let Some(configs) = &delta.broker_configs
             && let Err(e) = store::save_broker_configs(&state.config.log_dirs[0], configs).await
         {

@@ -117,6 +117,13 @@ fn handler_fuzz_random_valid_requests_never_stop_the_broker() {
         ("offsets.topic.num.partitions", "4".to_string()),
         ("group.initial.rebalance.delay.ms", "0".to_string()),
         ("topic.partitions.per.shard", "200".to_string()),
+        // The ACL APIs answer SECURITY_DISABLED without an authorizer: turn it on (the
+        // client a super user, so every other API runs as without it).
+        (
+            "authorizer.class.name",
+            crate::security::acl::STANDARD_AUTHORIZER.to_string(),
+        ),
+        ("super.users", crate::security::ANONYMOUS.to_string()),
     ];
     let (config, _) = BrokerConfig::from_entries(
         entries
