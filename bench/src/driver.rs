@@ -18,7 +18,12 @@
 //!   latencies of records intended inside the measurement window (after the warm-up)
 //!   go into HDR histograms. The broker's CPU time is sampled from `/proc` over the
 //!   window when its pid is known.
+//! - Requests: every client reports librdkafka's statistics every 100 ms; the Produce
+//!   requests the producers sent and the Fetch requests the consumers sent are taken
+//!   from the latest report at both ends of the window, beside the CPU samples, so the
+//!   broker's CPU per request can be given.
 
+use crate::limits::Floor;
 use crate::progress::Progress;
 use crate::workload::{KeySampler, ProducerMode, Rng, Workload};
 use hdrhistogram::Histogram;
@@ -27,13 +32,14 @@ use rdkafka::Message;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A broker to measure.
@@ -86,6 +92,13 @@ pub struct Series {
     /// Cores this load generator (its producers, consumers and librdkafka's threads)
     /// kept busy: on a small machine, what the broker could not have.
     pub client_cores: Option<f64>,
+    /// Produce requests the producers sent and Fetch requests the consumers sent within
+    /// the window (librdkafka's statistics; 0 when none were reported).
+    pub produce_requests: u64,
+    pub fetch_requests: u64,
+    /// The floor measured right after the series with its volume and request size
+    /// (`limits::floor`; set by the caller when it measures limits).
+    pub floor: Option<Floor>,
 }
 
 /// A series' name in tables, charts and file names, e.g. `corelog acks=all
@@ -137,7 +150,80 @@ impl Series {
     pub fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / self.seconds / 1e6
     }
+
+    pub fn produce_requests_per_s(&self) -> f64 {
+        self.produce_requests as f64 / self.seconds
+    }
+
+    /// Average record bytes per produce request in the window.
+    pub fn bytes_per_produce_request(&self) -> Option<f64> {
+        (self.produce_requests > 0).then(|| self.bytes as f64 / self.produce_requests as f64)
+    }
+
+    /// Broker CPU microseconds per MB acknowledged in the window.
+    pub fn broker_cpu_us_per_mb(&self) -> Option<f64> {
+        let cores = self.broker_cores?;
+        (self.bytes > 0).then(|| cores * self.seconds * 1e6 / (self.bytes as f64 / 1e6))
+    }
+
+    /// Broker CPU microseconds per request (Produce and Fetch) sent in the window.
+    pub fn broker_us_per_request(&self) -> Option<f64> {
+        let requests = self.produce_requests + self.fetch_requests;
+        let cores = self.broker_cores?;
+        (requests > 0).then(|| cores * self.seconds * 1e6 / requests as f64)
+    }
+
+    /// Broker CPU per MB as a multiple of the floor's.
+    pub fn cpu_per_mb_vs_floor(&self) -> Option<f64> {
+        Some(self.broker_cpu_us_per_mb()? / self.floor.as_ref()?.cpu_us_per_mb())
+    }
 }
+
+/// The latest cumulative request counts one client's statistics reported.
+#[derive(Default)]
+pub struct Requests {
+    produce: AtomicU64,
+    fetch: AtomicU64,
+}
+
+impl Requests {
+    fn update(&self, statistics: &Statistics) {
+        let count = |name: &str| -> u64 {
+            statistics
+                .brokers
+                .values()
+                .filter_map(|b| b.req.get(name))
+                .map(|n| (*n).max(0) as u64)
+                .sum()
+        };
+        self.produce.store(count("Produce"), Ordering::Relaxed);
+        self.fetch.store(count("Fetch"), Ordering::Relaxed);
+    }
+
+    /// (Produce, Fetch) summed over `clients`.
+    fn sum(clients: &[Arc<Requests>]) -> (u64, u64) {
+        clients.iter().fold((0, 0), |(p, f), c| {
+            (
+                p + c.produce.load(Ordering::Relaxed),
+                f + c.fetch.load(Ordering::Relaxed),
+            )
+        })
+    }
+}
+
+/// How often clients report statistics (request counts).
+pub const STATISTICS_INTERVAL_MS: &str = "100";
+
+/// A consumer's context: counts its requests.
+struct ConsumerStats(Arc<Requests>);
+
+impl ClientContext for ConsumerStats {
+    fn stats(&self, statistics: Statistics) {
+        self.0.update(&statistics);
+    }
+}
+
+impl ConsumerContext for ConsumerStats {}
 
 pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
@@ -174,9 +260,14 @@ struct Tally {
 struct Reports {
     clock: Clock,
     tally: Mutex<Tally>,
+    requests: Arc<Requests>,
 }
 
-impl ClientContext for Reports {}
+impl ClientContext for Reports {
+    fn stats(&self, statistics: Statistics) {
+        self.requests.update(&statistics);
+    }
+}
 
 impl ProducerContext for Reports {
     /// Nanoseconds since the start of the series at which the record was meant to go.
@@ -272,7 +363,14 @@ fn producer(
             "enable.idempotence",
             (mode != ProducerMode::Plain).to_string(),
         )
-        .set("message.timeout.ms", "60000");
+        .set("message.timeout.ms", "60000")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    if workload.batch_num_messages > 0 {
+        config.set(
+            "batch.num.messages",
+            workload.batch_num_messages.to_string(),
+        );
+    }
     if mode == ProducerMode::Transactional {
         config.set("transactional.id", transactional_id);
     }
@@ -292,6 +390,7 @@ fn producer(
             window_bytes: 0,
             failed: 0,
         }),
+        requests: Arc::default(),
     })
 }
 
@@ -409,8 +508,9 @@ fn consume_loop(
     clock: Clock,
     stop: &AtomicBool,
     consumed: &AtomicU64,
+    requests: Arc<Requests>,
 ) -> Result<Histogram<u64>, String> {
-    let consumer: BaseConsumer = ClientConfig::new()
+    let consumer: BaseConsumer<ConsumerStats> = ClientConfig::new()
         .set("bootstrap.servers", &target.bootstrap)
         .set("group.id", "corelog-bench-e2e")
         .set("enable.auto.commit", "false")
@@ -418,7 +518,8 @@ fn consume_loop(
         // librdkafka's default, stated: records of open or aborted transactions are not
         // read (and so not counted).
         .set("isolation.level", "read_committed")
-        .create()
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS)
+        .create_with_context(ConsumerStats(requests))
         .map_err(|e| format!("consumer: {e}"))?;
     let mut assignment = TopicPartitionList::new();
     for (partition, offset) in &partitions {
@@ -498,6 +599,12 @@ pub fn run_series(
 
     let stop_consumers = AtomicBool::new(false);
     let consumed = AtomicU64::new(0);
+    let producer_requests: Vec<Arc<Requests>> = producers
+        .iter()
+        .map(|p| p.context().requests.clone())
+        .collect();
+    let consumer_requests: Vec<Arc<Requests>> =
+        (0..workload.consumers).map(|_| Arc::default()).collect();
     let series = std::thread::scope(|scope| -> Result<Series, String> {
         let consumers: Vec<_> = (0..workload.consumers)
             .map(|i| {
@@ -507,7 +614,10 @@ pub fn run_series(
                     .copied()
                     .collect();
                 let (stop, consumed) = (&stop_consumers, &consumed);
-                scope.spawn(move || consume_loop(target, topic, mine, clock, stop, consumed))
+                let requests = consumer_requests[i].clone();
+                scope.spawn(move || {
+                    consume_loop(target, topic, mine, clock, stop, consumed, requests)
+                })
             })
             .collect();
         let sending: Vec<_> = producers
@@ -519,20 +629,28 @@ pub fn run_series(
                 })
             })
             .collect();
-        // Progress, and the broker's CPU time at both ends of the window.
+        // Progress, and the broker's CPU time and the requests sent at both ends of the
+        // window.
         let cpu_sampler = scope.spawn(|| {
+            let sample = || {
+                (
+                    target.pid.and_then(|pid| cpu_seconds(Some(pid))),
+                    cpu_seconds(None),
+                    Requests::sum(&producer_requests).0,
+                    Requests::sum(&consumer_requests).1,
+                )
+            };
             std::thread::sleep(clock.measure_from.saturating_sub(start.elapsed()));
-            let before = (
-                target.pid.and_then(|pid| cpu_seconds(Some(pid))),
-                cpu_seconds(None),
-            );
+            let before = sample();
             std::thread::sleep(clock.measure_to.saturating_sub(start.elapsed()));
-            let after = (
-                target.pid.and_then(|pid| cpu_seconds(Some(pid))),
-                cpu_seconds(None),
-            );
+            let after = sample();
             let cores = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / duration.as_secs_f64());
-            (cores(before.0, after.0), cores(before.1, after.1))
+            (
+                cores(before.0, after.0),
+                cores(before.1, after.1),
+                after.2.saturating_sub(before.2),
+                after.3.saturating_sub(before.3),
+            )
         });
         let total = clock.measure_to;
         while sending.iter().any(|h| !h.is_finished()) {
@@ -582,7 +700,8 @@ pub fn run_series(
                 None => e2e = Some(h),
             }
         }
-        let (broker_cores, client_cores) = cpu_sampler.join().expect("cpu sampler");
+        let (broker_cores, client_cores, produce_requests, fetch_requests) =
+            cpu_sampler.join().expect("cpu sampler");
         let (mut produce_us, mut windows, mut failed) = (new_histogram(), Vec::new(), 0);
         let (mut records, mut bytes) = (0u64, 0u64);
         for p in &producers {
@@ -618,6 +737,9 @@ pub fn run_series(
             windows,
             broker_cores,
             client_cores,
+            produce_requests,
+            fetch_requests,
+            floor: None,
         })
     })?;
     progress.finish(&series.label());

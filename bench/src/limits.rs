@@ -1,6 +1,7 @@
 //! The physical limits a broker's figures are compared with, measured in the same run:
-//! TCP throughput over loopback, and sequential writes to the data disk, with and without
-//! an fdatasync per write.
+//! TCP throughput over loopback, sequential writes to the data disk, with and without
+//! an fdatasync per write, and the floor — the CPU a receiver with no protocol and no
+//! indices spends taking a series' bytes off a socket and appending them to the disk.
 
 use hdrhistogram::Histogram;
 use std::io::{Read, Write};
@@ -36,6 +37,113 @@ pub fn loopback_mb_per_s(bytes: u64) -> f64 {
     let received = reader.join().unwrap();
     let elapsed = start.elapsed().as_secs_f64();
     received as f64 / elapsed / 1e6
+}
+
+/// What receiving bytes over loopback TCP and appending them to a file costs at the
+/// least: one thread reads each `chunk` off the socket and writes it to the file, no
+/// parsing, no indices, no fdatasync.
+#[derive(Debug, Clone)]
+pub struct Floor {
+    /// Bytes sent, received and written.
+    pub bytes: u64,
+    /// Bytes per write (the sender's) and per append (the receiver's).
+    pub chunk: usize,
+    /// CPU time (user + system) of the receiving thread, microseconds.
+    pub cpu_us: f64,
+    /// Wall time from the connection's accept to the last append, seconds.
+    pub seconds: f64,
+}
+
+impl Floor {
+    pub fn cpu_us_per_mb(&self) -> f64 {
+        self.cpu_us / (self.bytes as f64 / 1e6)
+    }
+
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / self.seconds / 1e6
+    }
+
+    /// CPU per append (per request, in the series' terms).
+    pub fn cpu_us_per_write(&self) -> f64 {
+        self.cpu_us / (self.bytes as f64 / self.chunk as f64)
+    }
+}
+
+/// CPU time (user + system) of the calling thread, microseconds.
+fn thread_cpu_us() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given, which lives on this stack.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_THREAD, &mut usage) != 0 {
+            panic!("getrusage: {}", std::io::Error::last_os_error());
+        }
+        usage
+    };
+    let us = |t: libc::timeval| t.tv_sec as f64 * 1e6 + t.tv_usec as f64;
+    us(usage.ru_utime) + us(usage.ru_stime)
+}
+
+/// Sends `bytes` over a loopback TCP connection in `chunk`-byte writes to a receiver that
+/// appends each chunk to a file in `dir` (which should be on the broker's data disk), and
+/// measures the receiver. With `writes_per_s`, the writes follow that fixed schedule, so
+/// the receiver waits for each one as a broker waits for each request at a fixed rate
+/// (and pays the same wake-ups); without, they go as fast as the receiver takes them.
+pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) -> Floor {
+    let chunk = chunk.max(1);
+    let path = dir.join(format!("corelog-bench-floor-{}", std::process::id()));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().unwrap();
+    let file = std::fs::File::create(&path).expect("create the floor file");
+    let receiver = std::thread::spawn(move || {
+        let mut file = file;
+        let (mut socket, _) = listener.accept().unwrap();
+        let (start, cpu_before) = (Instant::now(), thread_cpu_us());
+        let mut buf = vec![0u8; chunk];
+        let mut total = 0u64;
+        loop {
+            // A whole chunk, as a produce request arrives whole, unless the sender is done.
+            let mut filled = 0;
+            while filled < chunk {
+                match socket.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("floor receiver: {e}"),
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            file.write_all(&buf[..filled])
+                .expect("append to the floor file");
+            total += filled as u64;
+        }
+        (total, thread_cpu_us() - cpu_before, start.elapsed())
+    });
+    let mut socket = TcpStream::connect(addr).unwrap();
+    socket.set_nodelay(true).unwrap();
+    let data = vec![0x5au8; chunk];
+    let (mut sent, start) = (0u64, Instant::now());
+    let mut writes = 0u64;
+    while sent < bytes {
+        if let Some(rate) = writes_per_s {
+            let due = start + std::time::Duration::from_secs_f64(writes as f64 / rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            writes += 1;
+        }
+        let n = chunk.min((bytes - sent) as usize);
+        socket.write_all(&data[..n]).unwrap();
+        sent += n as u64;
+    }
+    drop(socket);
+    let (received, cpu_us, elapsed) = receiver.join().expect("floor receiver");
+    let _ = std::fs::remove_file(&path);
+    Floor {
+        bytes: received,
+        chunk,
+        cpu_us,
+        seconds: elapsed.as_secs_f64(),
+    }
 }
 
 /// Sequential write of `bytes` in `chunk`-byte writes into a file in `dir`.
@@ -95,5 +203,32 @@ pub fn disk(dir: &Path, bytes: u64, chunk: usize) -> DiskLimit {
         page_cache_mb_per_s,
         synced_mb_per_s: synced,
         fdatasync_us,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_floor_receives_every_byte_sent_and_costs_some_cpu() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a multiple of the chunk: the last write is short.
+        let bytes = (2 << 20) + 123;
+        let floor = floor(dir.path(), bytes, 1000, None);
+        assert_eq!(floor.bytes, bytes);
+        assert_eq!(floor.chunk, 1000);
+        assert!(floor.cpu_us > 0.0, "{floor:?}");
+        assert!(floor.cpu_us_per_mb() > 0.0 && floor.mb_per_s() > 0.0);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the file is removed"
+        );
+        // Paced: 200 writes at 2,000/s take about 0.1 s, and every byte still arrives.
+        let paced = super::floor(dir.path(), 200 * 100, 100, Some(2000.0));
+        assert_eq!(paced.bytes, 200 * 100);
+        assert!(paced.seconds >= 0.09, "{paced:?}");
+        assert!(paced.cpu_us_per_write() > 0.0);
     }
 }

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Every target runs the same workload at every acks level and producer mode: at max
-//! rate, then (with `fixed_fraction`) at a fixed fraction of the rate it reached. The
-//! report goes to `results/<name>/` and its table to stdout.
+//! rate, then (with `fixed_fractions`) at each fixed fraction of the rate it reached.
+//! With `--limits-dir`, the machine's limits are measured first and the floor
+//! (`limits::floor`) right after each series, with that series' volume and produce
+//! request size. The report goes to `results/<name>/` and its table to stdout.
 
 use clap::Parser;
 use corelog_bench::driver::{Pace, Series, Target, run_series, series_label};
@@ -73,6 +75,10 @@ struct RunArgs {
     max_in_flight: Option<u32>,
     #[arg(long)]
     batch_size: Option<u32>,
+    /// librdkafka's batch.num.messages for every producer (0: its default); 1 with
+    /// --linger-ms 0 sends one record per produce request.
+    #[arg(long)]
+    batch_num_messages: Option<u32>,
     #[arg(long)]
     compression: Option<String>,
     /// Seconds of warm-up per series.
@@ -81,17 +87,24 @@ struct RunArgs {
     /// Seconds measured per series.
     #[arg(long)]
     duration: Option<f64>,
-    /// After each max-rate series, one at this fraction of its rate (0: none).
-    #[arg(long)]
-    fixed_fraction: Option<f64>,
-    /// Measure loopback TCP and disk writes (files go in this directory, which should be
-    /// on the broker's data disk).
+    /// After each max-rate series, one per fraction of its rate, comma-separated (e.g.
+    /// 0.5,0.1; 0: none).
+    #[arg(long, alias = "fixed-fractions", value_delimiter = ',')]
+    fixed_fraction: Option<Vec<f64>>,
+    /// Measure loopback TCP and disk writes, and the floor after each series (files go
+    /// in this directory, which should be on the broker's data disk).
     #[arg(long)]
     limits_dir: Option<PathBuf>,
     /// MiB written for each limit.
     #[arg(long, default_value_t = 1024)]
     limits_mib: u64,
 }
+
+/// The floor's volume: the series' bytes, within these bounds.
+const FLOOR_MIN: u64 = 16 << 20;
+const FLOOR_MAX: u64 = 256 << 20;
+/// A paced floor (after a fixed-rate series) lasts at most this long.
+const FLOOR_PACED_S: f64 = 5.0;
 
 fn fail(message: impl std::fmt::Display) -> ! {
     eprintln!("corelog-bench: {message}");
@@ -152,8 +165,9 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
     }
     set!(partitions <- partitions, producers <- producers, consumers <- consumers,
          rate <- rate, linger_ms <- linger_ms, max_in_flight <- max_in_flight, batch_size <- batch_size,
-         compression <- compression, warmup_s <- warmup, duration_s <- duration,
-         fixed_fraction <- fixed_fraction, txn_records <- txn_records);
+         batch_num_messages <- batch_num_messages, compression <- compression,
+         warmup_s <- warmup, duration_s <- duration, fixed_fractions <- fixed_fraction,
+         txn_records <- txn_records);
     if let Some(name) = &args.name {
         w.name = name.clone();
     }
@@ -202,10 +216,32 @@ fn main() {
                     );
                     let label = series_label(&target.name, level, mode, workload.txn_records, pace);
                     progress.start(&label, total);
-                    run_series(target, &workload, level, mode, pace, &topic, &progress)
+                    let mut s = run_series(target, &workload, level, mode, pace, &topic, &progress)
                         .unwrap_or_else(|e| {
                             fail(format!("{label} against {}: {e}", target.bootstrap))
-                        })
+                        });
+                    if let (Some(dir), Some(per_request)) =
+                        (&args.limits_dir, s.bytes_per_produce_request())
+                    {
+                        let chunk = per_request.round() as usize;
+                        // At a fixed rate the floor follows the series' request rate, for
+                        // at most FLOOR_PACED_S seconds.
+                        let paced = match pace {
+                            Pace::Fixed(_) => Some(s.produce_requests_per_s()),
+                            Pace::Max => None,
+                        };
+                        let mut volume = s.bytes.clamp(FLOOR_MIN, FLOOR_MAX);
+                        if let Some(rate) = paced {
+                            volume = volume.min((rate * FLOOR_PACED_S) as u64 * chunk as u64);
+                        }
+                        eprintln!(
+                            "measuring the floor with {:.1} MiB in {per_request:.0}-byte writes{}",
+                            volume as f64 / 1048576.0,
+                            paced.map_or(String::new(), |r| format!(" at {r:.0}/s"))
+                        );
+                        s.floor = Some(limits::floor(dir, volume, chunk, paced));
+                    }
+                    s
                 };
                 if workload.rate > 0 {
                     series.push(run(Pace::Fixed(workload.rate as f64), "fixed"));
@@ -214,8 +250,11 @@ fn main() {
                 let max = run(Pace::Max, "max");
                 let reached = max.records_per_s();
                 series.push(max);
-                if workload.fixed_fraction > 0.0 && reached > 0.0 {
-                    series.push(run(Pace::Fixed(reached * workload.fixed_fraction), "fixed"));
+                for &fraction in workload.fixed_fractions.iter().filter(|f| **f > 0.0) {
+                    if reached > 0.0 {
+                        let tag = format!("fixed{fraction}");
+                        series.push(run(Pace::Fixed(reached * fraction), &tag));
+                    }
                 }
             }
         }

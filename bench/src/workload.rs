@@ -16,10 +16,12 @@
 //! linger_ms = 1
 //! max_in_flight = 0           # max.in.flight.requests.per.connection (0: librdkafka's)
 //! batch_size = 131072
+//! batch_num_messages = 0      # librdkafka's batch.num.messages (0: its default)
 //! compression = "none"
 //! warmup_s = 2.0
 //! duration_s = 10.0
-//! fixed_fraction = 0.5        # then again at this fraction of the measured max rate
+//! fixed_fractions = [0.5, 0.1] # then at each fraction of the measured max rate
+//!                             # (a single number, `fixed_fraction = 0.5`, also reads)
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -48,12 +50,31 @@ pub struct Workload {
     /// default; idempotent producers are capped at 5 by librdkafka whatever is set).
     pub max_in_flight: u32,
     pub batch_size: u32,
+    /// librdkafka's `batch.num.messages`, the most records in one produce request's
+    /// batch (0: its default); 1 with `linger_ms = 0` sends a request per record.
+    pub batch_num_messages: u32,
     pub compression: String,
     pub warmup_s: f64,
     pub duration_s: f64,
-    /// After each max-rate series, a fixed-rate one at this fraction of the rate it
-    /// reached (0: none). Ignored when `rate` is set.
-    pub fixed_fraction: f64,
+    /// After each max-rate series, one fixed-rate series per fraction of the rate it
+    /// reached, in order (0 or none: no fixed-rate series). Ignored when `rate` is set.
+    /// Workload files may still give a single `fixed_fraction` number.
+    #[serde(alias = "fixed_fraction", deserialize_with = "one_or_many")]
+    pub fixed_fractions: Vec<f64>,
+}
+
+/// A list of numbers, or one number for a list of one.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(f64),
+        Many(Vec<f64>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(n) => vec![n],
+        OneOrMany::Many(list) => list,
+    })
 }
 
 impl Default for Workload {
@@ -73,10 +94,11 @@ impl Default for Workload {
             linger_ms: 1,
             max_in_flight: 0,
             batch_size: 131_072,
+            batch_num_messages: 0,
             compression: "none".into(),
             warmup_s: 2.0,
             duration_s: 10.0,
-            fixed_fraction: 0.5,
+            fixed_fractions: vec![0.5, 0.1],
         }
     }
 }
@@ -102,8 +124,12 @@ impl Workload {
         if self.duration_s <= 0.0 || self.warmup_s < 0.0 {
             return Err("duration_s must be positive and warmup_s not negative".into());
         }
-        if !(0.0..=1.0).contains(&self.fixed_fraction) {
-            return Err("fixed_fraction must lie in 0..=1".into());
+        if let Some(bad) = self
+            .fixed_fractions
+            .iter()
+            .find(|f| !(0.0..=1.0).contains(*f))
+        {
+            return Err(format!("fixed fractions must lie in 0..=1, not {bad}"));
         }
         for acks in &self.acks {
             if !matches!(acks.as_str(), "0" | "1" | "all" | "-1") {
@@ -377,10 +403,53 @@ mod tests {
             ("producer_modes = [\"eos\"]", "unknown variant"),
             ("producer_modes = [\"idempotent\"]", "acks=all"),
             ("txn_records = 0\nacks = [\"all\"]", "txn_records"),
+            ("fixed_fractions = [0.5, 1.5]", "fixed fractions"),
+            ("fixed_fraction = -0.1", "fixed fractions"),
+            ("fixed_fractions = \"half\"", "fixed_fractions"),
+            ("batch_num_messages = -1", "batch_num_messages"),
         ] {
             let err = Workload::from_toml(text).unwrap_err();
             assert!(err.contains(expect), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn fixed_fractions_read_as_a_list_or_as_the_old_single_number() {
+        let list = Workload::from_toml("fixed_fractions = [0.5, 0.1]").unwrap();
+        assert_eq!(list.fixed_fractions, [0.5, 0.1]);
+        let single = Workload::from_toml("fixed_fraction = 0.25").unwrap();
+        assert_eq!(single.fixed_fractions, [0.25]);
+        let whole = Workload::from_toml("fixed_fraction = 0").unwrap();
+        assert_eq!(
+            whole.fixed_fractions,
+            [0.0],
+            "0 still means no fixed-rate series"
+        );
+        let none = Workload::from_toml("fixed_fractions = []").unwrap();
+        assert!(none.fixed_fractions.is_empty());
+        let err = Workload::from_toml("fixed_fraction = 0.5\nfixed_fractions = [0.1]").unwrap_err();
+        assert!(err.contains("duplicate"), "{err}");
+        // Written back out as the list.
+        let json = serde_json::to_value(&single).unwrap();
+        assert_eq!(json["fixed_fractions"], serde_json::json!([0.25]));
+    }
+
+    #[test]
+    fn batch_num_messages_defaults_to_the_clients_own() {
+        assert_eq!(Workload::default().batch_num_messages, 0);
+        let w = Workload::from_toml("batch_num_messages = 1\nlinger_ms = 0").unwrap();
+        assert_eq!((w.batch_num_messages, w.linger_ms), (1, 0));
+    }
+
+    #[test]
+    fn the_small_request_workload_sends_one_record_per_request_at_acks_1() {
+        let w = Workload::from_toml(include_str!("../workloads/small.toml")).unwrap();
+        assert_eq!(w.record_size, RecordSize::Fixed(100));
+        assert_eq!((w.batch_num_messages, w.linger_ms), (1, 0));
+        assert_eq!(w.acks, ["1"]);
+        assert_eq!((w.partitions, w.producers, w.consumers), (6, 1, 0));
+        assert_eq!(w.rate, 0, "max rate first");
+        assert_eq!(w.fixed_fractions, [0.1]);
     }
 
     #[test]

@@ -104,7 +104,14 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         assert!(s["records"].as_u64().unwrap() > 0, "{s}");
         assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
         assert_eq!(s["consumed"], s["delivered"], "every record read: {s}");
+        // Requests counted from librdkafka's statistics, and the floor after the series.
+        assert!(s["produce_requests"].as_u64().unwrap() > 0, "{s}");
+        assert!(s["broker_us_per_request"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["floor"]["bytes"].as_u64().unwrap() >= 16 << 20, "{s}");
+        assert!(s["floor"]["cpu_us_per_mb"].as_f64().unwrap() > 0.0, "{s}");
+        assert!(s["cpu_per_mb_vs_floor"].as_f64().unwrap() > 0.0, "{s}");
     }
+    assert!(table.contains("CPU/MB vs floor"), "{table}");
     for file in [
         "summary.md",
         "latency.svg",

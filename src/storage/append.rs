@@ -330,7 +330,7 @@ async fn run_writer(inner: Rc<Inner>) {
             end_offset,
         } = chunk;
         let len = buf.len() as u32;
-        let result = fs::write_all_at(&file.file, &file.path, buf, position as u64).await;
+        let result = fs::append_at(&file.file, &file.path, buf, position as u64).await;
         {
             let mut st = inner.state.borrow_mut();
             match result {
