@@ -11,6 +11,7 @@ pub mod handlers;
 pub mod metadata;
 pub mod model;
 pub mod partition;
+pub mod placement;
 pub mod protocol;
 pub mod routing;
 pub mod security;

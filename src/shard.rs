@@ -41,6 +41,14 @@ use std::time::Duration;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
 
+/// What a partition's old owner hands its new owner in a placement move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handover {
+    /// Everything below it is durable: the new owner's open reads, not scans.
+    pub recovery_point: Offset,
+    pub log_start: Offset,
+}
+
 /// Counters of one shard (plain cells: only this shard touches them).
 #[derive(Debug, Default)]
 pub struct ShardStats {
@@ -597,6 +605,46 @@ impl ShardState {
         race(waits).await
     }
 
+    /// Gives up a partition this shard owns so that shard 0 can move it to another
+    /// shard: it leaves `partitions` (requests for it answer NOT_LEADER_OR_FOLLOWER from
+    /// now on), appends already under way finish, the log closes as at a clean shut-down
+    /// (producer state snapshotted, everything synced, long polls woken) and, for an
+    /// offsets partition, its groups leave the coordinator. Returns what the new owner
+    /// needs to open it without a recovery scan.
+    pub async fn release_partition(&self, tp: &TopicPartition) -> Result<Handover, String> {
+        let partition = self
+            .partitions
+            .borrow_mut()
+            .remove(tp)
+            .ok_or_else(|| format!("{tp} is not open on {}", self.id))?;
+        if tp.topic == OFFSETS_TOPIC {
+            self.groups.unload_partition(tp.partition);
+        }
+        match partition.log().close().await {
+            Ok(()) => {}
+            Err(e) if e.is_environment() => {
+                crate::stop::fatal(&format!("cannot close {tp} to move it: {e}"))
+            }
+            // Closed meanwhile: only a shut-down closes a log it does not own.
+            Err(e) => return Err(format!("{tp} could not be closed: {e}")),
+        }
+        Ok(Handover {
+            recovery_point: partition.log_end_offset(),
+            log_start: partition.log_start_offset(),
+        })
+    }
+
+    /// Takes what the old owner of a partition handed over: the open that the next
+    /// metadata change asks of this shard starts from it.
+    pub fn adopt_partition(&self, tp: &TopicPartition, handover: Handover) {
+        self.recovery_points
+            .borrow_mut()
+            .insert(tp.clone(), handover.recovery_point);
+        self.log_starts
+            .borrow_mut()
+            .insert(tp.clone(), handover.log_start);
+    }
+
     /// Applies a metadata change: gives the partitions of altered topics their new
     /// configuration (live, without reopening), opens the partitions this shard now owns
     /// (recovering them in parallel) and closes and deletes those of deleted topics.
@@ -613,6 +661,14 @@ impl ShardState {
                     partition.set_topic(topic.clone());
                 }
             }
+        }
+        for tp in &changes.moved_away {
+            assert!(
+                self.partition(tp).is_none(),
+                "{tp} moved away from {} without being released",
+                self.id
+            );
+            self.recovery_points.borrow_mut().remove(tp);
         }
         for tp in changes.deleted {
             let partition = self.partitions.borrow_mut().remove(&tp);

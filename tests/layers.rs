@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["groups", "transactions"],
     &["shard"],
     &["routing"],
-    &["handlers"],
+    &["handlers", "placement"],
     &["server", "cli"],
 ];
 

@@ -2,10 +2,12 @@
 //! `corelog group ...` are the operator commands, which speak Kafka's wire protocol to
 //! any Kafka-compatible broker (corelog or Apache Kafka) with the option names of
 //! Kafka's own tools (kafka-topics.sh, kafka-configs.sh, kafka-consumer-groups.sh).
+//! `corelog placement ...` is corelog's own: it speaks to a corelog broker's HTTP
+//! endpoint (`metrics.listener`) about its shards.
 //!
 //! - `serve`: the broker's arguments, turned into a validated `BrokerConfig`.
 //! - `client`: a blocking Kafka client over the crate's generated codec.
-//! - `topic`, `group`: one file per command group; each command returns a report.
+//! - `topic`, `group`, `placement`: one file per command group.
 //! - `output`: tables, Kafka's layouts, `--format json`.
 //!
 //! The operator commands use no broker internals, only `protocol`, `config` and
@@ -15,6 +17,7 @@
 pub mod client;
 pub mod group;
 pub mod output;
+pub mod placement;
 pub mod serve;
 pub mod topic;
 
@@ -53,6 +56,8 @@ pub enum AdminCommand {
     /// List, describe and delete consumer groups, reset their offsets (as
     /// kafka-consumer-groups.sh).
     Group(group::GroupCommand),
+    /// See and move which shard carries which partition (corelog brokers only).
+    Placement(placement::PlacementCommand),
 }
 
 /// How to reach the cluster and how to print: every operator command takes these.
@@ -125,6 +130,7 @@ pub fn run(command: AdminCommand) -> i32 {
     let result = match command {
         AdminCommand::Topic(command) => topic::run(command),
         AdminCommand::Group(command) => group::run(command),
+        AdminCommand::Placement(command) => placement::run(command),
     };
     match result {
         Ok(()) => 0,

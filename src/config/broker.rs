@@ -4,6 +4,7 @@
 //! copied to every shard.
 
 use super::ConfigError;
+use super::placement::PlacementRules;
 use super::topic::{
     ConfigType, Kind, TOPIC_CONFIGS, TopicDefaults, check_value, kafka_topic_defaults,
 };
@@ -103,6 +104,17 @@ pub struct BrokerConfig {
     pub cpuset: Option<CpuList>,
     /// `metrics.listener`: host:port of the Prometheus endpoint; empty disables it.
     pub metrics_listener: Option<String>,
+    /// `placement.file`: the placement rules, read at start-up (empty without a file).
+    pub placement: PlacementRules,
+    /// `placement.balancer`: `load` moves hot partitions off a saturated shard.
+    pub placement_balancer: bool,
+    /// `placement.balancer.interval.ms`: how often the balancer measures and decides.
+    pub placement_balancer_interval_ms: i64,
+    /// `placement.balancer.threshold.percent`: the busy-time gap between the busiest
+    /// and the idlest shard, in points of one core, the balancer tolerates.
+    pub placement_balancer_threshold_percent: i32,
+    /// `placement.balancer.max.moves`: partitions the balancer moves per interval.
+    pub placement_balancer_max_moves: i32,
     /// `log.cleaner.enable`: compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.io.max.bytes.per.second`: the cleaners' I/O, all shards together
@@ -312,6 +324,36 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::String,
         &[],
         "corelog: host:port of the Prometheus endpoint.",
+    ),
+    key(
+        "placement.balancer",
+        ConfigType::String,
+        &[],
+        "corelog: none, or load to move hot partitions off a saturated shard.",
+    ),
+    key(
+        "placement.balancer.interval.ms",
+        ConfigType::Long,
+        &[],
+        "corelog: how often the balancer measures the shards and decides.",
+    ),
+    key(
+        "placement.balancer.max.moves",
+        ConfigType::Int,
+        &[],
+        "corelog: partitions the balancer moves per interval at most.",
+    ),
+    key(
+        "placement.balancer.threshold.percent",
+        ConfigType::Int,
+        &[],
+        "corelog: busy-time gap between shards (points of one core) the balancer tolerates.",
+    ),
+    key(
+        "placement.file",
+        ConfigType::String,
+        &[],
+        "corelog: rules pinning partitions to shards (tuning/PLACEMENT.md).",
     ),
     key(
         "node.id",
@@ -725,7 +767,41 @@ impl BrokerConfig {
             };
             ConfigError::new(key, value, why)
         })?;
+        let placement = match e.take("placement.file") {
+            None => PlacementRules::default(),
+            Some(v) if v.is_empty() => PlacementRules::default(),
+            Some(v) => PlacementRules::load(std::path::Path::new(&v))
+                .map_err(|why| ConfigError::new("placement.file", &v, why.to_string()))?,
+        };
+        let placement_balancer = match e.take("placement.balancer").as_deref() {
+            None | Some("none") => false,
+            Some("load") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "placement.balancer",
+                    other,
+                    "must be none or load".into(),
+                ));
+            }
+        };
         let mut config = BrokerConfig {
+            placement,
+            placement_balancer,
+            placement_balancer_interval_ms: e.typed(
+                "placement.balancer.interval.ms",
+                10_000,
+                Kind::Long { min: 100 },
+            )?,
+            placement_balancer_threshold_percent: e.typed(
+                "placement.balancer.threshold.percent",
+                20,
+                Kind::Int { min: 1 },
+            )?,
+            placement_balancer_max_moves: e.typed(
+                "placement.balancer.max.moves",
+                1,
+                Kind::Int { min: 1 },
+            )?,
             authorizer_class_name,
             authorizer,
             node_id,
@@ -1103,6 +1179,23 @@ impl BrokerConfig {
                 .collect::<Vec<_>>()
                 .join(","),
             "metrics.listener" => self.metrics_listener.clone().unwrap_or_default(),
+            "placement.file" => self
+                .placement
+                .path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            "placement.balancer" => if self.placement_balancer {
+                "load"
+            } else {
+                "none"
+            }
+            .to_string(),
+            "placement.balancer.interval.ms" => self.placement_balancer_interval_ms.to_string(),
+            "placement.balancer.threshold.percent" => {
+                self.placement_balancer_threshold_percent.to_string()
+            }
+            "placement.balancer.max.moves" => self.placement_balancer_max_moves.to_string(),
             "node.id" => self.node_id.to_string(),
             "num.partitions" => self.num_partitions.to_string(),
             "offset.metadata.max.bytes" => self.offset_metadata_max_bytes.to_string(),

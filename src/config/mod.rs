@@ -11,6 +11,7 @@
 mod broker;
 mod dynamic;
 mod group;
+pub mod placement;
 mod properties;
 mod topic;
 
@@ -25,6 +26,7 @@ pub use group::{
     CONSUMER_HEARTBEAT_INTERVAL_MS, CONSUMER_SESSION_TIMEOUT_MS, GROUP_CONFIGS, GroupConfigBounds,
     GroupConfigDef, check_group_config_names, check_group_configs, is_group_config,
 };
+pub use placement::{Placement, PlacementError, PlacementRules};
 pub use properties::{parse_override, parse_properties};
 pub use topic::{
     CompressionType, ConfigType, Kind, TOPIC_CONFIGS, TimestampType, TopicConfig, TopicConfigDef,

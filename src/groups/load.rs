@@ -105,6 +105,33 @@ impl GroupCoordinator {
     }
 }
 
+impl GroupCoordinator {
+    /// Gives up an offsets partition another shard takes over (a placement move): its
+    /// groups leave this coordinator, whoever waits on them wakes, and requests for them
+    /// answer NOT_COORDINATOR until the client finds the new coordinator. What they
+    /// committed is in the partition's log, which the new owner replays.
+    pub fn unload_partition(&self, index: i32) {
+        self.partitions.borrow_mut().remove(&index);
+        let ids: Vec<String> = self
+            .groups
+            .borrow()
+            .iter()
+            .filter(|(_, slot)| slot.group.borrow().partition == index)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &ids {
+            self.remove(id);
+        }
+        if !ids.is_empty() {
+            tracing::info!(
+                "{}-{index}: {} groups handed over",
+                super::OFFSETS_TOPIC,
+                ids.len()
+            );
+        }
+    }
+}
+
 /// What replaying an offsets partition found, group by group.
 #[derive(Default)]
 struct Replay {

@@ -15,8 +15,8 @@ use super::configs::{
 use super::names::{collision_key, is_internal_topic, topic_name_problem};
 use super::{MetadataDelta, TopicPartition, TopicRecord};
 use crate::config::{
-    BrokerConfig, DynamicBrokerConfigs, DynamicLevel, GroupConfigBounds, TopicConfig,
-    TopicDefaults, check_group_configs,
+    BrokerConfig, DynamicBrokerConfigs, DynamicLevel, GroupConfigBounds, PlacementError,
+    PlacementRules, TopicConfig, TopicDefaults, check_group_configs,
 };
 use crate::protocol::ErrorCode;
 use crate::protocol::wire::Uuid;
@@ -182,6 +182,8 @@ pub struct Controller {
     group_bounds: GroupConfigBounds,
     topics: BTreeMap<String, TopicRecord>,
     owners: ShardTable<TopicPartition>,
+    /// The placement file's rules (none: spread by count).
+    placement: PlacementRules,
     /// Every ACL binding, sorted, without duplicates.
     acls: Vec<AclBinding>,
     scram: ScramCredentials,
@@ -201,8 +203,71 @@ impl Controller {
             group_bounds: GroupConfigBounds::from_broker(config),
             topics: BTreeMap::new(),
             owners: ShardTable::new(),
+            placement: checked_placement(config.placement.clone(), shards),
             acls: Vec::new(),
             scram: ScramCredentials::new(),
+        }
+    }
+
+    /// The shard that owns `tp`, if the partition exists.
+    pub fn owner(&self, tp: &TopicPartition) -> Option<ShardId> {
+        self.owners.owner(tp)
+    }
+
+    /// Every partition with its owner.
+    pub fn owners(&self) -> impl Iterator<Item = (&TopicPartition, ShardId)> {
+        self.owners.iter()
+    }
+
+    /// The placement rules in effect.
+    pub fn placement(&self) -> &PlacementRules {
+        &self.placement
+    }
+
+    /// Takes new placement rules (a reload); they decide where partitions created from
+    /// now on go. Refused, changing nothing, if they name a shard the broker lacks.
+    pub fn set_placement(&mut self, rules: PlacementRules) -> Result<(), PlacementError> {
+        rules.check_shards(self.shards)?;
+        self.placement = rules;
+        Ok(())
+    }
+
+    /// Where the rules want every partition, for those not where they should be: a
+    /// partition whose shard the rules allow stays; the others go to the allowed shard
+    /// carrying the fewest partitions once earlier moves are counted.
+    pub fn misplaced(&self) -> Vec<(TopicPartition, ShardId, ShardId)> {
+        let mut counts = self.owners.counts(self.shards);
+        let mut owners: Vec<(&TopicPartition, ShardId)> = self.owners.iter().collect();
+        owners.sort();
+        let mut moves = Vec::new();
+        for (tp, owner) in owners {
+            let allowed = self.placement.allowed(tp, self.shards);
+            if allowed.contains(&owner.0) {
+                continue;
+            }
+            let to = self.placement.choose(tp, &counts);
+            counts[owner.0] -= 1;
+            counts[to] += 1;
+            moves.push((tp.clone(), owner, ShardId(to)));
+        }
+        moves
+    }
+
+    /// Moves `tp` to shard `to` in the shard table: the delta every shard applies once
+    /// the partition's old owner has released it.
+    pub fn commit_move(&mut self, tp: &TopicPartition, to: ShardId) -> MetadataDelta {
+        assert!(to.0 < self.shards, "moving {tp} to {to}, beyond the shards");
+        assert!(self.owners.owner(tp).is_some(), "moving unknown {tp}");
+        let owners = self.owners.commit(vec![(tp.clone(), Some(to))]);
+        MetadataDelta {
+            revision: owners.revision,
+            created: Vec::new(),
+            deleted: Vec::new(),
+            altered: Vec::new(),
+            broker_configs: None,
+            acls: None,
+            scram: None,
+            owners,
         }
     }
 
@@ -782,16 +847,10 @@ impl Controller {
                 record.name
             );
             for partition in 0..record.partitions {
-                let (least, _) = counts
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(shard, count)| (**count, *shard))
-                    .expect("at least one shard");
-                counts[least] += 1;
-                changes.push((
-                    TopicPartition::new(record.name.clone(), partition),
-                    Some(ShardId(least)),
-                ));
+                let tp = TopicPartition::new(record.name.clone(), partition);
+                let shard = self.placement.choose(&tp, &counts);
+                counts[shard] += 1;
+                changes.push((tp, Some(ShardId(shard))));
             }
             self.topics.insert(record.name.clone(), record.clone());
         }
@@ -813,16 +872,10 @@ impl Controller {
                 record.partitions
             );
             for partition in existing.partitions..record.partitions {
-                let (least, _) = counts
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(shard, count)| (**count, *shard))
-                    .expect("at least one shard");
-                counts[least] += 1;
-                changes.push((
-                    TopicPartition::new(record.name.clone(), partition),
-                    Some(ShardId(least)),
-                ));
+                let tp = TopicPartition::new(record.name.clone(), partition);
+                let shard = self.placement.choose(&tp, &counts);
+                counts[shard] += 1;
+                changes.push((tp, Some(ShardId(shard))));
             }
             *existing = record.clone();
         }
@@ -838,6 +891,14 @@ impl Controller {
             owners,
         }
     }
+}
+
+/// The placement rules, if they fit the broker's shards; start-up stops otherwise.
+fn checked_placement(rules: PlacementRules, shards: usize) -> PlacementRules {
+    if let Err(e) = rules.check_shards(shards) {
+        crate::stop::fatal(&e.to_string());
+    }
+    rules
 }
 
 /// Resolves a topic configuration and checks the log can run with it: the message

@@ -77,6 +77,8 @@ pub struct LocalChanges {
     pub opened: Vec<(TopicPartition, Rc<Topic>)>,
     /// Partitions this shard no longer owns because their topic was deleted.
     pub deleted: Vec<TopicPartition>,
+    /// Partitions moved from this shard to another (released before the move).
+    pub moved_away: Vec<TopicPartition>,
     /// Existing topics whose `Topic` changed (more partitions, another effective
     /// configuration): the partitions of them this shard owns take the new one.
     pub reconfigured: Vec<Rc<Topic>>,
@@ -227,6 +229,25 @@ impl MetadataImage {
                 if self.owners.owner(&tp) == Some(self.shard) {
                     changes.deleted.push(tp);
                 }
+            }
+        }
+        // Ownership changes of partitions that existed before this delta: moves.
+        for (tp, owner) in &delta.owners.changes {
+            let (Some(to), Some(from)) = (owner, self.owners.owner(tp)) else {
+                continue;
+            };
+            if *to == from {
+                continue;
+            }
+            if from == self.shard {
+                changes.moved_away.push(tp.clone());
+            } else if *to == self.shard {
+                let topic = self
+                    .topics
+                    .get(&tp.topic)
+                    .unwrap_or_else(|| panic!("{tp} moved to {to} without its topic"))
+                    .clone();
+                changes.opened.push((tp.clone(), topic));
             }
         }
         self.owners.apply(&delta.owners);

@@ -243,7 +243,8 @@ impl Router {
         self.apply_everywhere(delta).await;
     }
 
-    async fn apply_everywhere(&self, delta: MetadataDelta) {
+    /// Has every shard apply `delta` (a change that persists nothing: a placement move).
+    pub async fn apply_everywhere(&self, delta: MetadataDelta) {
         self.broadcast(move |router, _| async move {
             router.state().apply_metadata(delta).await;
         })

@@ -7,6 +7,7 @@
 //! port in use refuses start-up.
 
 use crate::routing::Router;
+use crate::server::admin;
 use crate::server::sockets::Exclusive;
 use crate::shard::ShardStatsSnapshot;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -52,11 +53,19 @@ async fn serve(router: Router, mut stream: TcpStream) {
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let (status, body) = if request.starts_with(b"GET /metrics ") || request.starts_with(b"GET / ")
-    {
-        ("200 OK", render(&router).await)
-    } else {
-        ("404 Not Found", "try /metrics\n".to_string())
+    let line = request
+        .split(|b| *b == b'\r')
+        .next()
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .unwrap_or_default();
+    let mut words = line.split(' ');
+    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let (status, body) = match (method, path) {
+        ("GET", "/metrics" | "/") => ("200 OK", render(&router).await),
+        ("POST", "/placement/move") => admin::move_partition(&router, query).await,
+        ("POST", "/placement/reload") => admin::reload(&router).await,
+        _ => ("404 Not Found", "try /metrics\n".to_string()),
     };
     let response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

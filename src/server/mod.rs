@@ -1,6 +1,7 @@
 //! The network side of a shard: listeners, connections, and the zero-copy send path;
 //! and running the broker (start-up, shut-down).
 
+pub mod admin;
 pub mod connection;
 pub mod listener;
 pub mod metrics;

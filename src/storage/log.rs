@@ -432,6 +432,8 @@ impl PartitionLog {
         }
         self.release_maintenance();
         self.inner.written.notify_all();
+        // Long polls watching this log look again and find it gone.
+        self.inner.watch.notify_all();
         result
     }
 

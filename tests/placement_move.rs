@@ -1,0 +1,457 @@
+//! Moving partitions between shards of a running broker, with real clients: `corelog
+//! placement move` while an idempotent acks=all librdkafka producer and a consumer run
+//! (every record arrives once, in order, checked by count and checksum); a long-poll
+//! fetch answered when its partition moves; `__consumer_offsets` partitions moved under
+//! a group, which keeps its committed offsets and goes on committing; and the placement
+//! file (`placement.file`): what it pins stays pinned across a restart, a reload moves
+//! what it places elsewhere, and a bad file stops start-up naming the line.
+
+mod common;
+
+use common::kafka::{TestProducer, producer};
+use common::wire::{FETCH_VERSION, WireClient, fetch_request};
+use common::{Broker, metric, run_with_timeout};
+use corelog::protocol::ErrorCode;
+use corelog::protocol::generated::{ApiKey, ResponseBody};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Runs `corelog ARGS`; returns stdout, failing the test on a non-zero exit.
+fn corelog(args: &[&str]) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    cmd.args(args);
+    let output = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        output.status.success(),
+        "corelog {args:?}: {stdout}\n{stderr}"
+    );
+    stdout
+}
+
+fn endpoint(broker: &Broker) -> String {
+    format!("127.0.0.1:{}", broker.metrics_port)
+}
+
+/// `corelog placement move TOPIC-PARTITION SHARD --format json`.
+fn move_partition(broker: &Broker, tp: &str, shard: usize) -> serde_json::Value {
+    let out = corelog(&[
+        "placement",
+        "move",
+        tp,
+        &shard.to_string(),
+        "--endpoint",
+        &endpoint(broker),
+        "--format",
+        "json",
+    ]);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The shard the broker's exposition says owns `topic`-`partition`.
+fn shard_of(broker: &Broker, topic: &str, partition: i32) -> usize {
+    let exposition = broker.scrape();
+    metric(
+        &exposition,
+        "corelog_partition_shard",
+        &[("topic", topic), ("partition", &partition.to_string())],
+    )
+    .unwrap_or_else(|| panic!("no placement for {topic}-{partition}")) as usize
+}
+
+fn create_topic(broker: &Broker, topic: &str, partitions: i32) {
+    corelog(&[
+        "topic",
+        "create",
+        "--topic",
+        topic,
+        "--partitions",
+        &partitions.to_string(),
+        "--bootstrap-server",
+        &broker.bootstrap(),
+    ]);
+}
+
+fn idempotent_producer(broker: &Broker) -> TestProducer {
+    producer(broker, &[("acks", "all"), ("enable.idempotence", "true")])
+}
+
+/// FNV-1a over the values in order: equal only for the same records in the same order.
+fn checksum<'a>(values: impl Iterator<Item = &'a [u8]>) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for value in values {
+        for b in value.iter().chain(b"\n") {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    h
+}
+
+#[test]
+fn a_partition_moves_under_a_producer_and_a_consumer_and_nothing_is_lost_duplicated_or_reordered() {
+    let broker = Broker::start_with(&["--shards", "2"]);
+    create_topic(&broker, "moving", 2);
+    const RECORDS: usize = 6000;
+    let values: Vec<Vec<u8>> = (0..RECORDS)
+        .map(|i| format!("record-{i:06}").into_bytes())
+        .collect();
+
+    // The consumer reads partition 0 from the start until it has every record.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "placement-move-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("moving", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut read: Vec<(i64, Vec<u8>)> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while read.len() < RECORDS {
+            assert!(Instant::now() < deadline, "read {} records", read.len());
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.expect("the consumer reads through moves");
+                read.push((message.offset(), message.payload().unwrap().to_vec()));
+            }
+        }
+        read
+    });
+
+    // The producer sends in a steady stream; the partition moves back and forth
+    // while records are in flight.
+    let producer = Arc::new(idempotent_producer(&broker));
+    let sending = Arc::new(AtomicBool::new(true));
+    let writer = {
+        let producer = producer.clone();
+        let values = values.clone();
+        let sending = sending.clone();
+        std::thread::spawn(move || {
+            for (index, value) in values.iter().enumerate() {
+                let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                    BaseRecord::with_opaque_to("moving", index)
+                        .partition(0)
+                        .payload(value.as_slice());
+                loop {
+                    match producer.send(record) {
+                        Ok(()) => break,
+                        Err((_, back)) => {
+                            record = back;
+                            producer.poll(Duration::from_millis(5));
+                        }
+                    }
+                }
+                if index % 64 == 0 {
+                    // A steady stream rather than one burst, so moves land mid-stream.
+                    producer.poll(Duration::from_millis(2));
+                }
+            }
+            producer.flush(Duration::from_secs(120)).unwrap();
+            sending.store(false, Ordering::Release);
+        })
+    };
+    let delivered = |p: &TestProducer| p.context().deliveries.lock().unwrap().len();
+    let home = shard_of(&broker, "moving", 0);
+    let mut moves = Vec::new();
+    let mut target = 1 - home;
+    for step in 1..=4 {
+        // Each move waits for more deliveries first: it happens under traffic.
+        let wanted = step * RECORDS / 6;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while delivered(&producer) < wanted && sending.load(Ordering::Acquire) {
+            assert!(
+                Instant::now() < deadline,
+                "deliveries stalled before move {step}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let report = move_partition(&broker, "moving-0", target);
+        assert_eq!(report["from"], 1 - target, "{report}");
+        assert_eq!(report["to"], target, "{report}");
+        assert!(report["unavailable_ms"].as_f64().unwrap() >= 0.0);
+        assert_eq!(shard_of(&broker, "moving", 0), target);
+        moves.push(report);
+        target = 1 - target;
+    }
+    writer.join().unwrap();
+    let deliveries = producer.context().deliveries.lock().unwrap().clone();
+    assert_eq!(deliveries.len(), RECORDS);
+    let failed: Vec<_> = deliveries.iter().filter(|d| d.error.is_some()).collect();
+    assert!(
+        failed.is_empty(),
+        "failed deliveries: {:?}",
+        &failed[..failed.len().min(5)]
+    );
+
+    let read = reader.join().unwrap();
+    assert_eq!(read.len(), RECORDS, "every record read once");
+    for (i, (offset, value)) in read.iter().enumerate() {
+        assert_eq!(*offset, i as i64, "offsets are contiguous from 0");
+        assert_eq!(value, &values[i], "record {i} in order");
+    }
+    assert_eq!(
+        checksum(read.iter().map(|(_, v)| v.as_slice())),
+        checksum(values.iter().map(Vec::as_slice))
+    );
+    // The delivery reports name the offsets the consumer read them at.
+    let mut offsets: Vec<i64> = deliveries.iter().map(|d| d.offset).collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>());
+    assert!(
+        broker.logs().matches("placement: moved moving-0").count() == 4,
+        "{}",
+        broker.logs()
+    );
+}
+
+#[test]
+fn a_long_poll_is_answered_when_its_partition_moves() {
+    let broker = Broker::start_with(&["--shards", "2"]);
+    create_topic(&broker, "polled", 1);
+    let home = shard_of(&broker, "polled", 0);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    let mut request = fetch_request("polled", 0, 0, 1 << 20);
+    request.max_wait_ms = 30_000;
+    request.min_bytes = 1;
+    let correlation = client.send(ApiKey::Fetch, FETCH_VERSION, &request);
+    // The fetch waits on the partition's shard: the broker counts the wait.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fetch_waits(&broker) == 0.0 {
+        assert!(Instant::now() < deadline, "the fetch never waited");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let moved_at = Instant::now();
+    move_partition(&broker, "polled-0", 1 - home);
+    let response = client.receive(ApiKey::Fetch, FETCH_VERSION, correlation);
+    let elapsed = moved_at.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "the long poll waited {elapsed:?} after its partition moved (its cap is 30 s)"
+    );
+    let ResponseBody::Fetch(response) = response else {
+        panic!("a fetch response");
+    };
+    let code = response.responses[0].partitions[0].error_code;
+    assert!(
+        code == ErrorCode::None.code() || code == ErrorCode::NotLeaderOrFollower.code(),
+        "the moved partition answers nothing or NOT_LEADER_OR_FOLLOWER, got {code}"
+    );
+    // The next fetch finds it on its new shard.
+    let again = client.fetch(&fetch_request("polled", 0, 0, 1 << 20));
+    assert_eq!(again.responses[0].partitions[0].error_code, 0);
+}
+
+#[test]
+fn moving_consumer_offsets_partitions_keeps_groups_and_their_committed_offsets() {
+    let mut broker =
+        Broker::start_with(&["--shards", "2", "--set", "offsets.topic.num.partitions=2"]);
+    create_topic(&broker, "tracked", 2);
+    fn member(broker: &Broker, group: &str) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", broker.bootstrap())
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap()
+    }
+    let groups = ["moved-group-a", "moved-group-b", "moved-group-c"];
+    for (i, group) in groups.iter().enumerate() {
+        let c = member(&broker, group);
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("tracked", 0, Offset::Offset(10 + i as i64))
+            .unwrap();
+        offsets
+            .add_partition_offset("tracked", 1, Offset::Offset(20 + i as i64))
+            .unwrap();
+        c.commit(&offsets, CommitMode::Sync).unwrap();
+    }
+    // Both offsets partitions change shards.
+    for partition in 0..2 {
+        let home = shard_of(&broker, "__consumer_offsets", partition);
+        let report = move_partition(
+            &broker,
+            &format!("__consumer_offsets-{partition}"),
+            1 - home,
+        );
+        assert_eq!(report["to"], 1 - home);
+    }
+    for (i, group) in groups.iter().enumerate() {
+        let c = member(&broker, group);
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition("tracked", 0);
+        wanted.add_partition("tracked", 1);
+        let committed = c
+            .committed_offsets(wanted, Duration::from_secs(30))
+            .unwrap();
+        let found: BTreeMap<i32, Offset> = committed
+            .elements()
+            .iter()
+            .map(|e| (e.partition(), e.offset()))
+            .collect();
+        assert_eq!(found[&0], Offset::Offset(10 + i as i64), "{group}");
+        assert_eq!(found[&1], Offset::Offset(20 + i as i64), "{group}");
+        // The new coordinator takes commits.
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("tracked", 0, Offset::Offset(100 + i as i64))
+            .unwrap();
+        c.commit(&offsets, CommitMode::Sync).unwrap();
+    }
+    // And keeps them across a restart.
+    broker.restart();
+    for (i, group) in groups.iter().enumerate() {
+        let c = member(&broker, group);
+        let mut wanted = TopicPartitionList::new();
+        wanted.add_partition("tracked", 0);
+        let committed = c
+            .committed_offsets(wanted, Duration::from_secs(30))
+            .unwrap();
+        assert_eq!(
+            committed.elements()[0].offset(),
+            Offset::Offset(100 + i as i64),
+            "{group} after the restart"
+        );
+    }
+}
+
+#[test]
+fn a_placement_file_pins_partitions_across_a_restart_and_a_reload_moves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("placement.conf");
+    std::fs::write(
+        &file,
+        "# pinned on shard 1, the rest spread over shard 0\n\
+         pinned*      1\n\
+         other:0      0\n\
+         *            isolate 0\n",
+    )
+    .unwrap();
+    let setting = format!("placement.file={}", file.display());
+    let mut broker = Broker::start_with(&["--shards", "2", "--set", &setting]);
+    create_topic(&broker, "pinned-a", 3);
+    create_topic(&broker, "other", 2);
+    let placement = |broker: &Broker| -> Vec<usize> {
+        let mut shards: Vec<usize> = (0..3).map(|p| shard_of(broker, "pinned-a", p)).collect();
+        shards.extend((0..2).map(|p| shard_of(broker, "other", p)));
+        shards
+    };
+    assert_eq!(placement(&broker), vec![1, 1, 1, 0, 0]);
+    let producer: TestProducer = producer(&broker, &[]);
+    let records: Vec<_> = (0..30)
+        .map(|i| common::kafka::test_record("pin", i, common::kafka::base_timestamp()))
+        .collect();
+    let sent = common::kafka::send_all(&producer, "pinned-a", Some(2), &records);
+    assert!(sent.iter().all(|d| d.error.is_none()));
+    drop(producer);
+
+    broker.restart();
+    assert_eq!(
+        placement(&broker),
+        vec![1, 1, 1, 0, 0],
+        "pinned after a restart"
+    );
+
+    // A new file: pinned topics go to shard 0; a reload moves them live.
+    std::fs::write(&file, "pinned* 0\nother 1\n").unwrap();
+    let out = corelog(&[
+        "placement",
+        "reload",
+        "--endpoint",
+        &endpoint(&broker),
+        "--format",
+        "json",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["rules"], 2, "{report}");
+    assert_eq!(report["moves"].as_array().unwrap().len(), 5, "{report}");
+    assert_eq!(placement(&broker), vec![0, 0, 0, 1, 1]);
+    let read = common::kafka::consume_all(&broker, "pinned-a", 3);
+    assert_eq!(read[&2].len(), 30, "the moved partition keeps its records");
+
+    // A file naming a shard the broker lacks changes nothing.
+    std::fs::write(&file, "pinned* 5\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    cmd.args(["placement", "reload", "--endpoint", &endpoint(&broker)]);
+    let output = run_with_timeout(cmd, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 1: shard 5 does not exist"),
+        "{stderr}"
+    );
+    assert_eq!(placement(&broker), vec![0, 0, 0, 1, 1]);
+}
+
+#[test]
+fn a_bad_placement_file_stops_start_up_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("placement.conf");
+    std::fs::write(&file, "ok 0\nbroken\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    cmd.args([
+        "serve",
+        "--set",
+        &format!("log.dirs={}", dir.path().join("data").display()),
+        "--set",
+        &format!("listeners=PLAINTEXT://127.0.0.1:{}", common::free_port()),
+        "--set",
+        &format!("metrics.listener=127.0.0.1:{}", common::free_port()),
+        "--set",
+        &format!("placement.file={}", file.display()),
+    ]);
+    let output = run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("placement.file"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+
+    // A rule naming a missing shard stops start-up too.
+    std::fs::write(&file, "t 3\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_corelog"));
+    cmd.args([
+        "serve",
+        "--shards",
+        "2",
+        "--set",
+        &format!("log.dirs={}", dir.path().join("data2").display()),
+        "--set",
+        &format!("listeners=PLAINTEXT://127.0.0.1:{}", common::free_port()),
+        "--set",
+        &format!("metrics.listener=127.0.0.1:{}", common::free_port()),
+        "--set",
+        &format!("placement.file={}", file.display()),
+    ]);
+    let output = run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 1: shard 3 does not exist"),
+        "{stderr}"
+    );
+}
+
+/// Fetch long polls waiting on any shard.
+fn fetch_waits(broker: &Broker) -> f64 {
+    let exposition = broker.scrape();
+    (0..2)
+        .filter_map(|shard| {
+            metric(
+                &exposition,
+                "corelog_fetch_waits",
+                &[("shard", &shard.to_string())],
+            )
+        })
+        .sum()
+}
