@@ -6,15 +6,19 @@
 //! - `serve`: the broker's arguments, turned into a validated `BrokerConfig`.
 //! - `client`: a blocking Kafka client over the crate's generated codec.
 //! - `topic`, `group`: one file per command group; each command returns a report.
+//! - `placement`: corelog-specific, not Kafka: shard and partition load read from a
+//!   corelog broker's metrics endpoint (`GET /placement`) over plain HTTP.
 //! - `output`: tables, Kafka's layouts, `--format json`.
 //!
 //! The operator commands use no broker internals, only `protocol`, `config` and
-//! `model`. Exit status: 0 on success, 1 when an operation fails (the broker refused it
-//! or could not be reached), 2 for bad arguments; never a panic.
+//! `model` (`placement` only the JSON document it reads). Exit status: 0 on success, 1
+//! when an operation fails (the broker refused it or could not be reached), 2 for bad
+//! arguments; never a panic.
 
 pub mod client;
 pub mod group;
 pub mod output;
+pub mod placement;
 pub mod serve;
 pub mod topic;
 
@@ -53,6 +57,10 @@ pub enum AdminCommand {
     /// List, describe and delete consumer groups, reset their offsets (as
     /// kafka-consumer-groups.sh).
     Group(group::GroupCommand),
+    /// Shard and partition load of a corelog broker, from its metrics endpoint
+    /// (corelog-specific).
+    #[command(subcommand)]
+    Placement(placement::PlacementCommand),
 }
 
 /// How to reach the cluster and how to print: every operator command takes these.
@@ -125,6 +133,7 @@ pub fn run(command: AdminCommand) -> i32 {
     let result = match command {
         AdminCommand::Topic(command) => topic::run(command),
         AdminCommand::Group(command) => group::run(command),
+        AdminCommand::Placement(command) => placement::run(command),
     };
     match result {
         Ok(()) => 0,

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod listener;
 pub mod metrics;
+pub mod placement;
 mod run;
 pub mod sendfile;
 pub mod sockets;
