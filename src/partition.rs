@@ -9,10 +9,16 @@
 //! an append is in the page cache. acks=all additionally waits for the fdatasync that
 //! covers the append (group-committed with every other waiter).
 //!
+//! Each partition counts its own load (`load`: bytes and records in and out, appends,
+//! reads, and the time its shard spent on them), on its shard, for as long as it is open.
+//!
 //! Invariant: every batch appended passed `RecordBatch::validate` (CRC, codec, record
 //! count) and the topic's size and timestamp limits.
 
+pub mod load;
+
 use crate::config::{CompressionType, TimestampType, TopicConfig};
+use crate::futures::timed;
 use crate::metadata::{Topic, TopicPartition};
 use crate::model::{LeaderEpoch, Offset, ProducerEpoch, ProducerId, Timestamp};
 use crate::protocol::ErrorCode;
@@ -24,6 +30,7 @@ use crate::storage::{
     ProducerEntry, ProducerError, StorageError, TimestampAndOffset,
 };
 use bytes::Bytes;
+use load::PartitionLoad;
 use shards::rt;
 use std::cell::RefCell;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -150,6 +157,7 @@ pub struct Partition {
     /// The topic as the shard's metadata image last gave it.
     topic: RefCell<Rc<Topic>>,
     log: PartitionLog,
+    load: PartitionLoad,
 }
 
 impl Partition {
@@ -205,11 +213,17 @@ impl Partition {
             tp,
             topic: RefCell::new(topic),
             log,
+            load: PartitionLoad::default(),
         })
     }
 
     pub fn log(&self) -> &PartitionLog {
         &self.log
+    }
+
+    /// What this partition appended and served since it was opened here.
+    pub fn load(&self) -> &PartitionLoad {
+        &self.load
     }
 
     /// The partition's topic, with its configuration in effect.
@@ -250,6 +264,25 @@ impl Partition {
     /// to consumers (the high watermark covers them); with `durable`, once an fdatasync
     /// also covers them.
     pub async fn append(
+        &self,
+        batches: &[RecordBatch],
+        durable: bool,
+    ) -> Result<AppendInfo, PartitionError> {
+        let load = &self.load;
+        load.produce_requests.set(load.produce_requests.get() + 1);
+        let appended = timed(self.append_untimed(batches, durable), &load.busy_ns).await;
+        if let Ok(info) = &appended
+            && !info.duplicate
+        {
+            let bytes: usize = batches.iter().map(RecordBatch::size).sum();
+            let records = (info.last_offset.0 - info.first_offset.0 + 1).max(0) as u64;
+            load.bytes_in.set(load.bytes_in.get() + bytes as u64);
+            load.records_in.set(load.records_in.get() + records);
+        }
+        appended
+    }
+
+    async fn append_untimed(
         &self,
         batches: &[RecordBatch],
         durable: bool,
@@ -371,6 +404,29 @@ impl Partition {
     /// high watermark — nor, for `read_committed`, above the last stable offset, with the
     /// aborted transactions the range overlaps.
     pub async fn fetch(
+        &self,
+        offset: Offset,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
+    ) -> Result<Fetched, PartitionError> {
+        let load = &self.load;
+        load.fetch_requests.set(load.fetch_requests.get() + 1);
+        let fetched = timed(
+            self.fetch_untimed(offset, max_bytes, min_one_batch, read_committed),
+            &load.busy_ns,
+        )
+        .await;
+        if let Ok(Fetched {
+            range: Some(range), ..
+        }) = &fetched
+        {
+            load.bytes_out.set(load.bytes_out.get() + range.length);
+        }
+        fetched
+    }
+
+    async fn fetch_untimed(
         &self,
         offset: Offset,
         max_bytes: usize,

@@ -19,6 +19,7 @@ use crate::metadata::controller::Controller;
 use crate::metadata::producer_ids::ProducerIdPool;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition};
 use crate::model::{Offset, ProducerEpoch, ProducerId};
+use crate::partition::load::PartitionLoadSnapshot;
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::records::RecordBatch;
@@ -37,7 +38,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
 
@@ -114,6 +115,10 @@ pub struct ShardStatsSnapshot {
     pub cleaner_time_ms: u64,
     pub cleaner_max_dirty_percent: u64,
     pub cleaner_uncleanable_logs: u64,
+    /// Nanoseconds the shard's executor ran (tasks and I/O), not parked: `rt::busy_time`.
+    pub busy_ns: u64,
+    /// Nanoseconds of CPU the shard's thread used: `rt::thread_cpu_time`.
+    pub cpu_ns: u64,
 }
 
 pub fn bump(cell: &Cell<u64>, by: u64) {
@@ -207,6 +212,8 @@ pub struct ShardState {
     next_wait_id: Cell<u64>,
     /// Shard 0: open connections per client address (`max.connections.per.ip`).
     connections_per_ip: RefCell<HashMap<std::net::IpAddr, i32>>,
+    /// When this state was made (the shard's start): the clock load rates are read on.
+    pub started: Instant,
 }
 
 impl ShardState {
@@ -274,6 +281,7 @@ impl ShardState {
             connections_per_ip: RefCell::new(HashMap::new()),
             fetch_waits: RefCell::new(HashMap::new()),
             next_wait_id: Cell::new(0),
+            started: Instant::now(),
         })
     }
 
@@ -815,7 +823,8 @@ impl ShardState {
         }
     }
 
-    /// This shard's counters; the mesh's (`calls_*`) are the caller's to fill in.
+    /// This shard's counters; the mesh's (`calls_*`) are the caller's to fill in. Called
+    /// on this shard: its busy and CPU times are read from the calling thread.
     pub fn stats_snapshot(&self) -> ShardStatsSnapshot {
         let s = &self.stats;
         ShardStatsSnapshot {
@@ -847,7 +856,21 @@ impl ShardState {
             cleaner_time_ms: s.cleaner.time_ms.get(),
             cleaner_max_dirty_percent: s.cleaner.max_dirty_percent.get(),
             cleaner_uncleanable_logs: s.cleaner.uncleanable_logs.get(),
+            busy_ns: rt::busy_time().as_nanos() as u64,
+            cpu_ns: rt::thread_cpu_time().as_nanos() as u64,
         }
+    }
+
+    /// The load counters of every partition this shard owns, sorted by partition.
+    pub fn partition_loads(&self) -> Vec<PartitionLoadSnapshot> {
+        let mut loads: Vec<PartitionLoadSnapshot> = self
+            .partitions
+            .borrow()
+            .values()
+            .map(|p| p.load().snapshot(&p.tp, self.id.0))
+            .collect();
+        loads.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        loads
     }
 
     // ---- the controller (shard 0) ----

@@ -3,7 +3,8 @@
 //! sees one small vocabulary and glommio stays behind this crate (the storage and
 //! network adapters use glommio's files and sockets directly).
 //!
-//! Everything here runs on, and only on, the calling shard's executor.
+//! Everything here runs on, and only on, the calling shard's executor; `busy_time` and
+//! `thread_cpu_time` measure the shard that calls them (its load, for the metrics).
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,4 +38,40 @@ pub async fn yield_now() {
 /// this shard's executor goes on serving meanwhile.
 pub async fn offload<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
     glommio::executor().spawn_blocking(work).await
+}
+
+thread_local! {
+    /// The executor's busy time gathered so far: glommio hands its counters out as a
+    /// delta (reading them resets them), so this shard adds each delta up here.
+    static BUSY: std::cell::Cell<Duration> = const { std::cell::Cell::new(Duration::ZERO) };
+}
+
+/// Wall-clock time this shard's executor has spent running tasks and reaping I/O since it
+/// started — not parked, not spinning before a park — up to the start of the current
+/// turn of its loop. The one reader of glommio's executor stats, which reset on read:
+/// nothing else may call `executor_stats()`.
+pub fn busy_time() -> Duration {
+    let delta = glommio::executor().executor_stats().total_runtime();
+    BUSY.with(|busy| {
+        let total = busy.get() + delta;
+        busy.set(total);
+        total
+    })
+}
+
+/// CPU time (user and system) the calling thread has used since it started
+/// (`CLOCK_THREAD_CPUTIME_ID`); zero if the clock cannot be read.
+pub fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }

@@ -7,12 +7,15 @@
 //!
 //! - `serve`: the broker's arguments, turned into a validated `BrokerConfig`.
 //! - `client`: a blocking Kafka client over the crate's generated codec.
-//! - `topic`, `group`, `placement`: one file per command group.
+//! - `topic`, `group`: one file per command group; each command returns a report.
+//! - `placement`: corelog-specific, not Kafka: shard and partition load, live moves and
+//!   placement file reloads, over plain HTTP to a corelog broker's metrics endpoint.
 //! - `output`: tables, Kafka's layouts, `--format json`.
 //!
 //! The operator commands use no broker internals, only `protocol`, `config` and
-//! `model`. Exit status: 0 on success, 1 when an operation fails (the broker refused it
-//! or could not be reached), 2 for bad arguments; never a panic.
+//! `model` (`placement` only the JSON document it reads). Exit status: 0 on success, 1
+//! when an operation fails (the broker refused it or could not be reached), 2 for bad
+//! arguments; never a panic.
 
 pub mod client;
 pub mod group;
@@ -56,7 +59,9 @@ pub enum AdminCommand {
     /// List, describe and delete consumer groups, reset their offsets (as
     /// kafka-consumer-groups.sh).
     Group(group::GroupCommand),
-    /// See and move which shard carries which partition (corelog brokers only).
+    /// See and move which shard carries which partition of a corelog broker, through
+    /// its metrics endpoint (corelog-specific).
+    #[command(subcommand)]
     Placement(placement::PlacementCommand),
 }
 

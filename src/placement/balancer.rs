@@ -14,9 +14,13 @@
 //!   closest to half the gap without exceeding the gap (so the move narrows it);
 //! - at most `placement.balancer.max.moves` moves per interval (the move budget).
 
+use super::moves::move_partition;
 use crate::config::PlacementRules;
 use crate::metadata::TopicPartition;
+use crate::routing::Router;
+use shards::rt;
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 /// Intervals a moved partition stays where it went before it may move again.
 const COOLDOWN_INTERVALS: u32 = 3;
@@ -171,6 +175,70 @@ impl Balancer {
         }
         (moves, summary)
     }
+}
+
+/// Shard 0, with `placement.balancer=load`: samples, decides and moves every
+/// `placement.balancer.interval.ms` until shut-down drops the task.
+pub fn start(router: Router) -> rt::Task<()> {
+    let config = router.state().config.clone();
+    let interval = Duration::from_millis(config.placement_balancer_interval_ms as u64);
+    let mut balancer = Balancer::new(BalancerConfig {
+        threshold_percent: f64::from(config.placement_balancer_threshold_percent),
+        max_moves: config.placement_balancer_max_moves as usize,
+    });
+    tracing::info!(
+        "placement balancer: every {} ms, threshold {} points, at most {} moves an interval",
+        config.placement_balancer_interval_ms,
+        config.placement_balancer_threshold_percent,
+        config.placement_balancer_max_moves
+    );
+    let epoch = Instant::now();
+    rt::spawn(async move {
+        loop {
+            rt::sleep(interval).await;
+            let sample = sample(&router, epoch).await;
+            let rules = router
+                .state()
+                .controller()
+                .controller
+                .borrow()
+                .placement()
+                .clone();
+            let (decisions, seen) = balancer.decide(sample, &rules);
+            tracing::debug!("placement balancer: {seen}");
+            for decision in decisions {
+                let outcome = move_partition(&router, decision.tp.clone(), decision.to).await;
+                match outcome {
+                    Ok(report) => tracing::info!(
+                        "placement balancer: {}; moved to shard {} in {:.1} ms",
+                        decision.reason,
+                        decision.to,
+                        report.unavailable.as_secs_f64() * 1e3
+                    ),
+                    Err(e) => {
+                        tracing::warn!("placement balancer: {}; not moved: {e}", decision.reason)
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Every shard's and every partition's cumulative busy time, now.
+async fn sample(router: &Router, epoch: Instant) -> Sample {
+    let mut sample = Sample::default();
+    for (shard, partitions) in router.load().await {
+        sample.shard_busy_ns.push(shard.busy_ns);
+        sample.partitions.extend(partitions.into_iter().map(|p| {
+            (
+                TopicPartition::new(p.topic, p.partition),
+                p.shard,
+                p.busy_ns,
+            )
+        }));
+    }
+    sample.at_ns = epoch.elapsed().as_nanos() as u64;
+    sample
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub mod groups;
 pub mod partitions;
 pub mod transactions;
 
+use crate::partition::load::PartitionLoadSnapshot;
 use crate::shard::{ShardState, ShardStatsSnapshot};
 use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded};
 use std::future::Future;
@@ -212,15 +213,27 @@ impl Router {
 
     /// Every shard's counters, with its mesh traffic.
     pub async fn stats(&self) -> Vec<ShardStatsSnapshot> {
+        self.broadcast(|router, _| async move { router.local_stats() })
+            .await
+    }
+
+    /// Every shard's counters and the load of each partition it owns, each shard's read
+    /// on that shard in the same call; in shard order.
+    pub async fn load(&self) -> Vec<(ShardStatsSnapshot, Vec<PartitionLoadSnapshot>)> {
         self.broadcast(|router, _| async move {
-            let mesh = router.0.mesh_stats();
-            ShardStatsSnapshot {
-                calls_sent: mesh.calls_sent.get(),
-                calls_received: mesh.calls_received.get(),
-                ..router.state().stats_snapshot()
-            }
+            (router.local_stats(), router.state().partition_loads())
         })
         .await
+    }
+
+    /// This shard's counters with its mesh traffic (read here, on this shard).
+    fn local_stats(&self) -> ShardStatsSnapshot {
+        let mesh = self.0.mesh_stats();
+        ShardStatsSnapshot {
+            calls_sent: mesh.calls_sent.get(),
+            calls_received: mesh.calls_received.get(),
+            ..self.state().stats_snapshot()
+        }
     }
 }
 

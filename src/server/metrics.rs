@@ -1,14 +1,23 @@
-//! The Prometheus text endpoint (`metrics.listener`, default `localhost:9644`): every
-//! shard's counters and which shard carries which partition.
+//! The HTTP endpoint of `metrics.listener` (default `localhost:9644`):
 //!
-//! Served by shard 0. A scrape asks every shard for a snapshot of its counters over the
-//! mesh and merges them there: the hot path only bumps plain per-shard cells, no shared
-//! atomics. The main thread binds its port with the listeners (`server::sockets`): a
-//! port in use refuses start-up.
+//! - `GET /metrics` (and `GET /`): the Prometheus text exposition — every shard's
+//!   counters, its busy and CPU time, each partition's load (bytes and records in,
+//!   appends, bytes out, reads, busy time) and which shard carries which partition.
+//! - `GET /placement`: the same load as one JSON document (`server::placement`), for
+//!   `corelog placement show`; a corelog-specific admin surface, not a Kafka one.
+//! - `POST /placement/move` and `POST /placement/reload`: live moves and placement file
+//!   reloads (`server::admin`), for `corelog placement move|reload`.
+//!
+//! Anything else is 404. Routes are one line each in `route`, a match on method and
+//! path. Served by shard 0. A request asks every shard for a snapshot of its counters
+//! over the mesh (`Router::load`) and merges them there: the hot path only bumps plain
+//! per-shard and per-partition cells, no shared atomics. The main thread binds its port
+//! with the listeners (`server::sockets`): a port in use refuses start-up.
 
+use crate::partition::load::PartitionLoadSnapshot;
 use crate::routing::Router;
-use crate::server::admin;
 use crate::server::sockets::Exclusive;
+use crate::server::{admin, placement};
 use crate::shard::ShardStatsSnapshot;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -53,31 +62,70 @@ async fn serve(router: Router, mut stream: TcpStream) {
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let line = request
-        .split(|b| *b == b'\r')
-        .next()
-        .map(|l| String::from_utf8_lossy(l).into_owned())
-        .unwrap_or_default();
-    let mut words = line.split(' ');
-    let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let head = String::from_utf8_lossy(&request);
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or("");
+    let target = words.next().unwrap_or("");
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    let (status, body) = match (method, path) {
-        ("GET", "/metrics" | "/") => ("200 OK", render(&router).await),
-        ("POST", "/placement/move") => admin::move_partition(&router, query).await,
-        ("POST", "/placement/reload") => admin::reload(&router).await,
-        _ => ("404 Not Found", "try /metrics\n".to_string()),
-    };
+    let reply = route(&router, method, path, query).await;
     let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        reply.status,
+        reply.content_type,
+        reply.body.len(),
+        reply.body
     );
     let _ = stream.write_all(response.as_bytes()).await;
     let _ = stream.close().await;
 }
 
+/// An answer of the endpoint.
+struct Reply {
+    status: &'static str,
+    content_type: &'static str,
+    body: String,
+}
+
+const PROMETHEUS: &str = "text/plain; version=0.0.4";
+const JSON: &str = "application/json";
+
+impl Reply {
+    fn json((status, body): admin::Answer) -> Reply {
+        Reply {
+            status,
+            content_type: JSON,
+            body,
+        }
+    }
+
+    fn ok(content_type: &'static str, body: String) -> Reply {
+        Reply {
+            status: "200 OK",
+            content_type,
+            body,
+        }
+    }
+}
+
+/// The endpoint's routes: one line per (method, path).
+async fn route(router: &Router, method: &str, path: &str, query: &str) -> Reply {
+    match (method, path) {
+        ("GET", "/metrics" | "/") => Reply::ok(PROMETHEUS, render(router).await),
+        ("GET", "/placement") => Reply::ok(JSON, placement::render(router).await),
+        ("POST", "/placement/move") => Reply::json(admin::move_partition(router, query).await),
+        ("POST", "/placement/reload") => Reply::json(admin::reload(router).await),
+        _ => Reply {
+            status: "404 Not Found",
+            content_type: "text/plain",
+            body: "try /metrics or /placement\n".to_string(),
+        },
+    }
+}
+
 /// The whole exposition: counters per shard, then partition placement.
 pub async fn render(router: &Router) -> String {
-    let snapshots: Vec<ShardStatsSnapshot> = router.stats().await;
+    let (snapshots, partitions): (Vec<ShardStatsSnapshot>, Vec<Vec<PartitionLoadSnapshot>>) =
+        router.load().await.into_iter().unzip();
     let mut out = String::new();
     type Field = fn(&ShardStatsSnapshot) -> u64;
     let metrics: &[(&str, &str, &str, Field)] = &[
@@ -251,6 +299,32 @@ pub async fn render(router: &Router) -> String {
             .unwrap();
         }
     }
+    let seconds: &[(&str, &str, Field)] = &[
+        (
+            "corelog_shard_busy_seconds_total",
+            "Seconds the shard's executor ran tasks and I/O (not parked).",
+            |s| s.busy_ns,
+        ),
+        (
+            "corelog_shard_cpu_seconds_total",
+            "CPU seconds the shard's thread used.",
+            |s| s.cpu_ns,
+        ),
+    ];
+    for (name, help, field) in seconds {
+        writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter").unwrap();
+        for s in &snapshots {
+            writeln!(
+                out,
+                "{name}{{shard=\"{}\",cpu=\"{}\"}} {}",
+                s.shard,
+                s.cpu,
+                field(s) as f64 / 1e9
+            )
+            .unwrap();
+        }
+    }
+    render_partition_loads(&mut out, partitions.iter().flatten());
     writeln!(
         out,
         "# HELP corelog_partition_shard The shard that owns each partition.\n# TYPE corelog_partition_shard gauge"
@@ -268,4 +342,58 @@ pub async fn render(router: &Router) -> String {
         .unwrap();
     }
     out
+}
+
+/// Each partition's load counters, labelled with topic, partition and owning shard.
+fn render_partition_loads<'a>(
+    out: &mut String,
+    loads: impl Iterator<Item = &'a PartitionLoadSnapshot> + Clone,
+) {
+    type Value = fn(&PartitionLoadSnapshot) -> String;
+    let metrics: &[(&str, &str, Value)] = &[
+        (
+            "corelog_partition_bytes_in_total",
+            "Record bytes appended to the partition since it was opened on its shard.",
+            |p| p.bytes_in.to_string(),
+        ),
+        (
+            "corelog_partition_records_in_total",
+            "Records appended to the partition.",
+            |p| p.records_in.to_string(),
+        ),
+        (
+            "corelog_partition_produce_requests_total",
+            "Appends asked of the partition (produce requests, markers, coordinator writes).",
+            |p| p.produce_requests.to_string(),
+        ),
+        (
+            "corelog_partition_bytes_out_total",
+            "Record bytes read from the partition by fetches.",
+            |p| p.bytes_out.to_string(),
+        ),
+        (
+            "corelog_partition_fetch_requests_total",
+            "Reads asked of the partition by fetches.",
+            |p| p.fetch_requests.to_string(),
+        ),
+        (
+            "corelog_partition_busy_seconds_total",
+            "Seconds the owning shard spent in the partition's appends and reads.",
+            |p| (p.busy_ns as f64 / 1e9).to_string(),
+        ),
+    ];
+    for (name, help, value) in metrics {
+        writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter").unwrap();
+        for p in loads.clone() {
+            writeln!(
+                out,
+                "{name}{{topic=\"{}\",partition=\"{}\",shard=\"{}\"}} {}",
+                p.topic,
+                p.partition,
+                p.shard,
+                value(p)
+            )
+            .unwrap();
+        }
+    }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod connection;
 pub mod listener;
 pub mod metrics;
+pub mod placement;
 mod run;
 pub mod sendfile;
 pub mod sockets;

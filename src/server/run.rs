@@ -146,6 +146,11 @@ async fn start_broker(router: &Router, exclusive: &Arc<Exclusive>) {
             router.state().enter(Phase::Serving);
         })
         .await;
+    if router.state().config.placement_balancer {
+        router
+            .state()
+            .hold_until_shutdown(crate::placement::balancer::start(router.clone()));
+    }
     if let Some(metrics) = crate::server::metrics::start(router.clone(), exclusive) {
         router.state().hold_until_shutdown(metrics);
     }
