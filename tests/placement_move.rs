@@ -20,7 +20,6 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Runs `corelog ARGS`; returns stdout, failing the test on a non-zero exit.
@@ -129,53 +128,45 @@ fn a_partition_moves_under_a_producer_and_a_consumer_and_nothing_is_lost_duplica
         read
     });
 
-    // The producer sends in a steady stream; the partition moves back and forth
-    // while records are in flight.
+    // The producer queues the records chunk by chunk; after each chunk is queued (and
+    // on its way) the partition moves, so every move lands with records in flight.
+    const CHUNKS: usize = 6;
     let producer = Arc::new(idempotent_producer(&broker));
-    let sending = Arc::new(AtomicBool::new(true));
+    let (queued_tx, queued_rx) = std::sync::mpsc::channel::<usize>();
+    let (moved_tx, moved_rx) = std::sync::mpsc::channel::<()>();
     let writer = {
         let producer = producer.clone();
         let values = values.clone();
-        let sending = sending.clone();
         std::thread::spawn(move || {
-            for (index, value) in values.iter().enumerate() {
-                let mut record: BaseRecord<'_, [u8], [u8], usize> =
-                    BaseRecord::with_opaque_to("moving", index)
-                        .partition(0)
-                        .payload(value.as_slice());
-                loop {
-                    match producer.send(record) {
-                        Ok(()) => break,
-                        Err((_, back)) => {
-                            record = back;
-                            producer.poll(Duration::from_millis(5));
+            for (chunk, values) in values.chunks(RECORDS / CHUNKS).enumerate() {
+                for (i, value) in values.iter().enumerate() {
+                    let index = chunk * (RECORDS / CHUNKS) + i;
+                    let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                        BaseRecord::with_opaque_to("moving", index)
+                            .partition(0)
+                            .payload(value.as_slice());
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((_, back)) => {
+                                record = back;
+                                producer.poll(Duration::from_millis(5));
+                            }
                         }
                     }
                 }
-                if index % 64 == 0 {
-                    // A steady stream rather than one burst, so moves land mid-stream.
-                    producer.poll(Duration::from_millis(2));
-                }
+                producer.poll(Duration::ZERO);
+                queued_tx.send(chunk).unwrap();
+                moved_rx.recv().unwrap();
             }
             producer.flush(Duration::from_secs(120)).unwrap();
-            sending.store(false, Ordering::Release);
         })
     };
-    let delivered = |p: &TestProducer| p.context().deliveries.lock().unwrap().len();
     let home = shard_of(&broker, "moving", 0);
     let mut moves = Vec::new();
     let mut target = 1 - home;
-    for step in 1..=4 {
-        // Each move waits for more deliveries first: it happens under traffic.
-        let wanted = step * RECORDS / 6;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while delivered(&producer) < wanted && sending.load(Ordering::Acquire) {
-            assert!(
-                Instant::now() < deadline,
-                "deliveries stalled before move {step}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+    for _ in 0..CHUNKS {
+        queued_rx.recv().unwrap();
         let report = move_partition(&broker, "moving-0", target);
         assert_eq!(report["from"], 1 - target, "{report}");
         assert_eq!(report["to"], target, "{report}");
@@ -183,8 +174,16 @@ fn a_partition_moves_under_a_producer_and_a_consumer_and_nothing_is_lost_duplica
         assert_eq!(shard_of(&broker, "moving", 0), target);
         moves.push(report);
         target = 1 - target;
+        moved_tx.send(()).unwrap();
     }
     writer.join().unwrap();
+    // The first moves happened with records still to come.
+    let first_end = moves[0]["log_end_offset"].as_i64().unwrap();
+    assert!(
+        first_end < RECORDS as i64,
+        "the first move was under traffic: {}",
+        moves[0]
+    );
     let deliveries = producer.context().deliveries.lock().unwrap().clone();
     assert_eq!(deliveries.len(), RECORDS);
     let failed: Vec<_> = deliveries.iter().filter(|d| d.error.is_some()).collect();
@@ -209,7 +208,7 @@ fn a_partition_moves_under_a_producer_and_a_consumer_and_nothing_is_lost_duplica
     offsets.sort_unstable();
     assert_eq!(offsets, (0..RECORDS as i64).collect::<Vec<_>>());
     assert!(
-        broker.logs().matches("placement: moved moving-0").count() == 4,
+        broker.logs().matches("placement: moved moving-0").count() == CHUNKS,
         "{}",
         broker.logs()
     );

@@ -692,7 +692,8 @@ mod tests {
     fn a_partition_is_named_topic_dash_index() {
         assert_eq!(split_partition("orders-3").unwrap(), ("orders", 3));
         assert_eq!(split_partition("my-topic-10").unwrap(), ("my-topic", 10));
-        for bad in ["orders", "orders-", "-3", "orders-x", "orders--1"] {
+        assert_eq!(split_partition("orders--1").unwrap(), ("orders-", 1));
+        for bad in ["orders", "orders-", "-3", "orders-x"] {
             assert_eq!(split_partition(bad).unwrap_err().exit_code(), 2, "{bad}");
         }
     }

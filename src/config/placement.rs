@@ -214,6 +214,11 @@ fn parse_rule(content: &str, line: usize) -> Result<Rule, String> {
         }
         ["spread"] => Placement::Spread,
         ["isolate", shards] => Placement::Isolate(parse_shards(shards)?),
+        ["isolate"] => {
+            return Err(
+                "'isolate' is not a placement without shards: isolate 1, isolate 2-3".into(),
+            );
+        }
         [shards] => Placement::On(parse_shards(shards)?),
         _ => {
             return Err(format!(

@@ -36,6 +36,8 @@ pub struct MoveReport {
     pub unavailable: Duration,
     /// The shard table's revision afterwards.
     pub revision: u64,
+    /// The partition's log end offset when it moved.
+    pub log_end_offset: i64,
 }
 
 /// Why a move was refused; nothing changed.
@@ -110,6 +112,7 @@ async fn move_locked(
             to,
             unavailable: Duration::ZERO,
             revision,
+            log_end_offset: -1,
         });
     }
     let _checkpoint = state
@@ -153,6 +156,7 @@ async fn move_locked(
         to,
         unavailable,
         revision,
+        log_end_offset: handover.recovery_point.0,
     })
 }
 

@@ -2,7 +2,8 @@
 //! surface next to the Prometheus exposition; `corelog placement` is their client.
 //!
 //! - `POST /placement/move?topic=T&partition=P&shard=S` moves a partition live and
-//!   answers `{"topic", "partition", "from", "to", "unavailable_ms", "revision"}`.
+//!   answers `{"topic", "partition", "from", "to", "unavailable_ms", "revision",
+//!   "log_end_offset"}` (the log end offset it moved at; -1 when it stayed).
 //! - `POST /placement/reload` reads `placement.file` again and moves what it places
 //!   elsewhere: `{"rules", "moves": [...]}`.
 //!
@@ -38,6 +39,7 @@ fn report_json(report: &MoveReport) -> Value {
         "to": report.to.0,
         "unavailable_ms": report.unavailable.as_secs_f64() * 1e3,
         "revision": report.revision,
+        "log_end_offset": report.log_end_offset,
     })
 }
 
