@@ -61,6 +61,11 @@ struct RunArgs {
     keys: Option<String>,
     #[arg(long)]
     partitions: Option<i32>,
+    /// Use exactly this topic for every series (default: a fresh topic per series,
+    /// named after the workload's topic, the target, the series and the run), so
+    /// several runs can share partitions (scripts/bench-placement).
+    #[arg(long)]
+    topic: Option<String>,
     #[arg(long)]
     producers: Option<usize>,
     #[arg(long)]
@@ -210,10 +215,12 @@ fn main() {
             let level = if acks == "-1" { "all" } else { acks.as_str() };
             for &mode in &workload.producer_modes {
                 let mut run = |pace: Pace, tag: &str| -> Series {
-                    let topic = format!(
-                        "{}-{}-acks{level}-{mode}-{tag}-{run_id}",
-                        workload.topic, target.name
-                    );
+                    let topic = args.topic.clone().unwrap_or_else(|| {
+                        format!(
+                            "{}-{}-acks{level}-{mode}-{tag}-{run_id}",
+                            workload.topic, target.name
+                        )
+                    });
                     let label = series_label(&target.name, level, mode, workload.txn_records, pace);
                     progress.start(&label, total);
                     let mut s = run_series(target, &workload, level, mode, pace, &topic, &progress)
