@@ -326,36 +326,6 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         "corelog: host:port of the Prometheus endpoint.",
     ),
     key(
-        "placement.balancer",
-        ConfigType::String,
-        &[],
-        "corelog: none, or load to move hot partitions off a saturated shard.",
-    ),
-    key(
-        "placement.balancer.interval.ms",
-        ConfigType::Long,
-        &[],
-        "corelog: how often the balancer measures the shards and decides.",
-    ),
-    key(
-        "placement.balancer.max.moves",
-        ConfigType::Int,
-        &[],
-        "corelog: partitions the balancer moves per interval at most.",
-    ),
-    key(
-        "placement.balancer.threshold.percent",
-        ConfigType::Int,
-        &[],
-        "corelog: busy-time gap between shards (points of one core) the balancer tolerates.",
-    ),
-    key(
-        "placement.file",
-        ConfigType::String,
-        &[],
-        "corelog: rules pinning partitions to shards (tuning/PLACEMENT.md).",
-    ),
-    key(
         "node.id",
         ConfigType::Int,
         &["broker.id"],
@@ -396,6 +366,36 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::Int,
         &[],
         "Segment size of __consumer_offsets.",
+    ),
+    key(
+        "placement.balancer",
+        ConfigType::String,
+        &[],
+        "corelog: none, or load to move hot partitions off a saturated shard.",
+    ),
+    key(
+        "placement.balancer.interval.ms",
+        ConfigType::Long,
+        &[],
+        "corelog: how often the balancer measures the shards and decides.",
+    ),
+    key(
+        "placement.balancer.max.moves",
+        ConfigType::Int,
+        &[],
+        "corelog: partitions the balancer moves per interval at most.",
+    ),
+    key(
+        "placement.balancer.threshold.percent",
+        ConfigType::Int,
+        &[],
+        "corelog: busy-time gap between shards (points of one core) the balancer tolerates.",
+    ),
+    key(
+        "placement.file",
+        ConfigType::String,
+        &[],
+        "corelog: rules pinning partitions to shards (tuning/PLACEMENT.md).",
     ),
     key(
         "producer.id.expiration.check.interval.ms",
