@@ -20,7 +20,7 @@
 
 use super::CliError;
 use super::output::{Format, Report, Table, emit};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -172,44 +172,10 @@ fn show(args: &ShowArgs) -> Result<(), CliError> {
     }
 }
 
-/// One `GET /placement` document, as the broker sends it.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Sample {
-    pub revision: u64,
-    pub uptime_ns: u64,
-    #[serde(default)]
-    pub timestamp_ms: u64,
-    pub shards: Vec<ShardSample>,
-    pub partitions: Vec<PartitionSample>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ShardSample {
-    pub shard: usize,
-    pub cpu: usize,
-    pub connections: u64,
-    pub partitions: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub requests: u64,
-    pub busy_ns: u64,
-    pub cpu_ns: u64,
-    pub calls_sent: u64,
-    pub calls_received: u64,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct PartitionSample {
-    pub topic: String,
-    pub partition: i32,
-    pub shard: usize,
-    pub bytes_in: u64,
-    pub records_in: u64,
-    pub produce_requests: u64,
-    pub bytes_out: u64,
-    pub fetch_requests: u64,
-    pub busy_ns: u64,
-}
+/// One `GET /placement` document, as the broker sends it (the broker's own type).
+pub use crate::protocol::placement::{
+    PartitionLoad as PartitionSample, Placement as Sample, ShardLoad as ShardSample,
+};
 
 /// `orders-3` → (`orders`, 3): the partition follows the last '-'.
 fn split_partition(text: &str) -> Result<(&str, i32), CliError> {

@@ -19,6 +19,7 @@ pub mod codec;
 pub mod error_code;
 pub mod frame;
 pub mod generated;
+pub mod placement;
 pub mod records;
 pub mod wire;
 

@@ -18,52 +18,9 @@
 //! opened on its shard. Served by shard 0, from `Router::load`.
 
 use crate::partition::load::PartitionLoadSnapshot;
+use crate::protocol::placement::{PartitionLoad, Placement, ShardLoad};
 use crate::routing::Router;
 use crate::shard::ShardStatsSnapshot;
-use serde::Serialize;
-
-/// The whole document.
-#[derive(Debug, Serialize)]
-pub struct Placement {
-    pub revision: u64,
-    pub uptime_ns: u64,
-    pub timestamp_ms: u64,
-    pub shards: Vec<ShardLoad>,
-    pub partitions: Vec<PartitionLoad>,
-}
-
-/// One shard's counters.
-#[derive(Debug, Serialize)]
-pub struct ShardLoad {
-    pub shard: usize,
-    pub cpu: usize,
-    pub connections: u64,
-    pub partitions: u64,
-    /// Bytes read from and written to the client sockets of the shard's connections.
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    /// Kafka requests its connections received.
-    pub requests: u64,
-    pub busy_ns: u64,
-    pub cpu_ns: u64,
-    /// Calls this shard made to other shards, and received from them.
-    pub calls_sent: u64,
-    pub calls_received: u64,
-}
-
-/// One partition's counters, on the shard that owns it.
-#[derive(Debug, Serialize)]
-pub struct PartitionLoad {
-    pub topic: String,
-    pub partition: i32,
-    pub shard: usize,
-    pub bytes_in: u64,
-    pub records_in: u64,
-    pub produce_requests: u64,
-    pub bytes_out: u64,
-    pub fetch_requests: u64,
-    pub busy_ns: u64,
-}
 
 impl From<&ShardStatsSnapshot> for ShardLoad {
     fn from(s: &ShardStatsSnapshot) -> ShardLoad {
