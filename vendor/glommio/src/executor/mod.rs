@@ -1325,6 +1325,11 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // corelog patch: a preemption that is already due when this is called
+                // must not read as "no task ran": the caller would park with task
+                // queues still active, and sleep until some unrelated event woke it.
+                // See vendor/glommio/PATCHES.md.
+                ran |= !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {
