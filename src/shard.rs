@@ -19,9 +19,9 @@ use crate::metadata::controller::Controller;
 use crate::metadata::producer_ids::ProducerIdPool;
 use crate::metadata::{MetadataDelta, MetadataImage, TopicPartition};
 use crate::model::{Offset, ProducerEpoch, ProducerId};
-use crate::partition::load::PartitionLoadSnapshot;
 use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
+use crate::protocol::placement::PartitionLoad;
 use crate::protocol::records::RecordBatch;
 use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{
@@ -862,8 +862,8 @@ impl ShardState {
     }
 
     /// The load counters of every partition this shard owns, sorted by partition.
-    pub fn partition_loads(&self) -> Vec<PartitionLoadSnapshot> {
-        let mut loads: Vec<PartitionLoadSnapshot> = self
+    pub fn partition_loads(&self) -> Vec<PartitionLoad> {
+        let mut loads: Vec<PartitionLoad> = self
             .partitions
             .borrow()
             .values()

@@ -326,12 +326,11 @@ pub struct Shown {
     pub partitions: Vec<PartitionRates>,
 }
 
+/// A shard's rates over the interval, beside the later sample they were computed to.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShardRates {
-    pub shard: usize,
-    pub cpu: usize,
-    pub connections: u64,
-    pub partitions: u64,
+    #[serde(flatten)]
+    pub sample: ShardSample,
     pub busy_percent: f64,
     pub cpu_percent: f64,
     pub bytes_in_per_s: f64,
@@ -339,30 +338,17 @@ pub struct ShardRates {
     pub requests_per_s: f64,
     pub calls_received_per_s: f64,
     pub calls_sent_per_s: f64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub requests: u64,
-    pub busy_ns: u64,
-    pub cpu_ns: u64,
-    pub calls_received: u64,
-    pub calls_sent: u64,
 }
 
+/// A partition's rates over the interval, beside the later sample they were computed to.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionRates {
-    pub topic: String,
-    pub partition: i32,
-    pub shard: usize,
+    #[serde(flatten)]
+    pub sample: PartitionSample,
     pub bytes_in_per_s: f64,
     pub bytes_out_per_s: f64,
     pub records_in_per_s: f64,
     pub busy_percent: f64,
-    pub bytes_in: u64,
-    pub records_in: u64,
-    pub produce_requests: u64,
-    pub bytes_out: u64,
-    pub fetch_requests: u64,
-    pub busy_ns: u64,
 }
 
 /// The rates between two samples; partitions hottest first (busy share, then bytes per
@@ -385,10 +371,7 @@ pub fn rates(endpoint: &str, before: &Sample, after: &Sample, top: usize) -> Sho
                 .find(|b| b.shard == a.shard)
                 .unwrap_or(&default);
             ShardRates {
-                shard: a.shard,
-                cpu: a.cpu,
-                connections: a.connections,
-                partitions: a.partitions,
+                sample: a.clone(),
                 busy_percent: percent(b.busy_ns, a.busy_ns),
                 cpu_percent: percent(b.cpu_ns, a.cpu_ns),
                 bytes_in_per_s: rate(b.bytes_in, a.bytes_in, elapsed),
@@ -396,13 +379,6 @@ pub fn rates(endpoint: &str, before: &Sample, after: &Sample, top: usize) -> Sho
                 requests_per_s: rate(b.requests, a.requests, elapsed),
                 calls_received_per_s: rate(b.calls_received, a.calls_received, elapsed),
                 calls_sent_per_s: rate(b.calls_sent, a.calls_sent, elapsed),
-                bytes_in: a.bytes_in,
-                bytes_out: a.bytes_out,
-                requests: a.requests,
-                busy_ns: a.busy_ns,
-                cpu_ns: a.cpu_ns,
-                calls_received: a.calls_received,
-                calls_sent: a.calls_sent,
             }
         })
         .collect();
@@ -423,19 +399,11 @@ pub fn rates(endpoint: &str, before: &Sample, after: &Sample, top: usize) -> Sho
                 .copied()
                 .unwrap_or(&default);
             PartitionRates {
-                topic: a.topic.clone(),
-                partition: a.partition,
-                shard: a.shard,
+                sample: a.clone(),
                 bytes_in_per_s: rate(b.bytes_in, a.bytes_in, elapsed),
                 bytes_out_per_s: rate(b.bytes_out, a.bytes_out, elapsed),
                 records_in_per_s: rate(b.records_in, a.records_in, elapsed),
                 busy_percent: percent(b.busy_ns, a.busy_ns),
-                bytes_in: a.bytes_in,
-                records_in: a.records_in,
-                produce_requests: a.produce_requests,
-                bytes_out: a.bytes_out,
-                fetch_requests: a.fetch_requests,
-                busy_ns: a.busy_ns,
             }
         })
         .collect();
@@ -446,9 +414,13 @@ pub fn rates(endpoint: &str, before: &Sample, after: &Sample, top: usize) -> Sho
                 (y.bytes_in_per_s + y.bytes_out_per_s)
                     .total_cmp(&(x.bytes_in_per_s + x.bytes_out_per_s)),
             )
-            .then(y.busy_ns.cmp(&x.busy_ns))
-            .then((y.bytes_in + y.bytes_out).cmp(&(x.bytes_in + x.bytes_out)))
-            .then((&x.topic, x.partition).cmp(&(&y.topic, y.partition)))
+            .then_with(|| {
+                let (x, y) = (&x.sample, &y.sample);
+                y.busy_ns
+                    .cmp(&x.busy_ns)
+                    .then((y.bytes_in + y.bytes_out).cmp(&(x.bytes_in + x.bytes_out)))
+                    .then((&x.topic, x.partition).cmp(&(&y.topic, y.partition)))
+            })
     });
     let partition_count = partitions.len();
     if top > 0 {
@@ -495,15 +467,15 @@ impl Report for Shown {
         ]);
         for s in &self.shards {
             shards.row(vec![
-                s.shard.to_string(),
-                s.cpu.to_string(),
+                s.sample.shard.to_string(),
+                s.sample.cpu.to_string(),
                 one(s.busy_percent),
                 one(s.cpu_percent),
                 mb(s.bytes_in_per_s),
                 mb(s.bytes_out_per_s),
                 one(s.requests_per_s),
-                s.partitions.to_string(),
-                s.connections.to_string(),
+                s.sample.partitions.to_string(),
+                s.sample.connections.to_string(),
                 one(s.calls_received_per_s),
                 one(s.calls_sent_per_s),
             ]);
@@ -521,9 +493,9 @@ impl Report for Shown {
         ]);
         for p in &self.partitions {
             partitions.row(vec![
-                p.topic.clone(),
-                p.partition.to_string(),
-                p.shard.to_string(),
+                p.sample.topic.clone(),
+                p.sample.partition.to_string(),
+                p.sample.shard.to_string(),
                 mb(p.bytes_in_per_s),
                 mb(p.bytes_out_per_s),
                 one(p.records_in_per_s),
@@ -615,7 +587,7 @@ mod tests {
         let order: Vec<_> = shown
             .partitions
             .iter()
-            .map(|p| (p.topic.as_str(), p.partition))
+            .map(|p| (p.sample.topic.as_str(), p.sample.partition))
             .collect();
         assert_eq!(order, vec![("a", 1), ("b", 0)], "hottest first, top 2");
         let moved = &shown.partitions[0];
@@ -637,7 +609,7 @@ mod tests {
             ..Sample::default()
         };
         let shown = rates("h:1", &sample, &sample, 0);
-        assert_eq!(shown.partitions[0].topic, "b");
+        assert_eq!(shown.partitions[0].sample.topic, "b");
         assert_eq!(shown.partitions.len(), 2, "--top 0 shows all");
     }
 

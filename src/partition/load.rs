@@ -8,6 +8,7 @@
 //! went down as restarted.
 
 use crate::metadata::TopicPartition;
+use crate::protocol::placement;
 use std::cell::Cell;
 
 /// A partition's counters since it was opened on this shard.
@@ -32,8 +33,9 @@ pub struct PartitionLoad {
 }
 
 impl PartitionLoad {
-    pub fn snapshot(&self, tp: &TopicPartition, shard: usize) -> PartitionLoadSnapshot {
-        PartitionLoadSnapshot {
+    /// The counters at this moment, as `GET /placement` reports them.
+    pub fn snapshot(&self, tp: &TopicPartition, shard: usize) -> placement::PartitionLoad {
+        placement::PartitionLoad {
             topic: tp.topic.clone(),
             partition: tp.partition,
             shard,
@@ -45,19 +47,4 @@ impl PartitionLoad {
             busy_ns: self.busy_ns.get(),
         }
     }
-}
-
-/// A partition's counters at one moment, as the metrics endpoint gathers them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PartitionLoadSnapshot {
-    pub topic: String,
-    pub partition: i32,
-    /// The shard that owns it (and counted it).
-    pub shard: usize,
-    pub bytes_in: u64,
-    pub records_in: u64,
-    pub produce_requests: u64,
-    pub bytes_out: u64,
-    pub fetch_requests: u64,
-    pub busy_ns: u64,
 }

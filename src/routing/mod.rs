@@ -23,7 +23,7 @@ pub mod groups;
 pub mod partitions;
 pub mod transactions;
 
-use crate::partition::load::PartitionLoadSnapshot;
+use crate::protocol::placement::PartitionLoad;
 use crate::shard::{ShardState, ShardStatsSnapshot};
 use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded};
 use std::future::Future;
@@ -219,7 +219,7 @@ impl Router {
 
     /// Every shard's counters and the load of each partition it owns, each shard's read
     /// on that shard in the same call; in shard order.
-    pub async fn load(&self) -> Vec<(ShardStatsSnapshot, Vec<PartitionLoadSnapshot>)> {
+    pub async fn load(&self) -> Vec<(ShardStatsSnapshot, Vec<PartitionLoad>)> {
         self.broadcast(|router, _| async move {
             (router.local_stats(), router.state().partition_loads())
         })

@@ -14,7 +14,7 @@
 //! per-shard and per-partition cells, no shared atomics. The main thread binds its port
 //! with the listeners (`server::sockets`): a port in use refuses start-up.
 
-use crate::partition::load::PartitionLoadSnapshot;
+use crate::protocol::placement::PartitionLoad;
 use crate::routing::Router;
 use crate::server::sockets::Exclusive;
 use crate::server::{admin, placement};
@@ -124,7 +124,7 @@ async fn route(router: &Router, method: &str, path: &str, query: &str) -> Reply 
 
 /// The whole exposition: counters per shard, then partition placement.
 pub async fn render(router: &Router) -> String {
-    let (snapshots, partitions): (Vec<ShardStatsSnapshot>, Vec<Vec<PartitionLoadSnapshot>>) =
+    let (snapshots, partitions): (Vec<ShardStatsSnapshot>, Vec<Vec<PartitionLoad>>) =
         router.load().await.into_iter().unzip();
     let mut out = String::new();
     type Field = fn(&ShardStatsSnapshot) -> u64;
@@ -347,9 +347,9 @@ pub async fn render(router: &Router) -> String {
 /// Each partition's load counters, labelled with topic, partition and owning shard.
 fn render_partition_loads<'a>(
     out: &mut String,
-    loads: impl Iterator<Item = &'a PartitionLoadSnapshot> + Clone,
+    loads: impl Iterator<Item = &'a PartitionLoad> + Clone,
 ) {
-    type Value = fn(&PartitionLoadSnapshot) -> String;
+    type Value = fn(&PartitionLoad) -> String;
     let metrics: &[(&str, &str, Value)] = &[
         (
             "corelog_partition_bytes_in_total",

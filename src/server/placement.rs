@@ -17,7 +17,6 @@
 //! the wall clock (Unix milliseconds). A partition's counters start at zero when it is
 //! opened on its shard. Served by shard 0, from `Router::load`.
 
-use crate::partition::load::PartitionLoadSnapshot;
 use crate::protocol::placement::{PartitionLoad, Placement, ShardLoad};
 use crate::routing::Router;
 use crate::shard::ShardStatsSnapshot;
@@ -40,22 +39,6 @@ impl From<&ShardStatsSnapshot> for ShardLoad {
     }
 }
 
-impl From<PartitionLoadSnapshot> for PartitionLoad {
-    fn from(p: PartitionLoadSnapshot) -> PartitionLoad {
-        PartitionLoad {
-            topic: p.topic,
-            partition: p.partition,
-            shard: p.shard,
-            bytes_in: p.bytes_in,
-            records_in: p.records_in,
-            produce_requests: p.produce_requests,
-            bytes_out: p.bytes_out,
-            fetch_requests: p.fetch_requests,
-            busy_ns: p.busy_ns,
-        }
-    }
-}
-
 /// Gathers every shard's load and renders the document.
 pub async fn render(router: &Router) -> String {
     let loads = router.load().await;
@@ -64,7 +47,7 @@ pub async fn render(router: &Router) -> String {
     let mut shards = Vec::with_capacity(loads.len());
     for (stats, owned) in loads {
         shards.push(ShardLoad::from(&stats));
-        partitions.extend(owned.into_iter().map(PartitionLoad::from));
+        partitions.extend(owned);
     }
     partitions.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     let placement = Placement {
