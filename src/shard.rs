@@ -55,6 +55,8 @@ pub struct Handover {
 pub struct ShardStats {
     pub connections: Cell<u64>,
     pub connections_total: Cell<u64>,
+    /// Connections that moved here from another shard to follow their partitions.
+    pub connections_moved_in: Cell<u64>,
     pub requests: Cell<u64>,
     pub bytes_in: Cell<u64>,
     pub bytes_out: Cell<u64>,
@@ -91,6 +93,7 @@ pub struct ShardStatsSnapshot {
     pub cpu: usize,
     pub connections: u64,
     pub connections_total: u64,
+    pub connections_moved_in: u64,
     pub requests: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -832,6 +835,7 @@ impl ShardState {
             cpu: self.cpu,
             connections: s.connections.get(),
             connections_total: s.connections_total.get(),
+            connections_moved_in: s.connections_moved_in.get(),
             requests: s.requests.get(),
             bytes_in: s.bytes_in.get(),
             bytes_out: s.bytes_out.get(),

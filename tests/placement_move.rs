@@ -1,14 +1,15 @@
 //! Moving partitions between shards of a running broker, with real clients: `corelog
 //! placement move` while an idempotent acks=all librdkafka producer and a consumer run
 //! (every record arrives once, in order, checked by count and checksum); a long-poll
-//! fetch answered when its partition moves; `__consumer_offsets` partitions moved under
+//! fetch answered when its partition moves; a consumer's connection that follows its
+//! partition to the new shard (`placement.connections.follow`); `__consumer_offsets` partitions moved under
 //! a group, which keeps its committed offsets and goes on committing; and the placement
 //! file (`placement.file`): what it pins stays pinned across a restart, a reload moves
 //! what it places elsewhere, and a bad file stops start-up naming the line.
 
 mod common;
 
-use common::kafka::{TestProducer, producer};
+use common::kafka::{TestProducer, producer, send_all, test_record};
 use common::wire::{FETCH_VERSION, WireClient, fetch_request};
 use common::{Broker, metric, run_with_timeout};
 use corelog::protocol::ErrorCode;
@@ -249,6 +250,105 @@ fn a_long_poll_is_answered_when_its_partition_moves() {
     // The next fetch finds it on its new shard.
     let again = client.fetch(&fetch_request("polled", 0, 0, 1 << 20));
     assert_eq!(again.responses[0].partitions[0].error_code, 0);
+}
+
+#[test]
+fn a_consumers_connection_follows_its_partition_to_its_new_shard() {
+    let broker = Broker::start_with(&["--shards", "2"]);
+    create_topic(&broker, "followed", 1);
+    const RECORDS: usize = 200;
+    let records: Vec<_> = (0..RECORDS)
+        .map(|i| test_record("followed", i, common::kafka::base_timestamp() + i as i64))
+        .collect();
+    let values: Vec<Vec<u8>> = records
+        .iter()
+        .map(|r| r.value.clone().unwrap_or_default())
+        .collect();
+
+    // A consumer with librdkafka's defaults reads partition 0 until it has every record.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "follower")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset("followed", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let (read_tx, read_rx) = std::sync::mpsc::channel::<(i64, Vec<u8>)>();
+    let reader = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut read = 0;
+        while read < RECORDS {
+            assert!(Instant::now() < deadline, "read {read} records");
+            if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+                let message = message.expect("the consumer reads through the move");
+                let value = message.payload().unwrap_or_default().to_vec();
+                read_tx.send((message.offset(), value)).unwrap();
+                read += 1;
+            }
+        }
+    });
+    let producer = producer(&broker, &[]);
+    let mut read = Vec::new();
+    let produce = |from: usize, to: usize, read: &mut Vec<(i64, Vec<u8>)>| {
+        for delivery in send_all(&producer, "followed", Some(0), &records[from..to]) {
+            assert!(delivery.error.is_none(), "{delivery:?}");
+        }
+        while read.len() < to {
+            read.push(
+                read_rx
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("the consumer reads what was produced"),
+            );
+        }
+    };
+    produce(0, RECORDS / 2, &mut read);
+
+    // Once the consumer has fetched more often than it takes to follow, its fetching
+    // connection sits on the partition's shard, wherever it was accepted.
+    let first = shard_of(&broker, "followed", 0);
+    let fetches = |broker: &Broker| {
+        metric(
+            &broker.scrape(),
+            "corelog_partition_fetch_requests_total",
+            &[("topic", "followed"), ("partition", "0")],
+        )
+        .unwrap_or_default()
+    };
+    assert!(
+        common::groups::wait_until(Duration::from_secs(30), || fetches(&broker) >= 5.0),
+        "the consumer long-polls its partition"
+    );
+    let moved_in = |broker: &Broker, shard: usize| {
+        metric(
+            &broker.scrape(),
+            "corelog_connections_moved_in_total",
+            &[("shard", &shard.to_string())],
+        )
+        .expect("the counter is exposed")
+    };
+    let second = 1 - first;
+    let before = moved_in(&broker, second);
+    move_partition(&broker, "followed-0", second);
+    // Its fetches all go to the other shard now: the connection follows them there.
+    assert!(
+        common::groups::wait_until(Duration::from_secs(30), || moved_in(&broker, second)
+            > before),
+        "a connection moved to shard {second}: {}",
+        broker.logs()
+    );
+    produce(RECORDS / 2, RECORDS, &mut read);
+    reader.join().unwrap();
+    for (i, (offset, value)) in read.iter().enumerate() {
+        assert_eq!(*offset, i as i64, "offsets are contiguous from 0");
+        assert_eq!(value, &values[i], "record {i} in order");
+    }
+    assert_eq!(
+        checksum(read.iter().map(|(_, v)| v.as_slice())),
+        checksum(values.iter().map(Vec::as_slice))
+    );
 }
 
 #[test]

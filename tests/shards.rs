@@ -1,12 +1,13 @@
 //! `--shards 2`: partitions are spread over both shards, and one connection — on
 //! whichever shard accepted it — produces to and fetches from partitions of both, its
-//! requests fanned out to the owners and gathered. Checked through the records and
-//! through the metrics endpoint's per-shard counters and partition placement.
+//! requests fanned out to the owners and gathered; a connection whose requests all go
+//! to the other shard moves there (`placement.connections.follow`). Checked through the
+//! records and through the metrics endpoint's per-shard counters and partition placement.
 
 mod common;
 
 use bytes::Bytes;
-use common::wire::{FETCH_VERSION, WireClient, batch_of, produce_request};
+use common::wire::{FETCH_VERSION, PRODUCE_VERSION, WireClient, batch_of, produce_request};
 use common::{Broker, metric};
 use corelog::protocol::codec::Records;
 use corelog::protocol::generated::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
@@ -232,4 +233,133 @@ fn partitions_of_many_topics_stay_balanced_over_shards() {
     for shard in 0..2 {
         assert_eq!(counter(&exposition, "corelog_partitions", shard), 12.0);
     }
+}
+
+/// Sends `requests` produce requests of 5 records for `partition` of `topic` back to
+/// back on `client` (pipelined), then reads their answers: each in request order, at the
+/// offsets that order gives. Returns the records sent.
+fn pipeline_produces(
+    client: &mut WireClient,
+    topic: &str,
+    partition: i32,
+    requests: usize,
+) -> Vec<(String, String)> {
+    let mut sent = Vec::new();
+    let mut correlation_ids = Vec::new();
+    for r in 0..requests {
+        let records: Vec<(String, String)> = (0..5)
+            .map(|i| (format!("k{r}-{i}"), format!("value {r} {i}")))
+            .collect();
+        let pairs: Vec<(&[u8], &[u8])> = records
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        let request = produce_request(
+            topic,
+            1,
+            vec![(partition, batch_of(&pairs, Compression::None))],
+        );
+        correlation_ids.push(client.send(ApiKey::Produce, PRODUCE_VERSION, &request));
+        sent.extend(records);
+    }
+    for (r, correlation_id) in correlation_ids.into_iter().enumerate() {
+        let ResponseBody::Produce(response) =
+            client.receive(ApiKey::Produce, PRODUCE_VERSION, correlation_id)
+        else {
+            panic!("not a produce response");
+        };
+        let answer = &response.responses[0].partition_responses[0];
+        assert_eq!(answer.error_code, 0, "{answer:?}");
+        assert_eq!(answer.base_offset, 5 * r as i64, "request {r}");
+    }
+    sent
+}
+
+/// Every record of `partition` of `topic`, read with one fetch on `client`.
+fn fetch_partition(client: &mut WireClient, topic: &str, partition: i32) -> Vec<(String, String)> {
+    let request = common::wire::fetch_request(topic, partition, 0, 16 << 20);
+    let ResponseBody::Fetch(fetched) = client.request(ApiKey::Fetch, FETCH_VERSION, &request)
+    else {
+        panic!("not a fetch response");
+    };
+    let data = &fetched.responses[0].partitions[0];
+    assert_eq!(data.error_code, 0);
+    let Some(Records::Bytes(bytes)) = &data.records else {
+        panic!("records of {topic}-{partition}");
+    };
+    let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+    let mut got = Vec::new();
+    for batch in batches(bytes.clone()) {
+        let batch = batch.unwrap();
+        for record in batch.records().unwrap() {
+            let record = record.unwrap();
+            assert_eq!(batch.offset_of(&record), got.len() as i64);
+            got.push((text(record.key), text(record.value)));
+        }
+    }
+    got
+}
+
+/// Produces, pipelined, to a partition of the shard that did not accept the connection,
+/// then reads it back on the same connection; returns the shard that accepted it, the
+/// shard that owns the partition, and the metrics after.
+fn produce_to_the_other_shard(broker: &Broker, topic: &str) -> (i64, i64, String) {
+    let mut client = WireClient::connect(&broker.bootstrap());
+    create_by_metadata(&mut client, topic);
+    let before = broker.scrape();
+    let home = (0..2)
+        .find(|s| counter(&before, "corelog_connections", *s) == 1.0)
+        .expect("our connection is on a shard");
+    let other = 1 - home;
+    let partition = placement(&before, topic, PARTITIONS)
+        .iter()
+        .position(|s| *s == other)
+        .expect("a partition on the other shard") as i32;
+    let sent = pipeline_produces(&mut client, topic, partition, 20);
+    assert_eq!(
+        fetch_partition(&mut client, topic, partition),
+        sent,
+        "{topic}-{partition} holds what was sent, in order"
+    );
+    (home, other, broker.scrape())
+}
+
+#[test]
+fn a_connection_whose_requests_all_go_to_the_other_shard_moves_there() {
+    let broker = start_broker();
+    let (home, other, after) = produce_to_the_other_shard(&broker, "follow");
+    assert_eq!(
+        counter(&after, "corelog_connections", other),
+        1.0,
+        "{after}"
+    );
+    assert_eq!(counter(&after, "corelog_connections", home), 0.0, "{after}");
+    assert_eq!(
+        counter(&after, "corelog_connections_moved_in_total", other),
+        1.0,
+        "{after}"
+    );
+    assert!(
+        broker
+            .logs()
+            .contains(&format!("to shard {other}, which owns its partitions")),
+        "the move is logged"
+    );
+
+    // Without placement.connections.follow the connection stays where it was accepted.
+    let broker = Broker::start_with(&[
+        "--shards",
+        "2",
+        "--set",
+        "num.partitions=6",
+        "--set",
+        "placement.connections.follow=false",
+    ]);
+    let (home, other, after) = produce_to_the_other_shard(&broker, "stay");
+    assert_eq!(counter(&after, "corelog_connections", home), 1.0, "{after}");
+    assert_eq!(
+        counter(&after, "corelog_connections_moved_in_total", other),
+        0.0,
+        "{after}"
+    );
 }

@@ -115,6 +115,9 @@ pub struct BrokerConfig {
     pub placement_balancer_threshold_percent: i32,
     /// `placement.balancer.max.moves`: partitions the balancer moves per interval.
     pub placement_balancer_max_moves: i32,
+    /// `placement.connections.follow`: a connection whose produce and fetch requests go
+    /// to one other shard moves to that shard.
+    pub placement_connections_follow: bool,
     /// `log.cleaner.enable`: compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.io.max.bytes.per.second`: the cleaners' I/O, all shards together
@@ -390,6 +393,12 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::Int,
         &[],
         "corelog: busy-time gap between shards (points of one core) the balancer tolerates.",
+    ),
+    key(
+        "placement.connections.follow",
+        ConfigType::Boolean,
+        &[],
+        "corelog: move a connection to the shard that owns the partitions it uses.",
     ),
     key(
         "placement.file",
@@ -802,6 +811,7 @@ impl BrokerConfig {
                 1,
                 Kind::Int { min: 1 },
             )?,
+            placement_connections_follow: e.bool("placement.connections.follow", true)?,
             authorizer_class_name,
             authorizer,
             node_id,
@@ -1196,6 +1206,7 @@ impl BrokerConfig {
                 self.placement_balancer_threshold_percent.to_string()
             }
             "placement.balancer.max.moves" => self.placement_balancer_max_moves.to_string(),
+            "placement.connections.follow" => self.placement_connections_follow.to_string(),
             "node.id" => self.node_id.to_string(),
             "num.partitions" => self.num_partitions.to_string(),
             "offset.metadata.max.bytes" => self.offset_metadata_max_bytes.to_string(),

@@ -99,6 +99,7 @@ impl Handler for Fetch {
                 }
             }
         }
+        ctx.note_partitions(slots.iter().filter_map(|s| s.tp.as_ref()));
 
         let read_committed = request.isolation_level == READ_COMMITTED;
         let max_bytes = request.max_bytes.max(0) as usize;

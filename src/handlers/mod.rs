@@ -51,6 +51,7 @@ mod txn_offset_commit;
 mod write_txn_markers;
 
 use crate::groups::classic::ClientInfo;
+use crate::metadata::TopicPartition;
 use crate::partition::SegmentRange;
 use crate::protocol::codec::{Request, VersionRange};
 use crate::protocol::frame::DecodedRequest;
@@ -59,6 +60,7 @@ use crate::protocol::generated::{ApiKey, RequestBody, ResponseBody};
 use crate::routing::Router;
 use crate::shard::ShardState;
 use crate::storage::Notify;
+use shards::ShardId;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -134,6 +136,61 @@ impl Hangup {
     }
 }
 
+/// How many produce or fetch requests in a row must go to one other shard, and nowhere
+/// else, before their connection moves there.
+pub const FOLLOW_AFTER: u32 = 3;
+
+/// Where a connection's partition work goes: the one shard other than its own that owned
+/// every partition of its latest produce and fetch requests, and how many requests in a
+/// row went only there. Once `FOLLOW_AFTER` did, the connection asks to move to that
+/// shard (`server::connection`), so a client whose partitions live on one shard costs no
+/// cross-shard hop. A request that touches its own shard's partitions, or several
+/// shards, starts over; requests without partitions (metadata, group calls) change
+/// nothing. Shared by every request of one connection, on its shard.
+#[derive(Default)]
+pub struct Affinity {
+    shard: Cell<Option<ShardId>>,
+    streak: Cell<u32>,
+}
+
+impl Affinity {
+    /// Counts one request whose partitions are owned by `owners` (`None`: no shard owns
+    /// one), on a connection served by `here`.
+    pub fn note(&self, here: ShardId, owners: impl IntoIterator<Item = Option<ShardId>>) {
+        let mut owners = owners.into_iter();
+        let Some(first) = owners.next() else {
+            return;
+        };
+        let single = match first {
+            Some(shard) if shard != here && owners.all(|o| o == Some(shard)) => Some(shard),
+            _ => None,
+        };
+        match single {
+            Some(shard) if self.shard.get() == Some(shard) => {
+                self.streak.set(self.streak.get().saturating_add(1));
+            }
+            Some(shard) => {
+                self.shard.set(Some(shard));
+                self.streak.set(1);
+            }
+            None => self.forget(),
+        }
+    }
+
+    /// The shard this connection should move to, once its requests have shown one.
+    pub fn wanted(&self) -> Option<ShardId> {
+        self.shard
+            .get()
+            .filter(|_| self.streak.get() >= FOLLOW_AFTER)
+    }
+
+    /// Starts over (the connection moved, or could not).
+    fn forget(&self) {
+        self.shard.set(None);
+        self.streak.set(0);
+    }
+}
+
 /// What a handler knows about the request it answers.
 pub struct RequestContext {
     /// The road to every shard.
@@ -150,6 +207,9 @@ pub struct RequestContext {
     close_connection: Cell<bool>,
     /// The connection's end.
     pub hangup: Rc<Hangup>,
+    /// Where the connection's partition work goes; `None` when connections stay where
+    /// they were accepted (`placement.connections.follow=false`).
+    affinity: Option<Rc<Affinity>>,
 }
 
 impl RequestContext {
@@ -161,9 +221,11 @@ impl RequestContext {
         peer: SocketAddr,
         gate: Rc<Gate>,
         hangup: Rc<Hangup>,
+        affinity: Option<Rc<Affinity>>,
     ) -> RequestContext {
         RequestContext {
             hangup,
+            affinity,
             shard: router.state().clone(),
             router,
             api_key: request.api_key,
@@ -186,6 +248,18 @@ impl RequestContext {
 
     pub fn take_splices(&self) -> Vec<SegmentRange> {
         std::mem::take(&mut self.splices.borrow_mut())
+    }
+
+    /// Tells the connection which partitions this produce or fetch request works on, so
+    /// that it can follow them to their shard (`Affinity`).
+    pub fn note_partitions<'a>(&self, partitions: impl IntoIterator<Item = &'a TopicPartition>) {
+        if let Some(affinity) = &self.affinity {
+            let metadata = self.shard.metadata.borrow();
+            affinity.note(
+                self.router.id(),
+                partitions.into_iter().map(|tp| metadata.owner(tp)),
+            );
+        }
     }
 
     /// Lets the connection dispatch its next request before this one finishes. Until a
@@ -605,5 +679,36 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_connection_follows_only_a_streak_of_requests_for_one_other_shard() {
+        let (here, there) = (ShardId(0), ShardId(1));
+        let affinity = Affinity::default();
+        for _ in 1..FOLLOW_AFTER {
+            affinity.note(here, [Some(there), Some(there)]);
+            assert_eq!(affinity.wanted(), None, "not yet a streak");
+        }
+        // Requests without partitions change nothing.
+        affinity.note(here, []);
+        affinity.note(here, [Some(there)]);
+        assert_eq!(affinity.wanted(), Some(there));
+
+        // Work on this shard, on several shards, or on a partition no shard owns starts
+        // the count over.
+        for breaker in [
+            vec![Some(here)],
+            vec![Some(there), Some(here)],
+            vec![Some(there), None],
+        ] {
+            affinity.note(here, breaker.clone());
+            assert_eq!(affinity.wanted(), None, "{breaker:?}");
+            for _ in 0..FOLLOW_AFTER {
+                affinity.note(here, [Some(there)]);
+            }
+            assert_eq!(affinity.wanted(), Some(there));
+        }
+        affinity.forget();
+        assert_eq!(affinity.wanted(), None);
     }
 }

@@ -147,6 +147,7 @@ impl Handler for Produce {
             order = kept_order;
             appends = kept;
         }
+        ctx.note_partitions(appends.iter().map(|(tp, _)| tp));
         let queued = ctx.router.produce(appends, acks == -1).await;
         ctx.issued();
         for (slot, result) in order.into_iter().zip(queued.answers().await) {

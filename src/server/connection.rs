@@ -18,7 +18,7 @@
 //! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
 //! the connection. Nothing a client sends can disturb another connection.
 
-use crate::handlers::{self, Gate, Hangup, RequestContext};
+use crate::handlers::{self, Affinity, Gate, Hangup, RequestContext};
 use crate::partition::SegmentRange;
 use crate::protocol::codec::Encoder;
 use crate::protocol::frame::{
@@ -32,11 +32,12 @@ use crate::shard::{ShardState, bump};
 use bytes::{Buf, BytesMut};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
+use shards::ShardId;
 use shards::rt::{self, LocalReceiver, LocalSender, StaticPermit};
 use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -53,7 +54,8 @@ struct Outgoing {
 }
 
 /// Serves one connection until the client closes it, it idles past
-/// `connections.max.idle.ms`, or it misbehaves.
+/// `connections.max.idle.ms`, or it misbehaves — on this shard, or on the shard its
+/// partitions live on once it has moved there.
 pub async fn serve(router: Router, stream: TcpStream, peer: SocketAddr) {
     let shard = router.state().clone();
     let per_ip = shard.limits_connections_per_ip();
@@ -62,37 +64,129 @@ pub async fn serve(router: Router, stream: TcpStream, peer: SocketAddr) {
         tracing::info!("closing the connection of {peer}: max.connections.per.ip reached");
         return;
     }
-    bump(&shard.stats.connections, 1);
     bump(&shard.stats.connections_total, 1);
     tracing::info!("connection from {peer} opened on {}", shard.id());
-    let reason = run(&router, stream, peer).await;
-    if per_ip {
-        // Released before the connection leaves the metrics: a client that sees it gone
-        // may connect again.
-        router.connection_closed(peer.ip()).await;
-    }
+    serve_here(router, stream, peer, BytesMut::new(), per_ip).await;
+}
+
+/// A connection arriving from another shard: `socket`, with the bytes it had received
+/// and not yet served. Refused (and handed back) when this shard has no connection slot
+/// free.
+struct Arriving {
+    socket: OwnedFd,
+    peer: SocketAddr,
+    received: BytesMut,
+    per_ip: bool,
+}
+
+/// How serving a connection on this shard ended.
+enum End {
+    Closed(String),
+    /// The connection's requests all went to this other shard: it wants to move there.
+    Follow(ShardId, Arriving),
+}
+
+/// Serves a connection on this shard until it closes or moves to another shard.
+async fn serve_here(
+    router: Router,
+    stream: TcpStream,
+    peer: SocketAddr,
+    received: BytesMut,
+    per_ip: bool,
+) {
+    let shard = router.state().clone();
+    bump(&shard.stats.connections, 1);
+    let mut follow = shard.config.placement_connections_follow;
+    let mut next = Some((stream, received));
+    let reason = loop {
+        let (stream, received) = next.take().expect("a stream to serve");
+        match run(&router, stream, peer, received, follow, per_ip).await {
+            End::Closed(reason) => break Some(reason),
+            End::Follow(to, arriving) => match hand_over(&router, to, arriving).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "connection from {peer} moved from {} to {to}, which owns its partitions",
+                        shard.id()
+                    );
+                    break None;
+                }
+                Err(refused) => {
+                    // The other shard is full: stay here, and do not try again.
+                    follow = false;
+                    // SAFETY: the descriptor is the connection's socket, now ours alone.
+                    let stream = unsafe { TcpStream::from_raw_fd(refused.socket.into_raw_fd()) };
+                    next = Some((stream, refused.received));
+                }
+            },
+        }
+    };
     shard
         .stats
         .connections
         .set(shard.stats.connections.get() - 1);
-    tracing::info!("connection from {peer} closed: {reason}");
+    if let Some(reason) = reason {
+        if per_ip {
+            // Released after the connection is gone from this shard's count: a client
+            // that sees it gone may connect again.
+            router.connection_closed(peer.ip()).await;
+        }
+        tracing::info!("connection from {peer} closed: {reason}");
+    }
 }
 
-async fn run(router: &Router, stream: TcpStream, peer: SocketAddr) -> String {
+/// Moves a connection to shard `to`, which serves it from there on; hands it back if
+/// `to` has no connection slot free.
+async fn hand_over(router: &Router, to: ShardId, arriving: Arriving) -> Result<(), Arriving> {
+    router
+        .call(to, move |router, _| async move {
+            let shard = router.state();
+            let Ok(slot) = shard.connection_slots.try_acquire_static_permit(1) else {
+                return Err(arriving);
+            };
+            bump(&shard.stats.connections_moved_in, 1);
+            let Arriving {
+                socket,
+                peer,
+                received,
+                per_ip,
+            } = arriving;
+            // SAFETY: the descriptor is the connection's socket, handed to us alone.
+            let stream = unsafe { TcpStream::from_raw_fd(socket.into_raw_fd()) };
+            rt::spawn(async move {
+                serve_here(router, stream, peer, received, per_ip).await;
+                drop(slot);
+            })
+            .detach();
+            Ok(())
+        })
+        .await
+}
+
+/// Serves the connection's requests, starting with the bytes already `received`, until
+/// it ends or (with `follow`) asks to move to the shard its partitions live on — then
+/// only once every request taken so far has been answered.
+async fn run(
+    router: &Router,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    received: BytesMut,
+    follow: bool,
+    per_ip: bool,
+) -> End {
     let shard = router.state();
     let _ = stream.set_nodelay(true);
     let idle = Duration::from_millis(shard.config.connections_max_idle_ms.max(1) as u64);
     if let Err(e) = stream.set_read_timeout(Some(idle)) {
-        return format!("cannot set the idle timeout: {e}");
+        return End::Closed(format!("cannot set the idle timeout: {e}"));
     }
     // A second descriptor for the writer, so reading and writing proceed independently.
     // SAFETY: dup returns a new descriptor we own, handed to the TcpStream that closes it.
     let writer_fd = unsafe { libc::dup(stream.as_raw_fd()) };
     if writer_fd < 0 {
-        return format!(
+        return End::Closed(format!(
             "cannot duplicate the socket: {}",
             io::Error::last_os_error()
-        );
+        ));
     }
     // SAFETY: `writer_fd` is a fresh, open socket descriptor nobody else owns.
     let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
@@ -104,43 +198,105 @@ async fn run(router: &Router, stream: TcpStream, peer: SocketAddr) -> String {
         rt::spawn(
             async move { write_responses(&write_shard, writer, receiver, &write_closing).await },
         );
-    let hangup = Rc::new(Hangup::default());
-    let read_result = read_requests(router, stream, peer, sender, &closing, &hangup).await;
-    // The client is gone (or misbehaved): requests waiting for an event stop waiting;
-    // the rest finish (an append in progress completes) before the connection goes.
-    hangup.hang_up();
-    let write_result = writer_task.await;
-    match (read_result, write_result) {
-        (Err(e), _) | (Ok(()), Err(e)) => e,
-        (Ok(()), Ok(())) => "client closed the connection".to_string(),
+    let connection = Connection {
+        peer,
+        hangup: Rc::new(Hangup::default()),
+        affinity: follow.then(|| Rc::new(Affinity::default())),
+        closing,
+    };
+    let read_result = read_requests(router, &mut stream, received, sender, &connection).await;
+    match read_result {
+        Ok(Read::Follow(to, received)) => {
+            // Every request taken is answered once the writer has written them all.
+            if let Err(e) = writer_task.await {
+                return End::Closed(e);
+            }
+            match take_socket(stream) {
+                Ok(socket) => End::Follow(
+                    to,
+                    Arriving {
+                        socket,
+                        peer,
+                        received,
+                        per_ip,
+                    },
+                ),
+                Err(e) => End::Closed(format!("cannot duplicate the socket: {e}")),
+            }
+        }
+        read_result => {
+            // The client is gone (or misbehaved): requests waiting for an event stop
+            // waiting; the rest finish (an append in progress completes) before the
+            // connection goes.
+            connection.hangup.hang_up();
+            let write_result = writer_task.await;
+            End::Closed(match (read_result, write_result) {
+                (Err(e), _) | (Ok(_), Err(e)) => e,
+                (Ok(_), Ok(())) => "client closed the connection".to_string(),
+            })
+        }
     }
+}
+
+/// The socket of `stream` as a descriptor of its own, `stream` closed: nothing is in
+/// flight on it, so another shard may take it over.
+fn take_socket(stream: TcpStream) -> io::Result<OwnedFd> {
+    // SAFETY: dup returns a new descriptor we own, or -1.
+    let fd = unsafe { libc::dup(stream.as_raw_fd()) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    drop(stream);
+    // SAFETY: `fd` is a fresh, open descriptor nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What the requests of one connection on this shard share.
+struct Connection {
+    peer: SocketAddr,
+    hangup: Rc<Hangup>,
+    affinity: Option<Rc<Affinity>>,
+    /// Set by the writer when a failed request closes the connection.
+    closing: Rc<Cell<bool>>,
+}
+
+/// How reading a connection's requests ended without an error.
+enum Read {
+    /// The client closed the connection.
+    Closed,
+    /// The requests want another shard: reading stopped, with these bytes received and
+    /// not yet served.
+    Follow(ShardId, BytesMut),
 }
 
 async fn read_requests(
     router: &Router,
-    mut stream: TcpStream,
-    peer: SocketAddr,
+    stream: &mut TcpStream,
+    received: BytesMut,
     sender: LocalSender<rt::Task<Outgoing>>,
-    closing: &Cell<bool>,
-    hangup: &Rc<Hangup>,
-) -> Result<(), String> {
+    connection: &Connection,
+) -> Result<Read, String> {
     let shard = router.state();
+    let peer = connection.peer;
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = received;
     // The budget units held for the frame being received, once its size is known.
     let mut charge: Option<StaticPermit> = None;
     loop {
         // Dispatch every whole frame received so far.
         let needed = loop {
-            if closing.get() {
-                return Ok(());
+            if connection.closing.get() {
+                return Ok(Read::Closed);
+            }
+            if let Some(to) = connection.affinity.as_ref().and_then(|a| a.wanted()) {
+                return Ok(Read::Follow(to, buf));
             }
             match check_frame(&buf, max) {
                 Ok(FrameStatus::Complete { size }) => {
                     let mut frame = buf.split_to(4 + size);
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
-                    dispatch(router, frame.freeze(), peer, &sender, hangup, charge.take()).await?;
+                    dispatch(router, frame.freeze(), connection, &sender, charge.take()).await?;
                 }
                 Ok(FrameStatus::NeedMore { needed }) => break needed,
                 Err(e) => {
@@ -163,7 +319,7 @@ async fn read_requests(
         match read {
             Ok(0) => {
                 buf.truncate(start);
-                return Ok(());
+                return Ok(Read::Closed);
             }
             Ok(n) => {
                 buf.truncate(start + n);
@@ -194,11 +350,11 @@ async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPer
 async fn dispatch(
     router: &Router,
     frame: bytes::Bytes,
-    peer: SocketAddr,
+    connection: &Connection,
     sender: &LocalSender<rt::Task<Outgoing>>,
-    hangup: &Rc<Hangup>,
     charge: Option<StaticPermit>,
 ) -> Result<(), String> {
+    let peer = connection.peer;
     let request = match decode_request(frame) {
         Ok(request) => request,
         Err(RequestError::UnsupportedVersion {
@@ -234,7 +390,14 @@ async fn dispatch(
         }
     }
     let gate = Rc::new(Gate::default());
-    let ctx = RequestContext::new(router.clone(), &request, peer, gate.clone(), hangup.clone());
+    let ctx = RequestContext::new(
+        router.clone(),
+        &request,
+        peer,
+        gate.clone(),
+        connection.hangup.clone(),
+        connection.affinity.clone(),
+    );
     let body = request.body;
     let task = rt::spawn(async move {
         let response = handlers::dispatch(&ctx, body).await;

@@ -142,6 +142,12 @@ pub async fn render(router: &Router) -> String {
             |s| s.connections_total,
         ),
         (
+            "corelog_connections_moved_in_total",
+            "counter",
+            "Client connections that moved to this shard to follow their partitions.",
+            |s| s.connections_moved_in,
+        ),
+        (
             "corelog_requests_total",
             "counter",
             "Kafka requests received.",
