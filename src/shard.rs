@@ -128,8 +128,11 @@ pub fn bump(cell: &Cell<u64>, by: u64) {
     cell.set(cell.get() + by);
 }
 
-/// The coordinator epoch stamped in transaction markers: a single node's coordinators
-/// never move, so it stays 0 (the leader epoch of every `__transaction_state` partition).
+/// The coordinator epoch stamped in transaction markers: a single node has one
+/// coordinator per `__transaction_state` partition at any moment — a placement move
+/// drains the old one's operations before the new one replays the partition — so no
+/// stale coordinator's marker can arrive and the epoch stays 0 (the leader epoch of
+/// every `__transaction_state` partition).
 pub const COORDINATOR_EPOCH: i32 = 0;
 
 /// The controller's state, on shard 0 only.
@@ -623,6 +626,11 @@ impl ShardState {
     /// offsets partition, its groups leave the coordinator. Returns what the new owner
     /// needs to open it without a recovery scan.
     pub async fn release_partition(&self, tp: &TopicPartition) -> Result<Handover, String> {
+        if tp.topic == TRANSACTION_STATE_TOPIC && self.partition(tp).is_some() {
+            // Its transactions' operations under way finish here (their records and
+            // markers written) before the next owner replays the partition.
+            self.transactions.drain_partition(tp.partition).await;
+        }
         let partition = self
             .partitions
             .borrow_mut()
@@ -630,6 +638,8 @@ impl ShardState {
             .ok_or_else(|| format!("{tp} is not open on {}", self.id))?;
         if tp.topic == OFFSETS_TOPIC {
             self.groups.unload_partition(tp.partition);
+        } else if tp.topic == TRANSACTION_STATE_TOPIC {
+            self.transactions.unload_partition(tp.partition);
         }
         match partition.log().close().await {
             Ok(()) => {}

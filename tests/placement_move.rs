@@ -3,7 +3,10 @@
 //! (every record arrives once, in order, checked by count and checksum); a long-poll
 //! fetch answered when its partition moves; a consumer's connection that follows its
 //! partition to the new shard (`placement.connections.follow`); `__consumer_offsets` partitions moved under
-//! a group, which keeps its committed offsets and goes on committing; and the placement
+//! a group, which keeps its committed offsets and goes on committing; a
+//! `__transaction_state` partition moved back and forth (with a partition its
+//! transactions write to) under a transactional producer, which commits and aborts
+//! through it exactly once; and the placement
 //! file (`placement.file`): what it pins stays pinned across a restart, a reload moves
 //! what it places elsewhere, and a bad file stops start-up naming the line.
 
@@ -423,6 +426,145 @@ fn moving_consumer_offsets_partitions_keeps_groups_and_their_committed_offsets()
             "{group} after the restart"
         );
     }
+}
+
+#[test]
+fn transaction_coordinators_move_with_their_partition_and_transactions_stay_exactly_once() {
+    let broker = Broker::start_with(&[
+        "--shards",
+        "2",
+        "--set",
+        "transaction.state.log.num.partitions=1",
+    ]);
+    let topic = "txn-moved";
+    create_topic(&broker, topic, 2);
+    let producer = producer(&broker, &[("transactional.id", "mover")]);
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init_transactions");
+
+    // Moves the coordinator's partition and a partition its transactions write to, in
+    // turn, back and forth, until the transactions are done.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mover = {
+        let stop = stop.clone();
+        let endpoint = endpoint(&broker);
+        let bootstrap_shards = [
+            (
+                "__transaction_state",
+                shard_of(&broker, "__transaction_state", 0),
+            ),
+            (topic, shard_of(&broker, topic, 0)),
+        ];
+        std::thread::spawn(move || {
+            let mut shards = bootstrap_shards;
+            let mut moves = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (name, shard) = &mut shards[moves % 2];
+                *shard = 1 - *shard;
+                let out = corelog(&[
+                    "placement",
+                    "move",
+                    &format!("{name}-0"),
+                    &shard.to_string(),
+                    "--endpoint",
+                    &endpoint,
+                    "--format",
+                    "json",
+                ]);
+                let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+                assert_eq!(report["to"], *shard, "{report}");
+                moves += 1;
+            }
+            moves
+        })
+    };
+
+    let mut committed: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for round in 0..12 {
+        producer.begin_transaction().expect("begin");
+        let values: Vec<(i32, String)> =
+            (0..200).map(|i| (i % 2, format!("r{round}-{i}"))).collect();
+        for (partition, value) in &values {
+            let mut record: BaseRecord<'_, [u8], [u8], usize> =
+                BaseRecord::with_opaque_to(topic, 0)
+                    .partition(*partition)
+                    .payload(value.as_bytes());
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        producer.poll(Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        if round % 3 == 2 {
+            producer.flush(Duration::from_secs(60)).expect("flush");
+            producer
+                .abort_transaction(Duration::from_secs(60))
+                .expect("abort through moves");
+        } else {
+            producer
+                .commit_transaction(Duration::from_secs(60))
+                .expect("commit through moves");
+            for (partition, value) in values {
+                committed.entry(partition).or_default().push(value);
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moves = mover.join().unwrap();
+    assert!(moves >= 2, "moves during the transactions: {moves}");
+    let logs = broker.logs();
+    assert!(
+        logs.contains("placement: __transaction_state-0's transactional ids now coordinated by"),
+        "{logs}"
+    );
+
+    // librdkafka's default consumer reads committed records only: exactly those, once,
+    // in order, and the last stable offset reaches the end of each partition.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", "txn-moved-reader")
+        .create()
+        .unwrap();
+    let ends = common::kafka::end_offsets(&consumer, topic, 2);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..2 {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut read: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let position = consumer.position().unwrap();
+        let at_end = (0..2).all(|p| {
+            position
+                .find_partition(topic, p)
+                .and_then(|e| e.offset().to_raw())
+                .is_some_and(|at| at >= ends[&p])
+        });
+        if at_end {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "read {position:?} of {ends:?}: the last stable offset is stuck"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.expect("read committed");
+            let value = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
+            read.entry(message.partition()).or_default().push(value);
+        }
+    }
+    assert_eq!(
+        read, committed,
+        "the committed records, once each, in order"
+    );
 }
 
 #[test]

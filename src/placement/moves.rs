@@ -6,11 +6,14 @@
 //! the partition):
 //! 1. the old owner releases it: it stops taking requests for it, appends under way
 //!    finish, the log closes as at a clean shut-down, long polls wake, an offsets
-//!    partition's groups leave its coordinator;
+//!    partition's groups leave its coordinator, a transaction state partition's
+//!    transactions finish the operations under way and leave theirs;
 //! 2. the new owner adopts the handover (recovery point, log start offset);
 //! 3. the controller commits the new owner as the next revision and every shard applies
 //!    it; the new owner opens the log (no recovery scan: the recovery point is the log
-//!    end) and, for an offsets partition, loads its groups.
+//!    end) and, for an offsets partition, loads its groups (for a transaction state
+//!    partition, its transactional ids, finishing any transaction decided but not
+//!    completed).
 //!
 //! Requests that reach a shard not serving the partition answer NOT_LEADER_OR_FOLLOWER
 //! (NOT_COORDINATOR for groups): Kafka clients refresh their metadata and retry. The
@@ -99,11 +102,6 @@ async fn move_locked(
     let Some(from) = state.controller().controller.borrow().owner(&tp) else {
         return Err(MoveError::UnknownPartition(tp));
     };
-    if tp.topic == TRANSACTION_STATE_TOPIC {
-        return Err(MoveError::Refused(format!(
-            "{tp}: moving the transaction coordinator's partitions is not supported yet"
-        )));
-    }
     let revision = state.controller().controller.borrow().revision();
     if from == to {
         return Ok(MoveReport {
@@ -149,6 +147,8 @@ async fn move_locked(
     );
     if tp.topic == OFFSETS_TOPIC {
         tracing::info!("placement: {tp}'s groups now coordinated by {to}");
+    } else if tp.topic == TRANSACTION_STATE_TOPIC {
+        tracing::info!("placement: {tp}'s transactional ids now coordinated by {to}");
     }
     Ok(MoveReport {
         tp,

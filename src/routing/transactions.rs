@@ -17,8 +17,15 @@ use crate::protocol::records::{BatchBuilder, Compression, RecordBatch};
 use crate::shard::not_here;
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TxnEnv, TxnError, transaction_partition};
 use bytes::Bytes;
-use shards::ShardId;
+use shards::{ShardId, rt};
 use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How long markers wait for partitions that are moving between shards before the
+/// coordinator leaves them to its timer.
+const MARKER_RETRY: Duration = Duration::from_secs(10);
+/// The longest pause between two tries of a moving partition's marker.
+const MARKER_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 impl Router {
     /// The shard coordinating `transactional_id`.
@@ -121,28 +128,59 @@ impl TxnEnv for ShardTxnEnv<'_> {
         commit: bool,
         partitions: Vec<TopicPartition>,
     ) -> Result<(), TxnError> {
-        let markers = partitions
-            .into_iter()
-            .map(|tp| (tp, (producer_id, producer_epoch, commit)))
-            .collect();
-        for result in self.0.write_markers(markers).await {
-            match result {
-                Ok(()) => {}
-                // A partition deleted since it joined the transaction has nothing to mark.
-                Err(e) if e.code == ErrorCode::NotLeaderOrFollower => {
-                    tracing::info!("no marker for producer {}: {}", producer_id.0, e.message)
-                }
-                Err(e) => {
-                    tracing::warn!(
-                        "a marker for producer {} failed: {}",
-                        producer_id.0,
-                        e.message
-                    );
-                    return Err(TxnError::CoordinatorNotAvailable);
+        let mut unwritten = partitions;
+        let deadline = Instant::now() + MARKER_RETRY;
+        loop {
+            let markers: Vec<_> = unwritten
+                .iter()
+                .map(|tp| (tp.clone(), (producer_id, producer_epoch, commit)))
+                .collect();
+            let results = self.0.write_markers(markers).await;
+            let mut moving = Vec::new();
+            for (tp, result) in unwritten.into_iter().zip(results) {
+                match result {
+                    Ok(()) => {}
+                    // Between two shards (a placement move): its marker is written on
+                    // its new shard, once it is open there.
+                    Err(e)
+                        if e.code == ErrorCode::NotLeaderOrFollower
+                            && self.0.state().metadata.borrow().owner(&tp).is_some() =>
+                    {
+                        moving.push(tp)
+                    }
+                    // A partition deleted since it joined the transaction has nothing to
+                    // mark.
+                    Err(e) if e.code == ErrorCode::NotLeaderOrFollower => {
+                        tracing::info!("no marker for producer {}: {}", producer_id.0, e.message)
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "a marker for producer {} failed: {}",
+                            producer_id.0,
+                            e.message
+                        );
+                        return Err(TxnError::CoordinatorNotAvailable);
+                    }
                 }
             }
+            if moving.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                // The transaction stays decided; the coordinator's timer writes the rest.
+                tracing::warn!(
+                    "markers for producer {} wait for {} partitions still moving",
+                    producer_id.0,
+                    moving.len()
+                );
+                return Err(TxnError::CoordinatorNotAvailable);
+            }
+            // A move ends with a metadata change on every shard; the new owner may open
+            // the partition a moment after this shard applied it.
+            let changed = self.0.state().metadata_changed.listen();
+            futures_lite::future::or(changed, rt::sleep(MARKER_RETRY_PAUSE)).await;
+            unwritten = moving;
         }
-        Ok(())
     }
 
     async fn allocate_producer_id(&self) -> Result<ProducerId, TxnError> {

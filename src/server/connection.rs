@@ -1,4 +1,8 @@
-//! One client connection, on the shard that accepted it.
+//! One client connection, on the shard that accepted it — or on the shard that owns its
+//! partitions, once its produce and fetch requests have shown that they all go there
+//! (`handlers::Affinity`, `placement.connections.follow`): the reader stops taking
+//! frames, every request taken is answered, and the socket with the bytes received but
+//! not yet served moves to that shard (`hand_over`), which serves it from there.
 //!
 //! A reader task cuts the byte stream into frames (refusing any above
 //! `socket.request.max.bytes` by closing, as Kafka does), decodes each, and dispatches

@@ -1,6 +1,7 @@
 //! Accepting connections: every shard accepts on its own duplicate of each listening
 //! socket the main thread bound (`sockets`), so whichever shard is ready takes the next
-//! connection, and each shard serves the connections it accepted.
+//! connection, and serves it (until it follows its partitions to another shard:
+//! `connection`).
 
 use crate::routing::Router;
 use crate::server::connection;

@@ -27,6 +27,7 @@ use super::records::{self, TxnRecord};
 use super::state::{TxnMetadata, TxnState, epoch_exhausted};
 use crate::config::BrokerConfig;
 use crate::model::{ProducerEpoch, ProducerId, Timestamp, TopicPartition, partition_for_key};
+use crate::storage::Notify;
 use bytes::Bytes;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -128,6 +129,10 @@ pub struct TransactionCoordinator {
     partitions: RefCell<HashMap<i32, Load>>,
     loads: Cell<u64>,
     txns: RefCell<HashMap<String, TxnMetadata>>,
+    /// Partitions being given up (a placement move): their ids take no new operation.
+    draining: RefCell<BTreeSet<i32>>,
+    /// Raised whenever an operation's pending mark is cleared.
+    settled: Notify,
 }
 
 impl TransactionCoordinator {
@@ -138,6 +143,8 @@ impl TransactionCoordinator {
             partitions: RefCell::new(HashMap::new()),
             loads: Cell::new(0),
             txns: RefCell::new(HashMap::new()),
+            draining: RefCell::new(BTreeSet::new()),
+            settled: Notify::new(),
         }
     }
 
@@ -208,9 +215,30 @@ impl TransactionCoordinator {
         count
     }
 
+    /// Prepares to give up a partition (before a placement move): its ids take no new
+    /// operation (NOT_COORDINATOR, which clients retry), and this returns once every
+    /// operation in flight on them has ended — so no marker of this coordinator is
+    /// written after the next owner has replayed the partition.
+    pub async fn drain_partition(&self, partition: i32) {
+        self.draining.borrow_mut().insert(partition);
+        loop {
+            let settled = self.settled.listen();
+            let count = self.partition_count.get();
+            let busy = count > 0
+                && self.txns.borrow().iter().any(|(id, m)| {
+                    m.pending.is_some() && partition_for_key(id, count) == partition
+                });
+            if !busy {
+                return;
+            }
+            settled.await;
+        }
+    }
+
     /// Gives up a partition: its ids are forgotten, operations in flight on them end with
     /// NOT_COORDINATOR.
     pub fn unload_partition(&self, partition: i32) {
+        self.draining.borrow_mut().remove(&partition);
         self.partitions.borrow_mut().remove(&partition);
         let count = self.partition_count.get();
         if count > 0 {
@@ -615,6 +643,9 @@ impl TransactionCoordinator {
             return Err(TxnError::CoordinatorNotAvailable);
         }
         let partition = partition_for_key(transactional_id, count);
+        if self.draining.borrow().contains(&partition) {
+            return Err(TxnError::NotCoordinator);
+        }
         match self.partitions.borrow().get(&partition) {
             Some(Load::Loaded(load)) => Ok(Owner {
                 partition,
@@ -788,6 +819,7 @@ impl TransactionCoordinator {
             .get_mut(transactional_id)
             .ok_or(TxnError::NotCoordinator)?;
         meta.pending = None;
+        self.settled.notify_all();
         match outcome {
             Ok(next) if next.state == TxnState::Dead => {
                 txns.remove(transactional_id);

@@ -592,3 +592,36 @@ fn the_topic_is_created_as_kafka_creates_it() {
     );
     assert_eq!(transaction_partition("my-group", 50), 12);
 }
+
+#[test]
+fn draining_a_partition_lets_its_operations_finish_and_refuses_new_ones() {
+    let (c, env) = (coordinator(), FakeEnv::new());
+    let (pid, epoch) = init(&c, &env, "tx");
+    block_on(c.add_partitions(&env, "tx", pid, epoch, &[tp("a", 0)])).unwrap();
+    env.slow.set(true);
+    let seen_when_drained = RefCell::new(None);
+    let (committed, ()) = block_on(zip(c.end_txn(&env, "tx", pid, epoch, true), async {
+        // The commit has started (its Prepare record is being written) when the drain
+        // begins.
+        yield_now().await;
+        c.drain_partition(0).await;
+        *seen_when_drained.borrow_mut() = Some((env.markers.borrow().len(), env.states()));
+    }));
+    assert_eq!(committed, Ok(()));
+    let (markers, states) = seen_when_drained.into_inner().expect("the drain returned");
+    assert_eq!(
+        markers, 1,
+        "the markers were written before the drain ended"
+    );
+    assert_eq!(states.last(), Some(&TxnState::CompleteCommit));
+    assert_eq!(
+        block_on(c.init_producer_id(&env, "tx", 60_000, None)),
+        Err(TxnError::NotCoordinator),
+        "no new operation while draining"
+    );
+    // The next owner replays what was written and coordinates from there.
+    c.unload_partition(0);
+    c.load_partition(0, 1, env.log());
+    assert_eq!(describe(&c, "tx").state, TxnState::CompleteCommit);
+    assert!(block_on(c.init_producer_id(&env, "tx", 60_000, None)).is_ok());
+}
