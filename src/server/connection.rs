@@ -107,14 +107,16 @@ async fn serve_here(
         match run(&router, stream, peer, received, follow, per_ip).await {
             End::Closed(reason) => break Some(reason),
             End::Follow(to, arriving) => match hand_over(&router, to, arriving).await {
-                Ok(()) => {
+                Some(Ok(())) => {
                     tracing::info!(
                         "connection from {peer} moved from {} to {to}, which owns its partitions",
                         shard.id()
                     );
                     break None;
                 }
-                Err(refused) => {
+                // The socket went with the call and closed with it.
+                None => break Some("the broker is shutting down".to_string()),
+                Some(Err(refused)) => {
                     // The other shard is full: stay here, and do not try again.
                     follow = false;
                     // SAFETY: the descriptor is the connection's socket, now ours alone.
@@ -139,10 +141,15 @@ async fn serve_here(
 }
 
 /// Moves a connection to shard `to`, which serves it from there on; hands it back if
-/// `to` has no connection slot free.
-async fn hand_over(router: &Router, to: ShardId, arriving: Arriving) -> Result<(), Arriving> {
+/// `to` has no connection slot free. `None`: `to` has stopped (the broker is shutting
+/// down) and the connection is closed.
+async fn hand_over(
+    router: &Router,
+    to: ShardId,
+    arriving: Arriving,
+) -> Option<Result<(), Arriving>> {
     router
-        .call(to, move |router, _| async move {
+        .try_call(to, move |router, _| async move {
             let shard = router.state();
             let Ok(slot) = shard.connection_slots.try_acquire_static_permit(1) else {
                 return Err(arriving);
@@ -164,6 +171,7 @@ async fn hand_over(router: &Router, to: ShardId, arriving: Arriving) -> Result<(
             Ok(())
         })
         .await
+        .ok()
 }
 
 /// Serves the connection's requests, starting with the bytes already `received`, until
