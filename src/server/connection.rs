@@ -70,7 +70,7 @@ pub async fn serve(router: Router, stream: TcpStream, peer: SocketAddr) {
     }
     bump(&shard.stats.connections_total, 1);
     tracing::info!("connection from {peer} opened on {}", shard.id());
-    serve_here(router, stream, peer, BytesMut::new(), per_ip).await;
+    serve_here(router, stream, peer, BytesMut::new(), per_ip, 0).await;
 }
 
 /// A connection arriving from another shard: `socket`, with the bytes it had received
@@ -81,6 +81,8 @@ struct Arriving {
     peer: SocketAddr,
     received: BytesMut,
     per_ip: bool,
+    /// Times the connection has moved, this move included.
+    moves: u32,
 }
 
 /// How serving a connection on this shard ended.
@@ -90,13 +92,15 @@ enum End {
     Follow(ShardId, Arriving),
 }
 
-/// Serves a connection on this shard until it closes or moves to another shard.
+/// Serves a connection that has moved `moves` times on this shard until it closes or
+/// moves to another shard.
 async fn serve_here(
     router: Router,
     stream: TcpStream,
     peer: SocketAddr,
     received: BytesMut,
     per_ip: bool,
+    moves: u32,
 ) {
     let shard = router.state().clone();
     bump(&shard.stats.connections, 1);
@@ -104,7 +108,16 @@ async fn serve_here(
     let mut next = Some((stream, received));
     let reason = loop {
         let (stream, received) = next.take().expect("a stream to serve");
-        match run(&router, stream, peer, received, follow, per_ip).await {
+        match run(
+            &router,
+            stream,
+            peer,
+            received,
+            follow.then_some(moves),
+            per_ip,
+        )
+        .await
+        {
             End::Closed(reason) => break Some(reason),
             End::Follow(to, arriving) => match hand_over(&router, to, arriving).await {
                 Some(Ok(())) => {
@@ -126,16 +139,16 @@ async fn serve_here(
             },
         }
     };
+    if reason.is_some() && per_ip {
+        // Released before the connection leaves the metrics: a client that sees it gone
+        // may connect again.
+        router.connection_closed(peer.ip()).await;
+    }
     shard
         .stats
         .connections
         .set(shard.stats.connections.get() - 1);
     if let Some(reason) = reason {
-        if per_ip {
-            // Released after the connection is gone from this shard's count: a client
-            // that sees it gone may connect again.
-            router.connection_closed(peer.ip()).await;
-        }
         tracing::info!("connection from {peer} closed: {reason}");
     }
 }
@@ -160,11 +173,12 @@ async fn hand_over(
                 peer,
                 received,
                 per_ip,
+                moves,
             } = arriving;
             // SAFETY: the descriptor is the connection's socket, handed to us alone.
             let stream = unsafe { TcpStream::from_raw_fd(socket.into_raw_fd()) };
             rt::spawn(async move {
-                serve_here(router, stream, peer, received, per_ip).await;
+                serve_here(router, stream, peer, received, per_ip, moves).await;
                 drop(slot);
             })
             .detach();
@@ -175,14 +189,14 @@ async fn hand_over(
 }
 
 /// Serves the connection's requests, starting with the bytes already `received`, until
-/// it ends or (with `follow`) asks to move to the shard its partitions live on — then
-/// only once every request taken so far has been answered.
+/// it ends or (with `follow`: the moves it has made) asks to move to the shard its
+/// partitions live on — then only once every request taken so far has been answered.
 async fn run(
     router: &Router,
     mut stream: TcpStream,
     peer: SocketAddr,
     received: BytesMut,
-    follow: bool,
+    follow: Option<u32>,
     per_ip: bool,
 ) -> End {
     let shard = router.state();
@@ -213,7 +227,7 @@ async fn run(
     let connection = Connection {
         peer,
         hangup: Rc::new(Hangup::default()),
-        affinity: follow.then(|| Rc::new(Affinity::default())),
+        affinity: follow.map(|moves| Rc::new(Affinity::new(moves))),
         closing,
     };
     let read_result = read_requests(router, &mut stream, received, sender, &connection).await;
@@ -231,6 +245,7 @@ async fn run(
                         peer,
                         received,
                         per_ip,
+                        moves: follow.unwrap_or(0) + 1,
                     },
                 ),
                 Err(e) => End::Closed(format!("cannot duplicate the socket: {e}")),
