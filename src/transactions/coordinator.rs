@@ -103,6 +103,9 @@ enum Load {
     Loading,
     /// Replayed; the number tells one load from the next.
     Loaded(u64),
+    /// Being given up (a placement move): operations under way on its ids finish, new
+    /// ones get NOT_COORDINATOR.
+    Draining(u64),
 }
 
 /// Where an operation runs: its id's partition, under which load.
@@ -129,8 +132,6 @@ pub struct TransactionCoordinator {
     partitions: RefCell<HashMap<i32, Load>>,
     loads: Cell<u64>,
     txns: RefCell<HashMap<String, TxnMetadata>>,
-    /// Partitions being given up (a placement move): their ids take no new operation.
-    draining: RefCell<BTreeSet<i32>>,
     /// Raised whenever an operation's pending mark is cleared.
     settled: Notify,
 }
@@ -143,7 +144,6 @@ impl TransactionCoordinator {
             partitions: RefCell::new(HashMap::new()),
             loads: Cell::new(0),
             txns: RefCell::new(HashMap::new()),
-            draining: RefCell::new(BTreeSet::new()),
             settled: Notify::new(),
         }
     }
@@ -220,7 +220,11 @@ impl TransactionCoordinator {
     /// operation in flight on them has ended — so no marker of this coordinator is
     /// written after the next owner has replayed the partition.
     pub async fn drain_partition(&self, partition: i32) {
-        self.draining.borrow_mut().insert(partition);
+        if let Some(load) = self.partitions.borrow_mut().get_mut(&partition)
+            && let Load::Loaded(number) = *load
+        {
+            *load = Load::Draining(number);
+        }
         loop {
             let settled = self.settled.listen();
             let count = self.partition_count.get();
@@ -238,7 +242,6 @@ impl TransactionCoordinator {
     /// Gives up a partition: its ids are forgotten, operations in flight on them end with
     /// NOT_COORDINATOR.
     pub fn unload_partition(&self, partition: i32) {
-        self.draining.borrow_mut().remove(&partition);
         self.partitions.borrow_mut().remove(&partition);
         let count = self.partition_count.get();
         if count > 0 {
@@ -643,16 +646,13 @@ impl TransactionCoordinator {
             return Err(TxnError::CoordinatorNotAvailable);
         }
         let partition = partition_for_key(transactional_id, count);
-        if self.draining.borrow().contains(&partition) {
-            return Err(TxnError::NotCoordinator);
-        }
         match self.partitions.borrow().get(&partition) {
             Some(Load::Loaded(load)) => Ok(Owner {
                 partition,
                 load: *load,
             }),
             Some(Load::Loading) => Err(TxnError::CoordinatorLoadInProgress),
-            None => Err(TxnError::NotCoordinator),
+            Some(Load::Draining(_)) | None => Err(TxnError::NotCoordinator),
         }
     }
 
@@ -660,7 +660,8 @@ impl TransactionCoordinator {
     /// taken (checked after every await).
     fn check(&self, owner: Owner) -> Result<(), TxnError> {
         match self.partitions.borrow().get(&owner.partition) {
-            Some(Load::Loaded(load)) if *load == owner.load => Ok(()),
+            // Operations under way on a draining partition finish.
+            Some(Load::Loaded(load) | Load::Draining(load)) if *load == owner.load => Ok(()),
             _ => Err(TxnError::NotCoordinator),
         }
     }
