@@ -88,55 +88,54 @@ struct Arriving {
 /// How serving a connection on this shard ended.
 enum End {
     Closed(String),
-    /// The connection's requests all went to this other shard: it wants to move there.
-    Follow(ShardId, Arriving),
+    /// The connection's requests all went to this other shard: it wants to move there,
+    /// with its socket and the bytes received but not yet served.
+    Follow(ShardId, OwnedFd, BytesMut),
 }
 
 /// Serves a connection that has moved `moves` times on this shard until it closes or
 /// moves to another shard.
 async fn serve_here(
     router: Router,
-    stream: TcpStream,
+    mut stream: TcpStream,
     peer: SocketAddr,
-    received: BytesMut,
+    mut received: BytesMut,
     per_ip: bool,
     moves: u32,
 ) {
     let shard = router.state().clone();
     bump(&shard.stats.connections, 1);
     let mut follow = shard.config.placement_connections_follow;
-    let mut next = Some((stream, received));
     let reason = loop {
-        let (stream, received) = next.take().expect("a stream to serve");
-        match run(
-            &router,
-            stream,
+        let (to, socket, rest) =
+            match run(&router, stream, peer, received, follow.then_some(moves)).await {
+                End::Closed(reason) => break Some(reason),
+                End::Follow(to, socket, rest) => (to, socket, rest),
+            };
+        let arriving = Arriving {
+            socket,
             peer,
-            received,
-            follow.then_some(moves),
+            received: rest,
             per_ip,
-        )
-        .await
-        {
-            End::Closed(reason) => break Some(reason),
-            End::Follow(to, arriving) => match hand_over(&router, to, arriving).await {
-                Some(Ok(())) => {
-                    tracing::info!(
-                        "connection from {peer} moved from {} to {to}, which owns its partitions",
-                        shard.id()
-                    );
-                    break None;
-                }
-                // The socket went with the call and closed with it.
-                None => break Some("the broker is shutting down".to_string()),
-                Some(Err(refused)) => {
-                    // The other shard is full: stay here, and do not try again.
-                    follow = false;
-                    // SAFETY: the descriptor is the connection's socket, now ours alone.
-                    let stream = unsafe { TcpStream::from_raw_fd(refused.socket.into_raw_fd()) };
-                    next = Some((stream, refused.received));
-                }
-            },
+            moves: moves + 1,
+        };
+        match hand_over(&router, to, arriving).await {
+            Some(Ok(())) => {
+                tracing::info!(
+                    "connection from {peer} moved from {} to {to}, which owns its partitions",
+                    shard.id()
+                );
+                break None;
+            }
+            // The socket went with the call and closed with it.
+            None => break Some("the broker is shutting down".to_string()),
+            Some(Err(refused)) => {
+                // The other shard is full: stay here, and do not try again.
+                follow = false;
+                // SAFETY: the descriptor is the connection's socket, now ours alone.
+                stream = unsafe { TcpStream::from_raw_fd(refused.socket.into_raw_fd()) };
+                received = refused.received;
+            }
         }
     };
     if reason.is_some() && per_ip {
@@ -197,7 +196,6 @@ async fn run(
     peer: SocketAddr,
     received: BytesMut,
     follow: Option<u32>,
-    per_ip: bool,
 ) -> End {
     let shard = router.state();
     let _ = stream.set_nodelay(true);
@@ -238,16 +236,7 @@ async fn run(
                 return End::Closed(e);
             }
             match take_socket(stream) {
-                Ok(socket) => End::Follow(
-                    to,
-                    Arriving {
-                        socket,
-                        peer,
-                        received,
-                        per_ip,
-                        moves: follow.unwrap_or(0) + 1,
-                    },
-                ),
+                Ok(socket) => End::Follow(to, socket, received),
                 Err(e) => End::Closed(format!("cannot duplicate the socket: {e}")),
             }
         }
