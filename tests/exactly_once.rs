@@ -17,13 +17,13 @@ mod common;
 use common::Broker;
 use common::kafka::{
     Delivery, TestProducer, TestRecord, base_timestamp, consume_all, end_offsets, producer,
-    send_all, test_record,
+    read_values, send_all, test_record,
 };
 use common::proxy::Proxy;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Message};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -164,49 +164,6 @@ fn isolated_consumer(broker: &Broker, isolation: &str) -> BaseConsumer {
         .set("isolation.level", isolation)
         .create()
         .expect("create an rdkafka consumer")
-}
-
-/// Reads `topic` from the beginning until the consumer's position reaches each
-/// partition's end (control records included), returning the values per partition.
-fn read_values(
-    consumer: &BaseConsumer,
-    topic: &str,
-    partitions: i32,
-) -> BTreeMap<i32, Vec<String>> {
-    let ends = end_offsets(consumer, topic, partitions);
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).expect("assign");
-    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let position = consumer.position().expect("position");
-        let done = (0..partitions).all(|p| {
-            let at = position
-                .find_partition(topic, p)
-                .and_then(|e| e.offset().to_raw())
-                .unwrap_or(-1);
-            ends[&p] == 0 || at >= ends[&p]
-        });
-        if done {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "reading {topic} timed out at {position:?} of {ends:?}"
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.unwrap_or_else(|e| panic!("consume {topic}: {e}"));
-            let value = String::from_utf8(message.payload().unwrap_or_default().to_vec()).unwrap();
-            out.get_mut(&message.partition()).unwrap().push(value);
-        }
-    }
-    consumer.unassign().expect("unassign");
-    out
 }
 
 fn transactional_producer(broker: &Broker, id: &str, settings: &[(&str, &str)]) -> TestProducer {

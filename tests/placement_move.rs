@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::kafka::{TestProducer, producer, send_all, test_record};
+use common::kafka::{TestProducer, consumer, producer, read_values, send_all, test_record};
 use common::wire::{FETCH_VERSION, WireClient, fetch_request};
 use common::{Broker, metric, run_with_timeout};
 use corelog::protocol::ErrorCode;
@@ -87,6 +87,17 @@ fn idempotent_producer(broker: &Broker) -> TestProducer {
     producer(broker, &[("acks", "all"), ("enable.idempotence", "true")])
 }
 
+/// `common::kafka::consumer`, assigned `topic`-`partition` from its start.
+fn reader(broker: &Broker, topic: &str, partition: i32) -> BaseConsumer {
+    let consumer = consumer(broker);
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, partition, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    consumer
+}
+
 /// FNV-1a over the values in order: equal only for the same records in the same order.
 fn checksum<'a>(values: impl Iterator<Item = &'a [u8]>) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -108,17 +119,7 @@ fn a_partition_moves_under_a_producer_and_a_consumer_and_nothing_is_lost_duplica
         .collect();
 
     // The consumer reads partition 0 from the start until it has every record.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "placement-move-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset("moving", 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).unwrap();
+    let consumer = reader(&broker, "moving", 0);
     let reader = std::thread::spawn(move || {
         let mut read: Vec<(i64, Vec<u8>)> = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(180);
@@ -268,17 +269,8 @@ fn a_consumers_connection_follows_its_partition_to_its_new_shard() {
         .map(|r| r.value.clone().unwrap_or_default())
         .collect();
 
-    // A consumer with librdkafka's defaults reads partition 0 until it has every record.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "follower")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset("followed", 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).unwrap();
+    // A consumer reads partition 0 until it has every record.
+    let consumer = reader(&broker, "followed", 0);
     let (read_tx, read_rx) = std::sync::mpsc::channel::<(i64, Vec<u8>)>();
     let reader = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -309,8 +301,10 @@ fn a_consumers_connection_follows_its_partition_to_its_new_shard() {
     };
     produce(0, RECORDS / 2, &mut read);
 
-    // Once the consumer has fetched more often than it takes to follow, its fetching
-    // connection sits on the partition's shard, wherever it was accepted.
+    // Once the consumer has fetched as often, and for as long, as it takes to follow,
+    // and fetched twice more (the fetch after the one that decides the move is served
+    // where it moved), its fetching connection sits on the partition's shard, wherever
+    // it was accepted.
     let first = shard_of(&broker, "followed", 0);
     let fetches = |broker: &Broker| {
         metric(
@@ -320,9 +314,25 @@ fn a_consumers_connection_follows_its_partition_to_its_new_shard() {
         )
         .unwrap_or_default()
     };
+    // The count of its requests starts at its first fetch, which has happened by
+    // `fetching`.
     assert!(
-        common::groups::wait_until(Duration::from_secs(30), || fetches(&broker) >= 5.0),
-        "the consumer long-polls its partition"
+        common::groups::wait_until(Duration::from_secs(30), || fetches(&broker) >= 1.0),
+        "the consumer polls its partition"
+    );
+    let fetching = Instant::now();
+    let enough = f64::from(corelog::handlers::FOLLOW_AFTER + 1);
+    assert!(
+        common::groups::wait_until(Duration::from_secs(30), || {
+            fetching.elapsed() > corelog::handlers::FOLLOW_PATIENCE && fetches(&broker) >= enough
+        }),
+        "the consumer polls its partition"
+    );
+    let settled = fetches(&broker);
+    assert!(
+        common::groups::wait_until(Duration::from_secs(30), || fetches(&broker)
+            >= settled + 2.0),
+        "the consumer polls its partition"
     );
     let moved_in = |broker: &Broker, shard: usize| {
         metric(
@@ -523,44 +533,10 @@ fn transaction_coordinators_move_with_their_partition_and_transactions_stay_exac
         "{logs}"
     );
 
-    // librdkafka's default consumer reads committed records only: exactly those, once,
-    // in order, and the last stable offset reaches the end of each partition.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .set("group.id", "txn-moved-reader")
-        .create()
-        .unwrap();
-    let ends = common::kafka::end_offsets(&consumer, topic, 2);
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..2 {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let mut read: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let position = consumer.position().unwrap();
-        let at_end = (0..2).all(|p| {
-            position
-                .find_partition(topic, p)
-                .and_then(|e| e.offset().to_raw())
-                .is_some_and(|at| at >= ends[&p])
-        });
-        if at_end {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "read {position:?} of {ends:?}: the last stable offset is stuck"
-        );
-        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
-            let message = message.expect("read committed");
-            let value = String::from_utf8(message.payload().unwrap().to_vec()).unwrap();
-            read.entry(message.partition()).or_default().push(value);
-        }
-    }
+    // librdkafka's consumer reads committed records only (its default isolation level):
+    // exactly those, once, in order, and the last stable offset reaches the end of each
+    // partition.
+    let read = read_values(&consumer(&broker), topic, 2);
     assert_eq!(
         read, committed,
         "the committed records, once each, in order"

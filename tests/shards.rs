@@ -19,7 +19,44 @@ use std::collections::BTreeMap;
 const PARTITIONS: i32 = 6;
 
 fn start_broker() -> Broker {
-    Broker::start_with(&["--shards", "2", "--set", "num.partitions=6"])
+    start_broker_with(&[])
+}
+
+/// A broker on 2 shards, 6 partitions a topic, and these settings too.
+fn start_broker_with(settings: &[&str]) -> Broker {
+    let mut args = vec!["--shards", "2", "--set", "num.partitions=6"];
+    args.extend_from_slice(settings);
+    Broker::start_with(&args)
+}
+
+/// Request `r`'s five records for partition `p` (key, value), and their batch.
+fn five_records(p: i32, r: usize, codec: Compression) -> (Vec<(String, String)>, Bytes) {
+    let records: Vec<(String, String)> = (0..5)
+        .map(|i| (format!("k{p}-{r}-{i}"), format!("value {p} {r} {i}")))
+        .collect();
+    let pairs: Vec<(&[u8], &[u8])> = records
+        .iter()
+        .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+        .collect();
+    let batch = batch_of(&pairs, codec);
+    (records, batch)
+}
+
+/// The records (key, value) of a fetched partition, each batch checked and each record
+/// at the offset that follows the one before.
+fn records_of(bytes: &Bytes) -> Vec<(String, String)> {
+    let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
+    let mut got = Vec::new();
+    for batch in batches(bytes.clone()) {
+        let batch = batch.unwrap();
+        batch.validate().unwrap();
+        for record in batch.records().unwrap() {
+            let record = record.unwrap();
+            assert_eq!(batch.offset_of(&record), got.len() as i64);
+            got.push((text(record.key), text(record.value)));
+        }
+    }
+    got
 }
 
 /// The shard of each partition of `topic`, from the metrics endpoint.
@@ -122,14 +159,8 @@ fn one_connection_produces_to_and_fetches_from_partitions_of_both_shards() {
     for r in 0..requests {
         let mut partitions = Vec::new();
         for p in 0..PARTITIONS {
-            let records: Vec<(String, String)> = (0..5)
-                .map(|i| (format!("k{p}-{r}-{i}"), format!("value {p} {r} {i}")))
-                .collect();
-            let pairs: Vec<(&[u8], &[u8])> = records
-                .iter()
-                .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-                .collect();
-            partitions.push((p, batch_of(&pairs, codecs[r % codecs.len()])));
+            let (records, batch) = five_records(p, r, codecs[r % codecs.len()]);
+            partitions.push((p, batch));
             sent.entry(p).or_default().extend(records);
         }
         let acks = if r % 2 == 0 { -1 } else { 1 };
@@ -158,17 +189,7 @@ fn one_connection_produces_to_and_fetches_from_partitions_of_both_shards() {
         let Some(Records::Bytes(bytes)) = &data.records else {
             panic!("records of {topic}-{p}");
         };
-        let mut got = Vec::new();
-        for batch in batches(bytes.clone()) {
-            let batch = batch.unwrap();
-            batch.validate().unwrap();
-            for record in batch.records().unwrap() {
-                let record = record.unwrap();
-                assert_eq!(batch.offset_of(&record), got.len() as i64);
-                let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
-                got.push((text(record.key), text(record.value)));
-            }
-        }
+        let got = records_of(bytes);
         assert_eq!(got, sent[&p], "{topic}-{p} holds what was sent, in order");
     }
 
@@ -248,18 +269,8 @@ fn pipeline_produces(
     let mut sent = Vec::new();
     let mut correlation_ids = Vec::new();
     for r in first..first + requests {
-        let records: Vec<(String, String)> = (0..5)
-            .map(|i| (format!("k{r}-{i}"), format!("value {r} {i}")))
-            .collect();
-        let pairs: Vec<(&[u8], &[u8])> = records
-            .iter()
-            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
-            .collect();
-        let request = produce_request(
-            topic,
-            1,
-            vec![(partition, batch_of(&pairs, Compression::None))],
-        );
+        let (records, batch) = five_records(partition, r, Compression::None);
+        let request = produce_request(topic, 1, vec![(partition, batch)]);
         correlation_ids.push(client.send(ApiKey::Produce, PRODUCE_VERSION, &request));
         sent.extend(records);
     }
@@ -288,17 +299,7 @@ fn fetch_partition(client: &mut WireClient, topic: &str, partition: i32) -> Vec<
     let Some(Records::Bytes(bytes)) = &data.records else {
         panic!("records of {topic}-{partition}");
     };
-    let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
-    let mut got = Vec::new();
-    for batch in batches(bytes.clone()) {
-        let batch = batch.unwrap();
-        for record in batch.records().unwrap() {
-            let record = record.unwrap();
-            assert_eq!(batch.offset_of(&record), got.len() as i64);
-            got.push((text(record.key), text(record.value)));
-        }
-    }
-    got
+    records_of(bytes)
 }
 
 /// Produces to a partition of the shard that did not accept the connection, in bursts of
@@ -373,14 +374,7 @@ fn a_connection_whose_requests_all_go_to_the_other_shard_moves_there() {
 
     // Without placement.connections.follow the connection stays where it was accepted,
     // through three times the patience that would have moved it.
-    let broker = Broker::start_with(&[
-        "--shards",
-        "2",
-        "--set",
-        "num.partitions=6",
-        "--set",
-        "placement.connections.follow=false",
-    ]);
+    let broker = start_broker_with(&["--set", "placement.connections.follow=false"]);
     let started = std::time::Instant::now();
     let (home, other, after) = produce_to_the_other_shard(&broker, "stay", |_, _| {
         started.elapsed() > 3 * corelog::handlers::FOLLOW_PATIENCE

@@ -298,3 +298,46 @@ pub fn consume_all(broker: &Broker, topic: &str, partitions: i32) -> BTreeMap<i3
     let starts = (0..partitions).map(|p| (p, Offset::Beginning)).collect();
     consume(&consumer, topic, &starts, &ends)
 }
+
+/// Reads `topic` from the beginning until the consumer's position reaches each
+/// partition's end (control records included), returning the values per partition.
+pub fn read_values(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+) -> BTreeMap<i32, Vec<String>> {
+    let ends = end_offsets(consumer, topic, partitions);
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut out: BTreeMap<i32, Vec<String>> = (0..partitions).map(|p| (p, Vec::new())).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let position = consumer.position().expect("position");
+        let done = (0..partitions).all(|p| {
+            let at = position
+                .find_partition(topic, p)
+                .and_then(|e| e.offset().to_raw())
+                .unwrap_or(-1);
+            ends[&p] == 0 || at >= ends[&p]
+        });
+        if done {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} timed out at {position:?} of {ends:?}"
+        );
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.unwrap_or_else(|e| panic!("consume {topic}: {e}"));
+            let value = String::from_utf8(message.payload().unwrap_or_default().to_vec()).unwrap();
+            out.get_mut(&message.partition()).unwrap().push(value);
+        }
+    }
+    consumer.unassign().expect("unassign");
+    out
+}
