@@ -347,6 +347,16 @@ impl IndexPersist {
             time_len = (time_written * TIME_INDEX_ENTRY_BYTES) as u64;
             time_truncate_to = Some(time_len);
         }
+        // The active segment's index files are only written and fdatasynced by a full sync
+        // (roll, close, truncation, `checkpoint`): a flush for durability costs one
+        // fdatasync, of the log, and the recovery point, which promises durable indices,
+        // moves only with full syncs. Cutting stale entries is always made durable.
+        // Decided before anything is encoded: an acks=all flush runs this for every
+        // request, and the active segment's unwritten entries grow with the segment.
+        let cut = offset_truncate_to.is_some() || time_truncate_to.is_some();
+        if active && !sync_active && !cut {
+            return None;
+        }
         let offset_write = (offset_written < offset_entries).then(|| {
             (
                 (offset_written * OFFSET_INDEX_ENTRY_BYTES) as u64,
@@ -378,14 +388,6 @@ impl IndexPersist {
             || time_write.is_some()
             || offset_final_len != offset_len
             || time_final_len != time_len;
-        // The active segment's index files are only written and fdatasynced by a full sync
-        // (roll, close, truncation, `checkpoint`): a flush for durability costs one
-        // fdatasync, of the log, and the recovery point, which promises durable indices,
-        // moves only with full syncs. Cutting stale entries is always made durable.
-        let cut = offset_truncate_to.is_some() || time_truncate_to.is_some();
-        if active && !sync_active && !cut {
-            return None;
-        }
         let sync = true;
         if !changed && state.synced {
             return None;
