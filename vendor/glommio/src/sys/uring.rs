@@ -855,10 +855,11 @@ impl UringCommon for PollRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
-
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
+                // corelog patch: the clock is read only when there is something to
+                // submit; this runs for every ring on every flush, mostly with nothing.
+                let now = Instant::now();
                 let ops = extract_one_chain(source_map, queue, chain, now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
@@ -1071,14 +1072,17 @@ impl SleepableRing {
 
             // We have now prepared the SQE that links the two rings. We now need to submit
             // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
+            //
+            // corelog patch: submitted and waited for in one `io_uring_enter` instead of
+            // a submission and then a wait (one system call fewer per park). The kernel
+            // reports the submission even when a signal interrupts the wait.
+            let submitted = self
+                .ring
+                .submit_sqes_and_wait(1)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
+                .or_else(Reactor::intr_ok)?;
+            if submitted != 1 {
                 // We failed to submit the `SQE` that links the rings. Just can't sleep.
                 // Waiting here is unsafe because we could end up waiting much longer than
                 // needed.
@@ -1086,14 +1090,9 @@ impl SleepableRing {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
+                // The rings were linked, and we slept until a completion arrived.
+                self.in_kernel += 1;
+                Ok(1)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1187,10 +1186,11 @@ impl UringCommon for SleepableRing {
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
-
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
+                // corelog patch: the clock is read only when there is something to
+                // submit; this runs for every ring on every flush, mostly with nothing.
+                let now = Instant::now();
                 let ops = extract_one_chain(source_map, queue, chain, now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
@@ -1221,7 +1221,10 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    latency_preemption_timeout_src: Cell<Option<Source>>,
+    // corelog patch: each armed latency-ring timer with its deadline; the preemption
+    // timer and the timer a sleep waits on are kept apart (see `wait`).
+    latency_preemption_timeout_src: Cell<Option<(Source, Instant)>>,
+    sleep_timeout_src: Cell<Option<(Source, Instant)>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1356,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            sleep_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,25 +1818,14 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        //
-        // corelog patch: with task queues runnable (`preempt_timer()` is `Some`) we
-        // will not sleep, so an armed timer that has not fired yet is kept instead of
-        // being cancelled here and re-armed below: two `io_uring_enter` calls saved
-        // per call. The running queue's slice then ends when that timer fires, not a
-        // full preempt period after this call.
-        let keep_latency_timer = preempt_timer().is_some();
-        let latency_timer = self.latency_preemption_timeout_src.take();
-        if keep_latency_timer {
-            self.latency_preemption_timeout_src
-                .set(latency_timer.filter(|timer| timer.result().is_none()));
-        } else {
-            drop(latency_timer);
+        // corelog patch: no latency-ring timer is cancelled here. Upstream cancelled the
+        // preemption timer on every call that might sleep and armed a fresh timer for the
+        // sleep (a TIMEOUT and an ASYNC_CANCEL, with the `io_uring_enter` calls they
+        // cause, on every park). A timer that is still pending stays armed: it either
+        // serves the next need below or fires once, early, which costs one wake-up.
+        // Fired timers are forgotten.
+        for cell in [&self.latency_preemption_timeout_src, &self.sleep_timeout_src] {
+            cell.set(cell.take().filter(|(timer, _)| timer.result().is_none()));
         }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
@@ -1872,10 +1865,19 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
+            //
+            // corelog patch: a pending timer that fires no later than the user timer
+            // suffices; otherwise a sleep timer is armed (replacing, and so cancelling,
+            // a later one).
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                let deadline = Instant::now() + dur;
+                if !self.latency_timer_due_by(deadline) {
+                    self.sleep_timeout_src.set(Some((
+                        lat_ring.prepare_latency_preemption_timer(dur),
+                        deadline,
+                    )));
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1902,19 +1904,24 @@ impl Reactor {
             }
         }
 
+        // corelog patch: with task queues runnable, a pending timer due within the
+        // preempt period (the one armed on an earlier call, or a sleep timer) ends the
+        // running queue's slice; only when there is none is a preemption timer armed.
+        // A pending preemption timer was armed at most a preempt period ago, so it is
+        // due in time without reading the clock.
         if let Some(preempt) = preempt_timer() {
-            // corelog patch: see `keep_latency_timer` above.
-            let armed = self
-                .latency_preemption_timeout_src
-                .take()
-                .filter(|timer| keep_latency_timer && timer.result().is_none());
-            match armed {
-                Some(timer) => self.latency_preemption_timeout_src.set(Some(timer)),
-                None => {
-                    self.latency_preemption_timeout_src
-                        .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-                    flush_rings!(lat_ring, main_ring)?;
-                }
+            let pending = self.latency_preemption_timeout_src.take();
+            let armed = pending
+                .as_ref()
+                .is_some_and(|(timer, _)| timer.result().is_none());
+            self.latency_preemption_timeout_src.set(pending);
+            let deadline = (!armed).then(|| Instant::now() + preempt);
+            if let Some(deadline) = deadline.filter(|at| !self.latency_timer_due_by(*at)) {
+                self.latency_preemption_timeout_src.set(Some((
+                    lat_ring.prepare_latency_preemption_timer(preempt),
+                    deadline,
+                )));
+                flush_rings!(lat_ring, main_ring)?;
             }
         }
 
@@ -1926,6 +1933,21 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// corelog patch: whether a latency-ring timer that has not fired yet is due by
+    /// `deadline`.
+    fn latency_timer_due_by(&self, deadline: Instant) -> bool {
+        [&self.latency_preemption_timeout_src, &self.sleep_timeout_src]
+            .into_iter()
+            .any(|cell| {
+                let timer = cell.take();
+                let due = timer
+                    .as_ref()
+                    .is_some_and(|(timer, at)| timer.result().is_none() && *at <= deadline);
+                cell.set(timer);
+                due
+            })
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
