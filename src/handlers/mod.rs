@@ -137,6 +137,83 @@ impl Hangup {
     }
 }
 
+/// The appends one connection has under way, per partition, with the shard they went
+/// to. A produce request waits before it queues an append to a partition that this
+/// connection still has appends under way for on another shard — sent before a move of
+/// the partition, now waiting there to be passed on to its new shard
+/// (`routing::partitions`) — so the connection's batches land in the order it sent
+/// them: a producer that is not idempotent and pipelines (librdkafka's default) would
+/// otherwise see a later batch overtake an earlier one across a move. Appends to one
+/// shard are not held back. Shared by every request of one connection, on its shard.
+#[derive(Default)]
+pub struct InFlight {
+    appends: RefCell<std::collections::HashMap<TopicPartition, (ShardId, usize)>>,
+    settled: Notify,
+}
+
+impl InFlight {
+    /// Waits until no append of this connection to one of `partitions` is under way on
+    /// a shard other than its owner now, then counts the appends about to be queued; the
+    /// returned guard counts them answered when dropped. `owner` is the shard table's
+    /// owner of a partition at the moment of asking (`None`: no shard owns it).
+    pub async fn admit(
+        self: &Rc<Self>,
+        partitions: &[TopicPartition],
+        owner: impl Fn(&TopicPartition) -> Option<ShardId>,
+    ) -> Admitted {
+        loop {
+            let settled = self.settled.listen();
+            let owners: Vec<(TopicPartition, ShardId)> = partitions
+                .iter()
+                .filter_map(|tp| owner(tp).map(|o| (tp.clone(), o)))
+                .collect();
+            let waiting = {
+                let appends = self.appends.borrow();
+                owners
+                    .iter()
+                    .any(|(tp, o)| appends.get(tp).is_some_and(|(at, _)| at != o))
+            };
+            if !waiting {
+                let mut appends = self.appends.borrow_mut();
+                for (tp, o) in &owners {
+                    appends.entry(tp.clone()).or_insert((*o, 0)).1 += 1;
+                }
+                return Admitted {
+                    in_flight: self.clone(),
+                    partitions: owners.into_iter().map(|(tp, _)| tp).collect(),
+                };
+            }
+            settled.await;
+        }
+    }
+}
+
+/// Appends counted under way by [`InFlight::admit`] until dropped.
+pub struct Admitted {
+    in_flight: Rc<InFlight>,
+    partitions: Vec<TopicPartition>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut appends = self.in_flight.appends.borrow_mut();
+        let mut emptied = false;
+        for tp in &self.partitions {
+            if let Some((_, count)) = appends.get_mut(tp) {
+                *count -= 1;
+                if *count == 0 {
+                    appends.remove(tp);
+                    emptied = true;
+                }
+            }
+        }
+        drop(appends);
+        if emptied {
+            self.in_flight.settled.notify_all();
+        }
+    }
+}
+
 /// How many produce or fetch requests in a row must go to one other shard, and nowhere
 /// else, before their connection moves there.
 pub const FOLLOW_AFTER: u32 = 4;
@@ -235,6 +312,8 @@ pub struct RequestContext {
     /// Where the connection's partition work goes; `None` when connections stay where
     /// they were accepted (`placement.connections.follow=false`).
     affinity: Option<Rc<Affinity>>,
+    /// The connection's appends under way (see [`InFlight`]).
+    pub in_flight: Rc<InFlight>,
 }
 
 impl RequestContext {
@@ -247,10 +326,12 @@ impl RequestContext {
         gate: Rc<Gate>,
         hangup: Rc<Hangup>,
         affinity: Option<Rc<Affinity>>,
+        in_flight: Rc<InFlight>,
     ) -> RequestContext {
         RequestContext {
             hangup,
             affinity,
+            in_flight,
             shard: router.state().clone(),
             router,
             api_key: request.api_key,

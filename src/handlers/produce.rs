@@ -6,7 +6,9 @@
 //! compressed data off the shard), so the owners only append. The appends of one
 //! request are queued to their owners in request order before the connection may
 //! dispatch its next request (`RequestContext::issued`), so pipelined produce requests
-//! land in the order they were sent while waiting for their acks concurrently. acks=0
+//! land in the order they were sent while waiting for their acks concurrently; after a
+//! move of a partition, the connection's appends still on its old shard go first
+//! (`InFlight`). acks=0
 //! has no response: a failure closes the connection, as in Kafka.
 
 use super::{Handler, RequestContext, newest};
@@ -148,11 +150,18 @@ impl Handler for Produce {
             appends = kept;
         }
         ctx.note_partitions(appends.iter().map(|(tp, _)| tp));
+        // After a move, this connection's appends still on the old shard go first.
+        let partitions: Vec<TopicPartition> = appends.iter().map(|(tp, _)| tp.clone()).collect();
+        let admitted = ctx
+            .in_flight
+            .admit(&partitions, |tp| ctx.shard.metadata.borrow().owner(tp))
+            .await;
         let queued = ctx.router.produce(appends, acks == -1).await;
         ctx.issued();
         for (slot, result) in order.into_iter().zip(queued.answers().await) {
             slots[slot].result = Some(result);
         }
+        drop(admitted);
 
         if acks == 0 {
             if let Some(error) = slots

@@ -15,9 +15,13 @@
 //!    partition, its transactional ids, finishing any transaction decided but not
 //!    completed).
 //!
-//! Requests that reach a shard not serving the partition answer NOT_LEADER_OR_FOLLOWER
-//! (NOT_COORDINATOR for groups): Kafka clients refresh their metadata and retry. The
-//! time from step 1 to the end of step 3 is what the move reports as unavailable.
+//! Appends that reach a shard not serving the partition wait for the shard table to name
+//! its new owner and are passed on there (`routing::partitions`), and a connection's
+//! later appends to the partition wait for them (`handlers::InFlight`), so a producer's
+//! batches keep their order across the move even when it is not idempotent. Other
+//! requests answer NOT_LEADER_OR_FOLLOWER (NOT_COORDINATOR for groups): Kafka clients
+//! refresh their metadata and retry. The time from step 1 to the end of step 3 is what
+//! the move reports as unavailable.
 
 use crate::config::{PlacementError, PlacementRules};
 use crate::groups::OFFSETS_TOPIC;

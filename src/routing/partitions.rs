@@ -44,6 +44,17 @@ impl Router {
         partitions: Vec<(TopicPartition, Vec<RecordBatch>)>,
         durable: bool,
     ) -> AppendsQueued<'_> {
+        self.produce_on_owners(partitions, durable, false).await
+    }
+
+    /// `produce`; `forwarded`: the appends come from a shard that had them without
+    /// their partition (see `append_on_owner`), and are not passed on again.
+    async fn produce_on_owners(
+        &self,
+        partitions: Vec<(TopicPartition, Vec<RecordBatch>)>,
+        durable: bool,
+        forwarded: bool,
+    ) -> AppendsQueued<'_> {
         self.scatter(
             partitions,
             |tp| self.owner_or(tp),
@@ -51,7 +62,16 @@ impl Router {
                 // Invoked in arrival order: each append takes its place now.
                 let appends: Vec<_> = owned
                     .into_iter()
-                    .map(|(tp, batches)| router.state().append(&tp, batches, durable))
+                    .map(|(tp, batches)| match router.state().partition(&tp) {
+                        Some(_) => router.state().append(&tp, batches, durable),
+                        None => Box::pin(append_on_owner(
+                            router.clone(),
+                            tp,
+                            batches,
+                            durable,
+                            forwarded,
+                        )),
+                    })
                     .collect();
                 join_all(appends)
             },
@@ -263,5 +283,55 @@ impl Router {
                 );
             }
         }
+    }
+}
+
+/// How long an append waits for its partition to be open on the shard it reached, or on
+/// the shard it is passed to: a move's whole unavailability, with room to spare.
+const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+/// How often it looks again when no metadata change wakes it (the new owner may open the
+/// partition a moment after this shard applied the move).
+const HANDOVER_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// An append that reached a shard not holding its partition: routed before the sender
+/// applied a move, or sent while the partition moves away from here (released, the
+/// shard table not yet switched). Rather than refusing it (a client that is not
+/// idempotent and pipelines would retry it after later batches had landed on the new
+/// shard), it waits for the shard table to name the new owner and is passed on there —
+/// once: a forwarded append waits on the shard it reached for the partition to open.
+/// The connection it came from keeps its next appends to the partition back until this
+/// one is answered (`handlers::InFlight`), so they land after it. A deleted partition,
+/// a shut-down or `HANDOVER_WAIT` answers NOT_LEADER_OR_FOLLOWER, which clients retry.
+async fn append_on_owner(
+    router: Router,
+    tp: TopicPartition,
+    batches: Vec<RecordBatch>,
+    durable: bool,
+    forwarded: bool,
+) -> Result<AppendInfo, PartitionError> {
+    let deadline = std::time::Instant::now() + HANDOVER_WAIT;
+    loop {
+        let changed = router.state().metadata_changed.listen();
+        let owner = router.state().metadata.borrow().owner(&tp);
+        match owner {
+            None => return Err(not_here(&tp)),
+            Some(owner) if owner != router.id() && !forwarded => {
+                let queued =
+                    Box::pin(router.produce_on_owners(vec![(tp, batches)], durable, true)).await;
+                let mut answers = queued.answers().await;
+                return answers.pop().expect("one answer per append");
+            }
+            Some(_) => {
+                if router.state().partition(&tp).is_some() {
+                    return router.state().append(&tp, batches, durable).await;
+                }
+            }
+        }
+        if router.state().phase() >= crate::shard::Phase::Stopped
+            || std::time::Instant::now() >= deadline
+        {
+            return Err(not_here(&tp));
+        }
+        futures_lite::future::or(changed, rt::sleep(HANDOVER_RETRY_PAUSE)).await;
     }
 }

@@ -22,7 +22,7 @@
 //! ApiVersions fallback for an ApiVersions version we do not serve, otherwise closing
 //! the connection. Nothing a client sends can disturb another connection.
 
-use crate::handlers::{self, Affinity, Gate, Hangup, RequestContext};
+use crate::handlers::{self, Affinity, Gate, Hangup, InFlight, RequestContext};
 use crate::partition::SegmentRange;
 use crate::protocol::codec::Encoder;
 use crate::protocol::frame::{
@@ -226,6 +226,7 @@ async fn run(
         peer,
         hangup: Rc::new(Hangup::default()),
         affinity: follow.map(|moves| Rc::new(Affinity::new(moves))),
+        in_flight: Rc::default(),
         closing,
     };
     let read_result = read_requests(router, &mut stream, received, sender, &connection).await;
@@ -272,6 +273,7 @@ struct Connection {
     peer: SocketAddr,
     hangup: Rc<Hangup>,
     affinity: Option<Rc<Affinity>>,
+    in_flight: Rc<InFlight>,
     /// Set by the writer when a failed request closes the connection.
     closing: Rc<Cell<bool>>,
 }
@@ -413,6 +415,7 @@ async fn dispatch(
         gate.clone(),
         connection.hangup.clone(),
         connection.affinity.clone(),
+        connection.in_flight.clone(),
     );
     let body = request.body;
     let task = rt::spawn(async move {
