@@ -788,6 +788,50 @@ mod tests {
     }
 
     #[test]
+    fn a_connections_appends_to_a_moved_partition_wait_for_those_under_way_on_its_old_shard() {
+        crate::storage::testing::block_on(async {
+            let in_flight = Rc::new(InFlight::default());
+            let moved = TopicPartition::new("t".to_string(), 0);
+            let other = TopicPartition::new("t".to_string(), 1);
+            let on_old_shard = in_flight
+                .admit(std::slice::from_ref(&moved), |_| Some(ShardId(0)))
+                .await;
+            // More appends to the same shard are not held back.
+            drop(
+                in_flight
+                    .admit(std::slice::from_ref(&moved), |_| Some(ShardId(0)))
+                    .await,
+            );
+            // Once the partition is on shard 1, the next append waits for the one
+            // under way on shard 0.
+            let order = Rc::new(RefCell::new(Vec::new()));
+            let waiter = {
+                let (in_flight, order, moved) = (in_flight.clone(), order.clone(), moved.clone());
+                shards::rt::spawn(async move {
+                    let admitted = in_flight.admit(&[moved], |_| Some(ShardId(1))).await;
+                    order.borrow_mut().push("appended on shard 1");
+                    admitted
+                })
+            };
+            // Meanwhile another partition's appends go on.
+            drop(in_flight.admit(&[other], |_| Some(ShardId(1))).await);
+            for _ in 0..10 {
+                shards::rt::yield_now().await;
+            }
+            assert!(order.borrow().is_empty(), "{:?}", order.borrow());
+            order.borrow_mut().push("answered on shard 0");
+            drop(on_old_shard);
+            let admitted = waiter.await;
+            assert_eq!(
+                *order.borrow(),
+                ["answered on shard 0", "appended on shard 1"]
+            );
+            drop(admitted);
+            assert!(in_flight.appends.borrow().is_empty(), "every count returns");
+        });
+    }
+
+    #[test]
     fn a_connection_follows_only_a_streak_of_requests_for_one_other_shard() {
         let (here, there) = (ShardId(0), ShardId(1));
         let affinity = Affinity::with_patience(Duration::ZERO);
