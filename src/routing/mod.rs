@@ -23,14 +23,34 @@ pub mod groups;
 pub mod partitions;
 pub mod transactions;
 
+use crate::metadata::TopicPartition;
 use crate::protocol::placement::PartitionLoad;
 use crate::shard::{ShardState, ShardStatsSnapshot};
-use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded};
+use shards::{Inbox, Job, JobMesh, Pending, ShardGone, ShardId, Sharded, rt};
 use std::future::Future;
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 pub use partitions::AppendsQueued;
+
+/// How long an operation waits for its partition to be open on the shard it reached, or
+/// on the shard it is passed to: a move's whole unavailability, with room to spare.
+const HANDOVER_WAIT: Duration = Duration::from_secs(10);
+/// How often it looks again when no metadata change wakes it (the new owner may open the
+/// partition a moment after this shard applied the move).
+const HANDOVER_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// Where an operation on a partition that reached a shard without it goes
+/// ([`Router::handover`]).
+pub(crate) enum Handover {
+    /// The partition is open here now.
+    Here,
+    /// The shard table names another owner: pass the operation on, once.
+    PassOn,
+    /// Answer NOT_LEADER_OR_FOLLOWER.
+    Gone,
+}
 
 /// The mesh of the broker: jobs for `ShardState`s.
 pub type Mesh = JobMesh<ShardState>;
@@ -129,6 +149,32 @@ impl Router {
             results.push(reply.await.unwrap_or_else(|e| gone(e)));
         }
         results
+    }
+
+    /// For an operation on `tp` (an append, a marker) that reached this shard without the
+    /// partition open here: routed before the sender applied a move, or sent while the
+    /// partition moves away (released, the shard table not yet switched), or to its new
+    /// shard before it opened there. Rather than refusing it (a producer that is not
+    /// idempotent and pipelines would retry it after later batches had landed on the new
+    /// shard), it waits until the partition is open here (`Here`) or, unless it was
+    /// already passed on once (`forwarded`), until the shard table names another owner
+    /// (`PassOn`). `Gone`: no shard owns it any more, the shard stopped, or
+    /// `HANDOVER_WAIT` passed; the operation answers NOT_LEADER_OR_FOLLOWER.
+    pub(crate) async fn handover(&self, tp: &TopicPartition, forwarded: bool) -> Handover {
+        let deadline = Instant::now() + HANDOVER_WAIT;
+        loop {
+            let changed = self.state().metadata_changed.listen();
+            match self.state().metadata.borrow().owner(tp) {
+                None => return Handover::Gone,
+                Some(owner) if owner != self.id() && !forwarded => return Handover::PassOn,
+                Some(_) if self.state().partition(tp).is_some() => return Handover::Here,
+                Some(_) => {}
+            }
+            if self.state().phase() >= crate::shard::Phase::Stopped || Instant::now() >= deadline {
+                return Handover::Gone;
+            }
+            futures_lite::future::or(changed, rt::sleep(HANDOVER_RETRY_PAUSE)).await;
+        }
     }
 
     /// The one fan-out: sends each item to the shard `owner` names for its key — all

@@ -2,7 +2,7 @@
 //! ListOffsets lookups and waits for appends. Each takes every partition of a request
 //! at once, through `Router::scatter`, so a request costs one call per owning shard.
 
-use super::{Gather, Router};
+use super::{Gather, Handover, Router};
 use crate::futures::{join_all, race};
 use crate::metadata::TopicPartition;
 use crate::model::Offset;
@@ -286,22 +286,10 @@ impl Router {
     }
 }
 
-/// How long an append waits for its partition to be open on the shard it reached, or on
-/// the shard it is passed to: a move's whole unavailability, with room to spare.
-const HANDOVER_WAIT: Duration = Duration::from_secs(10);
-/// How often it looks again when no metadata change wakes it (the new owner may open the
-/// partition a moment after this shard applied the move).
-const HANDOVER_RETRY_PAUSE: Duration = Duration::from_millis(10);
-
-/// An append that reached a shard not holding its partition: routed before the sender
-/// applied a move, or sent while the partition moves away from here (released, the
-/// shard table not yet switched). Rather than refusing it (a client that is not
-/// idempotent and pipelines would retry it after later batches had landed on the new
-/// shard), it waits for the shard table to name the new owner and is passed on there —
-/// once: a forwarded append waits on the shard it reached for the partition to open.
-/// The connection it came from keeps its next appends to the partition back until this
-/// one is answered (`handlers::InFlight`), so they land after it. A deleted partition,
-/// a shut-down or `HANDOVER_WAIT` answers NOT_LEADER_OR_FOLLOWER, which clients retry.
+/// An append that reached a shard not holding its partition (see [`Router::handover`]):
+/// passed on to the owner the shard table names, or appended here once the partition is
+/// open. The connection it came from keeps its next appends to the partition back until
+/// this one is answered (`handlers::InFlight`), so they land after it.
 async fn append_on_owner(
     router: Router,
     tp: TopicPartition,
@@ -309,29 +297,14 @@ async fn append_on_owner(
     durable: bool,
     forwarded: bool,
 ) -> Result<AppendInfo, PartitionError> {
-    let deadline = std::time::Instant::now() + HANDOVER_WAIT;
-    loop {
-        let changed = router.state().metadata_changed.listen();
-        let owner = router.state().metadata.borrow().owner(&tp);
-        match owner {
-            None => return Err(not_here(&tp)),
-            Some(owner) if owner != router.id() && !forwarded => {
-                let queued =
-                    Box::pin(router.produce_on_owners(vec![(tp, batches)], durable, true)).await;
-                let mut answers = queued.answers().await;
-                return answers.pop().expect("one answer per append");
-            }
-            Some(_) => {
-                if router.state().partition(&tp).is_some() {
-                    return router.state().append(&tp, batches, durable).await;
-                }
-            }
+    match router.handover(&tp, forwarded).await {
+        Handover::Here => router.state().append(&tp, batches, durable).await,
+        Handover::PassOn => {
+            let queued =
+                Box::pin(router.produce_on_owners(vec![(tp, batches)], durable, true)).await;
+            let mut answers = queued.answers().await;
+            answers.pop().expect("one answer per append")
         }
-        if router.state().phase() >= crate::shard::Phase::Stopped
-            || std::time::Instant::now() >= deadline
-        {
-            return Err(not_here(&tp));
-        }
-        futures_lite::future::or(changed, rt::sleep(HANDOVER_RETRY_PAUSE)).await;
+        Handover::Gone => Err(not_here(&tp)),
     }
 }

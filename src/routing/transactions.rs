@@ -8,7 +8,7 @@
 //! `write_markers` (one call per owning shard, all at once), its producer ids from the
 //! shard's block.
 
-use super::Router;
+use super::{Handover, Router};
 use crate::metadata::TopicPartition;
 use crate::model::{ProducerEpoch, ProducerId, Timestamp};
 use crate::partition::PartitionError;
@@ -17,15 +17,8 @@ use crate::protocol::records::{BatchBuilder, Compression, RecordBatch};
 use crate::shard::not_here;
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TxnEnv, TxnError, transaction_partition};
 use bytes::Bytes;
-use shards::{ShardId, rt};
+use shards::ShardId;
 use std::future::Future;
-use std::time::{Duration, Instant};
-
-/// How long markers wait for partitions that are moving between shards before the
-/// coordinator leaves them to its timer.
-const MARKER_RETRY: Duration = Duration::from_secs(10);
-/// The longest pause between two tries of a moving partition's marker.
-const MARKER_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 impl Router {
     /// The shard coordinating `transactional_id`.
@@ -67,6 +60,16 @@ impl Router {
         &self,
         markers: Vec<(TopicPartition, (ProducerId, ProducerEpoch, bool))>,
     ) -> Vec<Result<(), PartitionError>> {
+        self.write_markers_on_owners(markers, false).await
+    }
+
+    /// `write_markers`; `forwarded`: the markers come from a shard that had them without
+    /// their partition (a move: see [`Router::handover`]), and are not passed on again.
+    async fn write_markers_on_owners(
+        &self,
+        markers: Vec<(TopicPartition, (ProducerId, ProducerEpoch, bool))>,
+        forwarded: bool,
+    ) -> Vec<Result<(), PartitionError>> {
         self.scatter(
             markers,
             |tp| {
@@ -76,15 +79,29 @@ impl Router {
                     .owner(tp)
                     .ok_or_else(|| Err(not_here(tp)))
             },
-            |router, owned| async move {
+            move |router, owned| async move {
                 let mut written = Vec::with_capacity(owned.len());
                 for (tp, (producer_id, epoch, commit)) in owned {
-                    written.push(
-                        router
-                            .state()
-                            .write_marker(&tp, producer_id, epoch, commit)
-                            .await,
-                    );
+                    let handover = match router.state().partition(&tp) {
+                        Some(_) => Handover::Here,
+                        None => router.handover(&tp, forwarded).await,
+                    };
+                    written.push(match handover {
+                        Handover::Here => {
+                            router
+                                .state()
+                                .write_marker(&tp, producer_id, epoch, commit)
+                                .await
+                        }
+                        Handover::PassOn => {
+                            let marker = vec![(tp, (producer_id, epoch, commit))];
+                            Box::pin(router.write_markers_on_owners(marker, true))
+                                .await
+                                .pop()
+                                .expect("one answer per marker")
+                        }
+                        Handover::Gone => Err(not_here(&tp)),
+                    });
                 }
                 written
             },
@@ -128,59 +145,35 @@ impl TxnEnv for ShardTxnEnv<'_> {
         commit: bool,
         partitions: Vec<TopicPartition>,
     ) -> Result<(), TxnError> {
-        let mut unwritten = partitions;
-        let deadline = Instant::now() + MARKER_RETRY;
-        loop {
-            let markers: Vec<_> = unwritten
-                .iter()
-                .map(|tp| (tp.clone(), (producer_id, producer_epoch, commit)))
-                .collect();
-            let results = self.0.write_markers(markers).await;
-            let mut moving = Vec::new();
-            for (tp, result) in unwritten.into_iter().zip(results) {
-                match result {
-                    Ok(()) => {}
-                    // Between two shards (a placement move): its marker is written on
-                    // its new shard, once it is open there.
-                    Err(e)
-                        if e.code == ErrorCode::NotLeaderOrFollower
-                            && self.0.state().metadata.borrow().owner(&tp).is_some() =>
-                    {
-                        moving.push(tp)
-                    }
-                    // A partition deleted since it joined the transaction has nothing to
-                    // mark.
-                    Err(e) if e.code == ErrorCode::NotLeaderOrFollower => {
-                        tracing::info!("no marker for producer {}: {}", producer_id.0, e.message)
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            "a marker for producer {} failed: {}",
-                            producer_id.0,
-                            e.message
-                        );
-                        return Err(TxnError::CoordinatorNotAvailable);
-                    }
+        let markers: Vec<_> = partitions
+            .iter()
+            .map(|tp| (tp.clone(), (producer_id, producer_epoch, commit)))
+            .collect();
+        let results = self.0.write_markers(markers).await;
+        for (tp, result) in partitions.into_iter().zip(results) {
+            match result {
+                Ok(()) => {}
+                // A partition deleted since it joined the transaction has nothing to mark.
+                Err(e)
+                    if e.code == ErrorCode::NotLeaderOrFollower
+                        && self.0.state().metadata.borrow().owner(&tp).is_none() =>
+                {
+                    tracing::info!("no marker for producer {}: {}", producer_id.0, e.message)
+                }
+                // Still owned (a move that outlasted the router's wait, or a failed
+                // write): the transaction stays decided and the coordinator's timer
+                // writes the rest.
+                Err(e) => {
+                    tracing::warn!(
+                        "a marker for producer {} on {tp} failed: {}",
+                        producer_id.0,
+                        e.message
+                    );
+                    return Err(TxnError::CoordinatorNotAvailable);
                 }
             }
-            if moving.is_empty() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                // The transaction stays decided; the coordinator's timer writes the rest.
-                tracing::warn!(
-                    "markers for producer {} wait for {} partitions still moving",
-                    producer_id.0,
-                    moving.len()
-                );
-                return Err(TxnError::CoordinatorNotAvailable);
-            }
-            // A move ends with a metadata change on every shard; the new owner may open
-            // the partition a moment after this shard applied it.
-            let changed = self.0.state().metadata_changed.listen();
-            futures_lite::future::or(changed, rt::sleep(MARKER_RETRY_PAUSE)).await;
-            unwritten = moving;
         }
+        Ok(())
     }
 
     async fn allocate_producer_id(&self) -> Result<ProducerId, TxnError> {
