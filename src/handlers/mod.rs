@@ -141,10 +141,12 @@ impl Hangup {
 /// to. A produce request waits before it queues an append to a partition that this
 /// connection still has appends under way for on another shard — sent before a move of
 /// the partition, now waiting there to be passed on to its new shard
-/// (`routing::partitions`) — so the connection's batches land in the order it sent
-/// them: a producer that is not idempotent and pipelines (librdkafka's default) would
-/// otherwise see a later batch overtake an earlier one across a move. Appends to one
-/// shard are not held back. Shared by every request of one connection, on its shard.
+/// (`Router::handover`) — so the connection's batches land in the order it sent them: a
+/// producer that is not idempotent and pipelines (librdkafka's default) would otherwise
+/// see a later batch overtake an earlier one across a move. Appends to one shard are not
+/// held back. An entry stays (with no append under way) once its partition was written,
+/// so the steady state allocates nothing. Shared by every request of one connection, on
+/// its shard.
 #[derive(Default)]
 pub struct InFlight {
     appends: RefCell<std::collections::HashMap<TopicPartition, (ShardId, usize)>>,
@@ -155,36 +157,56 @@ impl InFlight {
     /// Waits until no append of this connection to one of `partitions` is under way on
     /// a shard other than its owner now, then counts the appends about to be queued; the
     /// returned guard counts them answered when dropped. `owner` is the shard table's
-    /// owner of a partition at the moment of asking (`None`: no shard owns it).
+    /// owner of a partition at the moment of asking (`None`: no shard owns it, and the
+    /// append is not counted).
     pub async fn admit(
         self: &Rc<Self>,
-        partitions: &[TopicPartition],
+        partitions: Vec<TopicPartition>,
         owner: impl Fn(&TopicPartition) -> Option<ShardId>,
     ) -> Admitted {
         loop {
             let settled = self.settled.listen();
-            let owners: Vec<(TopicPartition, ShardId)> = partitions
-                .iter()
-                .filter_map(|tp| owner(tp).map(|o| (tp.clone(), o)))
-                .collect();
-            let waiting = {
-                let appends = self.appends.borrow();
-                owners
-                    .iter()
-                    .any(|(tp, o)| appends.get(tp).is_some_and(|(at, _)| at != o))
-            };
-            if !waiting {
-                let mut appends = self.appends.borrow_mut();
-                for (tp, o) in &owners {
-                    appends.entry(tp.clone()).or_insert((*o, 0)).1 += 1;
-                }
+            let owners: Vec<Option<ShardId>> = partitions.iter().map(&owner).collect();
+            if self.count_unless_elsewhere(&partitions, &owners) {
                 return Admitted {
                     in_flight: self.clone(),
-                    partitions: owners.into_iter().map(|(tp, _)| tp).collect(),
+                    partitions,
+                    owners,
                 };
             }
             settled.await;
         }
+    }
+
+    /// Counts an append to each owned partition, unless one has appends under way on
+    /// another shard than its owner: then counts nothing and says so.
+    fn count_unless_elsewhere(
+        &self,
+        partitions: &[TopicPartition],
+        owners: &[Option<ShardId>],
+    ) -> bool {
+        let mut appends = self.appends.borrow_mut();
+        let elsewhere = partitions.iter().zip(owners).any(|(tp, o)| {
+            appends
+                .get(tp)
+                .is_some_and(|(at, count)| *count > 0 && Some(*at) != *o)
+        });
+        if elsewhere {
+            return false;
+        }
+        for (tp, o) in partitions.iter().zip(owners) {
+            let Some(o) = *o else { continue };
+            match appends.get_mut(tp) {
+                Some((at, count)) => {
+                    *at = o;
+                    *count += 1;
+                }
+                None => {
+                    appends.insert(tp.clone(), (o, 1));
+                }
+            }
+        }
+        true
     }
 }
 
@@ -192,23 +214,26 @@ impl InFlight {
 pub struct Admitted {
     in_flight: Rc<InFlight>,
     partitions: Vec<TopicPartition>,
+    /// Which of them were counted (those a shard owned).
+    owners: Vec<Option<ShardId>>,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
         let mut appends = self.in_flight.appends.borrow_mut();
-        let mut emptied = false;
-        for tp in &self.partitions {
-            if let Some((_, count)) = appends.get_mut(tp) {
-                *count -= 1;
-                if *count == 0 {
-                    appends.remove(tp);
-                    emptied = true;
-                }
-            }
+        let mut settled = false;
+        for (tp, _) in self
+            .partitions
+            .iter()
+            .zip(&self.owners)
+            .filter(|(_, o)| o.is_some())
+        {
+            let (_, count) = appends.get_mut(tp).expect("counted by admit");
+            *count -= 1;
+            settled |= *count == 0;
         }
         drop(appends);
-        if emptied {
+        if settled {
             self.in_flight.settled.notify_all();
         }
     }
@@ -794,12 +819,12 @@ mod tests {
             let moved = TopicPartition::new("t".to_string(), 0);
             let other = TopicPartition::new("t".to_string(), 1);
             let on_old_shard = in_flight
-                .admit(std::slice::from_ref(&moved), |_| Some(ShardId(0)))
+                .admit(vec![moved.clone()], |_| Some(ShardId(0)))
                 .await;
             // More appends to the same shard are not held back.
             drop(
                 in_flight
-                    .admit(std::slice::from_ref(&moved), |_| Some(ShardId(0)))
+                    .admit(vec![moved.clone()], |_| Some(ShardId(0)))
                     .await,
             );
             // Once the partition is on shard 1, the next append waits for the one
@@ -808,13 +833,13 @@ mod tests {
             let waiter = {
                 let (in_flight, order, moved) = (in_flight.clone(), order.clone(), moved.clone());
                 shards::rt::spawn(async move {
-                    let admitted = in_flight.admit(&[moved], |_| Some(ShardId(1))).await;
+                    let admitted = in_flight.admit(vec![moved], |_| Some(ShardId(1))).await;
                     order.borrow_mut().push("appended on shard 1");
                     admitted
                 })
             };
             // Meanwhile another partition's appends go on.
-            drop(in_flight.admit(&[other], |_| Some(ShardId(1))).await);
+            drop(in_flight.admit(vec![other], |_| Some(ShardId(1))).await);
             for _ in 0..10 {
                 shards::rt::yield_now().await;
             }
@@ -827,7 +852,14 @@ mod tests {
                 ["answered on shard 0", "appended on shard 1"]
             );
             drop(admitted);
-            assert!(in_flight.appends.borrow().is_empty(), "every count returns");
+            assert!(
+                in_flight
+                    .appends
+                    .borrow()
+                    .values()
+                    .all(|(_, count)| *count == 0),
+                "every count returns"
+            );
         });
     }
 

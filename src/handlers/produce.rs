@@ -154,7 +154,7 @@ impl Handler for Produce {
         let partitions: Vec<TopicPartition> = appends.iter().map(|(tp, _)| tp.clone()).collect();
         let admitted = ctx
             .in_flight
-            .admit(&partitions, |tp| ctx.shard.metadata.borrow().owner(tp))
+            .admit(partitions, |tp| ctx.shard.metadata.borrow().owner(tp))
             .await;
         let queued = ctx.router.produce(appends, acks == -1).await;
         ctx.issued();
