@@ -45,8 +45,14 @@ fn five_records(p: i32, r: usize, codec: Compression) -> (Vec<(String, String)>,
 /// The records (key, value) of a fetched partition, each batch checked and each record
 /// at the offset that follows the one before.
 fn records_of(bytes: &Bytes) -> Vec<(String, String)> {
-    let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
     let mut got = Vec::new();
+    append_records_of(bytes, &mut got);
+    got
+}
+
+/// Appends the records of fetched `bytes` to `got`, each at offset `got.len()`.
+fn append_records_of(bytes: &Bytes, got: &mut Vec<(String, String)>) {
+    let text = |b: Option<Bytes>| String::from_utf8(b.unwrap().to_vec()).unwrap();
     for batch in batches(bytes.clone()) {
         let batch = batch.unwrap();
         batch.validate().unwrap();
@@ -56,7 +62,6 @@ fn records_of(bytes: &Bytes) -> Vec<(String, String)> {
             got.push((text(record.key), text(record.value)));
         }
     }
-    got
 }
 
 /// The shard of each partition of `topic`, from the metrics endpoint.
@@ -287,19 +292,32 @@ fn pipeline_produces(
     sent
 }
 
-/// Every record of `partition` of `topic`, read with one fetch on `client`.
+/// Every record of `partition` of `topic` up to its high watermark, read with as many
+/// 16 MiB fetches on `client` as that takes.
 fn fetch_partition(client: &mut WireClient, topic: &str, partition: i32) -> Vec<(String, String)> {
-    let request = common::wire::fetch_request(topic, partition, 0, 16 << 20);
-    let ResponseBody::Fetch(fetched) = client.request(ApiKey::Fetch, FETCH_VERSION, &request)
-    else {
-        panic!("not a fetch response");
-    };
-    let data = &fetched.responses[0].partitions[0];
-    assert_eq!(data.error_code, 0);
-    let Some(Records::Bytes(bytes)) = &data.records else {
-        panic!("records of {topic}-{partition}");
-    };
-    records_of(bytes)
+    let mut got = Vec::new();
+    loop {
+        let request = common::wire::fetch_request(topic, partition, got.len() as i64, 16 << 20);
+        let ResponseBody::Fetch(fetched) = client.request(ApiKey::Fetch, FETCH_VERSION, &request)
+        else {
+            panic!("not a fetch response");
+        };
+        let data = &fetched.responses[0].partitions[0];
+        assert_eq!(data.error_code, 0);
+        if got.len() as i64 == data.high_watermark {
+            return got;
+        }
+        let Some(Records::Bytes(bytes)) = &data.records else {
+            panic!("records of {topic}-{partition} from offset {}", got.len());
+        };
+        let before = got.len();
+        append_records_of(bytes, &mut got);
+        assert!(
+            got.len() > before,
+            "a fetch of {topic}-{partition} from offset {before} below the high watermark {} returned no record",
+            data.high_watermark
+        );
+    }
 }
 
 /// Produces to a partition of the shard that did not accept the connection, in bursts of
