@@ -49,6 +49,8 @@ use std::time::Duration;
 const MAX_IN_FLIGHT: usize = 64;
 /// Bytes read from the socket at a time when no larger frame is expected.
 const READ_CHUNK: usize = 64 * 1024;
+/// The least free space a read goes into before the buffer takes a fresh chunk.
+const MIN_READ: usize = 4 * 1024;
 
 /// A response ready to be written, or nothing to write (acks=0).
 struct Outgoing {
@@ -298,6 +300,10 @@ async fn read_requests(
     let peer = connection.peer;
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = received;
+    // `buf[..filled]` is what arrived and is not yet dispatched; the rest is space already
+    // allocated and zeroed, which reads fill before the buffer grows: zeroing a fresh
+    // chunk for every read was 3% of the broker's CPU with one small request per read.
+    let mut filled = buf.len();
     // The budget units held for the frame being received, once its size is known.
     let mut charge: Option<StaticPermit> = None;
     loop {
@@ -307,11 +313,13 @@ async fn read_requests(
                 return Ok(Read::Closed);
             }
             if let Some(to) = connection.affinity.as_ref().and_then(|a| a.wanted()) {
+                buf.truncate(filled);
                 return Ok(Read::Follow(to, buf));
             }
-            match check_frame(&buf, max) {
+            match check_frame(&buf[..filled], max) {
                 Ok(FrameStatus::Complete { size }) => {
                     let mut frame = buf.split_to(4 + size);
+                    filled -= 4 + size;
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
                     dispatch(router, frame.freeze(), connection, &sender, charge.take()).await?;
@@ -329,18 +337,17 @@ async fn read_requests(
         // Grow the buffer with what arrives, never ahead of it by more than what is
         // already here: a client that announces a large frame and sends nothing holds
         // one chunk. The frame still ends up in one buffer (no copy at dispatch).
-        let missing = needed.saturating_sub(buf.len());
-        let want = missing.min(buf.len().max(READ_CHUNK)).max(READ_CHUNK);
-        let start = buf.len();
-        buf.resize(start + want, 0);
-        let read = stream.read(&mut buf[start..]).await;
+        let missing = needed.saturating_sub(filled);
+        if buf.len() - filled < missing.max(MIN_READ) {
+            let want = missing.min(filled.max(READ_CHUNK)).max(READ_CHUNK);
+            buf.truncate(filled);
+            buf.resize(filled + want, 0);
+        }
+        let read = stream.read(&mut buf[filled..]).await;
         match read {
-            Ok(0) => {
-                buf.truncate(start);
-                return Ok(Read::Closed);
-            }
+            Ok(0) => return Ok(Read::Closed),
             Ok(n) => {
-                buf.truncate(start + n);
+                filled += n;
                 bump(&shard.stats.bytes_in, n as u64);
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
