@@ -1,7 +1,8 @@
 //! The physical limits a broker's figures are compared with, measured in the same run:
 //! TCP throughput over loopback, sequential writes to the data disk, with and without
 //! an fdatasync per write, and the floor — the CPU a receiver with no protocol and no
-//! indices spends taking a series' bytes off a socket and appending them to the disk.
+//! indices spends taking a series' bytes off a socket, appending them to the disk and
+//! answering each request with a reply the size of a produce response.
 
 use hdrhistogram::Histogram;
 use std::io::{Read, Write};
@@ -39,13 +40,21 @@ pub fn loopback_mb_per_s(bytes: u64) -> f64 {
     received as f64 / elapsed / 1e6
 }
 
-/// What receiving bytes over loopback TCP and appending them to a file costs at the
-/// least: one thread reads each `chunk` off the socket and writes it to the file, no
-/// parsing, no indices, no fdatasync.
+/// Bytes of the floor's reply to each chunk: about a one-partition produce response (v9,
+/// with its size prefix and header), so the floor pays for answering a request as a
+/// broker does at acks=1 — on loopback the answer's delivery to the client, its wake-up
+/// included, is charged to the thread that sends it.
+pub const FLOOR_REPLY_BYTES: usize = 64;
+
+/// What receiving bytes over loopback TCP, appending them to a file and answering each
+/// request costs at the least: one thread reads each `chunk` off the socket, writes it to
+/// the file and sends `FLOOR_REPLY_BYTES` back; no parsing, no indices, no fdatasync.
 #[derive(Debug, Clone)]
 pub struct Floor {
     /// Bytes sent, received and written.
     pub bytes: u64,
+    /// Replies sent back (one per chunk) and received by the sender.
+    pub replies: u64,
     /// Bytes per write (the sender's) and per append (the receiver's).
     pub chunk: usize,
     /// CPU time (user + system) of the receiving thread, microseconds.
@@ -84,8 +93,8 @@ fn thread_cpu_us() -> f64 {
 }
 
 /// Sends `bytes` over a loopback TCP connection in `chunk`-byte writes to a receiver that
-/// appends each chunk to a file in `dir` (which should be on the broker's data disk), and
-/// measures the receiver. With `writes_per_s`, the writes follow that fixed schedule, so
+/// appends each chunk to a file in `dir` (which should be on the broker's data disk) and
+/// answers it with a reply, which a thread of the sender's drains; measures the receiver. With `writes_per_s`, the writes follow that fixed schedule, so
 /// the receiver waits for each one as a broker waits for each request at a fixed rate
 /// (and pays the same wake-ups); without, they go as fast as the receiver takes them.
 pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) -> Floor {
@@ -99,6 +108,7 @@ pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) ->
         let (mut socket, _) = listener.accept().unwrap();
         let (start, cpu_before) = (Instant::now(), thread_cpu_us());
         let mut buf = vec![0u8; chunk];
+        let reply = [0u8; FLOOR_REPLY_BYTES];
         let mut total = 0u64;
         loop {
             // A whole chunk, as a produce request arrives whole, unless the sender is done.
@@ -116,12 +126,28 @@ pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) ->
             }
             file.write_all(&buf[..filled])
                 .expect("append to the floor file");
+            socket.write_all(&reply).expect("reply from the floor");
             total += filled as u64;
         }
         (total, thread_cpu_us() - cpu_before, start.elapsed())
     });
     let mut socket = TcpStream::connect(addr).unwrap();
     socket.set_nodelay(true).unwrap();
+    let mut replies = socket
+        .try_clone()
+        .expect("a second handle on the floor's socket");
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            match replies.read(&mut buf) {
+                Ok(0) => return total,
+                Ok(n) => total += n as u64,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => panic!("floor replies: {e}"),
+            }
+        }
+    });
     let data = vec![0x5au8; chunk];
     let (mut sent, start) = (0u64, Instant::now());
     let mut writes = 0u64;
@@ -135,11 +161,14 @@ pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) ->
         socket.write_all(&data[..n]).unwrap();
         sent += n as u64;
     }
-    drop(socket);
+    // The receiver sees the end, answers the last chunk and closes; then the drain ends.
+    socket.shutdown(std::net::Shutdown::Write).unwrap();
     let (received, cpu_us, elapsed) = receiver.join().expect("floor receiver");
+    let reply_bytes = drain.join().expect("floor replies");
     let _ = std::fs::remove_file(&path);
     Floor {
         bytes: received,
+        replies: reply_bytes / FLOOR_REPLY_BYTES as u64,
         chunk,
         cpu_us,
         seconds: elapsed.as_secs_f64(),
@@ -218,6 +247,7 @@ mod tests {
         let floor = floor(dir.path(), bytes, 1000, None);
         assert_eq!(floor.bytes, bytes);
         assert_eq!(floor.chunk, 1000);
+        assert_eq!(floor.replies, bytes.div_ceil(1000), "one reply per chunk");
         assert!(floor.cpu_us > 0.0, "{floor:?}");
         assert!(floor.cpu_us_per_mb() > 0.0 && floor.mb_per_s() > 0.0);
         assert_eq!(
@@ -228,6 +258,7 @@ mod tests {
         // Paced: 200 writes at 2,000/s take about 0.1 s, and every byte still arrives.
         let paced = super::floor(dir.path(), 200 * 100, 100, Some(2000.0));
         assert_eq!(paced.bytes, 200 * 100);
+        assert_eq!(paced.replies, 200);
         assert!(paced.seconds >= 0.09, "{paced:?}");
         assert!(paced.cpu_us_per_write() > 0.0);
     }

@@ -75,6 +75,7 @@ impl Report<'_> {
             "floor": s.floor.as_ref().map(|f| json!({
                 "bytes": f.bytes,
                 "chunk_bytes": f.chunk,
+                "replies": f.replies,
                 "cpu_us": f.cpu_us,
                 "cpu_us_per_mb": f.cpu_us_per_mb(),
                 "cpu_us_per_write": f.cpu_us_per_write(),
@@ -219,15 +220,19 @@ impl Report<'_> {
         .unwrap();
         let floors: Vec<&Series> = self.series.iter().filter(|s| s.floor.is_some()).collect();
         if !floors.is_empty() {
-            out.push_str(
+            write!(
+                out,
                 "\nFloor, measured right after each series: one thread reads the series' bytes \
                  (at most 256 MiB, at least 16 MiB) off a loopback TCP connection in chunks \
-                 of its average produce request and appends each to a file on the data disk, \
-                 no protocol, no indices, no fdatasync; its CPU per MB (record bytes) is what \
+                 of its average produce request, appends each to a file on the data disk and \
+                 answers it with a {}-byte reply (a produce response's size), no protocol, no \
+                 indices, no fdatasync; its CPU per MB (record bytes) is what \
                  CPU/MB vs floor divides the broker's by. After a fixed-rate series the chunks \
                  arrive at the series' produce request rate (for at most 5 s), so the receiver \
                  also wakes once per request, as the broker does.\n\n",
-            );
+                crate::limits::FLOOR_REPLY_BYTES
+            )
+            .unwrap();
             for s in floors {
                 let f = s.floor.as_ref().expect("filtered");
                 let broker = s
@@ -320,8 +325,15 @@ impl Report<'_> {
                 && low
                 && let Some(us) = s.broker_us_per_request()
             {
+                let vs_floor = s.floor.as_ref().map_or(String::new(), |f| {
+                    format!(
+                        ", {:.1}x the floor's {:.1} µs per write",
+                        us / f.cpu_us_per_write(),
+                        f.cpu_us_per_write()
+                    )
+                });
                 lines.push(format!(
-                    "- {}: broker {us:.1} µs per request (small requests; target: at most 25 µs)",
+                    "- {}: broker {us:.1} µs per request{vs_floor} (small requests; target: at most 25 µs)",
                     s.label()
                 ));
             }
