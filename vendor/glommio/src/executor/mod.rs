@@ -1498,6 +1498,17 @@ impl LocalExecutor {
                         // test again here. We can't test *just* here because the main
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
+                    } else if spin_before_park.is_zero() {
+                        // corelog patch: without spinning, park right away. A park polls
+                        // for I/O, timers and channels as `spin_poll_io` does and does
+                        // not sleep when any of them has something, but it also submits
+                        // the main ring's new requests with its ring link in one
+                        // `io_uring_enter`; `spin_poll_io` submitted them on its own
+                        // first, one system call more per park.
+                        this.parker
+                            .park()
+                            .expect("Failed to park! This is actually pretty bad!");
+                        pre_time = Instant::now();
                     } else {
                         while !this.reactor.spin_poll_io().unwrap() {
                             if pre_time.elapsed() > spin_before_park {

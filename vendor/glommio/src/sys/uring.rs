@@ -1045,12 +1045,25 @@ impl SleepableRing {
         }
     }
 
+    /// corelog patch: places the queued requests in the submission ring without entering
+    /// the kernel, unless the ring is full; a park then submits them with its link
+    /// (`sleep`), one `io_uring_enter` instead of two.
+    fn prepare_submissions(&mut self) -> io::Result<usize> {
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        self.consume_sqe_queue(&mut queue.submissions, false)
+    }
+
+    /// corelog patch: `can_sleep`, with requests in the submission ring allowed: the
+    /// park submits them.
+    fn can_sleep_submitting(&self) -> bool {
+        self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
+    }
+
     fn sleep(&mut self, link: &Source) -> io::Result<usize> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "sleeping with pending SQEs"
-        );
+        // corelog patch: requests placed in the ring and not yet submitted (see
+        // `prepare_submissions`) go to the kernel with the link, in the same call.
+        let pending = self.waiting_kernel_submission();
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
@@ -1082,7 +1095,10 @@ impl SleepableRing {
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)?;
-            if submitted != 1 {
+            let submitted = submitted as usize;
+            if submitted != pending + 1 {
+                // The kernel takes SQEs in order: the link, last, was not taken.
+                self.in_kernel += submitted;
                 // We failed to submit the `SQE` that links the rings. Just can't sleep.
                 // Waiting here is unsafe because we could end up waiting much longer than
                 // needed.
@@ -1091,8 +1107,8 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings were linked, and we slept until a completion arrived.
-                self.in_kernel += 1;
-                Ok(1)
+                self.in_kernel += submitted;
+                Ok(submitted)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1851,7 +1867,23 @@ impl Reactor {
         flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
         // ... which happens right here. If you ever reorder this code just
         // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring, main_ring)?;
+        //
+        // corelog patch: unless cancellations are among them, the main ring's requests
+        // are only placed in its submission ring here; a park submits them with the
+        // ring link in one `io_uring_enter`, and every other way out of this call
+        // submits them below. Upstream submitted them here, then entered the kernel
+        // again to sleep: two system calls per park.
+        let defer_main = main_ring.waiting_kernel_submission() == 0;
+        flush_rings!(lat_ring, poll_ring)?;
+        if defer_main {
+            main_ring
+                .prepare_submissions()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
+        } else {
+            flush_rings!(main_ring)?;
+        }
         // pick up the results of any cancellations
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
@@ -1859,7 +1891,7 @@ impl Reactor {
         let should_sleep = preempt_timer().is_none()
             && (woke == 0)
             && poll_ring.can_sleep()
-            && main_ring.can_sleep()
+            && main_ring.can_sleep_submitting()
             && lat_ring.can_sleep();
 
         if should_sleep {
@@ -1903,6 +1935,8 @@ impl Reactor {
                 self.notifier.wake_up();
             }
         }
+        // corelog patch: whatever did not go with a park goes now.
+        flush_rings!(main_ring)?;
 
         // corelog patch: with task queues runnable, a pending timer due within the
         // preempt period (the one armed on an earlier call, or a sleep timer) ends the
