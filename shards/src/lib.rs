@@ -126,6 +126,37 @@ mod tests {
     }
 
     #[test]
+    fn a_call_reaching_a_shard_whose_sharded_is_gone_resolves_as_shard_gone() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // Shard 1 drops its Sharded (as a stopping shard does) while its mesh still
+        // serves; shard 0 then calls it.
+        static DROPPED: AtomicBool = AtomicBool::new(false);
+        static ANSWERED: AtomicBool = AtomicBool::new(false);
+        let runtime = start(&two_shards(), |mesh: Rc<JobMesh<()>>, inbox| async move {
+            let me = mesh.id();
+            let sharded = Sharded::new(mesh.clone(), Rc::new(()));
+            sharded.serve(inbox);
+            if me.0 == 1 {
+                drop(sharded);
+                DROPPED.store(true, Ordering::SeqCst);
+                while !ANSWERED.load(Ordering::SeqCst) {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                return None;
+            }
+            while !DROPPED.load(Ordering::SeqCst) {
+                glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            let answer = sharded.invoke_on(ShardId(1), |_, _| async { 7u32 }).await;
+            ANSWERED.store(true, Ordering::SeqCst);
+            Some(answer)
+        })
+        .unwrap();
+        let answers: Vec<_> = runtime.join().unwrap().into_iter().flatten().collect();
+        assert_eq!(answers, vec![Err(ShardGone(ShardId(1)))]);
+    }
+
+    #[test]
     fn typed_calls_return_the_closures_own_type_in_the_order_sent() {
         let cfg = two_shards();
         let runtime = start(

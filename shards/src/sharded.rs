@@ -46,12 +46,13 @@ impl<S: 'static> Sharded<S> {
     pub fn serve(self: &Rc<Self>, inbox: Inbox<Job<S>, ()>) {
         // Weak: the mesh keeps the handler, and this keeps the mesh.
         let me = Rc::downgrade(self);
-        self.mesh.serve(inbox, move |from, job: Job<S>| {
-            let me = me
-                .upgrade()
-                .expect("a shard serves jobs only while its Sharded lives");
-            job(me, from)
-        });
+        self.mesh
+            .serve(inbox, move |from, job: Job<S>| match me.upgrade() {
+                Some(me) => job(me, from),
+                // The shard is stopping (its Sharded is gone) while its mesh still takes
+                // calls: the job is dropped unrun, and its caller gets ShardGone.
+                None => Box::pin(async {}),
+            });
     }
 
     /// This shard's state.
