@@ -94,9 +94,10 @@ fn thread_cpu_us() -> f64 {
 
 /// Sends `bytes` over a loopback TCP connection in `chunk`-byte writes to a receiver that
 /// appends each chunk to a file in `dir` (which should be on the broker's data disk) and
-/// answers it with a reply, which a thread of the sender's drains; measures the receiver. With `writes_per_s`, the writes follow that fixed schedule, so
-/// the receiver waits for each one as a broker waits for each request at a fixed rate
-/// (and pays the same wake-ups); without, they go as fast as the receiver takes them.
+/// answers it with a reply, which a thread of the sender's drains; measures the
+/// receiver. With `writes_per_s`, the writes follow that fixed schedule, so the receiver
+/// waits for each one as a broker waits for each request at a fixed rate (and pays the
+/// same wake-ups); without, they go as fast as the receiver takes them.
 pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) -> Floor {
     let chunk = chunk.max(1);
     let path = dir.join(format!("corelog-bench-floor-{}", std::process::id()));
