@@ -15,17 +15,24 @@ use std::rc::Rc;
 
 use super::config::{LogConfig, MessageTimestampType};
 use super::error::{Result, StorageError};
-use super::fs;
+use super::fs::{self, Gather};
 use super::log::{Inner, PartitionLog};
 use super::records::{
-    RecordBatch, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    LEADER_STAMPED_LEN, RecordBatch, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
 };
 use super::segment::LogFile;
 use crate::model::{LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp};
 
 /// Appends arriving while a write is in flight are coalesced into one write of at most
-/// this many bytes (a single larger append is written on its own).
+/// this many bytes (a single larger append is written on its own)...
 const COALESCE_LIMIT: usize = 1 << 20;
+/// ... and of at most this many pieces (one pwritev(2) takes up to 1024).
+const COALESCE_PIECES: usize = 512;
+/// A batch at least this large is written from the request's buffer: only its first
+/// `LEADER_STAMPED_LEN` bytes are copied, to be rewritten. A smaller one is copied whole
+/// into the write's buffer (cheaper than one more piece for the kernel to walk).
+const BY_REFERENCE_MIN: usize = 4 << 10;
 
 /// What an append assigned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +59,7 @@ pub(super) struct WriteChunk {
     segment_base: Offset,
     file: Rc<LogFile>,
     position: u32,
-    buf: Vec<u8>,
+    buf: Gather,
     first_offset: Offset,
     end_offset: Offset,
 }
@@ -184,7 +191,22 @@ impl PartitionLog {
         let append_time = (st.config.message_timestamp_type == MessageTimestampType::LogAppendTime)
             .then(Timestamp::now);
         let interval = st.config.index_interval_bytes;
-        let total: usize = batches.iter().map(|b| b.bytes().len()).sum();
+        // Under LogAppendTime the broker's time goes into bytes the CRC covers, so each
+        // batch is copied whole and its CRC recomputed.
+        let by_reference =
+            |batch: &RecordBatch| append_time.is_none() && batch.bytes().len() >= BY_REFERENCE_MIN;
+        let mut total = 0;
+        let mut copied = 0;
+        for batch in batches {
+            let len = batch.bytes().len();
+            total += len;
+            copied += if by_reference(batch) {
+                LEADER_STAMPED_LEN
+            } else {
+                len
+            };
+        }
+        let pieces = 2 * batches.len();
         let first_offset = st.next_offset;
         let active = st
             .segments
@@ -192,14 +214,16 @@ impl PartitionLog {
             .next_back()
             .expect("a log always has an active segment");
         let coalesce = st.write_queue.back().is_some_and(|chunk| {
-            chunk.segment_base == active.base_offset && chunk.buf.len() + total <= COALESCE_LIMIT
+            chunk.segment_base == active.base_offset
+                && chunk.buf.len() + total <= COALESCE_LIMIT
+                && chunk.buf.pieces() + pieces <= COALESCE_PIECES
         });
         if !coalesce {
             st.write_queue.push_back(WriteChunk {
                 segment_base: active.base_offset,
                 file: active.log.clone(),
                 position: active.reserved_size,
-                buf: Vec::with_capacity(total),
+                buf: Gather::with_capacity(copied),
                 first_offset,
                 end_offset: first_offset,
             });
@@ -223,18 +247,24 @@ impl PartitionLog {
             let base = next;
             let last = base.plus(h.last_offset_delta as i64);
             let position = active.reserved_size;
-            let start = chunk.buf.len();
-            chunk.buf.extend_from_slice(batch.bytes());
-            let bytes = &mut chunk.buf[start..];
-            set_base_offset(bytes, base.0);
-            set_partition_leader_epoch(bytes, leader_epoch.0);
+            let shared = by_reference(batch);
+            let bytes = batch.bytes();
+            let copy = chunk.buf.copy(match shared {
+                true => &bytes[..LEADER_STAMPED_LEN],
+                false => bytes,
+            });
+            set_base_offset(copy, base.0);
+            set_partition_leader_epoch(copy, leader_epoch.0);
             let batch_max_timestamp = match append_time {
                 Some(now) => {
-                    set_log_append_time(bytes, now.0);
+                    set_log_append_time(copy, now.0);
                     now
                 }
                 None => Timestamp(h.max_timestamp),
             };
+            if shared {
+                chunk.buf.share(bytes.slice(LEADER_STAMPED_LEN..));
+            }
             if base == first_offset || batch_max_timestamp > max_timestamp {
                 max_timestamp = batch_max_timestamp;
                 offset_of_max_timestamp = last;
@@ -329,7 +359,7 @@ async fn run_writer(inner: Rc<Inner>) {
             first_offset,
             end_offset,
         } = chunk;
-        let len = buf.len() as u32;
+        let len = u32::try_from(buf.len()).expect("a write fits a segment's 32-bit positions");
         let result = fs::append_at(&file.file, &file.path, buf, position as u64).await;
         {
             let mut st = inner.state.borrow_mut();

@@ -1,5 +1,6 @@
 //! Small asynchronous file-system helpers for the storage layer, off the shard's thread or
-//! on io_uring — except small appends (`append_at`), written from the shard's thread.
+//! on io_uring — except small appends (`append_at`), written from the shard's thread
+//! straight from the requests' buffers.
 //!
 //! Owns: whole-file reads, atomic small-file replacement (write a `.tmp`, fdatasync, rename,
 //! fsync the directory, as Kafka does for its checkpoint files), directory listing,
@@ -9,10 +10,13 @@
 //! that owns the partition whose files it touches.
 
 use std::cell::Cell;
-use std::os::fd::{AsRawFd, RawFd};
+use std::io::IoSlice;
+use std::ops::Range;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_lite::future;
 use glommio::io::{BufferedFile, Directory, OpenOptions};
 
@@ -94,64 +98,158 @@ pub async fn write_all_at(
     Ok(())
 }
 
-/// Appends up to this many bytes are written with pwrite(2) from the shard's thread.
+/// The bytes of one append write, in order: small pieces copied into one buffer, large
+/// ones held by reference to the request that carried them (no copy) until written.
+#[derive(Default)]
+pub struct Gather {
+    copied: Vec<u8>,
+    parts: Vec<Part>,
+    len: usize,
+}
+
+enum Part {
+    /// A range of `Gather::copied`.
+    Copied(Range<usize>),
+    Shared(Bytes),
+}
+
+impl Gather {
+    /// An empty gather whose copy buffer holds `copied` bytes before it grows.
+    pub fn with_capacity(copied: usize) -> Gather {
+        Gather {
+            copied: Vec::with_capacity(copied),
+            ..Gather::default()
+        }
+    }
+
+    /// Bytes gathered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Pieces the write hands the kernel (adjacent copies are one piece).
+    pub fn pieces(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// Appends a copy of `bytes` and returns it, to be rewritten in place.
+    pub fn copy(&mut self, bytes: &[u8]) -> &mut [u8] {
+        let start = self.copied.len();
+        self.copied.extend_from_slice(bytes);
+        let end = self.copied.len();
+        match self.parts.last_mut() {
+            Some(Part::Copied(range)) if range.end == start => range.end = end,
+            _ if bytes.is_empty() => {}
+            _ => self.parts.push(Part::Copied(start..end)),
+        }
+        self.len += bytes.len();
+        &mut self.copied[start..end]
+    }
+
+    /// Appends `bytes` by reference.
+    pub fn share(&mut self, bytes: Bytes) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.len += bytes.len();
+        self.parts.push(Part::Shared(bytes));
+    }
+
+    fn slices(&self) -> Vec<IoSlice<'_>> {
+        self.parts
+            .iter()
+            .map(|part| match part {
+                Part::Copied(range) => IoSlice::new(&self.copied[range.clone()]),
+                Part::Shared(bytes) => IoSlice::new(bytes),
+            })
+            .collect()
+    }
+}
+
+/// Appends up to this many bytes are written with pwritev(2) from the shard's thread.
 const INLINE_WRITE_MAX: usize = 64 << 10;
 /// An inline write slower than this (the kernel throttled dirty pages, or waited for the
-/// journal) sends this shard's appends through io_uring for `INLINE_WRITE_PAUSE`.
+/// journal) sends this shard's appends to the blocking pool for `INLINE_WRITE_PAUSE`.
 const INLINE_WRITE_SLOW: Duration = Duration::from_millis(1);
 const INLINE_WRITE_PAUSE: Duration = Duration::from_secs(1);
 
 thread_local! {
-    /// Per shard: until when appends go through io_uring after a slow inline write.
+    /// Per shard: until when appends go to the blocking pool after a slow inline write.
     static INLINE_PAUSED_UNTIL: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// Writes all of an append's `bytes` at `position`, as `write_all_at` does, but a small
-/// one directly with pwrite(2) from the shard's thread.
+/// Writes all of an append's `bytes` at `position` with one pwritev(2) (per `IOV_MAX`
+/// pieces), from the shard's thread when small, else from the blocking pool.
 ///
-/// ext4 refuses non-blocking buffered writes, so io_uring hands every buffered write to
-/// one of its worker threads and wakes the shard when it completes: two context switches
+/// ext4 refuses non-blocking buffered writes, so io_uring would hand every buffered write
+/// to one of its worker threads and wake the shard when it completes: two context switches
 /// per append, most of the CPU a small produce request costs. Copying a few KiB into the
 /// page cache takes microseconds, so small appends are written inline; large ones, and
 /// all of this shard's appends for a while after an inline write was slow (the kernel
-/// throttles writers when dirty pages pile up), still go through io_uring so the shard
-/// keeps serving.
+/// throttles writers when dirty pages pile up), go to the blocking pool so the shard keeps
+/// serving. Neither path copies the bytes in user space: the kernel reads them where the
+/// request left them.
 pub async fn append_at(
     file: &BufferedFile,
     path: &Path,
-    bytes: Vec<u8>,
+    bytes: Gather,
     position: u64,
 ) -> Result<()> {
     let now = Instant::now();
     let paused = INLINE_PAUSED_UNTIL.with(|until| until.get().is_some_and(|t| now < t));
-    if bytes.len() > INLINE_WRITE_MAX || paused {
-        return write_all_at(file, path, bytes, position).await;
+    let len = bytes.len();
+    if len > INLINE_WRITE_MAX || paused {
+        // The pool's thread writes through its own descriptor: if this task is dropped
+        // mid-write and the file closed, the number cannot be reused under the write.
+        let fd = dup(file.as_raw_fd()).map_err(|e| StorageError::io("write", path, e))?;
+        return blocking(move || pwritev_all(fd.as_raw_fd(), &mut bytes.slices(), position))
+            .await
+            .map_err(|e| StorageError::io("write", path, e));
     }
-    pwrite_all(file.as_raw_fd(), &bytes, position)
+    pwritev_all(file.as_raw_fd(), &mut bytes.slices(), position)
         .map_err(|e| StorageError::io("write", path, e))?;
     let took = now.elapsed();
     if took > INLINE_WRITE_SLOW {
         INLINE_PAUSED_UNTIL.with(|until| until.set(Some(now + took + INLINE_WRITE_PAUSE)));
         tracing::debug!(
-            "an inline append of {} bytes to {} took {took:?}: appends on this shard go \
-             through io_uring for {INLINE_WRITE_PAUSE:?}",
-            bytes.len(),
+            "an inline append of {len} bytes to {} took {took:?}: appends on this shard go \
+             to the blocking pool for {INLINE_WRITE_PAUSE:?}",
             path.display()
         );
     }
     Ok(())
 }
 
-/// pwrite(2) until every byte is written; a write that makes no progress (disk full, file
-/// size limit) is an error.
-fn pwrite_all(fd: RawFd, mut bytes: &[u8], mut position: u64) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        // SAFETY: `bytes` is a live slice of `bytes.len()` bytes; pwrite only reads it.
+/// A second descriptor of the open file `fd`.
+fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; the new descriptor is owned by nothing else.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if new < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a descriptor just opened and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// The most pieces one pwritev(2) takes (`IOV_MAX` on Linux).
+const IOV_MAX: usize = 1024;
+
+/// pwritev(2) until every byte of `slices` is written; a write that makes no progress
+/// (disk full, file size limit) is an error.
+fn pwritev_all(
+    fd: RawFd,
+    mut slices: &mut [IoSlice<'_>],
+    mut position: u64,
+) -> std::io::Result<()> {
+    while !slices.is_empty() {
+        let count = slices.len().min(IOV_MAX);
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec`; the first `count` slices are
+        // live and pwritev only reads them.
         let n = unsafe {
-            libc::pwrite(
+            libc::pwritev(
                 fd,
-                bytes.as_ptr().cast(),
-                bytes.len(),
+                slices.as_ptr().cast(),
+                count as libc::c_int,
                 position as libc::off_t,
             )
         };
@@ -163,12 +261,12 @@ fn pwrite_all(fd: RawFd, mut bytes: &[u8], mut position: u64) -> std::io::Result
             return Err(e);
         }
         if n == 0 {
+            let left: usize = slices.iter().map(|s| s.len()).sum();
             return Err(std::io::Error::other(format!(
-                "short write at {position}: {} bytes left (disk full?)",
-                bytes.len()
+                "short write at {position}: {left} bytes left (disk full?)"
             )));
         }
-        bytes = &bytes[n as usize..];
+        IoSlice::advance_slices(&mut slices, n as usize);
         position += n as u64;
     }
     Ok(())

@@ -38,6 +38,10 @@ pub const NO_SEQUENCE: i32 = -1;
 /// Leader epoch of a batch no leader has stamped yet.
 pub const NO_PARTITION_LEADER_EPOCH: i32 = -1;
 
+/// Bytes at a batch's start that a leader stamps (base offset and partition leader epoch,
+/// with the batch length between them), outside the CRC.
+pub const LEADER_STAMPED_LEN: usize = PARTITION_LEADER_EPOCH_AT + 4;
+
 const BASE_OFFSET_AT: usize = 0;
 const LENGTH_AT: usize = 8;
 const PARTITION_LEADER_EPOCH_AT: usize = 12;

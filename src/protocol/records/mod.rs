@@ -17,7 +17,7 @@ mod compression;
 mod record;
 
 pub use batch::{
-    BATCH_HEADER_LEN, BatchError, BatchHeader, Batches, LOG_OVERHEAD, MAGIC_V2,
+    BATCH_HEADER_LEN, BatchError, BatchHeader, Batches, LEADER_STAMPED_LEN, LOG_OVERHEAD, MAGIC_V2,
     MAX_DECOMPRESSED_BATCH_BYTES, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
     NO_SEQUENCE, RecordBatch, TimestampType, batches, set_base_offset, set_log_append_time,
     set_partition_leader_epoch,
