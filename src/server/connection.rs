@@ -34,7 +34,7 @@ use crate::routing::Router;
 use crate::server::sendfile::send_range;
 use crate::shard::{ShardState, bump};
 use bytes::{Buf, BytesMut};
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 use shards::ShardId;
 use shards::rt::{self, LocalReceiver, LocalSender, StaticPermit};
@@ -49,7 +49,7 @@ use std::time::Duration;
 const MAX_IN_FLIGHT: usize = 64;
 /// Bytes read from the socket at a time when no larger frame is expected.
 const READ_CHUNK: usize = 64 * 1024;
-/// The least free space a read goes into before the buffer takes a fresh chunk.
+/// The least room a read goes into before the buffer takes a fresh chunk.
 const MIN_READ: usize = 4 * 1024;
 
 /// A response ready to be written, or nothing to write (acks=0).
@@ -300,10 +300,6 @@ async fn read_requests(
     let peer = connection.peer;
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = received;
-    // `buf[..filled]` is what arrived and is not yet dispatched; the rest is space already
-    // allocated and zeroed, which reads fill before the buffer grows: zeroing a fresh
-    // chunk for every read was 3% of the broker's CPU with one small request per read.
-    let mut filled = buf.len();
     // The budget units held for the frame being received, once its size is known.
     let mut charge: Option<StaticPermit> = None;
     loop {
@@ -313,13 +309,11 @@ async fn read_requests(
                 return Ok(Read::Closed);
             }
             if let Some(to) = connection.affinity.as_ref().and_then(|a| a.wanted()) {
-                buf.truncate(filled);
                 return Ok(Read::Follow(to, buf));
             }
-            match check_frame(&buf[..filled], max) {
+            match check_frame(&buf, max) {
                 Ok(FrameStatus::Complete { size }) => {
                     let mut frame = buf.split_to(4 + size);
-                    filled -= 4 + size;
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
                     dispatch(router, frame.freeze(), connection, &sender, charge.take()).await?;
@@ -334,20 +328,31 @@ async fn read_requests(
         if needed > READ_CHUNK && charge.is_none() {
             charge = charge_frame(shard, needed).await;
         }
-        // Grow the buffer with what arrives, never ahead of it by more than what is
-        // already here: a client that announces a large frame and sends nothing holds
-        // one chunk. The frame still ends up in one buffer (no copy at dispatch).
-        let missing = needed.saturating_sub(filled);
-        if buf.len() - filled < missing.max(MIN_READ) {
-            let want = missing.min(filled.max(READ_CHUNK)).max(READ_CHUNK);
-            buf.truncate(filled);
-            buf.resize(filled + want, 0);
+        // Room for what arrives, not zeroed: reads fill it. Small frames share a chunk,
+        // read into the room left behind the last one. A large frame whose whole size
+        // the request budget holds gets its room at once; any other grows with what
+        // arrives, never ahead of it by more than what is already here, so a client
+        // that announces a large frame and sends nothing holds one chunk. Either way
+        // the frame ends up in one buffer (no copy at dispatch).
+        let missing = needed.saturating_sub(buf.len());
+        if buf.capacity() - buf.len() < missing.max(MIN_READ) {
+            let held = charge.is_some()
+                && shard
+                    .request_budget
+                    .as_ref()
+                    .is_some_and(|(_, share)| needed as u64 <= *share);
+            let ahead = match held {
+                true => missing,
+                false => missing.min(buf.len().max(READ_CHUNK)),
+            };
+            buf.reserve(ahead.max(READ_CHUNK));
         }
-        let read = stream.read(&mut buf[filled..]).await;
+        let read = stream.read_uninit(buf.spare_capacity_mut()).await;
         match read {
             Ok(0) => return Ok(Read::Closed),
             Ok(n) => {
-                filled += n;
+                // SAFETY: the read initialized the first `n` bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + n) };
                 bump(&shard.stats.bytes_in, n as u64);
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {

@@ -53,9 +53,20 @@ fn yolo_peek(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
 }
 
 fn yolo_recv(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    // SAFETY: recv only writes initialized bytes into the slice.
+    yolo_recv_uninit(fd, unsafe {
+        &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>])
+    })
+}
+
+// corelog patch 10: a receive into memory that need not be initialized.
+fn yolo_recv_uninit(
+    fd: RawFd,
+    buf: &mut [std::mem::MaybeUninit<u8>],
+) -> Option<io::Result<usize>> {
     match sys::recv_syscall(
         fd,
-        buf.as_mut_ptr(),
+        buf.as_mut_ptr().cast(),
         buf.len(),
         MsgFlags::MSG_DONTWAIT.bits(),
     ) {

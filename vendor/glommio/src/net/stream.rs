@@ -258,6 +258,19 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         cx: &Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        // SAFETY: a receive only writes initialized bytes into the slice.
+        self.poll_read_uninit(cx, unsafe {
+            &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>])
+        })
+    }
+
+    // corelog patch 10: `poll_read` into memory that need not be initialized; the count
+    // returned is how many bytes at the start of `buf` it initialized.
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
@@ -268,7 +281,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             .unwrap_or(true);
 
         if no_pending_poll {
-            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
+            if let Some(result) = super::yolo_recv_uninit(self.stream.as_raw_fd(), buf) {
                 self.source_rx.take();
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
@@ -430,6 +443,20 @@ impl<S: AsRawFd, B: RxBuf> GlommioStream<S, B> {
             return Ok(pos);
         }
         self.stream.peek(buf).await
+    }
+
+    // corelog patch 10: see `NonBufferedStream::poll_read_uninit`; only a stream with no
+    // receive buffer of its own reads straight into the caller's memory.
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        assert!(
+            self.rx_buf.is_empty() && self.rx_buf.buffer_size() == 0,
+            "poll_read_uninit needs a stream without a receive buffer"
+        );
+        self.stream.poll_read_uninit(cx, buf)
     }
 
     pub(crate) fn poll_read(

@@ -701,6 +701,19 @@ impl<B: Buffered + Unpin> AsyncBufRead for TcpStream<B> {
     }
 }
 
+// corelog patch 10.
+impl TcpStream<NonBuffered> {
+    /// Reads as `AsyncReadExt::read` does, into memory that need not be initialized:
+    /// returns how many bytes at the start of `buf` are now initialized (0 at end of
+    /// stream). Spares zeroing a large receive buffer before every read.
+    pub async fn read_uninit(
+        &mut self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> io::Result<usize> {
+        futures_lite::future::poll_fn(|cx| self.stream.poll_read_uninit(cx, buf)).await
+    }
+}
+
 impl<B: RxBuf + Unpin> AsyncRead for TcpStream<B> {
     fn poll_read(
         mut self: Pin<&mut Self>,
