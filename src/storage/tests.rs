@@ -482,7 +482,7 @@ fn watch_wakes_a_long_poll_on_append_and_on_high_watermark() {
 fn large_batches_written_from_the_request_read_back_byte_for_byte_and_recover() {
     // A batch of 4 KiB or more is written from the request's buffer (only its first bytes
     // are copied, to be stamped); a smaller one is copied. Appends made together share
-    // one write of mixed pieces; a write above 64 KiB goes through the blocking pool, and
+    // one write of mixed pieces; a write above 1 MiB goes through the blocking pool, and
     // one of more than 1024 pieces takes several pwritev(2) calls.
     let dir = TempDir::new().unwrap();
     let sizes = [20, 5000, 20, 100_000, 4096, 20, 300_000, 10];
