@@ -12,7 +12,7 @@
 use std::cell::Cell;
 use std::io::IoSlice;
 use std::ops::Range;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -139,7 +139,6 @@ impl Gather {
         let end = self.copied.len();
         match self.parts.last_mut() {
             Some(Part::Copied(range)) if range.end == start => range.end = end,
-            _ if bytes.is_empty() => {}
             _ => self.parts.push(Part::Copied(start..end)),
         }
         self.len += bytes.len();
@@ -148,9 +147,6 @@ impl Gather {
 
     /// Appends `bytes` by reference.
     pub fn share(&mut self, bytes: Bytes) {
-        if bytes.is_empty() {
-            return;
-        }
         self.len += bytes.len();
         self.parts.push(Part::Shared(bytes));
     }
@@ -189,8 +185,8 @@ thread_local! {
 /// takes microseconds for a few KiB and about a hundred for a megabyte, so appends are
 /// written inline; a larger one, and all of this shard's appends for a while after an
 /// inline write was slow (the kernel throttles writers when dirty pages pile up), go to the
-/// blocking pool so the shard keeps serving. Neither path copies the bytes in user space: the kernel reads them where the
-/// request left them.
+/// blocking pool so the shard keeps serving. Neither path copies the bytes in user space:
+/// the kernel reads them where the request left them.
 pub async fn append_at(
     file: &BufferedFile,
     path: &Path,
@@ -203,7 +199,10 @@ pub async fn append_at(
     if len > INLINE_WRITE_MAX || paused {
         // The pool's thread writes through its own descriptor: if this task is dropped
         // mid-write and the file closed, the number cannot be reused under the write.
-        let fd = dup(file.as_raw_fd()).map_err(|e| StorageError::io("write", path, e))?;
+        // SAFETY: `file` keeps its descriptor open for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(file.as_raw_fd()) }
+            .try_clone_to_owned()
+            .map_err(|e| StorageError::io("write", path, e))?;
         return blocking(move || pwritev_all(fd.as_raw_fd(), &mut bytes.slices(), position))
             .await
             .map_err(|e| StorageError::io("write", path, e));
@@ -220,17 +219,6 @@ pub async fn append_at(
         );
     }
     Ok(())
-}
-
-/// A second descriptor of the open file `fd`.
-fn dup(fd: RawFd) -> std::io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; the new descriptor is owned by nothing else.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a descriptor just opened and owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// The most pieces one pwritev(2) takes (`IOV_MAX` on Linux).
