@@ -301,7 +301,7 @@ async fn read_requests(
     let max = shard.config.socket_request_max_bytes.max(0) as usize;
     let mut buf = received;
     // The budget units held for the frame being received, once its size is known.
-    let mut charge: Option<StaticPermit> = None;
+    let mut charge: Option<Charge> = None;
     loop {
         // Dispatch every whole frame received so far.
         let needed = loop {
@@ -316,7 +316,8 @@ async fn read_requests(
                     let mut frame = buf.split_to(4 + size);
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
-                    dispatch(router, frame.freeze(), connection, &sender, charge.take()).await?;
+                    let permit = charge.take().map(|c| c.permit);
+                    dispatch(router, frame.freeze(), connection, &sender, permit).await?;
                 }
                 Ok(FrameStatus::NeedMore { needed }) => break needed,
                 Err(e) => {
@@ -336,12 +337,7 @@ async fn read_requests(
         // the frame ends up in one buffer (no copy at dispatch).
         let missing = needed.saturating_sub(buf.len());
         if buf.capacity() - buf.len() < missing.max(MIN_READ) {
-            let held = charge.is_some()
-                && shard
-                    .request_budget
-                    .as_ref()
-                    .is_some_and(|(_, share)| needed as u64 <= *share);
-            let ahead = match held {
+            let ahead = match charge.as_ref().is_some_and(|c| c.whole_frame) {
                 true => missing,
                 false => missing.min(buf.len().max(READ_CHUNK)),
             };
@@ -363,17 +359,30 @@ async fn read_requests(
     }
 }
 
+/// What a large frame holds of the shard's request budget.
+struct Charge {
+    permit: StaticPermit,
+    /// The units cover the whole frame (it is not larger than the shard's share).
+    whole_frame: bool,
+}
+
 /// Takes a large frame's size (at most the whole share) from the shard's request budget
 /// (`queued.max.request.bytes`), waiting while other connections' requests hold it: the
 /// connection reads nothing more meanwhile, as Kafka stops reading from its sockets.
-async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<StaticPermit> {
+async fn charge_frame(shard: &ShardState, frame_size: usize) -> Option<Charge> {
     let (budget, share) = shard.request_budget.as_ref()?;
     let units = (frame_size as u64).min(*share);
-    if let Ok(permit) = budget.try_acquire_static_permit(units) {
-        return Some(permit);
-    }
-    bump(&shard.stats.request_budget_waits, 1);
-    budget.acquire_static_permit(units).await.ok()
+    let permit = match budget.try_acquire_static_permit(units) {
+        Ok(permit) => permit,
+        Err(_) => {
+            bump(&shard.stats.request_budget_waits, 1);
+            budget.acquire_static_permit(units).await.ok()?
+        }
+    };
+    Some(Charge {
+        permit,
+        whole_frame: units == frame_size as u64,
+    })
 }
 
 /// Decodes one frame and starts its handler; returns once the next frame may start.
