@@ -417,6 +417,18 @@ impl<S> GlommioStream<S, NonBuffered> {
     }
 }
 
+// corelog patch 10: see `NonBufferedStream::poll_read_uninit`; only a stream with no
+// receive buffer of its own reads straight into the caller's memory.
+impl<S: AsRawFd> GlommioStream<S, NonBuffered> {
+    pub(crate) fn poll_read_uninit(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Poll<io::Result<usize>> {
+        self.stream.poll_read_uninit(cx, buf)
+    }
+}
+
 impl<S: AsRawFd, B: RxBuf> GlommioStream<S, B> {
     /// Receives data on the socket from the remote address to which it is
     /// connected, without removing that data from the queue.
@@ -443,20 +455,6 @@ impl<S: AsRawFd, B: RxBuf> GlommioStream<S, B> {
             return Ok(pos);
         }
         self.stream.peek(buf).await
-    }
-
-    // corelog patch 10: see `NonBufferedStream::poll_read_uninit`; only a stream with no
-    // receive buffer of its own reads straight into the caller's memory.
-    pub(crate) fn poll_read_uninit(
-        &mut self,
-        cx: &Context<'_>,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-    ) -> Poll<io::Result<usize>> {
-        assert!(
-            self.rx_buf.is_empty() && self.rx_buf.buffer_size() == 0,
-            "poll_read_uninit needs a stream without a receive buffer"
-        );
-        self.stream.poll_read_uninit(cx, buf)
     }
 
     pub(crate) fn poll_read(
