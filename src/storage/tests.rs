@@ -7,7 +7,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use tempfile::TempDir;
 
-use super::records::{BatchBuilder, BatchHeader, Compression, RecordBatch, TimestampType, batches};
+use super::records::{
+    BatchBuilder, BatchHeader, Compression, LEADER_STAMPED_LEN, RecordBatch, TimestampType, batches,
+};
 use super::testing::block_on;
 use super::*;
 
@@ -38,6 +40,28 @@ pub(crate) fn headers(bytes: &Bytes) -> Vec<BatchHeader> {
     batches(bytes.clone())
         .map(|b| *b.expect("a read returns whole batches").header())
         .collect()
+}
+
+/// Every batch below `end`, read 1 MiB at a time from offset 0, checking that offsets run
+/// from batch to batch and read to read without a hole.
+async fn read_batches(log: &PartitionLog, end: Offset) -> Vec<RecordBatch> {
+    let mut read = Vec::new();
+    let mut from = Offset(0);
+    while from < end {
+        let (bytes, next) = log
+            .read_bytes(from, 1 << 20, end, true)
+            .await
+            .unwrap()
+            .unwrap();
+        for batch in batches(bytes) {
+            let batch = batch.unwrap();
+            assert_eq!(batch.header().base_offset, from.0, "a hole at {from}");
+            from = Offset(batch.header().last_offset() + 1);
+            read.push(batch);
+        }
+        assert_eq!(from, next);
+    }
+    read
 }
 
 async fn append_one(log: &PartitionLog, timestamps: &[i64], len: usize) -> AppendInfo {
@@ -139,21 +163,7 @@ fn concurrent_appends_get_contiguous_offsets_in_call_order_and_readers_never_see
             let log = log.clone();
             glommio::spawn_local(async move {
                 for _ in 0..200 {
-                    let end = log.log_end_offset().offset();
-                    let mut from = Offset(0);
-                    while from < end {
-                        let (bytes, next) = log
-                            .read_bytes(from, 1 << 20, end, true)
-                            .await
-                            .unwrap()
-                            .unwrap();
-                        let hs = headers(&bytes);
-                        assert_eq!(hs[0].base_offset, from.0, "a hole at {from}");
-                        for pair in hs.windows(2) {
-                            assert_eq!(pair[0].last_offset() + 1, pair[1].base_offset);
-                        }
-                        from = next;
-                    }
+                    read_batches(&log, log.log_end_offset().offset()).await;
                     glommio::executor().yield_now().await;
                 }
             })
@@ -530,22 +540,16 @@ fn large_batches_written_from_the_request_read_back_byte_for_byte_and_recover() 
         let end = Offset(expected.len() as i64);
         assert_eq!(log.log_end_offset(), LogEndOffset(end));
         log.advance_high_watermark(end);
-        let mut read = Vec::new();
-        let mut next = Offset(0);
-        while next < end {
-            let (bytes, after) = log
-                .read_bytes(next, 1 << 20, end, true)
-                .await
-                .unwrap()
-                .unwrap();
-            read.extend(batches(bytes).map(|b| b.unwrap()));
-            next = after;
-        }
+        let read = read_batches(&log, end).await;
         assert_eq!(read.len(), expected.len());
         for (i, (got, sent)) in read.iter().zip(&expected).enumerate() {
             assert_eq!(got.header().base_offset, i as i64);
             assert_eq!(got.header().partition_leader_epoch, 3);
-            assert_eq!(got.bytes()[16..], sent.bytes()[16..], "batch {i}");
+            assert_eq!(
+                got.bytes()[LEADER_STAMPED_LEN..],
+                sent.bytes()[LEADER_STAMPED_LEN..],
+                "batch {i}"
+            );
             got.verify_crc().unwrap();
         }
     });
