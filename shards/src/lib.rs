@@ -157,6 +157,48 @@ mod tests {
     }
 
     #[test]
+    fn calls_to_the_shard_itself_run_in_the_order_started_even_when_forgotten() {
+        let runtime = start(
+            &two_shards(),
+            |mesh: Rc<JobMesh<RefCell<Vec<u32>>>>, inbox| async move {
+                let me = mesh.id();
+                let sharded = Sharded::new(mesh, Rc::new(RefCell::new(Vec::new())));
+                sharded.serve(inbox);
+                let mut kept = Vec::new();
+                for n in 0..10u32 {
+                    let call = sharded
+                        .submit_to(me, move |here, from| async move {
+                            here.local().borrow_mut().push(n);
+                            (n, from)
+                        })
+                        .await
+                        .unwrap();
+                    // Every other call is forgotten: its work still runs.
+                    if n % 2 == 0 {
+                        kept.push(call);
+                    }
+                }
+                let mut answers = Vec::new();
+                for call in kept {
+                    answers.push(call.await.unwrap());
+                }
+                while sharded.local().borrow().len() < 10 {
+                    glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                let seen = sharded.local().borrow().clone();
+                (me, answers, seen, sharded.mesh_stats().local_calls.get())
+            },
+        )
+        .unwrap();
+        for (me, answers, seen, local_calls) in runtime.join().unwrap() {
+            let expected: Vec<_> = (0..10).step_by(2).map(|n| (n, me)).collect();
+            assert_eq!(answers, expected);
+            assert_eq!(seen, (0..10).collect::<Vec<_>>());
+            assert_eq!(local_calls, 10);
+        }
+    }
+
+    #[test]
     fn typed_calls_return_the_closures_own_type_in_the_order_sent() {
         let cfg = two_shards();
         let runtime = start(

@@ -7,7 +7,8 @@
 //! the future it returns. The result travels back in a slot
 //! made for that one call, so the caller's `T` and the callee's `T` are the same type by
 //! construction: there is no reply enum to match, and no mismatch to discover at run
-//! time. A call to the shard itself takes the same road without the channel.
+//! time. A call to the shard itself is invoked at once and its future spawned as a task
+//! whose output is the result: no job box, no slot, no channel.
 //!
 //! Ordering is the mesh's: closures are *invoked* in the order they arrive (for calls
 //! from one shard, the order they were started), so whatever a closure does before
@@ -19,7 +20,7 @@
 use crate::mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -33,12 +34,18 @@ pub type JobMesh<S> = Shard<Job<S>, ()>;
 pub struct Sharded<S: 'static> {
     mesh: Rc<JobMesh<S>>,
     local: Rc<S>,
+    /// Itself, for the jobs it runs locally (they take an `Rc<Sharded>` like remote ones).
+    me: Weak<Sharded<S>>,
 }
 
 impl<S: 'static> Sharded<S> {
     /// This shard's end: `local` is its state.
     pub fn new(mesh: Rc<JobMesh<S>>, local: Rc<S>) -> Rc<Self> {
-        Rc::new(Sharded { mesh, local })
+        Rc::new_cyclic(|me| Sharded {
+            mesh,
+            local,
+            me: me.clone(),
+        })
     }
 
     /// Runs the jobs sent to this shard (by others and by itself) from now on; jobs that
@@ -90,6 +97,18 @@ impl<S: 'static> Sharded<S> {
         F: FnOnce(Rc<Sharded<S>>, ShardId) -> Fut + Send + 'static,
         Fut: Future<Output = T> + 'static,
     {
+        if to == self.id() {
+            // Like a remote call: invoked now, run as its own task (first polled in the
+            // order calls were started), finished even if the caller goes away.
+            let stats = self.mesh.stats();
+            stats.local_calls.set(stats.local_calls.get() + 1);
+            let me = self
+                .me
+                .upgrade()
+                .expect("a shard's Sharded is alive while it runs");
+            let task = glommio::spawn_local(work(me, to)).detach();
+            return Ok(Pending(PendingState::Local { task, to }));
+        }
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let filled = slot.clone();
         let job: Job<S> = Box::new(move |sharded, from| {
@@ -100,7 +119,7 @@ impl<S: 'static> Sharded<S> {
             })
         });
         let reply = self.mesh.start_call(to, job).await?;
-        Ok(Pending { reply, slot, to })
+        Ok(Pending(PendingState::Remote { reply, slot, to }))
     }
 
     /// Runs `work` on shard `to` and returns its result.
@@ -115,29 +134,46 @@ impl<S: 'static> Sharded<S> {
 }
 
 /// The result of a submitted call. Dropping it forgets the call (the work still runs).
-pub struct Pending<'a, T> {
-    reply: Reply<'a, ()>,
-    slot: Arc<Mutex<Option<T>>>,
-    to: ShardId,
+pub struct Pending<'a, T>(PendingState<'a, T>);
+
+enum PendingState<'a, T> {
+    /// Work on this shard: its task's output is the result (`None` if the task was
+    /// dropped unfinished, at shut-down).
+    Local {
+        task: glommio::task::JoinHandle<T>,
+        to: ShardId,
+    },
+    /// Work on another shard: its result is in `slot` once `reply` comes.
+    Remote {
+        reply: Reply<'a, ()>,
+        slot: Arc<Mutex<Option<T>>>,
+        to: ShardId,
+    },
 }
 
 impl<T> Future for Pending<'_, T> {
     type Output = Result<T, ShardGone>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.reply).poll(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Err(gone)) => Poll::Ready(Err(gone)),
-            // The reply is sent after the slot was filled, unless the work was dropped
-            // unfinished (its shard stopped).
-            Poll::Ready(Ok(())) => Poll::Ready(
-                this.slot
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .take()
-                    .ok_or(ShardGone(this.to)),
-            ),
+        match &mut self.get_mut().0 {
+            PendingState::Local { task, to } => {
+                let to = *to;
+                Pin::new(task)
+                    .poll(cx)
+                    .map(|done| done.ok_or(ShardGone(to)))
+            }
+            PendingState::Remote { reply, slot, to } => match Pin::new(reply).poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Err(gone)) => Poll::Ready(Err(gone)),
+                // The reply is sent after the slot was filled, unless the work was
+                // dropped unfinished (its shard stopped).
+                Poll::Ready(Ok(())) => Poll::Ready(
+                    slot.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .ok_or(ShardGone(*to)),
+                ),
+            },
         }
     }
 }

@@ -195,6 +195,17 @@ impl Router {
         W: FnOnce(Router, Vec<(K, I)>) -> Fut + Clone + Send + 'static,
         Fut: Future<Output = Vec<T>> + 'static,
     {
+        if let Some(shard) = one_owner(&items, &owner) {
+            // The common case (a client of one shard's partitions): the items go whole.
+            let items_len = items.len();
+            let pending = self
+                .submit(shard, move |router, _| work(router, items))
+                .await;
+            return Gather::Whole {
+                items: items_len,
+                pending,
+            };
+        }
         let mut answers: Vec<Option<T>> = Vec::with_capacity(items.len());
         let mut shares: Vec<Share<K, I>> = Vec::new();
         for (key, item) in items {
@@ -233,7 +244,7 @@ impl Router {
                 .await;
             calls.push((indexes, pending));
         }
-        Gather { answers, calls }
+        Gather::Parts { answers, calls }
     }
 
     // ---- connections and counters ----
@@ -297,14 +308,30 @@ struct Share<K, I> {
 }
 
 /// The answers of a `scatter`, in request order once awaited.
-pub struct Gather<'a, T> {
-    answers: Vec<Option<T>>,
-    calls: Vec<(Vec<usize>, Pending<'a, Vec<T>>)>,
+pub enum Gather<'a, T> {
+    /// Every item went to one shard, in one call answering them in order.
+    Whole {
+        items: usize,
+        pending: Pending<'a, Vec<T>>,
+    },
+    /// Items answered at once (`Some`) or by one of `calls`, which answers the items at
+    /// its indexes.
+    Parts {
+        answers: Vec<Option<T>>,
+        calls: Vec<(Vec<usize>, Pending<'a, Vec<T>>)>,
+    },
 }
 
 impl<T> Gather<'_, T> {
     pub async fn answers(self) -> Vec<T> {
-        let Gather { mut answers, calls } = self;
+        let (mut answers, calls) = match self {
+            Gather::Whole { items, pending } => {
+                let answered = pending.await.unwrap_or_else(|e| gone(e));
+                assert_eq!(answered.len(), items, "a call answers each of its items");
+                return answered;
+            }
+            Gather::Parts { answers, calls } => (answers, calls),
+        };
         for (indexes, pending) in calls {
             let answered = pending.await.unwrap_or_else(|e| gone(e));
             assert_eq!(
@@ -321,4 +348,16 @@ impl<T> Gather<'_, T> {
             .map(|a| a.expect("every item is answered"))
             .collect()
     }
+}
+
+/// The shard that owns every key of `items`, if one does (and there is an item).
+fn one_owner<K, I, T>(
+    items: &[(K, I)],
+    owner: &impl Fn(&K) -> Result<ShardId, T>,
+) -> Option<ShardId> {
+    let (first, rest) = items.split_first()?;
+    let shard = owner(&first.0).ok()?;
+    rest.iter()
+        .all(|(key, _)| matches!(owner(key), Ok(s) if s == shard))
+        .then_some(shard)
 }

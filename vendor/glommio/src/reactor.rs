@@ -124,12 +124,21 @@ impl Timers {
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
-            wake!(waker);
+        // corelog patch: split timers into ready and pending timers only when one is
+        // ready. `split_off` builds a new tree even when nothing is ready, which is most
+        // of the times a busy executor looks.
+        let any_ready = self
+            .timers
+            .first_key_value()
+            .is_some_and(|(key, _)| *key < (now, 0));
+        let mut woke = 0;
+        if any_ready {
+            let pending = self.timers.split_off(&(now, 0));
+            let ready = mem::replace(&mut self.timers, pending);
+            woke = ready.len();
+            for (_, waker) in ready {
+                wake!(waker);
+            }
         }
 
         // Calculate the duration until the next event.
