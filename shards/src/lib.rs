@@ -126,6 +126,47 @@ mod tests {
     }
 
     #[test]
+    fn a_sender_asleep_on_a_full_channel_wakes_when_the_receiver_makes_room() {
+        // glommio patch 12: a receive wakes the sender's executor only while a sender
+        // waits for room. Here the sender has nothing else to do, so it parks on a full
+        // two-slot channel each time the receiver pauses; the first pop after a pause
+        // must wake it. Unwoken, it sleeps until its executor next wakes for its own
+        // reasons (about a second here): 40 pauses would take about 40 s, not 80 ms.
+        use glommio::channels::shared_channel;
+        const ITEMS: u32 = 400;
+        let (sender, receiver) = shared_channel::new_bounded::<u32>(2);
+        let (done, finished) = std::sync::mpsc::channel();
+        let producer = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let sender = sender.connect().await;
+                for n in 0..ITEMS {
+                    sender.send(n).await.unwrap();
+                }
+            })
+            .unwrap();
+        let consumer = glommio::LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let receiver = receiver.connect().await;
+                let mut got = Vec::new();
+                while let Some(n) = receiver.recv().await {
+                    got.push(n);
+                    // A slow receiver: the channel fills and the sender parks.
+                    if n % 10 == 0 {
+                        glommio::timer::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                }
+                let _ = done.send(got);
+            })
+            .unwrap();
+        let got = finished
+            .recv_timeout(std::time::Duration::from_secs(15))
+            .expect("the sender was woken after each pause and sent everything");
+        assert_eq!(got, (0..ITEMS).collect::<Vec<_>>());
+        producer.join().unwrap();
+        consumer.join().unwrap();
+    }
+
+    #[test]
     fn a_call_reaching_a_shard_whose_sharded_is_gone_resolves_as_shard_gone() {
         use std::sync::atomic::{AtomicBool, Ordering};
         // Shard 1 drops its Sharded (as a stopping shard does) while its mesh still

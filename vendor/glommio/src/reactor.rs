@@ -325,6 +325,12 @@ impl Reactor {
         map.0.push(waker);
     }
 
+    /// corelog patch: how many tasks wait on the shared channel end `id`.
+    pub(crate) fn shared_channel_waiters(&self, id: u64) -> usize {
+        let channels = self.shared_channels.borrow();
+        channels.wakers_map.get(&id).map_or(0, |(pending, _)| pending.len())
+    }
+
     pub(crate) fn alloc_dma_buffer(&self, size: usize) -> DmaBuffer {
         self.sys.alloc_dma_buffer(size)
     }

@@ -296,16 +296,24 @@ impl<T: Send + Sized> ConnectedSender<T> {
     }
 
     fn wait_for_room(&self, cx: &Context<'_>) -> Poll<()> {
-        match self.state.buffer.free_space() > 0 || self.state.buffer.producer_disconnected() {
-            true => Poll::Ready(()),
-            false => {
-                self.reactor
-                    .upgrade()
-                    .unwrap()
-                    .add_shared_channel_waker(self.id, cx.waker().clone());
-                Poll::Pending
+        let has_room =
+            || self.state.buffer.free_space() > 0 || self.state.buffer.producer_disconnected();
+        let reactor = self.reactor.upgrade().unwrap();
+        // corelog patch: the receiver wakes this executor after a pop only while a sender
+        // may be waiting for room (see vendor/glommio/PATCHES.md §12). The flag goes up
+        // before the last look for room, and down once no sender of this channel waits.
+        if has_room() {
+            if reactor.shared_channel_waiters(self.id) == 0 {
+                self.state.buffer.set_waiting(false);
             }
+            return Poll::Ready(());
         }
+        self.state.buffer.set_waiting(true);
+        if has_room() {
+            return Poll::Ready(());
+        }
+        reactor.add_shared_channel_waker(self.id, cx.waker().clone());
+        Poll::Pending
     }
 
     /// Close the sender
@@ -420,7 +428,10 @@ impl<T: Send + Sized> ConnectedReceiver<T> {
                 }
             }
             res => {
-                self.notifier.notify(false);
+                // corelog patch: only a sender waiting for room needs to hear of it.
+                if self.state.buffer.producer_waiting() {
+                    self.notifier.notify(false);
+                }
                 Poll::Ready(res)
             }
         }

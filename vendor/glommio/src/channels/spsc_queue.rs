@@ -29,6 +29,9 @@ struct ConsumerCacheline {
     /// Id == 0 : never connected
     /// Id == usize::MAX: disconnected
     producer_id: AtomicUsize,
+    /// corelog patch: a sender may be waiting for room (set by the producer's side before
+    /// it waits, cleared there once none waits), so a pop must wake the producer.
+    producer_waiting: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -257,6 +260,7 @@ fn inner_make<T>(capacity: usize, initial_value: usize) -> (Producer<T>, Consume
         ccache: ConsumerCacheline {
             head: AtomicUsize::new(initial_value),
             producer_id: AtomicUsize::new(0),
+            producer_waiting: AtomicBool::new(false),
         },
         _marker: PhantomData,
     });
@@ -350,6 +354,20 @@ impl<T> Producer<T> {
         (*self.buffer).producer_disconnected()
     }
 
+    /// corelog patch: says whether a sender of this producer is waiting for room. Setting
+    /// it is followed by a fence that pairs with the one in `Consumer::producer_waiting`:
+    /// a sender that sets it and then finds no room is seen waiting by every pop that
+    /// its look for room did not see.
+    pub(crate) fn set_waiting(&self, waiting: bool) {
+        let flag = &self.buffer.ccache.producer_waiting;
+        if waiting {
+            flag.store(true, Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::SeqCst);
+        } else if flag.load(Ordering::Relaxed) {
+            flag.store(false, Ordering::Relaxed);
+        }
+    }
+
     /// Returns the available space in the queue
     ///
     /// This value represents the number of items that can be pushed onto the
@@ -398,6 +416,13 @@ impl<T> Consumer<T> {
     /// return `Some(v)`, where `v` is the value being popped off the queue.
     pub fn try_pop(&self) -> Option<T> {
         (*self.buffer).try_pop()
+    }
+
+    /// corelog patch: whether a sender may be waiting for the room a pop made. Call after
+    /// the pop; the fence orders the pop before this look (see `Producer::set_waiting`).
+    pub(crate) fn producer_waiting(&self) -> bool {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.buffer.ccache.producer_waiting.load(Ordering::Relaxed)
     }
 }
 
