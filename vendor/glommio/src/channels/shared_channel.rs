@@ -303,8 +303,9 @@ impl<T: Send + Sized> ConnectedSender<T> {
         // may be waiting for room (see vendor/glommio/PATCHES.md §12). The flag goes up
         // before the last look for room, and down once no sender of this channel waits.
         if has_room() {
-            if reactor.shared_channel_waiters(self.id) == 0 {
-                self.state.buffer.set_waiting(false);
+            let buffer = &self.state.buffer;
+            if buffer.waiting() && reactor.shared_channel_waiters(self.id) == 0 {
+                buffer.set_waiting(false);
             }
             return Poll::Ready(());
         }

@@ -359,13 +359,18 @@ impl<T> Producer<T> {
     /// a sender that sets it and then finds no room is seen waiting by every pop that
     /// its look for room did not see.
     pub(crate) fn set_waiting(&self, waiting: bool) {
-        let flag = &self.buffer.ccache.producer_waiting;
+        self.buffer
+            .ccache
+            .producer_waiting
+            .store(waiting, Ordering::Relaxed);
         if waiting {
-            flag.store(true, Ordering::Relaxed);
             std::sync::atomic::fence(Ordering::SeqCst);
-        } else if flag.load(Ordering::Relaxed) {
-            flag.store(false, Ordering::Relaxed);
         }
+    }
+
+    /// corelog patch: whether `set_waiting(true)` was the last word.
+    pub(crate) fn waiting(&self) -> bool {
+        self.buffer.ccache.producer_waiting.load(Ordering::Relaxed)
     }
 
     /// Returns the available space in the queue
