@@ -33,7 +33,38 @@ pub struct Broker {
 /// What the broker logs once its shards accept connections.
 const LISTENING: &str = "listening on PLAINTEXT://";
 
+/// A free port for a broker to listen on, below the kernel's ephemeral range. A port
+/// from `bind(0)` lies inside that range, so between the pick and the broker's bind any
+/// outgoing connection (a client of a test running alongside, a broker of a cluster) could
+/// take it as its local port, and the broker then finds it in use (seen once in a full
+/// run). Picks spread over the range below from a per-process seed and never repeat
+/// within a process; each is checked free when picked.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PICKS: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_from.saturating_sub(LOWEST);
+    if span >= 1_000 {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |t| t.subsec_nanos());
+        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ clock;
+        // A prime stride that does not divide the span: distinct picks land on distinct
+        // ports until the span is used up.
+        let stride = if span.is_multiple_of(7_919) { 7_927 } else { 7_919 };
+        for _ in 0..span {
+            let pick = PICKS.fetch_add(1, Ordering::Relaxed);
+            let port = LOWEST + seed.wrapping_add(pick.wrapping_mul(stride)) % span;
+            let port = u16::try_from(port).expect("below the ephemeral range");
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
