@@ -55,7 +55,11 @@ pub fn free_port() -> u16 {
         let seed = std::process::id().wrapping_mul(2_654_435_761) ^ clock;
         // A prime stride that does not divide the span: distinct picks land on distinct
         // ports until the span is used up.
-        let stride = if span.is_multiple_of(7_919) { 7_927 } else { 7_919 };
+        let stride = if span.is_multiple_of(7_919) {
+            7_927
+        } else {
+            7_919
+        };
         for _ in 0..span {
             let pick = PICKS.fetch_add(1, Ordering::Relaxed);
             let port = LOWEST + seed.wrapping_add(pick.wrapping_mul(stride)) % span;
