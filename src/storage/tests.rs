@@ -572,18 +572,6 @@ fn log_append_time_stamps_batches_and_keeps_crcs_valid() {
         assert!(stamped >= before);
         assert_eq!(info.max_timestamp, stamped);
         log.advance_high_watermark(Offset(3));
-        let (bytes, _) = log
-            .read_bytes(Offset(0), 1 << 20, Offset(3), true)
-            .await
-            .unwrap()
-            .unwrap();
-        let batch = batches(bytes).next().unwrap().unwrap();
-        batch.verify_crc().unwrap();
-        assert_eq!(
-            batch.header().timestamp_type(),
-            TimestampType::LogAppendTime
-        );
-        assert_eq!(batch.header().max_timestamp, stamped.0);
         let found = log
             .offset_for_timestamp(Timestamp(5))
             .await
@@ -594,18 +582,17 @@ fn log_append_time_stamps_batches_and_keeps_crcs_valid() {
         // the time goes into bytes its CRC covers.
         let large = append_one(&log, &[4], 8000).await;
         log.advance_high_watermark(Offset(4));
-        let (bytes, _) = log
-            .read_bytes(Offset(3), 1 << 20, Offset(4), true)
-            .await
-            .unwrap()
-            .unwrap();
-        let batch = batches(bytes).next().unwrap().unwrap();
-        assert!(batch.bytes().len() > 8000);
-        batch.verify_crc().unwrap();
-        assert_eq!(
-            batch.header().max_timestamp,
-            large.log_append_time.unwrap().0
-        );
+        let read = read_batches(&log, Offset(4)).await;
+        assert_eq!(read.len(), 2);
+        assert!(read[1].bytes().len() > 8000);
+        for (batch, stamped) in read.iter().zip([stamped, large.log_append_time.unwrap()]) {
+            batch.verify_crc().unwrap();
+            assert_eq!(
+                batch.header().timestamp_type(),
+                TimestampType::LogAppendTime
+            );
+            assert_eq!(batch.header().max_timestamp, stamped.0);
+        }
     });
 }
 
