@@ -20,7 +20,7 @@
 use crate::mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -34,18 +34,12 @@ pub type JobMesh<S> = Shard<Job<S>, ()>;
 pub struct Sharded<S: 'static> {
     mesh: Rc<JobMesh<S>>,
     local: Rc<S>,
-    /// Itself, for the jobs it runs locally (they take an `Rc<Sharded>` like remote ones).
-    me: Weak<Sharded<S>>,
 }
 
 impl<S: 'static> Sharded<S> {
     /// This shard's end: `local` is its state.
     pub fn new(mesh: Rc<JobMesh<S>>, local: Rc<S>) -> Rc<Self> {
-        Rc::new_cyclic(|me| Sharded {
-            mesh,
-            local,
-            me: me.clone(),
-        })
+        Rc::new(Sharded { mesh, local })
     }
 
     /// Runs the jobs sent to this shard (by others and by itself) from now on; jobs that
@@ -88,7 +82,7 @@ impl<S: 'static> Sharded<S> {
     /// once it has been invoked); its result is awaited separately. Calls started one
     /// after another from one shard are invoked in that order.
     pub async fn submit_to<T, F, Fut>(
-        &self,
+        self: &Rc<Self>,
         to: ShardId,
         work: F,
     ) -> Result<Pending<'_, T>, ShardGone>
@@ -102,11 +96,7 @@ impl<S: 'static> Sharded<S> {
             // order calls were started), finished even if the caller goes away.
             let stats = self.mesh.stats();
             stats.local_calls.set(stats.local_calls.get() + 1);
-            let me = self
-                .me
-                .upgrade()
-                .expect("a shard's Sharded is alive while it runs");
-            let task = glommio::spawn_local(work(me, to)).detach();
+            let task = glommio::spawn_local(work(self.clone(), to)).detach();
             return Ok(Pending(PendingState::Local { task, to }));
         }
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
@@ -123,7 +113,7 @@ impl<S: 'static> Sharded<S> {
     }
 
     /// Runs `work` on shard `to` and returns its result.
-    pub async fn invoke_on<T, F, Fut>(&self, to: ShardId, work: F) -> Result<T, ShardGone>
+    pub async fn invoke_on<T, F, Fut>(self: &Rc<Self>, to: ShardId, work: F) -> Result<T, ShardGone>
     where
         T: Send + 'static,
         F: FnOnce(Rc<Sharded<S>>, ShardId) -> Fut + Send + 'static,
