@@ -296,24 +296,23 @@ impl<T: Send + Sized> ConnectedSender<T> {
     }
 
     fn wait_for_room(&self, cx: &Context<'_>) -> Poll<()> {
-        let has_room =
-            || self.state.buffer.free_space() > 0 || self.state.buffer.producer_disconnected();
-        let reactor = self.reactor.upgrade().unwrap();
+        let buffer = &self.state.buffer;
+        let has_room = || buffer.free_space() > 0 || buffer.producer_disconnected();
+        let reactor = || self.reactor.upgrade().unwrap();
         // corelog patch: the receiver wakes this executor after a pop only while a sender
         // may be waiting for room (see vendor/glommio/PATCHES.md §12). The flag goes up
         // before the last look for room, and down once no sender of this channel waits.
         if has_room() {
-            let buffer = &self.state.buffer;
-            if buffer.waiting() && reactor.shared_channel_waiters(self.id) == 0 {
+            if buffer.waiting() && reactor().shared_channel_waiters(self.id) == 0 {
                 buffer.set_waiting(false);
             }
             return Poll::Ready(());
         }
-        self.state.buffer.set_waiting(true);
+        buffer.set_waiting(true);
         if has_room() {
             return Poll::Ready(());
         }
-        reactor.add_shared_channel_waker(self.id, cx.waker().clone());
+        reactor().add_shared_channel_waker(self.id, cx.waker().clone());
         Poll::Pending
     }
 
