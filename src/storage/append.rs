@@ -15,7 +15,7 @@ use std::rc::Rc;
 
 use super::config::{LogConfig, MessageTimestampType};
 use super::error::{Result, StorageError};
-use super::fs::{self, Gather};
+use super::fs::{self, AppendBytes};
 use super::log::{Inner, PartitionLog};
 use super::records::{
     LEADER_STAMPED_LEN, RecordBatch, set_base_offset, set_log_append_time,
@@ -59,7 +59,7 @@ pub(super) struct WriteChunk {
     segment_base: Offset,
     file: Rc<LogFile>,
     position: u32,
-    buf: Gather,
+    buf: AppendBytes,
     first_offset: Offset,
     end_offset: Offset,
 }
@@ -223,7 +223,7 @@ impl PartitionLog {
                 segment_base: active.base_offset,
                 file: active.log.clone(),
                 position: active.reserved_size,
-                buf: Gather::with_capacity(copied),
+                buf: AppendBytes::with_capacity(copied),
                 first_offset,
                 end_offset: first_offset,
             });

@@ -101,24 +101,24 @@ pub async fn write_all_at(
 /// The bytes of one append write, in order: small pieces copied into one buffer, large
 /// ones held by reference to the request that carried them (no copy) until written.
 #[derive(Default)]
-pub struct Gather {
+pub struct AppendBytes {
     copied: Vec<u8>,
     parts: Vec<Part>,
     len: usize,
 }
 
 enum Part {
-    /// A range of `Gather::copied`.
+    /// A range of `AppendBytes::copied`.
     Copied(Range<usize>),
     Shared(Bytes),
 }
 
-impl Gather {
+impl AppendBytes {
     /// An empty gather whose copy buffer holds `copied` bytes before it grows.
-    pub fn with_capacity(copied: usize) -> Gather {
-        Gather {
+    pub fn with_capacity(copied: usize) -> AppendBytes {
+        AppendBytes {
             copied: Vec::with_capacity(copied),
-            ..Gather::default()
+            ..AppendBytes::default()
         }
     }
 
@@ -190,7 +190,7 @@ thread_local! {
 pub async fn append_at(
     file: &BufferedFile,
     path: &Path,
-    bytes: Gather,
+    bytes: AppendBytes,
     position: u64,
 ) -> Result<()> {
     let now = Instant::now();
