@@ -67,10 +67,14 @@ mod tests {
     }
 
     #[test]
-    fn a_single_shard_calls_itself_through_its_own_handler() {
-        let runtime = start(&config(1), |shard: Rc<Shard<u32, u32>>, inbox| async move {
-            shard.serve(inbox, |_, n| Box::pin(async move { n * 2 }));
-            shard.call(ShardId(0), 21).await.unwrap()
+    fn a_single_shard_runs_work_for_itself() {
+        let runtime = start(&config(1), |mesh: Rc<JobMesh<u32>>, inbox| async move {
+            let sharded = Sharded::new(mesh, Rc::new(2));
+            sharded.serve(inbox);
+            sharded
+                .invoke_on(ShardId(0), |here, _| async move { 21 * **here.local() })
+                .await
+                .unwrap()
         })
         .unwrap();
         assert_eq!(runtime.join().unwrap(), vec![42]);

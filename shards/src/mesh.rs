@@ -2,9 +2,8 @@
 //! single-consumer channel per ordered pair of shards.
 //!
 //! A shard `call`s another with a request and awaits its reply; the callee runs the
-//! handler it registered with `serve`. A call to the shard itself runs the same handler
-//! the same way (without the channel), so callers route every operation to its owner
-//! alike.
+//! handler it registered with `serve`. Calls are between two shards: a shard's work for
+//! itself needs no channel, no request and no reply (`Sharded` runs it as a task).
 //!
 //! Ordering: the handler is *invoked* synchronously, in arrival order, and only the
 //! future it returns is spawned. Whatever the handler does before its first `.await`
@@ -73,7 +72,6 @@ pub struct Shard<Req: Send + 'static, Resp: Send + 'static> {
     senders: Senders<Envelope<Req, Resp>>,
     pending: RefCell<HashMap<u64, oneshot::Sender<Resp>>>,
     next_call: Cell<u64>,
-    handler: RefCell<Option<Handler<Req, Resp>>>,
     stats: MeshStats,
 }
 
@@ -100,7 +98,6 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
             senders,
             pending: RefCell::new(HashMap::new()),
             next_call: Cell::new(0),
-            handler: RefCell::new(None),
             stats: MeshStats::default(),
         });
         (shard, Inbox { receivers })
@@ -134,9 +131,8 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
     where
         F: Fn(ShardId, Req) -> LocalBoxFuture<Resp> + 'static,
     {
+        // Served once: `serve` takes the one inbox.
         let handler: Handler<Req, Resp> = Rc::new(handler);
-        let previous = self.handler.replace(Some(handler.clone()));
-        assert!(previous.is_none(), "{} serves its inbox twice", self.id);
         let mut receivers = inbox.receivers;
         for (peer, stream) in receivers.streams() {
             let shard = self.clone();
@@ -184,29 +180,16 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
         self.start_call(to, req).await?.await
     }
 
-    /// Hands `req` to shard `to` and returns once it is queued there (or, for a call to
-    /// this shard, once the handler has been invoked): calls started one after another
-    /// from one shard reach the handler in that order. The reply is awaited separately.
+    /// Hands `req` to shard `to`, another shard, and returns once it is queued there:
+    /// calls started one after another from one shard reach the handler in that order.
+    /// The reply is awaited separately.
     pub async fn start_call(&self, to: ShardId, req: Req) -> Result<Reply<'_, Resp>, ShardGone> {
         assert!(
             to.0 < self.count,
             "{to} does not exist ({} shards)",
             self.count
         );
-        if to == self.id {
-            self.stats.local_calls.set(self.stats.local_calls.get() + 1);
-            let handler = self
-                .handler
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| panic!("{} called itself before serving", self.id));
-            // Like a remote call: invoked now, run as its own task (first polled in
-            // the order calls were started), finished even if the caller goes away.
-            let work = handler(self.id, req);
-            let (sender, receiver) = oneshot::channel();
-            glommio::spawn_local(async move { sender.send(work.await) }).detach();
-            return Ok(Reply(ReplyState::Local { receiver, to }));
-        }
+        assert_ne!(to, self.id, "a shard's calls go to other shards");
         let id = self.next_call.get();
         self.next_call.set(id + 1);
         let (sender, receiver) = oneshot::channel();
@@ -224,41 +207,30 @@ impl<Req: Send + 'static, Resp: Send + 'static> Shard<Req, Resp> {
         {
             return Err(ShardGone(to));
         }
-        Ok(Reply(ReplyState::Remote {
+        Ok(Reply {
             receiver,
             to,
             _guard: guard,
-        }))
+        })
     }
 }
 
 /// The reply to a started call. Dropping it forgets the call; its reply is discarded.
-pub struct Reply<'a, Resp>(ReplyState<'a, Resp>);
-
-enum ReplyState<'a, Resp> {
-    Local {
-        receiver: oneshot::Receiver<Resp>,
-        to: ShardId,
-    },
-    Remote {
-        receiver: oneshot::Receiver<Resp>,
-        to: ShardId,
-        _guard: PendingGuard<'a, Resp>,
-    },
+pub struct Reply<'a, Resp> {
+    receiver: oneshot::Receiver<Resp>,
+    to: ShardId,
+    _guard: PendingGuard<'a, Resp>,
 }
 
 impl<Resp> Future for Reply<'_, Resp> {
     type Output = Result<Resp, ShardGone>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.get_mut().0 {
-            ReplyState::Local { receiver, to } | ReplyState::Remote { receiver, to, .. } => {
-                let to = *to;
-                Pin::new(receiver)
-                    .poll(cx)
-                    .map(|r| r.map_err(|_| ShardGone(to)))
-            }
-        }
+        let this = self.get_mut();
+        let to = this.to;
+        Pin::new(&mut this.receiver)
+            .poll(cx)
+            .map(|r| r.map_err(|_| ShardGone(to)))
     }
 }
 

@@ -45,7 +45,7 @@ impl<S: 'static> Sharded<S> {
     /// Runs the jobs sent to this shard (by others and by itself) from now on; jobs that
     /// arrived earlier waited in their channels.
     pub fn serve(self: &Rc<Self>, inbox: Inbox<Job<S>, ()>) {
-        // Weak: the mesh keeps the handler, and this keeps the mesh.
+        // Weak: the mesh's receiving tasks keep the handler, and this keeps the mesh.
         let me = Rc::downgrade(self);
         self.mesh
             .serve(inbox, move |from, job: Job<S>| match me.upgrade() {
