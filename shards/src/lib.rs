@@ -270,7 +270,7 @@ mod tests {
                     answers.push(call.await.unwrap());
                 }
                 assert_eq!(answers[7], format!("7 from {}", me.0));
-                // A call to itself takes the same road and returns its own type.
+                // A call to itself is invoked the same way and returns its own type.
                 let mine: usize = sharded
                     .invoke_on(me, |here, _| async move { here.local().borrow().len() })
                     .await

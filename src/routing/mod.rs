@@ -4,7 +4,8 @@
 //! A `Router` is one shard's `shards::Sharded<ShardState>`: its own state, and the way to
 //! run a closure on any shard against that shard's state and get the closure's result
 //! back with its own type. Every cross-shard interaction of the broker is such a call,
-//! and a call to the shard itself takes the same road without the channel. Requests and
+//! and a call to the shard itself is invoked the same way, its future run as a task of
+//! this shard (no channel, no slot). Requests and
 //! replies are tied at compile time; there is no message enum to match.
 //!
 //! - `scatter` is the one fan-out-and-gather: items keyed by partition (or group id) go
