@@ -5,8 +5,8 @@
 //! run a closure on any shard against that shard's state and get the closure's result
 //! back with its own type. Every cross-shard interaction of the broker is such a call,
 //! and a call to the shard itself is invoked the same way, its future run as a task of
-//! this shard (no channel, no slot). Requests and
-//! replies are tied at compile time; there is no message enum to match.
+//! this shard (no channel, no slot). Requests and replies are tied at compile time; there
+//! is no message enum to match.
 //!
 //! - `scatter` is the one fan-out-and-gather: items keyed by partition (or group id) go
 //!   to their owners, all owners at once, and come back in request order.
