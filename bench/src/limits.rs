@@ -5,6 +5,7 @@
 //! answering each request with a reply the size of a produce response.
 
 use hdrhistogram::Histogram;
+use shards::cpus::CpuList;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -97,16 +98,32 @@ fn thread_cpu_us() -> f64 {
 /// answers it with a reply, which a thread of the sender's drains; measures the
 /// receiver. With `writes_per_s`, the writes follow that fixed schedule, so the receiver
 /// waits for each one as a broker waits for each request at a fixed rate (and pays the
-/// same wake-ups); without, they go as fast as the receiver takes them.
-pub fn floor(dir: &Path, bytes: u64, chunk: usize, writes_per_s: Option<f64>) -> Floor {
+/// same wake-ups); without, they go as fast as the receiver takes them. With
+/// `receiver_cpus`, the receiver runs on those CPUs only (the broker's, when the load
+/// generator is kept off them).
+pub fn floor(
+    dir: &Path,
+    bytes: u64,
+    chunk: usize,
+    writes_per_s: Option<f64>,
+    receiver_cpus: Option<&CpuList>,
+) -> Floor {
     let chunk = chunk.max(1);
     let path = dir.join(format!("corelog-bench-floor-{}", std::process::id()));
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().unwrap();
     let file = std::fs::File::create(&path).expect("create the floor file");
+    let receiver_cpus = receiver_cpus.cloned();
     let receiver = std::thread::spawn(move || {
+        if let Some(cpus) = receiver_cpus {
+            cpus.pin_current_thread()
+                .unwrap_or_else(|e| panic!("floor receiver on CPUs {cpus}: {e}"));
+        }
         let mut file = file;
         let (mut socket, _) = listener.accept().unwrap();
+        // As a broker does (Kafka's and corelog's alike): each reply leaves at once, and
+        // its delivery to the sender, on loopback, is charged to the receiver.
+        socket.set_nodelay(true).unwrap();
         let (start, cpu_before) = (Instant::now(), thread_cpu_us());
         let mut buf = vec![0u8; chunk];
         let reply = [0u8; FLOOR_REPLY_BYTES];
@@ -245,7 +262,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Not a multiple of the chunk: the last write is short.
         let bytes = (2 << 20) + 123;
-        let floor = floor(dir.path(), bytes, 1000, None);
+        let floor = floor(dir.path(), bytes, 1000, None, None);
         assert_eq!(floor.bytes, bytes);
         assert_eq!(floor.chunk, 1000);
         assert_eq!(floor.replies, bytes.div_ceil(1000), "one reply per chunk");
@@ -257,10 +274,16 @@ mod tests {
             "the file is removed"
         );
         // Paced: 200 writes at 2,000/s take about 0.1 s, and every byte still arrives.
-        let paced = super::floor(dir.path(), 200 * 100, 100, Some(2000.0));
+        let paced = super::floor(dir.path(), 200 * 100, 100, Some(2000.0), None);
         assert_eq!(paced.bytes, 200 * 100);
         assert_eq!(paced.replies, 200);
         assert!(paced.seconds >= 0.09, "{paced:?}");
         assert!(paced.cpu_us_per_write() > 0.0);
+        // The receiver pinned to one CPU still takes every byte.
+        let one = CpuList::new(vec![
+            *CpuList::from_affinity().unwrap().as_slice().last().unwrap(),
+        ]);
+        let pinned = super::floor(dir.path(), 100 * 100, 100, None, Some(&one));
+        assert_eq!((pinned.bytes, pinned.replies), (100 * 100, 100));
     }
 }

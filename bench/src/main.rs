@@ -20,6 +20,7 @@ use corelog_bench::limits;
 use corelog_bench::progress::Progress;
 use corelog_bench::report::{Limits, Report};
 use corelog_bench::workload::{Keys, ProducerMode, RecordSize, Workload};
+use shards::cpus::CpuList;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -103,6 +104,14 @@ struct RunArgs {
     /// MiB written for each limit.
     #[arg(long, default_value_t = 1024)]
     limits_mib: u64,
+    /// Run the load generator (this process and every thread it starts, librdkafka's
+    /// included) on these CPUs only, in Linux's list format (`1`, `2-3,6`): keeps it off
+    /// the broker's CPUs, as clients on other machines would be.
+    #[arg(long)]
+    cpus: Option<CpuList>,
+    /// Run the floor's receiving thread on these CPUs only: the broker's, with `--cpus`.
+    #[arg(long)]
+    floor_cpus: Option<CpuList>,
 }
 
 /// The floor's volume: the series' bytes, within these bounds.
@@ -182,6 +191,11 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
 
 fn main() {
     let Command::Run(args) = Command::parse();
+    // Before any thread starts, so that all of them inherit it.
+    if let Some(cpus) = &args.cpus {
+        cpus.pin_current_thread()
+            .unwrap_or_else(|e| fail(format!("--cpus {cpus}: {e}")));
+    }
     let workload = workload(&args).unwrap_or_else(|e| fail(e));
     let targets: Vec<Target> = args
         .targets
@@ -246,7 +260,13 @@ fn main() {
                             volume as f64 / 1048576.0,
                             paced.map_or(String::new(), |r| format!(" at {r:.0}/s"))
                         );
-                        s.floor = Some(limits::floor(dir, volume, chunk, paced));
+                        s.floor = Some(limits::floor(
+                            dir,
+                            volume,
+                            chunk,
+                            paced,
+                            args.floor_cpus.as_ref(),
+                        ));
                     }
                     s
                 };
@@ -267,9 +287,18 @@ fn main() {
         }
     }
 
+    let cpus = match (&args.cpus, &args.floor_cpus) {
+        (None, None) => None,
+        (load, floor) => Some(format!(
+            "load generator on CPUs {}, floor's receiver on CPUs {}",
+            load.as_ref().map_or("any".into(), |c| c.to_string()),
+            floor.as_ref().map_or("any".into(), |c| c.to_string())
+        )),
+    };
     let report = Report {
         name: &workload.name,
         workload: &workload,
+        cpus: cpus.as_deref(),
         limits: limits.as_ref(),
         series: &series,
     };

@@ -24,6 +24,8 @@ pub struct Limits {
 pub struct Report<'a> {
     pub name: &'a str,
     pub workload: &'a Workload,
+    /// Where the load generator and the floor ran, when pinned (`--cpus`, `--floor-cpus`).
+    pub cpus: Option<&'a str>,
     pub limits: Option<&'a Limits>,
     pub series: &'a [Series],
 }
@@ -95,6 +97,7 @@ impl Report<'_> {
         json!({
             "name": self.name,
             "workload": self.workload,
+            "cpus": self.cpus,
             "limits": self.limits.map(|l| json!({
                 "volume_bytes": l.volume,
                 "loopback_mb_per_s": l.loopback_mb_per_s,
@@ -124,6 +127,9 @@ impl Report<'_> {
             w.compression, w.warmup_s, w.duration_s
         )
         .unwrap();
+        if let Some(cpus) = self.cpus {
+            writeln!(out, "CPUs: {cpus}.\n").unwrap();
+        }
         if let Some(l) = self.limits {
             writeln!(
                 out,

@@ -32,6 +32,28 @@ impl CpuList {
         Ok(CpuList::new(cpus))
     }
 
+    /// Restricts the calling thread, and the threads it starts from now on, to these CPUs
+    /// (`sched_setaffinity`).
+    pub fn pin_current_thread(&self) -> std::io::Result<()> {
+        // SAFETY: cpu_set_t is plain data; zeroed is a valid empty set. Every id is below
+        // CPU_SETSIZE (checked when the list was parsed or read).
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        for &cpu in &self.0 {
+            assert!(
+                cpu < libc::CPU_SETSIZE as usize,
+                "CPU {cpu} is out of range"
+            );
+            unsafe { libc::CPU_SET(cpu, &mut set) };
+        }
+        // SAFETY: the set lives on this stack for the call; 0 names the calling thread.
+        let rc =
+            unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     pub fn as_slice(&self) -> &[usize] {
         &self.0
     }
@@ -133,6 +155,31 @@ mod tests {
                 .parse::<CpuList>()
                 .unwrap_err()
                 .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn a_pinned_thread_and_the_threads_it_starts_run_on_the_pinned_cpus_only() {
+        let all = CpuList::from_affinity().unwrap();
+        let last = CpuList::new(vec![*all.as_slice().last().unwrap()]);
+        let (here, child) = std::thread::spawn(move || {
+            last.pin_current_thread().unwrap();
+            let child = std::thread::spawn(|| CpuList::from_affinity().unwrap())
+                .join()
+                .unwrap();
+            (CpuList::from_affinity().unwrap(), child)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(here.as_slice(), &[*all.as_slice().last().unwrap()]);
+        assert_eq!(child, here, "a thread started after the pin inherits it");
+        let offline = CpuList::new(vec![libc::CPU_SETSIZE as usize - 1]);
+        assert!(
+            std::thread::spawn(move || offline.pin_current_thread())
+                .join()
+                .unwrap()
+                .is_err(),
+            "a set with no usable CPU is refused"
         );
     }
 
