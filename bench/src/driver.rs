@@ -99,6 +99,9 @@ pub struct Series {
     /// The floor measured right after the series with its volume and request size
     /// (`limits::floor`; set by the caller when it measures limits).
     pub floor: Option<Floor>,
+    /// The same floor with one task on a glommio executor as the receiver
+    /// (`limits::FloorRuntime::Glommio`): what the broker's runtime alone costs.
+    pub glommio_floor: Option<Floor>,
 }
 
 /// A series' name in tables, charts and file names, e.g. `corelog acks=all
@@ -740,6 +743,7 @@ pub fn run_series(
             produce_requests,
             fetch_requests,
             floor: None,
+            glommio_floor: None,
         })
     })?;
     progress.finish(&series.label());

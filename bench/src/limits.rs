@@ -52,6 +52,8 @@ pub const FLOOR_REPLY_BYTES: usize = 64;
 /// the file and sends `FLOOR_REPLY_BYTES` back; no parsing, no indices, no fdatasync.
 #[derive(Debug, Clone)]
 pub struct Floor {
+    /// What received the bytes.
+    pub runtime: FloorRuntime,
     /// Bytes sent, received and written.
     pub bytes: u64,
     /// Replies sent back (one per chunk) and received by the sender.
@@ -93,6 +95,15 @@ fn thread_cpu_us() -> f64 {
     us(usage.ru_utime) + us(usage.ru_stime)
 }
 
+/// What takes the floor's bytes: a blocking thread (the floor every ratio divides by), or
+/// one task on a glommio executor — the runtime corelog's shards run on, with its patches
+/// — so that a report shows what the runtime alone costs beside the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloorRuntime {
+    Thread,
+    Glommio,
+}
+
 /// Sends `bytes` over a loopback TCP connection in `chunk`-byte writes to a receiver that
 /// appends each chunk to a file in `dir` (which should be on the broker's data disk) and
 /// answers it with a reply, which a thread of the sender's drains; measures the
@@ -107,6 +118,7 @@ pub fn floor(
     chunk: usize,
     writes_per_s: Option<f64>,
     receiver_cpus: Option<&CpuList>,
+    runtime: FloorRuntime,
 ) -> Floor {
     let chunk = chunk.max(1);
     let path = dir.join(format!("corelog-bench-floor-{}", std::process::id()));
@@ -119,35 +131,14 @@ pub fn floor(
             cpus.pin_current_thread()
                 .unwrap_or_else(|e| panic!("floor receiver on CPUs {cpus}: {e}"));
         }
-        let mut file = file;
-        let (mut socket, _) = listener.accept().unwrap();
+        let (socket, _) = listener.accept().unwrap();
         // As a broker does (Kafka's and corelog's alike): each reply leaves at once, and
         // its delivery to the sender, on loopback, is charged to the receiver.
         socket.set_nodelay(true).unwrap();
-        let (start, cpu_before) = (Instant::now(), thread_cpu_us());
-        let mut buf = vec![0u8; chunk];
-        let reply = [0u8; FLOOR_REPLY_BYTES];
-        let mut total = 0u64;
-        loop {
-            // A whole chunk, as a produce request arrives whole, unless the sender is done.
-            let mut filled = 0;
-            while filled < chunk {
-                match socket.read(&mut buf[filled..]) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => panic!("floor receiver: {e}"),
-                }
-            }
-            if filled == 0 {
-                break;
-            }
-            file.write_all(&buf[..filled])
-                .expect("append to the floor file");
-            socket.write_all(&reply).expect("reply from the floor");
-            total += filled as u64;
+        match runtime {
+            FloorRuntime::Thread => receive_blocking(socket, file, chunk),
+            FloorRuntime::Glommio => receive_glommio(socket, file, chunk),
         }
-        (total, thread_cpu_us() - cpu_before, start.elapsed())
     });
     let mut socket = TcpStream::connect(addr).unwrap();
     socket.set_nodelay(true).unwrap();
@@ -185,12 +176,95 @@ pub fn floor(
     let reply_bytes = drain.join().expect("floor replies");
     let _ = std::fs::remove_file(&path);
     Floor {
+        runtime,
         bytes: received,
         replies: reply_bytes / FLOOR_REPLY_BYTES as u64,
         chunk,
         cpu_us,
         seconds: elapsed.as_secs_f64(),
     }
+}
+
+/// Bytes received, the receiving thread's CPU microseconds and the time it took.
+type Received = (u64, f64, std::time::Duration);
+
+/// Reads a whole chunk (as a produce request arrives whole), unless the sender is done:
+/// the bytes read, 0 at the end.
+fn read_chunk_blocking(socket: &mut TcpStream, buf: &mut [u8]) -> usize {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match socket.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("floor receiver: {e}"),
+        }
+    }
+    filled
+}
+
+fn receive_blocking(mut socket: TcpStream, mut file: std::fs::File, chunk: usize) -> Received {
+    let (start, cpu_before) = (Instant::now(), thread_cpu_us());
+    let mut buf = vec![0u8; chunk];
+    let reply = [0u8; FLOOR_REPLY_BYTES];
+    let mut total = 0u64;
+    loop {
+        let filled = read_chunk_blocking(&mut socket, &mut buf);
+        if filled == 0 {
+            break;
+        }
+        file.write_all(&buf[..filled])
+            .expect("append to the floor file");
+        socket.write_all(&reply).expect("reply from the floor");
+        total += filled as u64;
+    }
+    (total, thread_cpu_us() - cpu_before, start.elapsed())
+}
+
+/// The same loop as one task on a glommio executor set up as a shard's is (the thread's
+/// CPUs, a 10 ms preemption timer): reads through the executor's ring, and appends with
+/// write(2) from the executor's thread, as a shard appends.
+fn receive_glommio(socket: TcpStream, file: std::fs::File, chunk: usize) -> Received {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    socket.set_nonblocking(true).unwrap();
+    let executor = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .name("floor")
+        .io_memory(shards::memlock::MIN_IO_MEMORY_BYTES)
+        .preempt_timer(std::time::Duration::from_millis(10))
+        .make()
+        .expect("a glommio executor for the floor");
+    executor.run(async move {
+        // SAFETY: the descriptor is the accepted socket's; its ownership moves here.
+        let mut socket = unsafe { glommio::net::TcpStream::from_raw_fd(socket.into_raw_fd()) };
+        let mut file = file;
+        let (start, cpu_before) = (Instant::now(), thread_cpu_us());
+        let mut buf = vec![0u8; chunk];
+        let reply = [0u8; FLOOR_REPLY_BYTES];
+        let mut total = 0u64;
+        loop {
+            let mut filled = 0;
+            while filled < chunk {
+                match socket.read(&mut buf[filled..]).await {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => panic!("floor receiver: {e}"),
+                }
+            }
+            if filled == 0 {
+                break;
+            }
+            file.write_all(&buf[..filled])
+                .expect("append to the floor file");
+            socket
+                .write_all(&reply)
+                .await
+                .expect("reply from the floor");
+            total += filled as u64;
+        }
+        (total, thread_cpu_us() - cpu_before, start.elapsed())
+    })
 }
 
 /// Sequential write of `bytes` in `chunk`-byte writes into a file in `dir`.
@@ -262,7 +336,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // Not a multiple of the chunk: the last write is short.
         let bytes = (2 << 20) + 123;
-        let floor = floor(dir.path(), bytes, 1000, None, None);
+        let floor = floor(dir.path(), bytes, 1000, None, None, FloorRuntime::Thread);
         assert_eq!(floor.bytes, bytes);
         assert_eq!(floor.chunk, 1000);
         assert_eq!(floor.replies, bytes.div_ceil(1000), "one reply per chunk");
@@ -274,7 +348,14 @@ mod tests {
             "the file is removed"
         );
         // Paced: 200 writes at 2,000/s take about 0.1 s, and every byte still arrives.
-        let paced = super::floor(dir.path(), 200 * 100, 100, Some(2000.0), None);
+        let paced = super::floor(
+            dir.path(),
+            200 * 100,
+            100,
+            Some(2000.0),
+            None,
+            FloorRuntime::Thread,
+        );
         assert_eq!(paced.bytes, 200 * 100);
         assert_eq!(paced.replies, 200);
         assert!(paced.seconds >= 0.09, "{paced:?}");
@@ -283,7 +364,41 @@ mod tests {
         let one = CpuList::new(vec![
             *CpuList::from_affinity().unwrap().as_slice().last().unwrap(),
         ]);
-        let pinned = super::floor(dir.path(), 100 * 100, 100, None, Some(&one));
+        let pinned = super::floor(
+            dir.path(),
+            100 * 100,
+            100,
+            None,
+            Some(&one),
+            FloorRuntime::Thread,
+        );
         assert_eq!((pinned.bytes, pinned.replies), (100 * 100, 100));
+    }
+
+    #[test]
+    fn the_glommio_floor_receives_every_byte_paced_and_answers_each_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = 300 * 150 + 7;
+        let floor = floor(
+            dir.path(),
+            bytes,
+            150,
+            Some(3000.0),
+            None,
+            FloorRuntime::Glommio,
+        );
+        assert_eq!(floor.runtime, FloorRuntime::Glommio);
+        assert_eq!(floor.bytes, bytes);
+        assert_eq!(floor.replies, bytes.div_ceil(150), "one reply per chunk");
+        assert!(
+            floor.seconds >= 0.09,
+            "paced at 3,000 writes a second: {floor:?}"
+        );
+        assert!(floor.cpu_us_per_write() > 0.0, "{floor:?}");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "the file is removed"
+        );
     }
 }

@@ -12,11 +12,12 @@
 //! rate, then (with `fixed_fractions`) at each fixed fraction of the rate it reached.
 //! With `--limits-dir`, the machine's limits are measured first and the floor
 //! (`limits::floor`) right after each series, with that series' volume and produce
-//! request size. The report goes to `results/<name>/` and its table to stdout.
+//! request size: once with a blocking thread as the receiver, once with a glommio task.
+//! The report goes to `results/<name>/` and its table to stdout.
 
 use clap::Parser;
 use corelog_bench::driver::{Pace, Series, Target, run_series, series_label};
-use corelog_bench::limits;
+use corelog_bench::limits::{self, FloorRuntime};
 use corelog_bench::progress::Progress;
 use corelog_bench::report::{Limits, Report};
 use corelog_bench::workload::{Keys, ProducerMode, RecordSize, Workload};
@@ -260,13 +261,18 @@ fn main() {
                             volume as f64 / 1048576.0,
                             paced.map_or(String::new(), |r| format!(" at {r:.0}/s"))
                         );
-                        s.floor = Some(limits::floor(
-                            dir,
-                            volume,
-                            chunk,
-                            paced,
-                            args.floor_cpus.as_ref(),
-                        ));
+                        let floor = |runtime| {
+                            limits::floor(
+                                dir,
+                                volume,
+                                chunk,
+                                paced,
+                                args.floor_cpus.as_ref(),
+                                runtime,
+                            )
+                        };
+                        s.floor = Some(floor(FloorRuntime::Thread));
+                        s.glommio_floor = Some(floor(FloorRuntime::Glommio));
                     }
                     s
                 };

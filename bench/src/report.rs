@@ -30,6 +30,18 @@ pub struct Report<'a> {
     pub series: &'a [Series],
 }
 
+fn floor_json(f: &crate::limits::Floor) -> Value {
+    json!({
+        "bytes": f.bytes,
+        "chunk_bytes": f.chunk,
+        "replies": f.replies,
+        "cpu_us": f.cpu_us,
+        "cpu_us_per_mb": f.cpu_us_per_mb(),
+        "cpu_us_per_write": f.cpu_us_per_write(),
+        "mb_per_s": f.mb_per_s(),
+    })
+}
+
 fn ms(us: u64) -> String {
     format!("{:.3}", us as f64 / 1000.0)
 }
@@ -74,15 +86,8 @@ impl Report<'_> {
             "produce_requests_per_s": s.produce_requests_per_s(),
             "broker_us_per_request": s.broker_us_per_request(),
             "broker_cpu_us_per_mb": s.broker_cpu_us_per_mb(),
-            "floor": s.floor.as_ref().map(|f| json!({
-                "bytes": f.bytes,
-                "chunk_bytes": f.chunk,
-                "replies": f.replies,
-                "cpu_us": f.cpu_us,
-                "cpu_us_per_mb": f.cpu_us_per_mb(),
-                "cpu_us_per_write": f.cpu_us_per_write(),
-                "mb_per_s": f.mb_per_s(),
-            })),
+            "floor": s.floor.as_ref().map(floor_json),
+            "glommio_floor": s.glommio_floor.as_ref().map(floor_json),
             "cpu_per_mb_vs_floor": s.cpu_per_mb_vs_floor(),
             "per_second": s.windows.iter().map(|(r, b)| json!({"records": r, "bytes": b})).collect::<Vec<_>>(),
         });
@@ -235,7 +240,9 @@ impl Report<'_> {
                  indices, no fdatasync; its CPU per MB (record bytes) is what \
                  CPU/MB vs floor divides the broker's by. After a fixed-rate series the chunks \
                  arrive at the series' produce request rate (for at most 5 s), so the receiver \
-                 also wakes once per request, as the broker does.\n\n",
+                 also wakes once per request, as the broker does. The glommio floor runs the \
+                 same loop as one task on a glommio executor set up as a shard's (the \
+                 broker's runtime, its patches included): what the runtime alone costs.\n\n",
                 crate::limits::FLOOR_REPLY_BYTES
             )
             .unwrap();
@@ -247,10 +254,17 @@ impl Report<'_> {
                 let per_request = s
                     .broker_us_per_request()
                     .map_or(String::new(), |us| format!(" (broker: {us:.1})"));
+                let glommio = s.glommio_floor.as_ref().map_or(String::new(), |g| {
+                    format!(
+                        "; glommio floor {:.0} µs CPU per MB, {:.1} µs per write",
+                        g.cpu_us_per_mb(),
+                        g.cpu_us_per_write()
+                    )
+                });
                 writeln!(
                     out,
                     "- {}: {:.1} MiB in {}-byte writes, {:.0} µs CPU per MB{broker}, {:.1} µs \
-                     CPU per write{per_request}, {:.0} MB/s",
+                     CPU per write{per_request}, {:.0} MB/s{glommio}",
                     s.label(),
                     f.bytes as f64 / 1048576.0,
                     f.chunk,
@@ -338,8 +352,16 @@ impl Report<'_> {
                         f.cpu_us_per_write()
                     )
                 });
+                let vs_glommio = s.glommio_floor.as_ref().map_or(String::new(), |g| {
+                    format!(
+                        ", {:.1}x the glommio floor's {:.1}",
+                        us / g.cpu_us_per_write(),
+                        g.cpu_us_per_write()
+                    )
+                });
                 lines.push(format!(
-                    "- {}: broker {us:.1} µs per request{vs_floor} (small requests; target: at most 25 µs)",
+                    "- {}: broker {us:.1} µs per request{vs_floor}{vs_glommio} (small requests; target: \
+                     at most 25 µs)",
                     s.label()
                 ));
             }
