@@ -267,6 +267,59 @@ fn receive_glommio(socket: TcpStream, file: std::fs::File, chunk: usize) -> Rece
     })
 }
 
+/// What waking another thread costs here: the CPU (both threads' user and system time)
+/// of one round trip, a byte each way over a pair of Unix sockets, each side asleep until
+/// its byte arrives — with both threads on one CPU, and on two. A request that crosses
+/// shards pays the second kind twice (the call and its reply); on a virtual machine it
+/// can cost several times the first.
+#[derive(Debug, Clone, Copy)]
+pub struct WakeCost {
+    pub same_cpu_us: f64,
+    /// None on a machine with one CPU.
+    pub cross_cpu_us: Option<f64>,
+}
+
+/// Measured on the first one or two of `cpus`.
+pub fn wake_cost(cpus: &CpuList, round_trips: u32) -> WakeCost {
+    let first = cpus.as_slice()[0];
+    let same_cpu_us = wake_round_trip(first, first, round_trips);
+    let cross_cpu_us = cpus
+        .as_slice()
+        .get(1)
+        .map(|&second| wake_round_trip(first, second, round_trips));
+    WakeCost {
+        same_cpu_us,
+        cross_cpu_us,
+    }
+}
+
+/// CPU microseconds per round trip of two threads pinned to `a` and `b`.
+fn wake_round_trip(a: usize, b: usize, round_trips: u32) -> f64 {
+    let (mut near, mut far) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+    let echo = std::thread::spawn(move || {
+        CpuList::new(vec![b]).pin_current_thread().expect("pin");
+        let before = thread_cpu_us();
+        let mut byte = [0u8; 1];
+        for _ in 0..round_trips {
+            far.read_exact(&mut byte).expect("echo read");
+            far.write_all(&byte).expect("echo write");
+        }
+        thread_cpu_us() - before
+    });
+    let ping = std::thread::spawn(move || {
+        CpuList::new(vec![a]).pin_current_thread().expect("pin");
+        let before = thread_cpu_us();
+        let mut byte = [7u8; 1];
+        for _ in 0..round_trips {
+            near.write_all(&byte).expect("ping write");
+            near.read_exact(&mut byte).expect("ping read");
+        }
+        thread_cpu_us() - before
+    });
+    let cpu = ping.join().expect("ping") + echo.join().expect("echo");
+    cpu / round_trips as f64
+}
+
 /// Sequential write of `bytes` in `chunk`-byte writes into a file in `dir`.
 pub struct DiskLimit {
     /// MB/s writing through the page cache, one fdatasync at the end.
@@ -373,6 +426,15 @@ mod tests {
             FloorRuntime::Thread,
         );
         assert_eq!((pinned.bytes, pinned.replies), (100 * 100, 100));
+    }
+
+    #[test]
+    fn a_wake_up_round_trip_costs_some_cpu_on_one_cpu_and_on_two() {
+        let cpus = CpuList::from_affinity().unwrap();
+        let cost = wake_cost(&cpus, 200);
+        assert!(cost.same_cpu_us > 0.0, "{cost:?}");
+        assert_eq!(cost.cross_cpu_us.is_some(), cpus.len() > 1, "{cost:?}");
+        assert!(cost.cross_cpu_us.is_none_or(|us| us > 0.0), "{cost:?}");
     }
 
     #[test]

@@ -192,6 +192,8 @@ fn workload(args: &RunArgs) -> Result<Workload, String> {
 
 fn main() {
     let Command::Run(args) = Command::parse();
+    // The machine's CPUs as this process found them (a wake-up's cost is measured on them).
+    let machine_cpus = CpuList::from_affinity().unwrap_or_else(|e| fail(format!("affinity: {e}")));
     // Before any thread starts, so that all of them inherit it.
     if let Some(cpus) = &args.cpus {
         cpus.pin_current_thread()
@@ -215,6 +217,7 @@ fn main() {
             loopback_mb_per_s: limits::loopback_mb_per_s(volume),
             disk: limits::disk(dir, volume, 16 * 1024),
             volume,
+            wake: limits::wake_cost(&machine_cpus, 20_000),
         }
     });
 

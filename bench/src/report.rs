@@ -19,6 +19,7 @@ pub struct Limits {
     pub disk: DiskLimit,
     /// Bytes each limit was measured with.
     pub volume: u64,
+    pub wake: crate::limits::WakeCost,
 }
 
 pub struct Report<'a> {
@@ -110,6 +111,8 @@ impl Report<'_> {
                 "disk_fdatasync_mb_per_s": l.disk.synced_mb_per_s,
                 "fdatasync_p50_us": l.disk.fdatasync_us.value_at_quantile(0.5),
                 "fdatasync_p99_us": l.disk.fdatasync_us.value_at_quantile(0.99),
+                "wake_round_trip_cpu_us_same_cpu": l.wake.same_cpu_us,
+                "wake_round_trip_cpu_us_cross_cpu": l.wake.cross_cpu_us,
             })),
             "series": self.series.iter().map(|s| self.series_json(s)).collect::<Vec<_>>(),
         })
@@ -140,13 +143,18 @@ impl Report<'_> {
                 out,
                 "Limits in the same run ({} MiB each): loopback TCP {:.0} MB/s; disk {:.0} MB/s \
                  through the page cache, {:.0} MB/s with an fdatasync per 16 KiB (fdatasync p50 \
-                 {} µs, p99 {} µs).\n",
+                 {} µs, p99 {} µs); a wake-up round trip between two threads costs {:.1} µs of \
+                 CPU on one CPU{}.\n",
                 l.volume >> 20,
                 l.loopback_mb_per_s,
                 l.disk.page_cache_mb_per_s,
                 l.disk.synced_mb_per_s,
                 l.disk.fdatasync_us.value_at_quantile(0.5),
-                l.disk.fdatasync_us.value_at_quantile(0.99)
+                l.disk.fdatasync_us.value_at_quantile(0.99),
+                l.wake.same_cpu_us,
+                l.wake
+                    .cross_cpu_us
+                    .map_or(String::new(), |us| format!(" and {us:.1} µs across two"))
             )
             .unwrap();
         }
