@@ -68,6 +68,8 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
     std::fs::create_dir_all(&data).unwrap();
     let out = tmp.path().join("results");
     let target = format!("corelog=127.0.0.1:{port}@{}", broker.0.id());
+    let cpus = shards::cpus::CpuList::from_affinity().unwrap();
+    let (every_cpu, first_cpu) = (cpus.to_string(), cpus.as_slice()[0].to_string());
     let run = Command::new(env!("CARGO_BIN_EXE_corelog-bench"))
         .args(["run", "--target", &target, "--name", "smoke"])
         .args(["--acks", "0,1,all", "--warmup", "0.2", "--duration", "0.6"])
@@ -76,6 +78,9 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         .arg(&data)
         .arg("--out")
         .arg(&out)
+        // Pinned to every CPU it may use (the floor's receiver to the first): the flags
+        // parse, pin and are reported, whatever the machine's size.
+        .args(["--cpus", &every_cpu, "--floor-cpus", &first_cpu])
         .output()
         .expect("run corelog-bench");
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -100,6 +105,19 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         "max and fixed rate for each of three levels"
     );
     assert!(summary["limits"]["loopback_mb_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        summary["limits"]["wake_round_trip_cpu_us_same_cpu"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        summary["cpus"].as_str(),
+        Some(
+            format!("load generator on CPUs {every_cpu}, floor's receiver on CPUs {first_cpu}")
+                .as_str()
+        )
+    );
     for s in series {
         assert!(s["records"].as_u64().unwrap() > 0, "{s}");
         assert_eq!(s["failed"].as_u64(), Some(0), "{s}");
@@ -109,6 +127,11 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         assert!(s["broker_us_per_request"].as_f64().unwrap() > 0.0, "{s}");
         assert!(s["floor"]["bytes"].as_u64().unwrap() >= 16 << 20, "{s}");
         assert!(s["floor"]["cpu_us_per_mb"].as_f64().unwrap() > 0.0, "{s}");
+        assert_eq!(s["glommio_floor"]["bytes"], s["floor"]["bytes"], "{s}");
+        assert!(
+            s["glommio_floor"]["cpu_us_per_mb"].as_f64().unwrap() > 0.0,
+            "{s}"
+        );
         assert!(s["cpu_per_mb_vs_floor"].as_f64().unwrap() > 0.0, "{s}");
     }
     assert!(table.contains("CPU/MB vs floor"), "{table}");
