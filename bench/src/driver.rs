@@ -38,6 +38,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -89,6 +90,10 @@ pub struct Series {
     pub windows: Vec<(u64, u64)>,
     /// Cores the broker kept busy during the window.
     pub broker_cores: Option<f64>,
+    /// Of those, each thread name's (threads of one name summed: corelog names a shard's
+    /// threads after it; Linux keeps a name's first 15 bytes), busiest first; threads
+    /// under 0.005 cores left out.
+    pub broker_threads: Vec<(String, f64)>,
     /// Cores this load generator (its producers, consumers and librdkafka's threads)
     /// kept busy: on a small machine, what the broker could not have.
     pub client_cores: Option<f64>,
@@ -324,6 +329,62 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Some(ticks / per_second)
+}
+
+/// CPU seconds (user + system) each thread of process `pid` has used so far, by thread id,
+/// with its name.
+fn thread_cpu_seconds(pid: u32) -> BTreeMap<u32, (String, f64)> {
+    let mut threads = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    for task in tasks.flatten() {
+        let Some(tid) = task
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A thread may end between the listing and the read: skip it.
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
+            threads.insert(tid, (name, (user + system) / per_second));
+        }
+    }
+    threads
+}
+
+/// Cores each thread name kept busy between two samples of `thread_cpu_seconds` taken
+/// `seconds` apart (a thread that started in between counts from zero; one that ended
+/// is not counted), busiest first, those under 0.005 cores left out.
+fn thread_cores(
+    before: &BTreeMap<u32, (String, f64)>,
+    after: &BTreeMap<u32, (String, f64)>,
+    seconds: f64,
+) -> Vec<(String, f64)> {
+    let mut by_name: BTreeMap<&str, f64> = BTreeMap::new();
+    for (tid, (name, cpu)) in after {
+        let earlier = before.get(tid).map_or(0.0, |(_, cpu)| *cpu);
+        *by_name.entry(name).or_default() += (cpu - earlier).max(0.0) / seconds;
+    }
+    let mut cores: Vec<(String, f64)> = by_name
+        .into_iter()
+        .filter(|(_, cores)| *cores >= 0.005)
+        .map(|(name, cores)| (name.to_string(), cores))
+        .collect();
+    cores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    cores
 }
 
 /// Creates the series' topic unless it exists.
@@ -641,18 +702,21 @@ pub fn run_series(
                     cpu_seconds(None),
                     Requests::sum(&producer_requests).0,
                     Requests::sum(&consumer_requests).1,
+                    target.pid.map(thread_cpu_seconds).unwrap_or_default(),
                 )
             };
             std::thread::sleep(clock.measure_from.saturating_sub(start.elapsed()));
             let before = sample();
             std::thread::sleep(clock.measure_to.saturating_sub(start.elapsed()));
             let after = sample();
-            let cores = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / duration.as_secs_f64());
+            let seconds = duration.as_secs_f64();
+            let cores = |b: Option<f64>, a: Option<f64>| Some((a? - b?) / seconds);
             (
                 cores(before.0, after.0),
                 cores(before.1, after.1),
                 after.2.saturating_sub(before.2),
                 after.3.saturating_sub(before.3),
+                thread_cores(&before.4, &after.4, seconds),
             )
         });
         let total = clock.measure_to;
@@ -703,7 +767,7 @@ pub fn run_series(
                 None => e2e = Some(h),
             }
         }
-        let (broker_cores, client_cores, produce_requests, fetch_requests) =
+        let (broker_cores, client_cores, produce_requests, fetch_requests, broker_threads) =
             cpu_sampler.join().expect("cpu sampler");
         let (mut produce_us, mut windows, mut failed) = (new_histogram(), Vec::new(), 0);
         let (mut records, mut bytes) = (0u64, 0u64);
@@ -739,6 +803,7 @@ pub fn run_series(
             commit_us: (mode == ProducerMode::Transactional).then_some(commit_us),
             windows,
             broker_cores,
+            broker_threads,
             client_cores,
             produce_requests,
             fetch_requests,
@@ -748,4 +813,78 @@ pub fn run_series(
     })?;
     progress.finish(&series.label());
     Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_cores_sum_by_name_count_new_threads_from_zero_and_sort_busiest_first() {
+        let at = |entries: &[(u32, &str, f64)]| -> BTreeMap<u32, (String, f64)> {
+            entries
+                .iter()
+                .map(|&(tid, name, cpu)| (tid, (name.to_string(), cpu)))
+                .collect()
+        };
+        let before = at(&[
+            (1, "shard-0", 1.0),
+            (2, "shard-1", 5.0),
+            (3, "idle", 2.0),
+            (4, "gone", 1.0),
+        ]);
+        let after = at(&[
+            (1, "shard-0", 1.5),
+            (2, "shard-1", 7.0),
+            (3, "idle", 2.001),
+            (5, "shard-0", 0.5),
+        ]);
+        let cores = thread_cores(&before, &after, 2.0);
+        assert_eq!(
+            cores,
+            vec![("shard-1".to_string(), 1.0), ("shard-0".to_string(), 0.5)],
+            "shard-0's two threads summed, the new one from zero; idle under 0.005 cores left out"
+        );
+    }
+
+    #[test]
+    fn a_busy_thread_of_this_process_is_found_by_its_name() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = stop.clone();
+        let busy = std::thread::Builder::new()
+            .name("busy-bench".into())
+            .spawn(move || {
+                let start = Instant::now();
+                while !spinning.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+                start.elapsed()
+            })
+            .unwrap();
+        let pid = std::process::id();
+        let before = thread_cpu_seconds(pid);
+        // Wait for the thread to have used CPU, not for a time.
+        let after = loop {
+            let now = thread_cpu_seconds(pid);
+            let used = |map: &BTreeMap<u32, (String, f64)>| {
+                map.values()
+                    .filter(|(n, _)| n == "busy-bench")
+                    .map(|(_, cpu)| cpu)
+                    .sum::<f64>()
+            };
+            if used(&now) - used(&before) >= 0.05 {
+                break now;
+            }
+            std::thread::yield_now();
+        };
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        let cores = thread_cores(&before, &after, 1.0);
+        assert!(
+            cores
+                .iter()
+                .any(|(name, c)| name == "busy-bench" && *c >= 0.05),
+            "{cores:?}"
+        );
+    }
 }

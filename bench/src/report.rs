@@ -81,6 +81,7 @@ impl Report<'_> {
             "e2e_latency": s.e2e_us.as_ref().map(latency),
             "commit_latency": s.commit_us.as_ref().map(latency),
             "broker_cores": s.broker_cores,
+            "broker_thread_cores": s.broker_threads.iter().map(|(name, cores)| (name.clone(), json!(cores))).collect::<serde_json::Map<String, Value>>(),
             "client_cores": s.client_cores,
             "produce_requests": s.produce_requests,
             "fetch_requests": s.fetch_requests,
@@ -237,6 +238,27 @@ impl Report<'_> {
             crate::driver::STATISTICS_INTERVAL_MS
         )
         .unwrap();
+        let threads: Vec<&Series> = self
+            .series
+            .iter()
+            .filter(|s| !s.broker_threads.is_empty())
+            .collect();
+        if !threads.is_empty() {
+            writeln!(
+                out,
+                "\nBroker cores by thread over the window (threads of one name summed; under \
+                 0.005 cores left out):\n"
+            )
+            .unwrap();
+            for s in threads {
+                let by_thread: Vec<String> = s
+                    .broker_threads
+                    .iter()
+                    .map(|(name, cores)| format!("{name} {cores:.2}"))
+                    .collect();
+                writeln!(out, "- {}: {}", s.label(), by_thread.join(", ")).unwrap();
+            }
+        }
         let floors: Vec<&Series> = self.series.iter().filter(|s| s.floor.is_some()).collect();
         if !floors.is_empty() {
             write!(

@@ -125,6 +125,12 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         // Requests counted from librdkafka's statistics, and the floor after the series.
         assert!(s["produce_requests"].as_u64().unwrap() > 0, "{s}");
         assert!(s["broker_us_per_request"].as_f64().unwrap() > 0.0, "{s}");
+        // The broker's CPU by thread: its shards' threads are named after them.
+        let threads = s["broker_thread_cores"].as_object().unwrap();
+        assert!(
+            threads.keys().any(|name| name.starts_with("corelog-shard")),
+            "{s}"
+        );
         assert!(s["floor"]["bytes"].as_u64().unwrap() >= 16 << 20, "{s}");
         assert!(s["floor"]["cpu_us_per_mb"].as_f64().unwrap() > 0.0, "{s}");
         assert_eq!(s["glommio_floor"]["bytes"], s["floor"]["bytes"], "{s}");
