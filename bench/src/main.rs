@@ -265,6 +265,7 @@ fn main() {
                             paced.map_or(String::new(), |r| format!(" at {r:.0}/s"))
                         );
                         let floor = |runtime| {
+                            limits::settle_page_cache();
                             limits::floor(
                                 dir,
                                 volume,
