@@ -81,6 +81,8 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
         // Pinned to every CPU it may use (the floor's receiver to the first): the flags
         // parse, pin and are reported, whatever the machine's size.
         .args(["--cpus", &every_cpu, "--floor-cpus", &first_cpu])
+        // The tests running beside this one keep their page cache.
+        .env("BENCH_DROP_CACHES", "0")
         .output()
         .expect("run corelog-bench");
     let stderr = String::from_utf8_lossy(&run.stderr);
