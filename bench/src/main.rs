@@ -110,7 +110,8 @@ struct RunArgs {
     /// the broker's CPUs, as clients on other machines would be.
     #[arg(long)]
     cpus: Option<CpuList>,
-    /// Run the floor's receiving thread on these CPUs only: the broker's, with `--cpus`.
+    /// Run the floors' receiving thread (and the glommio floor's executor) on these CPUs
+    /// only: the broker's, with `--cpus`.
     #[arg(long)]
     floor_cpus: Option<CpuList>,
 }
@@ -300,7 +301,7 @@ fn main() {
     let cpus = match (&args.cpus, &args.floor_cpus) {
         (None, None) => None,
         (load, floor) => Some(format!(
-            "load generator on CPUs {}, floor's receiver on CPUs {}",
+            "load generator on CPUs {}, floors' receiver on CPUs {}",
             load.as_ref().map_or("any".into(), |c| c.to_string()),
             floor.as_ref().map_or("any".into(), |c| c.to_string())
         )),

@@ -116,7 +116,7 @@ fn the_ack_level_comparison_completes_and_writes_its_report() {
     assert_eq!(
         summary["cpus"].as_str(),
         Some(
-            format!("load generator on CPUs {every_cpu}, floor's receiver on CPUs {first_cpu}")
+            format!("load generator on CPUs {every_cpu}, floors' receiver on CPUs {first_cpu}")
                 .as_str()
         )
     );
