@@ -321,48 +321,36 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_string(),
     };
+    Some(read_stat(&path)?.1)
+}
+
+/// A process's or thread's name and CPU seconds (user + system) from its `stat` file at
+/// `path`; None if it cannot be read (a thread may end between a listing and the read).
+fn read_stat(path: &str) -> Option<(String, f64)> {
     let stat = std::fs::read_to_string(path).ok()?;
-    // Fields after the command name (which may hold spaces) start at state (field 3).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // The name is in parentheses and may hold spaces and parentheses; the fields after
+    // it start at state (field 3).
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / per_second)
+    Some((stat[open + 1..close].to_string(), ticks / per_second))
 }
 
 /// CPU seconds (user + system) each thread of process `pid` has used so far, by thread id,
 /// with its name.
 fn thread_cpu_seconds(pid: u32) -> BTreeMap<u32, (String, f64)> {
-    let mut threads = BTreeMap::new();
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return threads;
+        return BTreeMap::new();
     };
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    for task in tasks.flatten() {
-        let Some(tid) = task
-            .file_name()
-            .to_str()
-            .and_then(|t| t.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        // A thread may end between the listing and the read: skip it.
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_string();
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
-        if let (Some(user), Some(system)) = (ticks(11), ticks(12)) {
-            threads.insert(tid, (name, (user + system) / per_second));
-        }
-    }
-    threads
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid = task.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((tid, read_stat(&format!("/proc/{pid}/task/{tid}/stat"))?))
+        })
+        .collect()
 }
 
 /// Cores each thread name kept busy between two samples of `thread_cpu_seconds` taken
