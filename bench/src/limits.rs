@@ -311,29 +311,34 @@ pub fn wake_cost(cpus: &CpuList, round_trips: u32) -> WakeCost {
 
 /// CPU microseconds per round trip of two threads pinned to `a` and `b`.
 fn wake_round_trip(a: usize, b: usize, round_trips: u32) -> f64 {
-    let (mut near, mut far) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
-    let echo = std::thread::spawn(move || {
-        CpuList::new(vec![b]).pin_current_thread().expect("pin");
-        let before = thread_cpu_us();
-        let mut byte = [0u8; 1];
-        for _ in 0..round_trips {
-            far.read_exact(&mut byte).expect("echo read");
-            far.write_all(&byte).expect("echo write");
-        }
-        thread_cpu_us() - before
-    });
-    let ping = std::thread::spawn(move || {
-        CpuList::new(vec![a]).pin_current_thread().expect("pin");
-        let before = thread_cpu_us();
-        let mut byte = [7u8; 1];
-        for _ in 0..round_trips {
-            near.write_all(&byte).expect("ping write");
-            near.read_exact(&mut byte).expect("ping read");
-        }
-        thread_cpu_us() - before
-    });
+    let (near, far) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+    let echo = std::thread::spawn(move || bounce(far, b, round_trips, false));
+    let ping = std::thread::spawn(move || bounce(near, a, round_trips, true));
     let cpu = ping.join().expect("ping") + echo.join().expect("echo");
     cpu / round_trips as f64
+}
+
+/// One side of `wake_round_trip`, on `cpu`: sends a byte and waits for it back (`first`),
+/// or waits for it and sends it back, `round_trips` times; returns its CPU microseconds.
+fn bounce(
+    mut stream: std::os::unix::net::UnixStream,
+    cpu: usize,
+    round_trips: u32,
+    first: bool,
+) -> f64 {
+    CpuList::new(vec![cpu]).pin_current_thread().expect("pin");
+    let before = thread_cpu_us();
+    let mut byte = [7u8; 1];
+    for _ in 0..round_trips {
+        if first {
+            stream.write_all(&byte).expect("send the byte");
+        }
+        stream.read_exact(&mut byte).expect("take the byte");
+        if !first {
+            stream.write_all(&byte).expect("send the byte back");
+        }
+    }
+    thread_cpu_us() - before
 }
 
 /// Sequential write of `bytes` in `chunk`-byte writes into a file in `dir`.
