@@ -375,20 +375,17 @@ impl Report<'_> {
                 && low
                 && let Some(us) = s.broker_us_per_request()
             {
-                let vs_floor = s.floor.as_ref().map_or(String::new(), |f| {
-                    format!(
-                        ", {:.1}x the floor's {:.1} µs per write",
-                        us / f.cpu_us_per_write(),
-                        f.cpu_us_per_write()
-                    )
-                });
-                let vs_glommio = s.glommio_floor.as_ref().map_or(String::new(), |g| {
-                    format!(
-                        ", {:.1}x the glommio floor's {:.1}",
-                        us / g.cpu_us_per_write(),
-                        g.cpu_us_per_write()
-                    )
-                });
+                let vs = |floor: Option<&crate::limits::Floor>, name: &str| {
+                    floor.map_or(String::new(), |f| {
+                        let per_write = f.cpu_us_per_write();
+                        format!(
+                            ", {:.1}x the {name}'s {per_write:.1} µs per write",
+                            us / per_write
+                        )
+                    })
+                };
+                let vs_floor = vs(s.floor.as_ref(), "floor");
+                let vs_glommio = vs(s.glommio_floor.as_ref(), "glommio floor");
                 lines.push(format!(
                     "- {}: broker {us:.1} µs per request{vs_floor}{vs_glommio} (small requests; target: \
                      at most 25 µs)",
