@@ -49,10 +49,14 @@ pub fn free_port() -> u16 {
         .unwrap_or(32_768);
     let span = ephemeral_from.saturating_sub(LOWEST);
     if span >= 1_000 {
-        let clock = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |t| t.subsec_nanos());
-        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ clock;
+        // Drawn once: with a seed per call, two picks of one process could meet.
+        static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.subsec_nanos());
+            std::process::id().wrapping_mul(2_654_435_761) ^ clock
+        });
         // A prime stride that does not divide the span: distinct picks land on distinct
         // ports until the span is used up.
         let stride = if span.is_multiple_of(7_919) {
