@@ -302,6 +302,10 @@ async fn read_requests(
     let mut buf = received;
     // The budget units held for the frame being received, once its size is known.
     let mut charge: Option<Charge> = None;
+    // The connection's last frame was larger than a chunk: its next one likely is too, so
+    // its size prefix is read on its own and its bytes go straight into a buffer of their
+    // own, instead of into a chunk that would then be copied into a larger one.
+    let mut large_frames = false;
     loop {
         // Dispatch every whole frame received so far.
         let needed = loop {
@@ -313,6 +317,7 @@ async fn read_requests(
             }
             match check_frame(&buf, max) {
                 Ok(FrameStatus::Complete { size }) => {
+                    large_frames = size > READ_CHUNK;
                     let mut frame = buf.split_to(4 + size);
                     frame.advance(4);
                     bump(&shard.stats.requests, 1);
@@ -331,19 +336,29 @@ async fn read_requests(
         }
         // Room for what arrives, not zeroed: reads fill it. Small frames share a chunk,
         // read into the room left behind the last one. A large frame whose whole size
-        // the request budget holds gets its room at once; any other grows with what
-        // arrives, never ahead of it by more than what is already here, so a client
-        // that announces a large frame and sends nothing holds one chunk. Either way
-        // the frame ends up in one buffer (no copy at dispatch).
+        // the request budget holds gets a buffer of its own at once, taking only the
+        // bytes received so far (growing the chunk would copy all of its capacity); any
+        // other grows with what arrives, never ahead of it by more than what is already
+        // here, so a client that announces a large frame and sends nothing holds one
+        // chunk. Either way the frame ends up in one buffer (no copy at dispatch).
         let missing = needed.saturating_sub(buf.len());
-        if buf.capacity() - buf.len() < missing.max(MIN_READ) {
-            let ahead = match charge.as_ref().is_some_and(|c| c.whole_frame) {
-                true => missing,
-                false => missing.min(buf.len().max(READ_CHUNK)),
-            };
-            buf.reserve(ahead.max(READ_CHUNK));
+        let whole_frame = charge.as_ref().is_some_and(|c| c.whole_frame);
+        if whole_frame && buf.capacity() - buf.len() < missing {
+            let mut own = BytesMut::with_capacity(needed);
+            own.extend_from_slice(&buf);
+            buf = own;
+        } else if buf.capacity() - buf.len() < missing.max(MIN_READ) {
+            let ahead = missing.min(buf.len().max(READ_CHUNK));
+            buf.reserve(ahead.max(if large_frames { MIN_READ } else { READ_CHUNK }));
         }
-        let read = stream.read_uninit(buf.spare_capacity_mut()).await;
+        // A large frame's reads stop at its end, and after large frames the next read
+        // takes only the size prefix, so no frame starts in another's buffer.
+        let spare = buf.spare_capacity_mut();
+        let room = match large_frames || needed > READ_CHUNK {
+            true => missing.min(spare.len()),
+            false => spare.len(),
+        };
+        let read = stream.read_uninit(&mut spare[..room]).await;
         match read {
             Ok(0) => return Ok(Read::Closed),
             Ok(n) => {
