@@ -135,7 +135,7 @@ fn hostile_input_gets_kafkas_answer_or_a_closed_connection_and_never_disturbs_ot
     let rss_before = broker.rss_kib();
 
     type Case = fn(&Broker);
-    let cases: [(&str, Case); 14] = [
+    let cases: [(&str, Case); 15] = [
         ("truncated frame, then close", truncated_frame_then_close),
         ("zero-length and negative sizes", zero_and_negative_sizes),
         ("size prefix too long", size_prefix_too_long),
@@ -156,6 +156,10 @@ fn hostile_input_gets_kafkas_answer_or_a_closed_connection_and_never_disturbs_ot
         ("garbage body", garbage_body),
         ("byte-by-byte request", byte_by_byte_request),
         ("pipelined requests", pipelined_requests),
+        (
+            "large and small requests pipelined in odd pieces",
+            large_and_small_requests_in_odd_pieces,
+        ),
     ];
     for (name, case) in cases {
         case(&broker);
@@ -535,4 +539,68 @@ fn pipelined_requests(broker: &Broker) {
         let version = [0, 1, 2, 3][i % 4];
         client.receive(ApiKey::ApiVersions, version, i as i32 + 1);
     }
+}
+
+/// Produce requests larger than a read chunk (64 KiB), pipelined with small requests and
+/// sent in pieces that end anywhere, frames included: after a large frame the connection
+/// reads the next size prefix alone and each large frame into a buffer of its own, and
+/// every request is still answered, in order, with every record stored.
+fn large_and_small_requests_in_odd_pieces(broker: &Broker) {
+    let topic = "hostile-large";
+    let mut client = WireClient::connect(&broker.bootstrap());
+    client.request(
+        ApiKey::Metadata,
+        12,
+        &MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..MetadataRequestTopic::default()
+            }]),
+            allow_auto_topic_creation: true,
+            ..MetadataRequest::default()
+        },
+    );
+    let value = vec![b'v'; 100_000];
+    let large = batch_of(&[(b"k", &value)], Compression::None);
+    let produce = produce_request(topic, 1, vec![(0, large)]);
+    // Large, small, large, large, small: every transition between the two kinds.
+    let large_frame = [true, false, true, true, false];
+    let mut all = Vec::new();
+    let mut expected = Vec::new();
+    for &is_large in &large_frame {
+        let (api_key, version) = match is_large {
+            true => (ApiKey::Produce, PRODUCE_VERSION),
+            false => (ApiKey::ApiVersions, 3),
+        };
+        let frame = match is_large {
+            true => client.frame(api_key, version, &produce),
+            false => client.frame(api_key, version, &ApiVersionsRequest::default()),
+        };
+        expected.push((
+            api_key,
+            version,
+            i32::from_be_bytes(frame[8..12].try_into().unwrap()),
+        ));
+        all.extend(frame);
+    }
+    assert!(all.len() > 3 * 100_000, "three frames above a read chunk");
+    // 7,919 bytes (a prime) per piece, so pieces end at every kind of place.
+    for piece in all.chunks(7_919) {
+        client.send_raw(piece);
+    }
+    let mut next_offset = 0;
+    for (api_key, version, correlation_id) in expected {
+        match client.receive(api_key, version, correlation_id) {
+            ResponseBody::Produce(r) => {
+                let p = &r.responses[0].partition_responses[0];
+                assert_eq!((p.error_code, p.base_offset), (0, next_offset), "{p:?}");
+                next_offset += 1;
+            }
+            ResponseBody::ApiVersions(r) => assert_eq!(r.error_code, 0),
+            other => panic!("{:?}", other.api_key()),
+        }
+    }
+    assert_eq!(next_offset, 3);
+    let fetched = client.fetch_all(topic, 0, 0);
+    assert_eq!(fetched.len(), 3, "every large record stored");
 }

@@ -176,8 +176,8 @@ const INLINE_WRITE_PAUSE: Duration = Duration::from_millis(100);
 /// switches, and is slow only if it slept: a write of this size takes tens of
 /// microseconds, long enough for the scheduler to preempt the shard mid-write, and the
 /// blocking pool does not help a shard that was merely preempted (at the 1 KiB workload's
-/// peak, every shard spent most of its time in the pool that way, at 1.11x the CPU per MB
-/// of writing inline). Below it, a syscall more per append would cost more than the rare
+/// peak, with every slow write counted, each shard spent most of its time in the pool, at
+/// 1.14x the CPU per MB of writing inline). Below it, a syscall more per append would cost more than the rare
 /// preempted write does.
 const INLINE_WRITE_COUNT_SLEEPS: usize = 64 * 1024;
 
@@ -478,5 +478,24 @@ pub(crate) async fn join_all(futures: Vec<Job<'_>>) -> Result<()> {
     match first_error {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::voluntary_switches;
+
+    #[test]
+    fn a_sleep_is_a_voluntary_context_switch_and_a_busy_loop_is_not_one() {
+        let before = voluntary_switches();
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let after_sleep = voluntary_switches();
+        assert!(after_sleep > before, "{before} → {after_sleep}");
+        // A busy loop may be preempted (an involuntary switch), never counted here.
+        let mut x = 0u64;
+        for i in 0..100_000u64 {
+            x = std::hint::black_box(x.wrapping_add(i));
+        }
+        assert_eq!(voluntary_switches(), after_sleep);
     }
 }
