@@ -23,6 +23,7 @@ use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::placement::PartitionLoad;
 use crate::protocol::records::RecordBatch;
+use crate::storage::Sequencer;
 use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{
     AppendInfo, LOG_START_OFFSET_CHECKPOINT, Notify, OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT,
@@ -187,6 +188,10 @@ pub struct ShardState {
     pub metadata: RefCell<MetadataImage>,
     /// Wakes whoever waits for the metadata to change (auto-created topics).
     pub metadata_changed: Notify,
+    /// Per partition this shard is handing over (`Router::handover`): the queue that the
+    /// operations which reached it without the partition open take their turns in, so
+    /// they go on in the order they arrived. Empty outside moves.
+    handover_turns: RefCell<HashMap<TopicPartition, Rc<Sequencer>>>,
     partitions: RefCell<HashMap<TopicPartition, Rc<Partition>>>,
     recovery_points: RefCell<HashMap<TopicPartition, Offset>>,
     /// The log start offsets `log-start-offset-checkpoint` held at start-up, for the
@@ -271,6 +276,7 @@ impl ShardState {
             )),
             config,
             metadata_changed: Notify::new(),
+            handover_turns: RefCell::default(),
             partitions: RefCell::new(HashMap::new()),
             recovery_points: RefCell::new(recovery_points),
             log_starts: RefCell::new(log_starts),
@@ -653,6 +659,38 @@ impl ShardState {
             recovery_point: partition.log_end_offset(),
             log_start: partition.log_start_offset(),
         })
+    }
+
+    /// The queue of `tp`'s operations waiting for a handover (see `handover_turns`).
+    pub(crate) fn handover_turns(&self, tp: &TopicPartition) -> Rc<Sequencer> {
+        self.handover_turns
+            .borrow_mut()
+            .entry(tp.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Whether operations on `tp` wait for a handover here (see `handover_turns`).
+    pub fn handing_over(&self, tp: &TopicPartition) -> bool {
+        let mut turns = self.handover_turns.borrow_mut();
+        match turns.get(tp) {
+            Some(queue) if Rc::strong_count(queue) > 1 => true,
+            // Left by an operation dropped while it waited or held its turn.
+            Some(_) => {
+                turns.remove(tp);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets `tp`'s handover queue once no operation but the caller holds or waits for
+    /// a turn in it.
+    pub(crate) fn done_with_handover_turns(&self, tp: &TopicPartition, turns: Rc<Sequencer>) {
+        // The map's reference and the caller's.
+        if Rc::strong_count(&turns) == 2 {
+            self.handover_turns.borrow_mut().remove(tp);
+        }
     }
 
     /// Takes what the old owner of a partition handed over: the open that the next

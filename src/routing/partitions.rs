@@ -63,8 +63,11 @@ impl Router {
                 let appends: Vec<_> = owned
                     .into_iter()
                     .map(|(tp, batches)| match router.state().partition(&tp) {
-                        Some(_) => router.state().append(&tp, batches, durable),
-                        None => Box::pin(append_on_owner(
+                        // Behind appends still waiting for the partition to open here.
+                        Some(_) if !router.state().handing_over(&tp) => {
+                            router.state().append(&tp, batches, durable)
+                        }
+                        _ => Box::pin(append_on_owner(
                             router.clone(),
                             tp,
                             batches,
@@ -289,7 +292,10 @@ impl Router {
 /// An append that reached a shard not holding its partition (see [`Router::handover`]):
 /// passed on to the owner the shard table names, or appended here once the partition is
 /// open. The connection it came from keeps its next appends to the partition back until
-/// this one is answered (`handlers::InFlight`), so they land after it.
+/// this one is answered (`handlers::InFlight`), so they land after it. Appends waiting
+/// for the same partition go on in the order they arrived, one at a time (the partition's
+/// handover turns): each waits on a timer of its own and could otherwise be passed on
+/// before one that arrived earlier — a non-idempotent producer's batches out of order.
 async fn append_on_owner(
     router: Router,
     tp: TopicPartition,
@@ -297,14 +303,23 @@ async fn append_on_owner(
     durable: bool,
     forwarded: bool,
 ) -> Result<AppendInfo, PartitionError> {
-    match router.handover(&tp, forwarded).await {
+    let turns = router.state().handover_turns(&tp);
+    let turn = turns.acquire().await;
+    let appended = match router.handover(&tp, forwarded).await {
         Handover::Here => router.state().append(&tp, batches, durable).await,
         Handover::PassOn => {
             let queued =
-                Box::pin(router.produce_on_owners(vec![(tp, batches)], durable, true)).await;
+                Box::pin(router.produce_on_owners(vec![(tp.clone(), batches)], durable, true))
+                    .await;
+            // Queued on the owner in turn: the next may go.
+            drop(turn);
+            router.state().done_with_handover_turns(&tp, turns);
             let mut answers = queued.answers().await;
-            answers.pop().expect("one answer per append")
+            return answers.pop().expect("one answer per append");
         }
         Handover::Gone => Err(not_here(&tp)),
-    }
+    };
+    drop(turn);
+    router.state().done_with_handover_turns(&tp, turns);
+    appended
 }

@@ -66,6 +66,7 @@ pub use fs::{DELETE_SUFFIX, discard_dir};
 pub use log::PartitionLog;
 pub use notify::{Notified, Notify};
 pub use producers::{AbortedTxn, Marker, ProducerEntry, ProducerError};
+pub(crate) use sequencer::Sequencer;
 // The log speaks the broker's vocabulary (`crate::model`).
 pub use crate::model::{
     HighWatermark, LeaderEpoch, LogEndOffset, LogStartOffset, Offset, Timestamp, TopicPartition,
