@@ -82,19 +82,19 @@ impl Router {
             move |router, owned| async move {
                 let mut written = Vec::with_capacity(owned.len());
                 for (tp, (producer_id, epoch, commit)) in owned {
-                    let handover = match router.state().partition(&tp) {
-                        Some(_) => Handover::Here,
-                        None => router.handover(&tp, forwarded).await,
-                    };
-                    written.push(match handover {
-                        Handover::Here => {
-                            router
-                                .state()
-                                .write_marker(&tp, producer_id, epoch, commit)
-                                .await
-                        }
+                    let state = router.state();
+                    if state.partition(&tp).is_some() && !state.handing_over(&tp) {
+                        written.push(state.write_marker(&tp, producer_id, epoch, commit).await);
+                        continue;
+                    }
+                    // In turn with the appends waiting for the partition here, as
+                    // `append_on_owner` takes them: a marker lands where it was sent.
+                    let turns = state.handover_turns(&tp);
+                    let turn = turns.acquire().await;
+                    written.push(match router.handover(&tp, forwarded).await {
+                        Handover::Here => state.write_marker(&tp, producer_id, epoch, commit).await,
                         Handover::PassOn => {
-                            let marker = vec![(tp, (producer_id, epoch, commit))];
+                            let marker = vec![(tp.clone(), (producer_id, epoch, commit))];
                             Box::pin(router.write_markers_on_owners(marker, true))
                                 .await
                                 .pop()
@@ -102,6 +102,8 @@ impl Router {
                         }
                         Handover::Gone => Err(not_here(&tp)),
                     });
+                    drop(turn);
+                    state.done_with_handover_turns(&tp, turns);
                 }
                 written
             },
