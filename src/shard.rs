@@ -661,13 +661,28 @@ impl ShardState {
         })
     }
 
-    /// The queue of `tp`'s operations waiting for a handover (see `handover_turns`).
-    pub(crate) fn handover_turns(&self, tp: &TopicPartition) -> Rc<Sequencer> {
-        self.handover_turns
+    /// Runs `work` (an operation on `tp` that reached this shard without the partition
+    /// open: see `handover_turns`) in its turn: after every such operation that arrived
+    /// before it has finished. Its ticket is taken when this is first polled.
+    pub async fn in_handover_turn<T>(
+        &self,
+        tp: &TopicPartition,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let queue = self
+            .handover_turns
             .borrow_mut()
             .entry(tp.clone())
             .or_default()
-            .clone()
+            .clone();
+        let turn = queue.acquire().await;
+        let done = work.await;
+        drop(turn);
+        // Nobody else holds or waits for a turn (the map's reference and this one).
+        if Rc::strong_count(&queue) == 2 {
+            self.handover_turns.borrow_mut().remove(tp);
+        }
+        done
     }
 
     /// Whether operations on `tp` wait for a handover here (see `handover_turns`).
@@ -681,15 +696,6 @@ impl ShardState {
                 false
             }
             None => false,
-        }
-    }
-
-    /// Forgets `tp`'s handover queue once no operation but the caller holds or waits for
-    /// a turn in it.
-    pub(crate) fn done_with_handover_turns(&self, tp: &TopicPartition, turns: Rc<Sequencer>) {
-        // The map's reference and the caller's.
-        if Rc::strong_count(&turns) == 2 {
-            self.handover_turns.borrow_mut().remove(tp);
         }
     }
 

@@ -293,7 +293,7 @@ impl Router {
 /// passed on to the owner the shard table names, or appended here once the partition is
 /// open. The connection it came from keeps its next appends to the partition back until
 /// this one is answered (`handlers::InFlight`), so they land after it. Appends waiting
-/// for the same partition go on in the order they arrived, one at a time (the partition's
+/// for the same partition go on in the order they arrived, one at a time (the shard's
 /// handover turns): each waits on a timer of its own and could otherwise be passed on
 /// before one that arrived earlier — a non-idempotent producer's batches out of order.
 async fn append_on_owner(
@@ -303,23 +303,19 @@ async fn append_on_owner(
     durable: bool,
     forwarded: bool,
 ) -> Result<AppendInfo, PartitionError> {
-    let turns = router.state().handover_turns(&tp);
-    let turn = turns.acquire().await;
-    let appended = match router.handover(&tp, forwarded).await {
-        Handover::Here => router.state().append(&tp, batches, durable).await,
-        Handover::PassOn => {
-            let queued =
-                Box::pin(router.produce_on_owners(vec![(tp.clone(), batches)], durable, true))
-                    .await;
-            // Queued on the owner in turn: the next may go.
-            drop(turn);
-            router.state().done_with_handover_turns(&tp, turns);
-            let mut answers = queued.answers().await;
-            return answers.pop().expect("one answer per append");
-        }
-        Handover::Gone => Err(not_here(&tp)),
-    };
-    drop(turn);
-    router.state().done_with_handover_turns(&tp, turns);
-    appended
+    let state = router.state().clone();
+    state
+        .in_handover_turn(&tp, async {
+            match router.handover(&tp, forwarded).await {
+                Handover::Here => state.append(&tp, batches, durable).await,
+                Handover::PassOn => {
+                    let appends = vec![(tp.clone(), batches)];
+                    let queued = Box::pin(router.produce_on_owners(appends, durable, true)).await;
+                    let mut answers = queued.answers().await;
+                    answers.pop().expect("one answer per append")
+                }
+                Handover::Gone => Err(not_here(&tp)),
+            }
+        })
+        .await
 }

@@ -89,21 +89,22 @@ impl Router {
                     }
                     // In turn with the appends waiting for the partition here, as
                     // `append_on_owner` takes them: a marker lands where it was sent.
-                    let turns = state.handover_turns(&tp);
-                    let turn = turns.acquire().await;
-                    written.push(match router.handover(&tp, forwarded).await {
-                        Handover::Here => state.write_marker(&tp, producer_id, epoch, commit).await,
-                        Handover::PassOn => {
-                            let marker = vec![(tp.clone(), (producer_id, epoch, commit))];
-                            Box::pin(router.write_markers_on_owners(marker, true))
-                                .await
-                                .pop()
-                                .expect("one answer per marker")
+                    let marker = state.in_handover_turn(&tp, async {
+                        match router.handover(&tp, forwarded).await {
+                            Handover::Here => {
+                                state.write_marker(&tp, producer_id, epoch, commit).await
+                            }
+                            Handover::PassOn => {
+                                let marker = vec![(tp.clone(), (producer_id, epoch, commit))];
+                                Box::pin(router.write_markers_on_owners(marker, true))
+                                    .await
+                                    .pop()
+                                    .expect("one answer per marker")
+                            }
+                            Handover::Gone => Err(not_here(&tp)),
                         }
-                        Handover::Gone => Err(not_here(&tp)),
                     });
-                    drop(turn);
-                    state.done_with_handover_turns(&tp, turns);
+                    written.push(marker.await);
                 }
                 written
             },
