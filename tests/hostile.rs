@@ -432,18 +432,7 @@ fn corrupt_crc(broker: &Broker) {
     let (good, corrupt) = good_and_corrupt_batches();
     let mut client = WireClient::connect(&broker.bootstrap());
     // Create the topic (auto-creation through Metadata).
-    client.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(topic.into()),
-                ..MetadataRequestTopic::default()
-            }]),
-            allow_auto_topic_creation: true,
-            ..MetadataRequest::default()
-        },
-    );
+    client.create_by_metadata(topic);
     let response = client.produce(&produce_request(
         topic,
         1,
@@ -548,18 +537,7 @@ fn pipelined_requests(broker: &Broker) {
 fn large_and_small_requests_in_odd_pieces(broker: &Broker) {
     let topic = "hostile-large";
     let mut client = WireClient::connect(&broker.bootstrap());
-    client.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(topic.into()),
-                ..MetadataRequestTopic::default()
-            }]),
-            allow_auto_topic_creation: true,
-            ..MetadataRequest::default()
-        },
-    );
+    client.create_by_metadata(topic);
     let value = vec![b'v'; 100_000];
     let large = batch_of(&[(b"k", &value)], Compression::None);
     let produce = produce_request(topic, 1, vec![(0, large)]);

@@ -11,7 +11,6 @@ use common::wire::{FETCH_VERSION, PRODUCE_VERSION, WireClient, batch_of, produce
 use common::{Broker, metric};
 use corelog::protocol::codec::Records;
 use corelog::protocol::generated::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
-use corelog::protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use corelog::protocol::generated::{ApiKey, ResponseBody};
 use corelog::protocol::records::{Compression, batches};
 use std::collections::BTreeMap;
@@ -87,23 +86,8 @@ fn counter(exposition: &str, name: &str, shard: i64) -> f64 {
 }
 
 fn create_by_metadata(client: &mut WireClient, topic: &str) {
-    let response = client.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(topic.into()),
-                ..MetadataRequestTopic::default()
-            }]),
-            allow_auto_topic_creation: true,
-            ..MetadataRequest::default()
-        },
-    );
-    let ResponseBody::Metadata(metadata) = response else {
-        panic!("not a metadata response");
-    };
-    assert_eq!(metadata.topics[0].error_code, 0);
-    assert_eq!(metadata.topics[0].partitions.len(), PARTITIONS as usize);
+    let created = client.create_by_metadata(topic);
+    assert_eq!(created.partitions.len(), PARTITIONS as usize);
 }
 
 /// One fetch of every partition of `topic` from offset 0.

@@ -18,7 +18,6 @@ use corelog::protocol::generated::describe_transactions_request::DescribeTransac
 use corelog::protocol::generated::end_txn_request::EndTxnRequest;
 use corelog::protocol::generated::find_coordinator_request::FindCoordinatorRequest;
 use corelog::protocol::generated::init_producer_id_request::InitProducerIdRequest;
-use corelog::protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
 use corelog::protocol::generated::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic, WriteTxnMarkersRequest,
 };
@@ -88,18 +87,7 @@ fn setup() -> (Broker, WireClient) {
     let broker = Broker::start_with(&["--set", "num.partitions=1"]);
     let mut client = WireClient::connect(&broker.bootstrap());
     // The topic, auto-created by Metadata.
-    client.request(
-        ApiKey::Metadata,
-        12,
-        &MetadataRequest {
-            topics: Some(vec![MetadataRequestTopic {
-                name: Some(TOPIC.to_string()),
-                ..MetadataRequestTopic::default()
-            }]),
-            allow_auto_topic_creation: true,
-            ..MetadataRequest::default()
-        },
-    );
+    client.create_by_metadata(TOPIC);
     (broker, client)
 }
 

@@ -8,6 +8,8 @@ use corelog::protocol::codec::{Encodable, Records};
 use corelog::protocol::frame::{decode_response, encode_request};
 use corelog::protocol::generated::fetch_request::{FetchPartition, FetchRequest, FetchTopic};
 use corelog::protocol::generated::fetch_response::FetchResponse;
+use corelog::protocol::generated::metadata_request::{MetadataRequest, MetadataRequestTopic};
+use corelog::protocol::generated::metadata_response::MetadataResponseTopic;
 use corelog::protocol::generated::produce_request::{
     PartitionProduceData, ProduceRequest, TopicProduceData,
 };
@@ -133,6 +135,26 @@ impl WireClient {
     ) -> ResponseBody {
         let correlation_id = self.send(api_key, version, body);
         self.receive(api_key, version, correlation_id)
+    }
+
+    /// Creates `topic` as a client's first Metadata request does (auto-creation) and
+    /// returns its metadata, checked to carry no error.
+    pub fn create_by_metadata(&mut self, topic: &str) -> MetadataResponseTopic {
+        let request = MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..MetadataRequestTopic::default()
+            }]),
+            allow_auto_topic_creation: true,
+            ..MetadataRequest::default()
+        };
+        let ResponseBody::Metadata(mut metadata) = self.request(ApiKey::Metadata, 12, &request)
+        else {
+            panic!("not a metadata response");
+        };
+        let created = metadata.topics.remove(0);
+        assert_eq!(created.error_code, 0, "{topic}: {created:?}");
+        created
     }
 
     /// Asserts that the broker closes the connection within `timeout`, without answering.
