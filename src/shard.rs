@@ -23,6 +23,7 @@ use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::placement::PartitionLoad;
 use crate::protocol::records::RecordBatch;
+use crate::server::spread::OpenConnections;
 use crate::storage::Sequencer;
 use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{
@@ -39,6 +40,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -54,10 +56,12 @@ pub struct Handover {
 /// Counters of one shard (plain cells: only this shard touches them).
 #[derive(Debug, Default)]
 pub struct ShardStats {
-    pub connections: Cell<u64>,
     pub connections_total: Cell<u64>,
     /// Connections that moved here from another shard to follow their partitions.
     pub connections_moved_in: Cell<u64>,
+    /// Connections another shard accepted and handed here because this one served fewer
+    /// (`placement.connections.spread`).
+    pub connections_spread_in: Cell<u64>,
     pub requests: Cell<u64>,
     pub bytes_in: Cell<u64>,
     pub bytes_out: Cell<u64>,
@@ -95,6 +99,7 @@ pub struct ShardStatsSnapshot {
     pub connections: u64,
     pub connections_total: u64,
     pub connections_moved_in: u64,
+    pub connections_spread_in: u64,
     pub requests: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
@@ -180,6 +185,8 @@ pub struct ShardState {
     /// This shard's share of the connections the broker serves at once (`max.connections`,
     /// and what the open-files limit allows): a connection holds one unit.
     pub connection_slots: Rc<Semaphore>,
+    /// How many connections every shard serves (`server::spread`).
+    pub open_connections: Arc<OpenConnections>,
     /// This shard's share of `queued.max.request.bytes` (`None`: unbounded): a frame
     /// larger than the read chunk holds its size in units (at most the whole share) from
     /// its size prefix until its handler is done.
@@ -229,14 +236,17 @@ pub struct ShardState {
 
 impl ShardState {
     /// The state of shard `id` of `shards` (pinned to `cpu`), before any partition is
-    /// open; `connections` is its share of the connections the broker serves at once.
+    /// open; `connections` is its share of the connections the broker serves at once,
+    /// `open_connections` the count of connections every shard serves (sized here).
     pub async fn new(
         id: ShardId,
         shards: usize,
         cpu: usize,
         config: Rc<BrokerConfig>,
         connections: usize,
+        open_connections: Arc<OpenConnections>,
     ) -> Rc<ShardState> {
+        open_connections.init(shards);
         let mut recovery_points = HashMap::new();
         let mut log_starts = HashMap::new();
         for dir in &config.log_dirs {
@@ -267,6 +277,7 @@ impl ShardState {
             shards,
             cpu,
             connection_slots: Rc::new(Semaphore::new(connections.max(1) as u64)),
+            open_connections,
             request_budget,
             metadata: RefCell::new(MetadataImage::new(
                 id,
@@ -887,9 +898,10 @@ impl ShardState {
         ShardStatsSnapshot {
             shard: self.id.0,
             cpu: self.cpu,
-            connections: s.connections.get(),
+            connections: self.open_connections.serving(self.id),
             connections_total: s.connections_total.get(),
             connections_moved_in: s.connections_moved_in.get(),
+            connections_spread_in: s.connections_spread_in.get(),
             requests: s.requests.get(),
             bytes_in: s.bytes_in.get(),
             bytes_out: s.bytes_out.get(),

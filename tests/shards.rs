@@ -1,8 +1,10 @@
 //! `--shards 2`: partitions are spread over both shards, and one connection — on
 //! whichever shard accepted it — produces to and fetches from partitions of both, its
 //! requests fanned out to the owners and gathered; a connection whose requests all go
-//! to the other shard moves there (`placement.connections.follow`). Checked through the
-//! records and through the metrics endpoint's per-shard counters and partition placement.
+//! to the other shard moves there (`placement.connections.follow`), and a connection just
+//! accepted goes to the shard serving fewer (`placement.connections.spread`). Checked
+//! through the records and through the metrics endpoint's per-shard counters and
+//! partition placement.
 
 mod common;
 
@@ -387,4 +389,83 @@ fn a_connection_whose_requests_all_go_to_the_other_shard_moves_there() {
         0.0,
         "{after}"
     );
+}
+
+/// Connections each shard serves, from the metrics endpoint.
+fn serving(broker: &Broker) -> [f64; 2] {
+    let m = broker.scrape();
+    [
+        counter(&m, "corelog_connections", 0),
+        counter(&m, "corelog_connections", 1),
+    ]
+}
+
+/// Opens a connection and has one request answered on it; returns it with the shard that
+/// serves it (the one whose count rose: no other connection opens or closes meanwhile).
+fn open_connection(broker: &Broker) -> (WireClient, usize) {
+    let before = serving(broker);
+    let mut client = WireClient::connect(&broker.bootstrap());
+    client.create_by_metadata("spread");
+    let after = serving(broker);
+    let shard = (0..2)
+        .find(|&s| after[s] == before[s] + 1.0)
+        .unwrap_or_else(|| panic!("one shard serves one more connection: {before:?} → {after:?}"));
+    (client, shard)
+}
+
+#[test]
+fn a_connection_just_accepted_goes_to_the_shard_serving_fewer() {
+    let broker = start_broker();
+    let settled = |want: [f64; 2]| {
+        common::groups::wait_until(std::time::Duration::from_secs(10), || {
+            serving(&broker) == want
+        })
+    };
+    // The start-up's probe of the port may still be counted for a moment.
+    assert!(settled([0.0, 0.0]), "no connection: {:?}", serving(&broker));
+    let mut clients: Vec<(WireClient, usize)> = (0..4).map(|_| open_connection(&broker)).collect();
+    assert_eq!(
+        serving(&broker),
+        [2.0, 2.0],
+        "four connections spread evenly"
+    );
+
+    // The connections of shard 1 close: shard 0 serves two, shard 1 none. Two more
+    // connections go to shard 1, whichever shard the kernel hands them to.
+    clients.retain(|(_, shard)| *shard == 0);
+    assert!(
+        settled([2.0, 0.0]),
+        "shard 1's closed: {:?}",
+        serving(&broker)
+    );
+    clients.extend((0..2).map(|_| open_connection(&broker)));
+    let m = broker.scrape();
+    assert_eq!(serving(&broker), [2.0, 2.0], "{m}");
+    let spread = counter(&m, "corelog_connections_spread_in_total", 0)
+        + counter(&m, "corelog_connections_spread_in_total", 1);
+    assert_eq!(
+        broker
+            .logs()
+            .matches("which served fewer connections")
+            .count() as f64,
+        spread,
+        "each spread is logged and counted"
+    );
+    // Every connection, moved or not, is served.
+    for (client, _) in &mut clients {
+        client.create_by_metadata("spread");
+    }
+
+    // Without placement.connections.spread nothing moves at accept.
+    let broker = start_broker_with(&["--set", "placement.connections.spread=false"]);
+    let clients: Vec<(WireClient, usize)> = (0..6).map(|_| open_connection(&broker)).collect();
+    assert_eq!(clients.len(), 6);
+    let m = broker.scrape();
+    assert_eq!(
+        counter(&m, "corelog_connections_spread_in_total", 0)
+            + counter(&m, "corelog_connections_spread_in_total", 1),
+        0.0,
+        "{m}"
+    );
+    assert!(!broker.logs().contains("which served fewer connections"));
 }

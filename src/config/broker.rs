@@ -118,6 +118,9 @@ pub struct BrokerConfig {
     /// `placement.connections.follow`: a connection whose produce and fetch requests go
     /// to one other shard moves to that shard.
     pub placement_connections_follow: bool,
+    /// `placement.connections.spread`: a shard that accepts a connection while it serves
+    /// at least two more than another shard hands it to the shard serving the fewest.
+    pub placement_connections_spread: bool,
     /// `log.cleaner.enable`: compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.io.max.bytes.per.second`: the cleaners' I/O, all shards together
@@ -399,6 +402,12 @@ pub const BROKER_KEYS: &[BrokerKey] = &[
         ConfigType::Boolean,
         &[],
         "corelog: move a connection to the shard that owns the partitions it uses.",
+    ),
+    key(
+        "placement.connections.spread",
+        ConfigType::Boolean,
+        &[],
+        "corelog: hand a connection just accepted to the shard serving the fewest.",
     ),
     key(
         "placement.file",
@@ -812,6 +821,7 @@ impl BrokerConfig {
                 Kind::Int { min: 1 },
             )?,
             placement_connections_follow: e.bool("placement.connections.follow", true)?,
+            placement_connections_spread: e.bool("placement.connections.spread", true)?,
             authorizer_class_name,
             authorizer,
             node_id,
@@ -1207,6 +1217,7 @@ impl BrokerConfig {
             }
             "placement.balancer.max.moves" => self.placement_balancer_max_moves.to_string(),
             "placement.connections.follow" => self.placement_connections_follow.to_string(),
+            "placement.connections.spread" => self.placement_connections_spread.to_string(),
             "node.id" => self.node_id.to_string(),
             "num.partitions" => self.num_partitions.to_string(),
             "offset.metadata.max.bytes" => self.offset_metadata_max_bytes.to_string(),

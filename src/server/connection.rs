@@ -2,7 +2,10 @@
 //! partitions, once its produce and fetch requests have shown that they all go there
 //! (`handlers::Affinity`, `placement.connections.follow`): the reader stops taking
 //! frames, every request taken is answered, and the socket with the bytes received but
-//! not yet served moves to that shard (`hand_over`), which serves it from there.
+//! not yet served moves to that shard (`hand_over`), which serves it from there. A
+//! connection just accepted by a shard that serves at least two more than another goes
+//! to the shard serving the fewest before anything is read from it
+//! (`placement.connections.spread`, `server::spread`).
 //!
 //! A reader task cuts the byte stream into frames (refusing any above
 //! `socket.request.max.bytes` by closing, as Kafka does), decodes each, and dispatches
@@ -72,7 +75,8 @@ pub async fn serve(router: Router, stream: TcpStream, peer: SocketAddr) {
     }
     bump(&shard.stats.connections_total, 1);
     tracing::info!("connection from {peer} opened on {}", shard.id());
-    serve_here(router, stream, peer, BytesMut::new(), per_ip, 0).await;
+    let spread = shard.config.placement_connections_spread;
+    serve_here(router, stream, peer, BytesMut::new(), per_ip, 0, spread).await;
 }
 
 /// A connection arriving from another shard: `socket`, with the bytes it had received
@@ -83,8 +87,19 @@ struct Arriving {
     peer: SocketAddr,
     received: BytesMut,
     per_ip: bool,
-    /// Times the connection has moved, this move included.
+    /// Times the connection has moved to follow its partitions, this move included (a
+    /// spread at accept does not count: it does not make the next follow wait longer).
     moves: u32,
+}
+
+/// Why a connection moves to another shard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Move {
+    /// Its requests all went to that shard (`placement.connections.follow`).
+    Follow,
+    /// It was just accepted, and that shard served the fewest connections
+    /// (`placement.connections.spread`).
+    Spread,
 }
 
 /// How serving a connection on this shard ended.
@@ -96,35 +111,56 @@ enum End {
 }
 
 /// Serves a connection that has moved `moves` times on this shard until it closes or
-/// moves to another shard.
+/// moves to another shard; with `spread` (a connection just accepted), first hands it to
+/// the shard serving the fewest connections if that is at least two fewer than here.
 async fn serve_here(
     router: Router,
     mut stream: TcpStream,
     peer: SocketAddr,
     mut received: BytesMut,
     per_ip: bool,
-    moves: u32,
+    mut moves: u32,
+    mut spread: bool,
 ) {
     let shard = router.state().clone();
-    bump(&shard.stats.connections, 1);
+    shard.open_connections.opened(shard.id());
     let mut follow = shard.config.placement_connections_follow;
     let reason = loop {
-        let (to, socket, rest) =
-            match run(&router, stream, peer, received, follow.then_some(moves)).await {
+        let spread_to = if spread {
+            shard.open_connections.emptier_than(shard.id())
+        } else {
+            None
+        };
+        spread = false;
+        let (why, to, socket, rest) = match spread_to {
+            // Nothing has been read from it yet: it goes as it came.
+            Some(to) => match take_socket(stream) {
+                Ok(socket) => (Move::Spread, to, socket, received),
+                Err(e) => break Some(format!("cannot duplicate the socket: {e}")),
+            },
+            None => match run(&router, stream, peer, received, follow.then_some(moves)).await {
                 End::Closed(reason) => break Some(reason),
-                End::Follow(to, socket, rest) => (to, socket, rest),
-            };
+                End::Follow(to, socket, rest) => {
+                    moves += 1;
+                    (Move::Follow, to, socket, rest)
+                }
+            },
+        };
         let arriving = Arriving {
             socket,
             peer,
             received: rest,
             per_ip,
-            moves: moves + 1,
+            moves,
         };
-        match hand_over(&router, to, arriving).await {
+        match hand_over(&router, to, arriving, why).await {
             Some(Ok(())) => {
+                let because = match why {
+                    Move::Follow => "which owns its partitions",
+                    Move::Spread => "which served fewer connections",
+                };
                 tracing::info!(
-                    "connection from {peer} moved from {} to {to}, which owns its partitions",
+                    "connection from {peer} moved from {} to {to}, {because}",
                     shard.id()
                 );
                 break None;
@@ -132,8 +168,10 @@ async fn serve_here(
             // The socket went with the call and closed with it.
             None => break Some("the broker is shutting down".to_string()),
             Some(Err(refused)) => {
-                // The other shard is full: stay here, and do not try again.
-                follow = false;
+                // The other shard is full: stay here, and do not follow again.
+                if why == Move::Follow {
+                    follow = false;
+                }
                 // SAFETY: the descriptor is the connection's socket, now ours alone.
                 stream = unsafe { TcpStream::from_raw_fd(refused.socket.into_raw_fd()) };
                 received = refused.received;
@@ -145,10 +183,7 @@ async fn serve_here(
         // may connect again.
         router.connection_closed(peer.ip()).await;
     }
-    shard
-        .stats
-        .connections
-        .set(shard.stats.connections.get() - 1);
+    shard.open_connections.closed(shard.id());
     if let Some(reason) = reason {
         tracing::info!("connection from {peer} closed: {reason}");
     }
@@ -161,6 +196,7 @@ async fn hand_over(
     router: &Router,
     to: ShardId,
     arriving: Arriving,
+    why: Move,
 ) -> Option<Result<(), Arriving>> {
     router
         .try_call(to, move |router, _| async move {
@@ -168,7 +204,13 @@ async fn hand_over(
             let Ok(slot) = shard.connection_slots.try_acquire_static_permit(1) else {
                 return Err(arriving);
             };
-            bump(&shard.stats.connections_moved_in, 1);
+            bump(
+                match why {
+                    Move::Follow => &shard.stats.connections_moved_in,
+                    Move::Spread => &shard.stats.connections_spread_in,
+                },
+                1,
+            );
             let Arriving {
                 socket,
                 peer,
@@ -179,7 +221,7 @@ async fn hand_over(
             // SAFETY: the descriptor is the connection's socket, handed to us alone.
             let stream = unsafe { TcpStream::from_raw_fd(socket.into_raw_fd()) };
             rt::spawn(async move {
-                serve_here(router, stream, peer, received, per_ip, moves).await;
+                serve_here(router, stream, peer, received, per_ip, moves, false).await;
                 drop(slot);
             })
             .detach();

@@ -148,6 +148,12 @@ pub async fn render(router: &Router) -> String {
             |s| s.connections_moved_in,
         ),
         (
+            "corelog_connections_spread_in_total",
+            "counter",
+            "Client connections another shard accepted and handed to this one, which served fewer.",
+            |s| s.connections_spread_in,
+        ),
+        (
             "corelog_requests_total",
             "counter",
             "Kafka requests received.",

@@ -12,6 +12,7 @@ use crate::routing::transactions::ShardTxnEnv;
 use crate::routing::{Mesh, Router};
 use crate::server::listener;
 use crate::server::sockets::Exclusive;
+use crate::server::spread::OpenConnections;
 use crate::shard::{Phase, ShardState};
 use crate::storage::{OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
 use shards::{Inbox, Job, RuntimeConfig, ShardId, rt};
@@ -46,8 +47,16 @@ pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), S
     };
     let shard_stop = stop.clone();
     let shard_exclusive = exclusive.clone();
+    let open_connections = Arc::new(OpenConnections::default());
     let runtime = shards::start(&runtime_config, move |mesh, inbox| {
-        shard_main(config, shard_exclusive, mesh, inbox, shard_stop)
+        shard_main(
+            config,
+            shard_exclusive,
+            open_connections,
+            mesh,
+            inbox,
+            shard_stop,
+        )
     })
     .map_err(|e| e.to_string())?;
     tracing::info!(
@@ -71,6 +80,7 @@ pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), S
 async fn shard_main(
     config: BrokerConfig,
     exclusive: Arc<Exclusive>,
+    open_connections: Arc<OpenConnections>,
     mesh: Rc<Mesh>,
     inbox: Inbox<Job<ShardState>, ()>,
     stop: Arc<AtomicBool>,
@@ -88,7 +98,15 @@ async fn shard_main(
             exclusive.open_files
         );
     }
-    let state = ShardState::new(id, shards, mesh.cpu(), Rc::new(config), connections).await;
+    let state = ShardState::new(
+        id,
+        shards,
+        mesh.cpu(),
+        Rc::new(config),
+        connections,
+        open_connections,
+    )
+    .await;
     let router = Router::serve(mesh, inbox, state.clone());
     if id != ShardId(0) {
         state.reached(Phase::Exiting).await;
