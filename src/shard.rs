@@ -23,7 +23,6 @@ use crate::partition::{Fetched, Partition, PartitionError};
 use crate::protocol::ErrorCode;
 use crate::protocol::placement::PartitionLoad;
 use crate::protocol::records::RecordBatch;
-use crate::server::spread::OpenConnections;
 use crate::storage::Sequencer;
 use crate::storage::cleaner::{CleanerConfig, CleanerMetrics};
 use crate::storage::{
@@ -31,8 +30,8 @@ use crate::storage::{
     RetentionOutcome, Timestamp,
 };
 use crate::transactions::{TRANSACTION_STATE_TOPIC, TransactionCoordinator, TxnConfig};
-use shards::ShardId;
 use shards::rt::{self, Semaphore};
+use shards::{ShardCounts, ShardId};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -185,8 +184,8 @@ pub struct ShardState {
     /// This shard's share of the connections the broker serves at once (`max.connections`,
     /// and what the open-files limit allows): a connection holds one unit.
     pub connection_slots: Rc<Semaphore>,
-    /// How many connections every shard serves (`server::spread`).
-    pub open_connections: Arc<OpenConnections>,
+    /// How many connections every shard serves (`placement.connections.spread`).
+    pub open_connections: Arc<ShardCounts>,
     /// This shard's share of `queued.max.request.bytes` (`None`: unbounded): a frame
     /// larger than the read chunk holds its size in units (at most the whole share) from
     /// its size prefix until its handler is done.
@@ -244,7 +243,7 @@ impl ShardState {
         cpu: usize,
         config: Rc<BrokerConfig>,
         connections: usize,
-        open_connections: Arc<OpenConnections>,
+        open_connections: Arc<ShardCounts>,
     ) -> Rc<ShardState> {
         open_connections.init(shards);
         let mut recovery_points = HashMap::new();
@@ -898,7 +897,7 @@ impl ShardState {
         ShardStatsSnapshot {
             shard: self.id.0,
             cpu: self.cpu,
-            connections: self.open_connections.serving(self.id),
+            connections: self.open_connections.get(self.id),
             connections_total: s.connections_total.get(),
             connections_moved_in: s.connections_moved_in.get(),
             connections_spread_in: s.connections_spread_in.get(),

@@ -12,10 +12,13 @@
 //! - `table`: the shard table (key → owning shard, with a revision), authoritative on
 //!   shard 0 and replicated to every shard by update messages.
 //! - `oneshot`: a single-value channel between tasks of one shard.
+//! - `counts`: a count per shard that only its shard writes and every shard reads (the
+//!   one piece of state shared outside the mesh; corelog's connections per shard).
 //!
 //! Shard-local state is `!Send` (`Rc`, `RefCell`, `Cell`); whatever crosses the mesh is
 //! `Send` and owned by the message. No locks, no shared atomics on any hot path.
 
+pub mod counts;
 pub mod cpus;
 pub mod memlock;
 pub mod mesh;
@@ -25,6 +28,7 @@ pub mod runtime;
 pub mod sharded;
 pub mod table;
 
+pub use counts::ShardCounts;
 pub use cpus::CpuList;
 pub use mesh::{Inbox, LocalBoxFuture, MeshStats, Reply, Shard, ShardGone, ShardId};
 pub use runtime::{Runtime, RuntimeConfig, StartError, start};

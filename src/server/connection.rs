@@ -5,7 +5,7 @@
 //! not yet served moves to that shard (`hand_over`), which serves it from there. A
 //! connection just accepted by a shard that serves at least two more than another goes
 //! to the shard serving the fewest before anything is read from it
-//! (`placement.connections.spread`, `server::spread`).
+//! (`placement.connections.spread`, `shards::counts`).
 //!
 //! A reader task cuts the byte stream into frames (refusing any above
 //! `socket.request.max.bytes` by closing, as Kafka does), decodes each, and dispatches
@@ -123,7 +123,7 @@ async fn serve_here(
     mut spread: bool,
 ) {
     let shard = router.state().clone();
-    shard.open_connections.opened(shard.id());
+    shard.open_connections.increment(shard.id());
     let mut follow = shard.config.placement_connections_follow;
     let reason = loop {
         let spread_to = if spread {
@@ -134,9 +134,16 @@ async fn serve_here(
         spread = false;
         let (why, to, socket, rest) = match spread_to {
             // Nothing has been read from it yet: it goes as it came.
-            Some(to) => match take_socket(stream) {
-                Ok(socket) => (Move::Spread, to, socket, received),
-                Err(e) => break Some(format!("cannot duplicate the socket: {e}")),
+            Some(to) => match dup_socket(&stream) {
+                Ok(socket) => {
+                    drop(stream);
+                    (Move::Spread, to, socket, received)
+                }
+                // Out of descriptors: serve it here rather than not at all.
+                Err(e) => {
+                    tracing::debug!("connection from {peer} stays on {}: {e}", shard.id());
+                    continue;
+                }
             },
             None => match run(&router, stream, peer, received, follow.then_some(moves)).await {
                 End::Closed(reason) => break Some(reason),
@@ -183,7 +190,7 @@ async fn serve_here(
         // may connect again.
         router.connection_closed(peer.ip()).await;
     }
-    shard.open_connections.closed(shard.id());
+    shard.open_connections.decrement(shard.id());
     if let Some(reason) = reason {
         tracing::info!("connection from {peer} closed: {reason}");
     }
@@ -248,16 +255,11 @@ async fn run(
         return End::Closed(format!("cannot set the idle timeout: {e}"));
     }
     // A second descriptor for the writer, so reading and writing proceed independently.
-    // SAFETY: dup returns a new descriptor we own, handed to the TcpStream that closes it.
-    let writer_fd = unsafe { libc::dup(stream.as_raw_fd()) };
-    if writer_fd < 0 {
-        return End::Closed(format!(
-            "cannot duplicate the socket: {}",
-            io::Error::last_os_error()
-        ));
-    }
-    // SAFETY: `writer_fd` is a fresh, open socket descriptor nobody else owns.
-    let writer = unsafe { TcpStream::from_raw_fd(writer_fd) };
+    let writer = match dup_socket(&stream) {
+        // SAFETY: the descriptor is a fresh, open socket descriptor nobody else owns.
+        Ok(fd) => unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) },
+        Err(e) => return End::Closed(format!("cannot duplicate the socket: {e}")),
+    };
     let (sender, receiver) = rt::new_bounded::<rt::Task<Outgoing>>(MAX_IN_FLIGHT);
     let closing = Rc::new(Cell::new(false));
     let write_shard = shard.clone();
@@ -302,12 +304,18 @@ async fn run(
 /// The socket of `stream` as a descriptor of its own, `stream` closed: nothing is in
 /// flight on it, so another shard may take it over.
 fn take_socket(stream: TcpStream) -> io::Result<OwnedFd> {
+    let socket = dup_socket(&stream)?;
+    drop(stream);
+    Ok(socket)
+}
+
+/// A second descriptor of `stream`'s socket.
+fn dup_socket(stream: &TcpStream) -> io::Result<OwnedFd> {
     // SAFETY: dup returns a new descriptor we own, or -1.
     let fd = unsafe { libc::dup(stream.as_raw_fd()) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    drop(stream);
     // SAFETY: `fd` is a fresh, open descriptor nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -9,7 +9,6 @@ pub mod placement;
 mod run;
 pub mod sendfile;
 pub mod sockets;
-pub mod spread;
 
 #[cfg(test)]
 mod fuzz_tests;

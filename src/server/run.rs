@@ -12,10 +12,9 @@ use crate::routing::transactions::ShardTxnEnv;
 use crate::routing::{Mesh, Router};
 use crate::server::listener;
 use crate::server::sockets::Exclusive;
-use crate::server::spread::OpenConnections;
 use crate::shard::{Phase, ShardState};
 use crate::storage::{OffsetCheckpoint, RECOVERY_POINT_CHECKPOINT};
-use shards::{Inbox, Job, RuntimeConfig, ShardId, rt};
+use shards::{Inbox, Job, RuntimeConfig, ShardCounts, ShardId, rt};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,7 +46,7 @@ pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), S
     };
     let shard_stop = stop.clone();
     let shard_exclusive = exclusive.clone();
-    let open_connections = Arc::new(OpenConnections::default());
+    let open_connections = Arc::new(ShardCounts::default());
     let runtime = shards::start(&runtime_config, move |mesh, inbox| {
         shard_main(
             config,
@@ -80,7 +79,7 @@ pub fn run_until(config: BrokerConfig, stop_when: impl FnOnce()) -> Result<(), S
 async fn shard_main(
     config: BrokerConfig,
     exclusive: Arc<Exclusive>,
-    open_connections: Arc<OpenConnections>,
+    open_connections: Arc<ShardCounts>,
     mesh: Rc<Mesh>,
     inbox: Inbox<Job<ShardState>, ()>,
     stop: Arc<AtomicBool>,
