@@ -119,19 +119,17 @@ async fn serve_here(
     peer: SocketAddr,
     mut received: BytesMut,
     per_ip: bool,
-    mut moves: u32,
+    moves: u32,
     mut spread: bool,
 ) {
     let shard = router.state().clone();
     shard.open_connections.increment(shard.id());
     let mut follow = shard.config.placement_connections_follow;
     let reason = loop {
-        let spread_to = if spread {
-            shard.open_connections.emptier_than(shard.id())
-        } else {
-            None
-        };
-        spread = false;
+        // Only a connection just accepted spreads, and only once.
+        let spread_to = std::mem::take(&mut spread)
+            .then(|| shard.open_connections.emptier_than(shard.id()))
+            .flatten();
         let (why, to, socket, rest) = match spread_to {
             // Nothing has been read from it yet: it goes as it came.
             Some(to) => match dup_socket(&stream) {
@@ -147,10 +145,7 @@ async fn serve_here(
             },
             None => match run(&router, stream, peer, received, follow.then_some(moves)).await {
                 End::Closed(reason) => break Some(reason),
-                End::Follow(to, socket, rest) => {
-                    moves += 1;
-                    (Move::Follow, to, socket, rest)
-                }
+                End::Follow(to, socket, rest) => (Move::Follow, to, socket, rest),
             },
         };
         let arriving = Arriving {
@@ -158,7 +153,7 @@ async fn serve_here(
             peer,
             received: rest,
             per_ip,
-            moves,
+            moves: moves + u32::from(why == Move::Follow),
         };
         match hand_over(&router, to, arriving, why).await {
             Some(Ok(())) => {
@@ -404,9 +399,10 @@ async fn read_requests(
         // A large frame's reads stop at its end, and after large frames the next read
         // takes only the size prefix, so no frame starts in another's buffer.
         let spare = buf.spare_capacity_mut();
-        let room = match large_frames || needed > READ_CHUNK {
-            true => missing.min(spare.len()),
-            false => spare.len(),
+        let room = if large_frames || needed > READ_CHUNK {
+            missing.min(spare.len())
+        } else {
+            spare.len()
         };
         let read = stream.read_uninit(&mut spare[..room]).await;
         match read {
