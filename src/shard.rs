@@ -695,8 +695,15 @@ impl ShardState {
         done
     }
 
+    /// Whether an operation on `tp` may go straight to its log here: the partition is
+    /// open on this shard and nothing that arrived before it still waits for the
+    /// partition's handover (otherwise it takes its turn: `in_handover_turn`).
+    pub fn serves(&self, tp: &TopicPartition) -> bool {
+        self.partition(tp).is_some() && !self.handing_over(tp)
+    }
+
     /// Whether operations on `tp` wait for a handover here (see `handover_turns`).
-    pub fn handing_over(&self, tp: &TopicPartition) -> bool {
+    fn handing_over(&self, tp: &TopicPartition) -> bool {
         let mut turns = self.handover_turns.borrow_mut();
         match turns.get(tp) {
             Some(queue) if Rc::strong_count(queue) > 1 => true,

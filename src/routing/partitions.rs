@@ -62,18 +62,18 @@ impl Router {
                 // Invoked in arrival order: each append takes its place now.
                 let appends: Vec<_> = owned
                     .into_iter()
-                    .map(|(tp, batches)| match router.state().partition(&tp) {
-                        // Behind appends still waiting for the partition to open here.
-                        Some(_) if !router.state().handing_over(&tp) => {
+                    .map(|(tp, batches)| {
+                        if router.state().serves(&tp) {
                             router.state().append(&tp, batches, durable)
+                        } else {
+                            Box::pin(append_on_owner(
+                                router.clone(),
+                                tp,
+                                batches,
+                                durable,
+                                forwarded,
+                            ))
                         }
-                        _ => Box::pin(append_on_owner(
-                            router.clone(),
-                            tp,
-                            batches,
-                            durable,
-                            forwarded,
-                        )),
                     })
                     .collect();
                 join_all(appends)

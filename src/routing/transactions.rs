@@ -83,7 +83,7 @@ impl Router {
                 let mut written = Vec::with_capacity(owned.len());
                 for (tp, (producer_id, epoch, commit)) in owned {
                     let state = router.state();
-                    if state.partition(&tp).is_some() && !state.handing_over(&tp) {
+                    if state.serves(&tp) {
                         written.push(state.write_marker(&tp, producer_id, epoch, commit).await);
                         continue;
                     }
