@@ -8,7 +8,7 @@ use corelog::cli::{Cli, Command};
 
 /// mimalloc rather than glibc's malloc: at the 1 KiB workload's peak, glibc handed each
 /// shard's freed request buffers back to the kernel and faulted fresh pages in for the next
-/// ones; mimalloc cost 0.89x the broker CPU per MB (README, Performance).
+/// ones; mimalloc cost 0.90x the broker CPU per MB (README, "CPU per request").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

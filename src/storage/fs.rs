@@ -177,8 +177,8 @@ const INLINE_WRITE_PAUSE: Duration = Duration::from_millis(100);
 /// microseconds, long enough for the scheduler to preempt the shard mid-write, and the
 /// blocking pool does not help a shard that was merely preempted (at the 1 KiB workload's
 /// peak, with every slow write counted, each shard spent most of its time in the pool, at
-/// 1.14x the CPU per MB of writing inline). Below it, a syscall more per append would cost more than the rare
-/// preempted write does.
+/// 1.14x the CPU per MB of writing inline). Below it, a syscall more per append would
+/// cost more than the rare preempted write does.
 const INLINE_WRITE_COUNT_SLEEPS: usize = 64 * 1024;
 
 thread_local! {
